@@ -1,0 +1,343 @@
+// Package caddymodule is the Caddy adapter of the Blnk Auth Gateway: the
+// "blnk_auth" app (database, signing keys, caches), the "blnk_oauth" token
+// endpoint handler, the "blnk_auth" enforcement handler, their Caddyfile
+// syntax and the "caddy blnk-auth" command. The logic lives in Caddy-free
+// packages under internal/ and admin/.
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/blnkfinance/blnk-auth-gateway/admin"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store/postgres"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// Defaults of the app's settings.
+const (
+	DefaultTokenTTL         = time.Hour
+	DefaultLeeway           = 30 * time.Second
+	DefaultTokenCacheSize   = 100_000
+	MinSecretLength         = 32
+	defaultStartupTimeout   = 30 * time.Second
+	defaultSigningAlgorithm = token.ES256
+)
+
+// App is the "blnk_auth" app: the OAuth client store, the token signing keys
+// and the caches shared by the blnk_oauth and blnk_auth handlers. The database
+// pool and client cache survive config reloads (they are shared through a
+// caddy.UsagePool keyed by the database and cache settings).
+type App struct {
+	// Database is the PostgreSQL connection string, a postgres:// URL or
+	// key=value pairs. Placeholders such as {env.BLNK_AUTH_DATABASE_URL} are
+	// expanded at load time. Required.
+	Database string `json:"database,omitempty"`
+
+	// Secret encrypts the token signing keys at rest. At least 32 characters;
+	// every instance on the same database must use the same one. Placeholders
+	// such as {env.BLNK_AUTH_SECRET} are expanded. Required.
+	Secret string `json:"secret,omitempty"`
+
+	// Issuer is the "iss" claim of every token and the base URL of the token
+	// endpoint and the metadata documents, e.g. https://auth.example.com.
+	// Required; https, except for localhost and loopback addresses.
+	Issuer string `json:"issuer,omitempty"`
+
+	// Audience is the "aud" of tokens requested without a resource parameter.
+	// Default: the issuer.
+	Audience string `json:"audience,omitempty"`
+
+	// TokenTTL is the lifetime of access tokens (never past the client's own
+	// expiry). Default 1h; at most 24h.
+	TokenTTL caddy.Duration `json:"token_ttl,omitempty"`
+
+	// Leeway is the clock skew tolerated when checking a token's exp and iat.
+	// Default 30s; at most 60s.
+	Leeway caddy.Duration `json:"leeway,omitempty"`
+
+	// SigningAlgorithm signs tokens: "ES256" (default) or "EdDSA". The key is
+	// generated on first start and stored encrypted in the database.
+	SigningAlgorithm string `json:"signing_algorithm,omitempty"`
+
+	// ClientCacheSize is how many client records (including remembered unknown
+	// IDs) are kept in memory. Default 100000.
+	ClientCacheSize int64 `json:"client_cache_size,omitempty"`
+
+	// ClientCacheTTL is a backstop: a cached client record is re-read after
+	// this long even if no change was announced. Changes normally reach every
+	// instance within a second. Default 1m.
+	ClientCacheTTL caddy.Duration `json:"client_cache_ttl,omitempty"`
+
+	// NegativeCacheTTL is how long an unknown client ID is remembered.
+	// Default 30s.
+	NegativeCacheTTL caddy.Duration `json:"negative_cache_ttl,omitempty"`
+
+	// TokenCacheSize is how many verified access tokens are remembered (until
+	// they expire) so their signatures are checked once. 0 means the default
+	// 100000; -1 disables the cache.
+	TokenCacheSize int64 `json:"token_cache_size,omitempty"`
+
+	backend   *gateway.Backend
+	poolKey   string
+	issuer    *token.Issuer
+	verifier  *token.Verifier
+	audience  string
+	issuerURL *url.URL
+	logger    *zap.Logger
+	metrics   *metrics
+
+	keys []*token.Key
+
+	resourcesMu sync.Mutex
+	resources   map[string]bool // audiences a token may be requested for
+	routeScopes map[string]bool // scopes routes require, for scopes_supported
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "blnk_auth",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// backends shares one Backend (pool, cache, change feed) across config loads.
+var backends = caddy.NewUsagePool()
+
+type backendHandle struct{ *gateway.Backend }
+
+func (b backendHandle) Destruct() error { b.Close(); return nil }
+
+// Provision connects to the database, migrates it, and loads (or creates) the
+// signing key.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	repl := caddy.NewReplacer()
+	dsn := repl.ReplaceKnown(a.Database, "")
+	secret := repl.ReplaceKnown(a.Secret, "")
+	issuer := repl.ReplaceKnown(a.Issuer, "")
+	if err := a.checkSettings(dsn, secret, issuer); err != nil {
+		return err
+	}
+	a.audience = repl.ReplaceKnown(a.Audience, "")
+	if a.audience == "" {
+		a.audience = issuer
+	}
+	a.resources = map[string]bool{a.audience: true}
+	a.routeScopes = map[string]bool{}
+	if a.TokenTTL == 0 {
+		a.TokenTTL = caddy.Duration(DefaultTokenTTL)
+	}
+	if a.Leeway == 0 {
+		a.Leeway = caddy.Duration(DefaultLeeway)
+	}
+	if a.SigningAlgorithm == "" {
+		a.SigningAlgorithm = defaultSigningAlgorithm
+	}
+	if a.TokenCacheSize == 0 {
+		a.TokenCacheSize = DefaultTokenCacheSize
+	}
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	a.metrics = newMetrics(ctx.GetMetricsRegistry())
+
+	cacheCfg := clientcache.Config{
+		MaxClients:  a.ClientCacheSize,
+		TTL:         time.Duration(a.ClientCacheTTL),
+		NegativeTTL: time.Duration(a.NegativeCacheTTL),
+	}
+	a.poolKey = fmt.Sprintf("%s|%+v", dsn, cacheCfg)
+	val, _, err := backends.LoadOrNew(a.poolKey, func() (caddy.Destructor, error) {
+		sctx, cancel := context.WithTimeout(ctx, defaultStartupTimeout)
+		defer cancel()
+		st, err := postgres.Open(sctx, dsn)
+		if err != nil {
+			return nil, err
+		}
+		b, err := gateway.New(st, cacheCfg, a.logger.Named("feed"))
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		return backendHandle{b}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("blnk_auth: %w", err)
+	}
+	a.backend = val.(backendHandle).Backend
+
+	sctx, cancel := context.WithTimeout(ctx, defaultStartupTimeout)
+	defer cancel()
+	keys, signing, err := loadKeys(sctx, a.backend.Store, secret, a.SigningAlgorithm)
+	if err != nil {
+		return fmt.Errorf("blnk_auth: loading signing keys: %w", err)
+	}
+	a.keys = keys
+	a.issuer = &token.Issuer{Key: signing, Issuer: issuer, TTL: time.Duration(a.TokenTTL)}
+	cacheSize := max(a.TokenCacheSize, 0)
+	a.verifier, err = token.NewVerifier(keys, issuer, time.Duration(a.Leeway), cacheSize)
+	if err != nil {
+		return fmt.Errorf("blnk_auth: %w", err)
+	}
+	return nil
+}
+
+func (a *App) checkSettings(dsn, secret, issuer string) error {
+	if dsn == "" {
+		return errors.New("blnk_auth: database is required (a postgres:// connection string, e.g. {env.BLNK_AUTH_DATABASE_URL})")
+	}
+	if len(secret) < MinSecretLength {
+		return fmt.Errorf("blnk_auth: secret is required and must be at least %d characters (it encrypts the signing keys; generate one with: openssl rand -base64 32)", MinSecretLength)
+	}
+	u, err := url.Parse(issuer)
+	if issuer == "" || err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(u.Path, "/") {
+		return fmt.Errorf("blnk_auth: issuer must be an absolute URL without query, fragment or trailing slash, e.g. https://auth.example.com (got %q)", issuer)
+	}
+	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+		return fmt.Errorf("blnk_auth: issuer must use https (http only for localhost), got %q", issuer)
+	}
+	a.issuerURL = u
+	return nil
+}
+
+func isLoopback(host string) bool {
+	return host == "localhost" || host == "127.0.0.1" || host == "::1" || strings.HasSuffix(host, ".localhost")
+}
+
+// Validate checks the settings that need no I/O.
+func (a *App) Validate() error {
+	if d := time.Duration(a.TokenTTL); d < time.Minute || d > 24*time.Hour {
+		return fmt.Errorf("blnk_auth: token_ttl %s out of range (1m to 24h)", d)
+	}
+	if d := time.Duration(a.Leeway); d < 0 || d > token.MaxLeeway {
+		return fmt.Errorf("blnk_auth: leeway %s out of range (0 to %s)", d, token.MaxLeeway)
+	}
+	if !token.ValidAlgorithm(a.SigningAlgorithm) {
+		return fmt.Errorf("blnk_auth: signing_algorithm %q: use %s or %s", a.SigningAlgorithm, token.ES256, token.EdDSA)
+	}
+	if a.ClientCacheSize < 0 || a.ClientCacheTTL < 0 || a.NegativeCacheTTL < 0 {
+		return errors.New("blnk_auth: cache sizes and TTLs must not be negative")
+	}
+	return nil
+}
+
+// loadKeys opens every stored signing key and returns them with the one that
+// signs (created on first start: instances starting together agree on one).
+func loadKeys(ctx context.Context, st store.Store, secret, alg string) ([]*token.Key, *token.Key, error) {
+	stored, err := st.SigningKeys(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	found := false
+	for _, sk := range stored {
+		found = found || sk.Algorithm == alg
+	}
+	if !found {
+		k, err := token.GenerateKey(alg)
+		if err != nil {
+			return nil, nil, err
+		}
+		sealed, err := token.Seal(k, secret, time.Now().UTC())
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, err := st.EnsureSigningKey(ctx, sealed); err != nil {
+			return nil, nil, err
+		}
+		if stored, err = st.SigningKeys(ctx); err != nil {
+			return nil, nil, err
+		}
+	}
+	var keys []*token.Key
+	var signing *token.Key
+	for _, sk := range stored { // newest first
+		k, err := token.Open(sk, secret)
+		if err != nil {
+			return nil, nil, err
+		}
+		keys = append(keys, k)
+		if signing == nil && k.Algorithm == alg {
+			signing = k
+		}
+	}
+	return keys, signing, nil
+}
+
+// Start implements caddy.App; the work happens in Provision.
+func (a *App) Start() error { return nil }
+
+// Stop implements caddy.App.
+func (a *App) Stop() error { return nil }
+
+// Cleanup releases this config's hold on the shared backend.
+func (a *App) Cleanup() error {
+	if a.verifier != nil {
+		a.verifier.Close()
+	}
+	if a.backend != nil {
+		if _, err := backends.Delete(a.poolKey); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addRoute lets a blnk_auth route declare the audience tokens may be minted
+// for ("" for the default) and the scopes it requires.
+func (a *App) addRoute(resource string, scopes []string) {
+	a.resourcesMu.Lock()
+	defer a.resourcesMu.Unlock()
+	if resource != "" {
+		a.resources[resource] = true
+	}
+	for _, s := range scopes {
+		a.routeScopes[s] = true
+	}
+}
+
+func (a *App) verifierKeys() []*token.Key { return a.keys }
+
+func (a *App) knownResource(r string) bool {
+	a.resourcesMu.Lock()
+	defer a.resourcesMu.Unlock()
+	return a.resources[r]
+}
+
+// Service is the client lifecycle on this app's store, keeping its cache current.
+func (a *App) Service() *admin.Service {
+	return &admin.Service{Store: a.backend.Store, Invalidate: a.backend.Clients.Invalidate}
+}
+
+// app finds the blnk_auth app of the config being provisioned.
+func app(ctx caddy.Context) (*App, error) {
+	v, err := ctx.App("blnk_auth")
+	if err != nil {
+		return nil, fmt.Errorf("the blnk_auth app is not configured (add a blnk_auth block with database, secret and issuer to the global options): %w", err)
+	}
+	return v.(*App), nil
+}
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

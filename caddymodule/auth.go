@@ -1,0 +1,282 @@
+package caddymodule
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
+)
+
+func init() {
+	caddy.RegisterModule(Auth{})
+}
+
+// APIKeyHeader carries an API key as an alternative to the Authorization header.
+const APIKeyHeader = "X-Blnk-Key"
+
+// Auth is the "blnk_auth" handler: it lets a request through only with a valid
+// access token from blnk_oauth (Authorization: Bearer, RFC 6750) or an API key
+// (Authorization: Bearer or X-Blnk-Key) whose client is active and holds every
+// required scope. The client's state is checked on every request (through the
+// cache), so revocation and expiry take effect at once.
+//
+// Otherwise it answers 401 (no or invalid credential), 403 (scopes short), 400
+// (malformed header) or 503 (the database is unreachable and the client is not
+// cached), with an RFC 6750 WWW-Authenticate challenge and a JSON body.
+//
+// On success it sets {http.auth.user.id} (the client ID; Caddy's access log
+// shows it), {http.auth.user.name} and {http.auth.user.scopes}, and removes
+// the credential headers so the token never reaches the upstream.
+type Auth struct {
+	// Scopes the route requires, all of them. Empty: any valid credential passes.
+	Scopes []string `json:"scopes,omitempty"`
+
+	// Realm names the protection space in challenges. Default "blnk".
+	Realm string `json:"realm,omitempty"`
+
+	// Resource is this route's own audience (an absolute URL, RFC 8707). When
+	// set, only tokens minted for it (token request with resource=<this>) pass;
+	// when empty, tokens with the default audience pass.
+	Resource string `json:"resource,omitempty"`
+
+	app      *App
+	logger   *zap.Logger
+	required scope.Set
+	audience string
+
+	challenge, challengeScope string // WWW-Authenticate prefixes
+}
+
+// CaddyModule returns the Caddy module information.
+func (Auth) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.blnk_auth",
+		New: func() caddy.Module { return new(Auth) },
+	}
+}
+
+// Provision parses the required scopes and registers the route's audience.
+func (h *Auth) Provision(ctx caddy.Context) error {
+	a, err := app(ctx)
+	if err != nil {
+		return err
+	}
+	h.app = a
+	h.logger = ctx.Logger()
+	if h.Realm == "" {
+		h.Realm = "blnk"
+	}
+	if h.required, err = scope.FromList(h.Scopes); err != nil {
+		return err
+	}
+	h.audience = a.audience
+	if h.Resource != "" {
+		h.audience = h.Resource
+	}
+	a.addRoute(h.Resource, h.required.List())
+	h.challenge = `Bearer realm="` + h.Realm + `"`
+	h.challengeScope = h.challenge + `, error="insufficient_scope", scope="` + h.required.String() + `"`
+	return nil
+}
+
+// Validate checks the options.
+func (h *Auth) Validate() error {
+	if strings.ContainsAny(h.Realm, "\"\\") {
+		return errors.New("blnk_auth: realm must not contain quotes or backslashes")
+	}
+	if h.Resource != "" && !validResource(h.Resource) {
+		return errors.New("blnk_auth: resource must be an absolute URL without a fragment")
+	}
+	return nil
+}
+
+// denial is a refused request: an RFC 6750 §3.1 error code, or "" for a
+// request that carried no credential at all.
+type denial struct {
+	status      int
+	code        string
+	description string
+}
+
+var (
+	denyNoCredential  = &denial{http.StatusUnauthorized, "", "a bearer token or API key is required"}
+	denyMalformed     = &denial{http.StatusBadRequest, "invalid_request", "malformed credential header"}
+	denyTwoMethods    = &denial{http.StatusBadRequest, "invalid_request", "more than one credential presented"}
+	denyInvalidToken  = &denial{http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked"}
+	denyInvalidAPIKey = &denial{http.StatusUnauthorized, "invalid_token", "the API key is invalid, expired or revoked"}
+	denyScope         = &denial{http.StatusForbidden, "insufficient_scope", "the credential lacks a required scope"}
+	denyUnavailable   = &denial{http.StatusServiceUnavailable, "temporarily_unavailable", "cannot check the credential right now; retry shortly"}
+)
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler. It reads top to bottom:
+// credential → client (cache) → scopes → next handler.
+func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	now := time.Now()
+	cred, isAPIKey, d := credentialOf(r.Header)
+	if d != nil {
+		return h.deny(w, r, d)
+	}
+
+	var (
+		entry  *clientcache.Entry
+		scopes scope.Set
+	)
+	if isAPIKey {
+		id, err := credential.ParseAPIKey(cred)
+		if err != nil {
+			return h.deny(w, r, denyInvalidAPIKey)
+		}
+		if entry, d = h.client(r, id, store.TypeAPIKey, now); d != nil {
+			return h.deny(w, r, d)
+		}
+		if !entry.Client.SecretHash.Matches(cred) {
+			return h.deny(w, r, denyInvalidAPIKey)
+		}
+		scopes = entry.Client.Scopes
+	} else {
+		t, err := h.app.verifier.Verify(cred, now)
+		if err != nil || !t.HasAudience(h.audience) {
+			return h.deny(w, r, denyInvalidToken)
+		}
+		if entry, d = h.client(r, t.ClientID, store.TypeOAuth, now); d != nil {
+			return h.deny(w, r, d)
+		}
+		// A token carries the scopes of its issue; the client may have lost some since.
+		scopes = t.Scopes
+		if !entry.Client.Scopes.CoversAll(scopes) {
+			scopes = scopes.Filter(entry.Client.Scopes)
+		}
+	}
+	if !scopes.CoversAll(h.required) {
+		return h.deny(w, r, denyScope)
+	}
+
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	repl.Set("http.auth.user.id", entry.Client.ID)
+	repl.Set("http.auth.user.name", entry.Client.Name)
+	repl.Set("http.auth.user.scopes", scopes.String())
+	// No token passthrough: the upstream trusts the gateway, not the caller's credential.
+	r.Header.Del("Authorization")
+	r.Header.Del(APIKeyHeader)
+	h.app.backend.RecordUse(entry, now)
+	h.app.metrics.decision("allowed")
+	return next.ServeHTTP(w, r)
+}
+
+// client looks up an active client of the wanted type.
+func (h *Auth) client(r *http.Request, id string, want store.Type, now time.Time) (*clientcache.Entry, *denial) {
+	e, err := h.app.backend.Clients.Get(r.Context(), id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, denyInvalidToken
+	case err != nil:
+		h.logger.Warn("client store unavailable", zap.Error(err))
+		return nil, denyUnavailable
+	case e.Client.Type != want || !e.Client.Active(now):
+		return nil, denyInvalidToken
+	}
+	return e, nil
+}
+
+// credentialOf extracts the one credential of a request (RFC 6750 §2.1: one
+// method only): a bearer value, or an API key in X-Blnk-Key.
+func credentialOf(hdr http.Header) (cred string, isAPIKey bool, d *denial) {
+	authz, keys := hdr["Authorization"], hdr[APIKeyHeader]
+	switch {
+	case len(authz)+len(keys) == 0:
+		return "", false, denyNoCredential
+	case len(authz)+len(keys) > 1:
+		return "", false, denyTwoMethods
+	case len(keys) == 1:
+		if !credential.IsAPIKey(keys[0]) {
+			return "", false, denyInvalidAPIKey
+		}
+		return keys[0], true, nil
+	}
+	const scheme = "Bearer "
+	v := authz[0]
+	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
+		if i := strings.IndexByte(v, ' '); i > 0 && !strings.EqualFold(v[:i], "Bearer") {
+			return "", false, denyNoCredential // another scheme: not a credential of ours
+		}
+		return "", false, denyMalformed
+	}
+	cred = v[len(scheme):]
+	if !isB64Token(cred) {
+		return "", false, denyMalformed
+	}
+	return cred, credential.IsAPIKey(cred), nil
+}
+
+// isB64Token checks RFC 6750 §2.1's b64token: 1*( ALPHA / DIGIT / "-" / "." /
+// "_" / "~" / "+" / "/" ) *"=".
+func isB64Token(s string) bool {
+	if s == "" || len(s) > token.MaxTokenLength {
+		return false
+	}
+	i := 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
+			break
+		}
+	}
+	if i == 0 {
+		return false
+	}
+	for ; i < len(s); i++ {
+		if s[i] != '=' {
+			return false
+		}
+	}
+	return true
+}
+
+// deny writes the RFC 6750 §3 challenge and a JSON error body.
+func (h *Auth) deny(w http.ResponseWriter, r *http.Request, d *denial) error {
+	outcome := d.code
+	if outcome == "" {
+		outcome = "unauthenticated"
+	}
+	h.app.metrics.decision(outcome)
+	if c := h.logger.Check(zapcore.DebugLevel, "request refused"); c != nil {
+		c.Write(zap.String("error", outcome), zap.String("uri", r.RequestURI))
+	}
+	hdr := w.Header()
+	switch d.status {
+	case http.StatusServiceUnavailable:
+		hdr.Set("Retry-After", "1")
+	case http.StatusForbidden:
+		hdr.Set("WWW-Authenticate", h.challengeScope+`, error_description="`+d.description+`"`)
+	default:
+		if d.code == "" {
+			hdr.Set("WWW-Authenticate", h.challenge)
+		} else {
+			hdr.Set("WWW-Authenticate", h.challenge+`, error="`+d.code+`", error_description="`+d.description+`"`)
+		}
+	}
+	code := d.code
+	if code == "" {
+		code = "unauthorized" // RFC 6750 §3.1: no error code in the challenge; the body still names the problem
+	}
+	writeJSONError(w, d.status, code, d.description)
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Auth)(nil)
+	_ caddy.Validator             = (*Auth)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Auth)(nil)
+)

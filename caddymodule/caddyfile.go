@@ -1,0 +1,162 @@
+package caddymodule
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("blnk_auth", parseGlobal)
+	httpcaddyfile.RegisterHandlerDirective("blnk_oauth", parseOAuth)
+	httpcaddyfile.RegisterHandlerDirective("blnk_auth", parseAuth)
+	// Before basic_auth: the token endpoint answers before anything else
+	// authenticates, and blnk_auth guards everything that follows it.
+	httpcaddyfile.RegisterDirectiveOrder("blnk_oauth", httpcaddyfile.Before, "basic_auth")
+	httpcaddyfile.RegisterDirectiveOrder("blnk_auth", httpcaddyfile.Before, "basic_auth")
+}
+
+// parseGlobal sets up the blnk_auth app from the global option block:
+//
+//	{
+//		blnk_auth {
+//			database   <dsn>           # required, e.g. {env.BLNK_AUTH_DATABASE_URL}
+//			secret     <secret>        # required, at least 32 characters
+//			issuer     <url>           # required, e.g. https://auth.example.com
+//			audience   <url>           # default: the issuer
+//			token_ttl  <duration>      # default 1h
+//			leeway     <duration>      # default 30s, at most 60s
+//			signing_algorithm ES256|EdDSA  # default ES256
+//			client_cache_size  <n>     # default 100000
+//			client_cache_ttl   <duration>  # default 1m
+//			negative_cache_ttl <duration>  # default 30s
+//			token_cache_size   <n>     # default 100000; -1 disables
+//		}
+//	}
+func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
+	a := new(App)
+	d.Next() // the option name
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		key := d.Val()
+		var err error
+		switch key {
+		case "database":
+			err = oneString(d, &a.Database)
+		case "secret":
+			err = oneString(d, &a.Secret)
+		case "issuer":
+			err = oneString(d, &a.Issuer)
+		case "audience":
+			err = oneString(d, &a.Audience)
+		case "signing_algorithm":
+			err = oneString(d, &a.SigningAlgorithm)
+		case "token_ttl":
+			err = oneDuration(d, &a.TokenTTL)
+		case "leeway":
+			err = oneDuration(d, &a.Leeway)
+		case "client_cache_ttl":
+			err = oneDuration(d, &a.ClientCacheTTL)
+		case "negative_cache_ttl":
+			err = oneDuration(d, &a.NegativeCacheTTL)
+		case "client_cache_size":
+			err = oneInt(d, &a.ClientCacheSize)
+		case "token_cache_size":
+			err = oneInt(d, &a.TokenCacheSize)
+		default:
+			return nil, d.Errf("unrecognized blnk_auth option %q", key)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return httpcaddyfile.App{Name: "blnk_auth", Value: caddyconfig.JSON(a, nil)}, nil
+}
+
+func oneString(d *caddyfile.Dispenser, dst *string) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+func oneDuration(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	var s string
+	if err := oneString(d, &s); err != nil {
+		return err
+	}
+	v, err := caddy.ParseDuration(s)
+	if err != nil {
+		return d.Errf("%s: %v", d.Val(), err)
+	}
+	*dst = caddy.Duration(v)
+	return nil
+}
+
+func oneInt(d *caddyfile.Dispenser, dst *int64) error {
+	var s string
+	if err := oneString(d, &s); err != nil {
+		return err
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return d.Errf("%s: not a whole number", s)
+	}
+	*dst = v
+	return nil
+}
+
+// parseOAuth sets up the token endpoint and metadata; it takes no options:
+//
+//	blnk_oauth
+func parseOAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next()
+	if h.NextArg() || h.NextBlock(0) {
+		return nil, h.Err("blnk_oauth takes no arguments or options; configure the blnk_auth global option")
+	}
+	return new(OAuth), nil
+}
+
+// parseAuth sets up enforcement on the matched requests:
+//
+//	blnk_auth [<matcher>] [<scope...>] {
+//		scopes   <scope...>   # required scopes, all of them (added to the inline ones)
+//		realm    <realm>      # default "blnk"
+//		resource <url>        # this route's own token audience (RFC 8707)
+//	}
+func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	a := new(Auth)
+	h.Next()
+	a.Scopes = append(a.Scopes, h.RemainingArgs()...)
+	for h.NextBlock(0) {
+		switch h.Val() {
+		case "scopes":
+			args := h.RemainingArgs()
+			if len(args) == 0 {
+				return nil, h.ArgErr()
+			}
+			a.Scopes = append(a.Scopes, args...)
+		case "realm":
+			if err := oneString(h.Dispenser, &a.Realm); err != nil {
+				return nil, err
+			}
+		case "resource":
+			if err := oneString(h.Dispenser, &a.Resource); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, h.Errf("unrecognized blnk_auth option %q", h.Val())
+		}
+	}
+	return a, nil
+}

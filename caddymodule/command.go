@@ -1,0 +1,188 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
+
+	"github.com/blnkfinance/blnk-auth-gateway/admin"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store/postgres"
+)
+
+func init() {
+	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:  "blnk-auth",
+		Usage: "client <create|list|get|revoke|delete> [flags]",
+		Short: "Manages Blnk Auth Gateway OAuth clients and API keys",
+		Long: `
+Manages OAuth clients and API keys straight in the gateway's database, for
+bootstrap without the admin API. The database comes from the blnk_auth app of
+the config (--config, --adapter), as for "caddy run". Running gateways see
+every change within a second. Output is JSON; a new client's secret is shown
+once, in the output of "create", and never again.`,
+		CobraFunc: func(cmd *cobra.Command) {
+			cmd.PersistentFlags().StringP("config", "c", "", "Configuration file (default: ./Caddyfile)")
+			cmd.PersistentFlags().StringP("adapter", "a", "", "Name of config adapter to apply")
+			client := &cobra.Command{Use: "client", Short: "Create, list, inspect, revoke and delete clients"}
+			cmd.AddCommand(client)
+
+			create := &cobra.Command{
+				Use:   "create --name NAME --scopes \"s1 s2\" [--type oauth|api_key] [--expires RFC3339|never]",
+				Short: "Creates a client and prints its credentials, once",
+				Args:  cobra.NoArgs,
+				RunE: cliRun(func(ctx context.Context, svc *admin.Service, cmd *cobra.Command, _ []string) (any, error) {
+					f := cmd.Flags()
+					name, _ := f.GetString("name")
+					scopes, _ := f.GetString("scopes")
+					typ, _ := f.GetString("type")
+					expires, _ := f.GetString("expires")
+					exp, err := parseExpiry(expires)
+					if err != nil {
+						return nil, err
+					}
+					c, err := svc.Create(ctx, admin.CreateParams{Name: name, Type: store.Type(typ), Scopes: strings.Fields(scopes), ExpiresAt: exp})
+					if err != nil {
+						return nil, err
+					}
+					return admin.ViewCreated(c, time.Now()), nil
+				}),
+			}
+			create.Flags().String("name", "", "Name of the client (required)")
+			create.Flags().String("scopes", "", `Space-separated scopes, e.g. "mcp:read mcp:write" or "*" (required)`)
+			create.Flags().String("type", "oauth", "oauth or api_key")
+			create.Flags().String("expires", "never", "Expiry as RFC 3339 (2027-01-01T00:00:00Z) or never")
+
+			list := &cobra.Command{
+				Use:   "list [--status active|revoked|expired] [--type oauth|api_key]",
+				Short: "Lists clients, newest first",
+				Args:  cobra.NoArgs,
+				RunE: cliRun(func(ctx context.Context, svc *admin.Service, cmd *cobra.Command, _ []string) (any, error) {
+					status, _ := cmd.Flags().GetString("status")
+					typ, _ := cmd.Flags().GetString("type")
+					out := []admin.ClientView{}
+					var after *store.Cursor
+					for {
+						page, next, err := svc.List(ctx, admin.ListParams{Status: store.Status(status), Type: store.Type(typ), Limit: admin.MaxListLimit, After: after})
+						if err != nil {
+							return nil, err
+						}
+						now := time.Now()
+						for _, c := range page {
+							out = append(out, admin.View(c, now))
+						}
+						if next == nil {
+							return out, nil
+						}
+						after = next
+					}
+				}),
+			}
+			list.Flags().String("status", "", "Only clients with this status")
+			list.Flags().String("type", "", "Only clients of this type")
+
+			byID := func(use, short string, do func(context.Context, *admin.Service, string) (any, error)) *cobra.Command {
+				return &cobra.Command{
+					Use: use + " CLIENT_ID", Short: short, Args: cobra.ExactArgs(1),
+					RunE: cliRun(func(ctx context.Context, svc *admin.Service, _ *cobra.Command, args []string) (any, error) {
+						return do(ctx, svc, args[0])
+					}),
+				}
+			}
+			get := byID("get", "Shows one client", func(ctx context.Context, svc *admin.Service, id string) (any, error) {
+				c, err := svc.Get(ctx, id)
+				if err != nil {
+					return nil, err
+				}
+				return admin.View(c, time.Now()), nil
+			})
+			revoke := byID("revoke", "Revokes a client for good; it stays listed as revoked", func(ctx context.Context, svc *admin.Service, id string) (any, error) {
+				c, err := svc.Revoke(ctx, id)
+				if err != nil {
+					return nil, err
+				}
+				return admin.View(c, time.Now()), nil
+			})
+			del := byID("delete", "Deletes a client; its tokens stop working", func(ctx context.Context, svc *admin.Service, id string) (any, error) {
+				if err := svc.Delete(ctx, id); err != nil {
+					return nil, err
+				}
+				return map[string]any{"client_id": id, "deleted": true}, nil
+			})
+			client.AddCommand(create, list, get, revoke, del)
+		},
+	})
+}
+
+type cliFunc func(ctx context.Context, svc *admin.Service, cmd *cobra.Command, args []string) (any, error)
+
+// cliRun opens the store named by the config, runs f and prints its result as
+// JSON. Errors go to stderr and exit non-zero.
+func cliRun(f cliFunc) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		cmd.SilenceUsage = true
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		configFile, _ := cmd.Flags().GetString("config")
+		adapter, _ := cmd.Flags().GetString("adapter")
+		st, err := openStoreFromConfig(ctx, configFile, adapter)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		out, err := f(ctx, &admin.Service{Store: st}, cmd, args)
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("no client %q", strings.Join(args, " "))
+			}
+			return err
+		}
+		return writeJSON(cmd.OutOrStdout(), out)
+	}
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func parseExpiry(s string) (*time.Time, error) {
+	if s == "" || strings.EqualFold(s, "never") {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return nil, fmt.Errorf("--expires: want RFC 3339 (e.g. 2027-01-01T00:00:00Z) or never, got %q", s)
+	}
+	return &t, nil
+}
+
+// openStoreFromConfig reads the blnk_auth app's database from a config file.
+func openStoreFromConfig(ctx context.Context, configFile, adapter string) (*postgres.Store, error) {
+	raw, _, _, err := caddycmd.LoadConfig(configFile, adapter)
+	if err != nil {
+		return nil, fmt.Errorf("loading config: %w", err)
+	}
+	var cfg struct {
+		Apps struct {
+			BlnkAuth *App `json:"blnk_auth"`
+		} `json:"apps"`
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	if cfg.Apps.BlnkAuth == nil || cfg.Apps.BlnkAuth.Database == "" {
+		return nil, errors.New("the config has no blnk_auth app with a database (set the blnk_auth global option)")
+	}
+	dsn := caddy.NewReplacer().ReplaceKnown(cfg.Apps.BlnkAuth.Database, "")
+	return postgres.Open(ctx, dsn)
+}

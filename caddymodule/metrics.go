@@ -1,0 +1,69 @@
+package caddymodule
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are registered once per config on Caddy's registry, so they appear
+// at Caddy's /metrics endpoint beside its own.
+type metrics struct {
+	tokens    *prometheus.CounterVec // by outcome: issued or the RFC 6749 error code
+	decisions *prometheus.CounterVec // by outcome: allowed or the RFC 6750 error code
+
+	tokenBy, decisionBy map[string]prometheus.Counter
+}
+
+func newMetrics(reg *prometheus.Registry) *metrics {
+	m := &metrics{
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "caddy", Subsystem: "blnk_auth", Name: "token_requests_total",
+			Help: "Token endpoint requests by outcome (issued, or the OAuth error code).",
+		}, []string{"outcome"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "caddy", Subsystem: "blnk_auth", Name: "requests_total",
+			Help: "Requests checked by blnk_auth by outcome (allowed, or the error code).",
+		}, []string{"outcome"}),
+	}
+	m.tokens = register(reg, m.tokens)
+	m.decisions = register(reg, m.decisions)
+	// Bind every label value up front: the request path then only increments.
+	m.tokenBy = map[string]prometheus.Counter{}
+	for _, o := range []string{"issued", "invalid_request", "invalid_client", "unsupported_grant_type", "invalid_scope", "invalid_target", "temporarily_unavailable", "server_error"} {
+		m.tokenBy[o] = m.tokens.WithLabelValues(o)
+	}
+	m.decisionBy = map[string]prometheus.Counter{}
+	for _, o := range []string{"allowed", "unauthenticated", "invalid_request", "invalid_token", "insufficient_scope", "temporarily_unavailable"} {
+		m.decisionBy[o] = m.decisions.WithLabelValues(o)
+	}
+	return m
+}
+
+func (m *metrics) token(outcome string) {
+	if c, ok := m.tokenBy[outcome]; ok {
+		c.Inc()
+	}
+}
+
+func (m *metrics) decision(outcome string) {
+	if c, ok := m.decisionBy[outcome]; ok {
+		c.Inc()
+	}
+}
+
+// register reuses a collector already registered under the same name.
+func register(reg *prometheus.Registry, c *prometheus.CounterVec) *prometheus.CounterVec {
+	if reg == nil {
+		return c
+	}
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+				return existing
+			}
+		}
+	}
+	return c
+}

@@ -1,0 +1,120 @@
+// Package gateway wires the store, the client cache and the change feed into
+// one Backend that a gateway process shares between config reloads.
+package gateway
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+)
+
+// UsageFlushInterval is how often batched last-used times are written.
+const UsageFlushInterval = 5 * time.Second
+
+// Backend is a store with its cache kept current by the store's change feed.
+type Backend struct {
+	Store   store.Store
+	Clients *clientcache.Cache
+
+	log    *zap.Logger
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+
+	usageMu sync.Mutex
+	usage   map[string]time.Time
+}
+
+// New starts following st's changes into a new cache. Close stops it.
+func New(st store.Store, cacheCfg clientcache.Config, log *zap.Logger) (*Backend, error) {
+	cache, err := clientcache.New(st.GetClient, cacheCfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Backend{Store: st, Clients: cache, log: log, cancel: cancel, usage: map[string]time.Time{}}
+	b.done.Add(2)
+	go func() {
+		defer b.done.Done()
+		_ = st.Follow(ctx, &feedLogger{Watcher: cache, log: log})
+	}()
+	go func() {
+		defer b.done.Done()
+		t := time.NewTicker(UsageFlushInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				b.FlushUsage(ctx)
+			}
+		}
+	}()
+	return b, nil
+}
+
+// RecordUse notes that a client was used; cheap enough for every request
+// since the entry lets through one call per second.
+func (b *Backend) RecordUse(e *clientcache.Entry, now time.Time) {
+	if !e.MarkUsed(now) {
+		return
+	}
+	b.usageMu.Lock()
+	b.usage[e.Client.ID] = now
+	b.usageMu.Unlock()
+}
+
+// FlushUsage writes the batched last-used times in one statement.
+func (b *Backend) FlushUsage(ctx context.Context) {
+	b.usageMu.Lock()
+	batch := b.usage
+	if len(batch) == 0 {
+		b.usageMu.Unlock()
+		return
+	}
+	b.usage = make(map[string]time.Time, len(batch))
+	b.usageMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := b.Store.TouchLastUsed(ctx, batch); err != nil {
+		b.log.Warn("recording last use of clients", zap.Int("clients", len(batch)), zap.Error(err))
+	}
+}
+
+// Close stops the change feed, writes pending usage and closes the store.
+func (b *Backend) Close() {
+	b.cancel()
+	b.done.Wait()
+	b.FlushUsage(context.Background())
+	b.Clients.Close()
+	b.Store.Close()
+}
+
+// feedLogger logs the change feed's connection state changes.
+type feedLogger struct {
+	store.Watcher
+	log    *zap.Logger
+	synced bool
+}
+
+func (f *feedLogger) Synced(ok bool) {
+	if ok != f.synced {
+		if ok {
+			f.log.Debug("change feed connected")
+		} else {
+			f.log.Warn("change feed lost its database connection; reconnecting, cached clients are trusted for at most 1s")
+		}
+	}
+	f.synced = ok
+	f.Watcher.Synced(ok)
+}
+
+func (f *feedLogger) Reset() {
+	f.log.Warn("change feed was away longer than the change log keeps; cleared the client cache")
+	f.Watcher.Reset()
+}

@@ -1,0 +1,156 @@
+// Package store defines what the gateway keeps: OAuth clients and API keys, the
+// signing keys that sign access tokens, and a change log that lets every gateway
+// instance learn about revocations made anywhere. Implementations live in
+// sub-packages and must pass the conformance suite in package storetest.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
+)
+
+// Errors every implementation returns (possibly wrapped).
+var (
+	// ErrNotFound: no client with that ID.
+	ErrNotFound = errors.New("client not found")
+	// ErrRevoked: the operation is not allowed on a revoked client.
+	ErrRevoked = errors.New("client is revoked")
+	// ErrExists: a client with that ID already exists.
+	ErrExists = errors.New("client already exists")
+)
+
+// Type is the kind of credential a client holds.
+type Type string
+
+const (
+	// TypeOAuth clients trade a client ID and secret for access tokens (RFC 6749 §4.4).
+	TypeOAuth Type = "oauth"
+	// TypeAPIKey clients present a long-lived API key directly.
+	TypeAPIKey Type = "api_key"
+)
+
+// Valid reports whether t is a known type.
+func (t Type) Valid() bool { return t == TypeOAuth || t == TypeAPIKey }
+
+// Status is derived from a client's timestamps, never stored.
+type Status string
+
+const (
+	StatusActive  Status = "active"
+	StatusRevoked Status = "revoked"
+	StatusExpired Status = "expired"
+)
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool { return s == StatusActive || s == StatusRevoked || s == StatusExpired }
+
+// Client is one OAuth client or API key. Only a hash of its secret is kept.
+type Client struct {
+	ID         string
+	Name       string
+	Type       Type
+	Scopes     scope.Set
+	SecretHash credential.Hash
+	// SecretHint lets a person tell keys apart without revealing them.
+	SecretHint string
+	CreatedAt  time.Time
+	ExpiresAt  *time.Time // nil: never expires
+	RevokedAt  *time.Time // nil: not revoked
+	LastUsedAt *time.Time // updated in batches; may lag by a few seconds
+}
+
+// Status is revoked once revoked_at is set, expired once expires_at has passed,
+// else active. Revocation wins: a revoked client stays revoked after it expires.
+func (c *Client) Status(now time.Time) Status {
+	switch {
+	case c.RevokedAt != nil:
+		return StatusRevoked
+	case c.ExpiresAt != nil && !now.Before(*c.ExpiresAt):
+		return StatusExpired
+	default:
+		return StatusActive
+	}
+}
+
+// Active is Status(now) == StatusActive without building the string; the request path calls it.
+func (c *Client) Active(now time.Time) bool {
+	return c.RevokedAt == nil && (c.ExpiresAt == nil || now.Before(*c.ExpiresAt))
+}
+
+// ListFilter selects and pages clients, newest first.
+type ListFilter struct {
+	Status Status // "" for any
+	Type   Type   // "" for any
+	Limit  int    // > 0
+	// After continues a listing: the (CreatedAt, ID) of the last client of the previous page.
+	After *Cursor
+}
+
+// Cursor is a position in the newest-first order: (created_at, client_id) is unique and stable.
+type Cursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// SigningKey is a token signing key, its private half encrypted at rest.
+type SigningKey struct {
+	KID       string
+	Algorithm string
+	// Sealed is the private key encrypted with a key derived from the operator's secret.
+	Sealed    []byte
+	CreatedAt time.Time
+}
+
+// Change says that a client was created, changed or deleted. IDs increase; the
+// log is replayed after a dropped listener connection.
+type Change struct {
+	ID       int64
+	ClientID string
+}
+
+// Store is everything the gateway needs from a database.
+type Store interface {
+	// CreateClient inserts c; ErrExists if its ID is taken.
+	CreateClient(ctx context.Context, c *Client) error
+	// GetClient returns the client or ErrNotFound.
+	GetClient(ctx context.Context, id string) (*Client, error)
+	// ListClients returns at most f.Limit clients, newest first, with now deciding
+	// the expired status.
+	ListClients(ctx context.Context, f ListFilter, now time.Time) ([]*Client, error)
+	// RevokeClient sets revoked_at (keeping an earlier one: revoking is idempotent)
+	// and returns the client; ErrNotFound if absent.
+	RevokeClient(ctx context.Context, id string, at time.Time) (*Client, error)
+	// DeleteClient removes the client; ErrNotFound if absent.
+	DeleteClient(ctx context.Context, id string) error
+	// TouchLastUsed records last use times in one round trip; never moves a time backwards.
+	TouchLastUsed(ctx context.Context, used map[string]time.Time) error
+
+	// SigningKeys returns every stored signing key, newest first.
+	SigningKeys(ctx context.Context) ([]SigningKey, error)
+	// EnsureSigningKey stores k unless a key already exists, and returns the
+	// newest key afterwards: instances starting together agree on one key.
+	EnsureSigningKey(ctx context.Context, k SigningKey) (SigningKey, error)
+
+	// Follow reports every change made by anyone, from any process, to w until
+	// ctx ends. It reconnects by itself and replays what it missed.
+	Follow(ctx context.Context, w Watcher) error
+
+	// Close releases the store's connections.
+	Close()
+}
+
+// Watcher receives what Store.Follow sees.
+type Watcher interface {
+	// Changed: a client was created, changed or deleted.
+	Changed(Change)
+	// Synced reports whether the follower is caught up and listening (true) or
+	// has lost its connection and may be missing changes (false).
+	Synced(bool)
+	// Reset: changes may have been missed for good (the log was pruned past the
+	// follower's position); everything cached must be forgotten.
+	Reset()
+}

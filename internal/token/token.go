@@ -1,0 +1,222 @@
+package token
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
+)
+
+// JWTType is the RFC 9068 §2.1 "typ" header of an access token.
+const JWTType = "at+jwt"
+
+// MaxTokenLength refuses absurd bearer values before any parsing.
+const MaxTokenLength = 4096
+
+// MaxLeeway is the largest clock skew tolerated when checking exp and iat.
+const MaxLeeway = time.Minute
+
+// Claims are the RFC 9068 §2.2 claims of an access token.
+type Claims struct {
+	jwt.RegisteredClaims
+	ClientID string `json:"client_id"`
+	Scope    string `json:"scope"`
+}
+
+// Issuer mints access tokens.
+type Issuer struct {
+	Key    *Key
+	Issuer string
+	TTL    time.Duration
+}
+
+// Issued is a freshly minted token.
+type Issued struct {
+	Token     string
+	ExpiresIn int64 // seconds, as in RFC 6749 §5.1
+}
+
+// Issue mints a token for clientID with scopes, for audience. Its expiry is
+// now+TTL but never later than clientExpires (nil: the client never expires).
+func (i *Issuer) Issue(clientID string, scopes scope.Set, audience string, clientExpires *time.Time, now time.Time) (Issued, error) {
+	now = now.Truncate(time.Second)
+	exp := now.Add(i.TTL)
+	if clientExpires != nil && clientExpires.Before(exp) {
+		exp = clientExpires.Truncate(time.Second)
+	}
+	if !exp.After(now) {
+		return Issued{}, errors.New("client expires within a second")
+	}
+	var jti [16]byte
+	_, _ = rand.Read(jti[:])
+	t := jwt.NewWithClaims(i.Key.method, Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    i.Issuer,
+			Subject:   clientID,
+			Audience:  jwt.ClaimStrings{audience},
+			ExpiresAt: jwt.NewNumericDate(exp),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ID:        base64.RawURLEncoding.EncodeToString(jti[:]),
+		},
+		ClientID: clientID,
+		Scope:    scopes.String(),
+	})
+	t.Header["typ"] = JWTType
+	t.Header["kid"] = i.Key.KID
+	signed, err := t.SignedString(i.Key.private)
+	if err != nil {
+		return Issued{}, fmt.Errorf("signing access token: %w", err)
+	}
+	return Issued{Token: signed, ExpiresIn: int64(exp.Sub(now) / time.Second)}, nil
+}
+
+// Verified is what a valid token says.
+type Verified struct {
+	raw       string
+	ClientID  string
+	Scopes    scope.Set
+	Audience  []string
+	ExpiresAt time.Time
+	IssuedAt  time.Time
+	JTI       string
+}
+
+// HasAudience reports whether aud is one of the token's audiences.
+func (v *Verified) HasAudience(aud string) bool {
+	for _, a := range v.Audience {
+		if a == aud {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrInvalid is wrapped by every verification failure: the token is not one
+// this gateway issued, or it has expired.
+var ErrInvalid = errors.New("invalid access token")
+
+// Verifier checks tokens against the gateway's public keys. Signature checks
+// cost tens of microseconds, so a token verified once is remembered, keyed by
+// its full text and only until it expires.
+type Verifier struct {
+	keys   map[string]*Key
+	issuer string
+	leeway time.Duration
+	parser *jwt.Parser
+	cache  *ristretto.Cache[string, *Verified]
+}
+
+// NewVerifier trusts keys, for tokens from issuer. cacheSize bounds the verified-token cache (0 disables it).
+func NewVerifier(keys []*Key, issuer string, leeway time.Duration, cacheSize int64) (*Verifier, error) {
+	if leeway < 0 || leeway > MaxLeeway {
+		return nil, fmt.Errorf("leeway %s out of range (0 to %s)", leeway, MaxLeeway)
+	}
+	v := &Verifier{keys: map[string]*Key{}, issuer: issuer, leeway: leeway}
+	var algs []string
+	for _, k := range keys {
+		v.keys[k.KID] = k
+		algs = append(algs, k.Algorithm)
+	}
+	// Only our own keys' algorithms: never "none", never HMAC with a public key.
+	v.parser = jwt.NewParser(
+		jwt.WithValidMethods(algs),
+		jwt.WithIssuer(issuer),
+		jwt.WithLeeway(leeway),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithStrictDecoding(),
+	)
+	if cacheSize > 0 {
+		c, err := ristretto.NewCache(&ristretto.Config[string, *Verified]{
+			NumCounters:        cacheSize * 10,
+			MaxCost:            cacheSize,
+			BufferItems:        64,
+			IgnoreInternalCost: true,
+		})
+		if err != nil {
+			return nil, err
+		}
+		v.cache = c
+	}
+	return v, nil
+}
+
+// Close releases the cache.
+func (v *Verifier) Close() {
+	if v.cache != nil {
+		v.cache.Close()
+	}
+}
+
+// Verify checks raw's signature, typ, iss, exp and iat. Audience is the
+// caller's to check (it depends on the route).
+func (v *Verifier) Verify(raw string, now time.Time) (*Verified, error) {
+	if v.cache != nil {
+		// ristretto stores only hashes of the key; comparing the full text
+		// makes a hash collision harmless.
+		if t, ok := v.cache.Get(raw); ok && t.raw == raw {
+			if now.Before(t.ExpiresAt.Add(v.leeway)) {
+				return t, nil
+			}
+			return nil, fmt.Errorf("%w: token has expired", ErrInvalid)
+		}
+	}
+	t, err := v.verify(raw)
+	if err != nil {
+		return nil, err
+	}
+	if v.cache != nil {
+		v.cache.SetWithTTL(raw, t, 1, t.ExpiresAt.Add(v.leeway).Sub(now))
+	}
+	return t, nil
+}
+
+func (v *Verifier) verify(raw string) (*Verified, error) {
+	if len(raw) > MaxTokenLength {
+		return nil, fmt.Errorf("%w: token too long", ErrInvalid)
+	}
+	var claims Claims
+	tok, err := v.parser.ParseWithClaims(raw, &claims, func(t *jwt.Token) (any, error) {
+		if typ, _ := t.Header["typ"].(string); !strings.EqualFold(typ, JWTType) && !strings.EqualFold(typ, "application/"+JWTType) {
+			return nil, errors.New(`"typ" header is not at+jwt`)
+		}
+		kid, _ := t.Header["kid"].(string)
+		k, ok := v.keys[kid]
+		if !ok {
+			return nil, errors.New("unknown signing key")
+		}
+		if t.Method.Alg() != k.Algorithm {
+			return nil, errors.New("algorithm does not match the key")
+		}
+		return k.Public(), nil
+	})
+	if err != nil || !tok.Valid {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if claims.ClientID == "" || claims.Subject != claims.ClientID {
+		return nil, fmt.Errorf("%w: client_id and sub missing or different", ErrInvalid)
+	}
+	if len(claims.Audience) == 0 {
+		return nil, fmt.Errorf("%w: no audience", ErrInvalid)
+	}
+	scopes, err := scope.Parse(claims.Scope)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return &Verified{
+		raw:       raw,
+		ClientID:  claims.ClientID,
+		Scopes:    scopes,
+		Audience:  claims.Audience,
+		ExpiresAt: claims.ExpiresAt.Time,
+		IssuedAt:  claims.IssuedAt.Time,
+		JTI:       claims.ID,
+	}, nil
+}
