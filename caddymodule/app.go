@@ -104,9 +104,14 @@ type App struct {
 
 	keys []*token.Key
 
-	resourcesMu sync.Mutex
-	resources   map[string]bool // audiences a token may be requested for
-	routeScopes map[string]bool // scopes routes require, for scopes_supported
+	routes *routes
+}
+
+// routes collects what the config's blnk_auth handlers declare at provision time.
+type routes struct {
+	mu        sync.Mutex
+	resources map[string]bool // audiences a token may be requested for
+	scopes    map[string]bool // scopes routes require, for scopes_supported
 }
 
 // CaddyModule returns the Caddy module information.
@@ -139,8 +144,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.audience == "" {
 		a.audience = issuer
 	}
-	a.resources = map[string]bool{a.audience: true}
-	a.routeScopes = map[string]bool{}
+	a.routes = &routes{resources: map[string]bool{a.audience: true}, scopes: map[string]bool{}}
 	if a.TokenTTL == 0 {
 		a.TokenTTL = caddy.Duration(DefaultTokenTTL)
 	}
@@ -302,22 +306,22 @@ func (a *App) Cleanup() error {
 // addRoute lets a blnk_auth route declare the audience tokens may be minted
 // for ("" for the default) and the scopes it requires.
 func (a *App) addRoute(resource string, scopes []string) {
-	a.resourcesMu.Lock()
-	defer a.resourcesMu.Unlock()
+	a.routes.mu.Lock()
+	defer a.routes.mu.Unlock()
 	if resource != "" {
-		a.resources[resource] = true
+		a.routes.resources[resource] = true
 	}
 	for _, s := range scopes {
-		a.routeScopes[s] = true
+		a.routes.scopes[s] = true
 	}
 }
 
 func (a *App) verifierKeys() []*token.Key { return a.keys }
 
 func (a *App) knownResource(r string) bool {
-	a.resourcesMu.Lock()
-	defer a.resourcesMu.Unlock()
-	return a.resources[r]
+	a.routes.mu.Lock()
+	defer a.routes.mu.Unlock()
+	return a.routes.resources[r]
 }
 
 // Service is the client lifecycle on this app's store, keeping its cache current.

@@ -122,6 +122,15 @@ var (
 // ServeHTTP implements caddyhttp.MiddlewareHandler. It reads top to bottom:
 // credential → client (cache) → scopes → next handler.
 func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	// An earlier blnk_auth on this request already authenticated it (and
+	// removed the credential): only this route's scopes remain to check.
+	if p, ok := caddyhttp.GetVar(r.Context(), principalVar).(*principal); ok {
+		if !p.scopes.CoversAll(h.required) {
+			return h.deny(w, r, denyScope)
+		}
+		return next.ServeHTTP(w, r)
+	}
+
 	now := time.Now()
 	cred, isAPIKey, d := credentialOf(r.Header)
 	if d != nil {
@@ -162,6 +171,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		return h.deny(w, r, denyScope)
 	}
 
+	caddyhttp.SetVar(r.Context(), principalVar, &principal{scopes: scopes})
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	repl.Set("http.auth.user.id", entry.Client.ID)
 	repl.Set("http.auth.user.name", entry.Client.Name)
@@ -172,6 +182,14 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	h.app.backend.RecordUse(entry, now)
 	h.app.metrics.decision("allowed")
 	return next.ServeHTTP(w, r)
+}
+
+// principalVar holds the request's authenticated *principal, for later blnk_auth handlers.
+const principalVar = "blnk_auth.principal"
+
+// principal is who a request was authenticated as.
+type principal struct {
+	scopes scope.Set
 }
 
 // client looks up an active client of the wanted type.

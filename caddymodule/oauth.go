@@ -50,7 +50,12 @@ type OAuth struct {
 
 	tokenPath, jwksPath, metadataPath string
 
-	docsOnce       sync.Once
+	docs *documents
+}
+
+// documents are rendered once, at first use.
+type documents struct {
+	once           sync.Once
 	metadata, jwks []byte
 }
 
@@ -75,6 +80,7 @@ func (o *OAuth) Provision(ctx caddy.Context) error {
 	o.jwksPath = base + jwksPath
 	// RFC 8414 §3: the well-known segment goes before the issuer's path.
 	o.metadataPath = metadataPath + base
+	o.docs = new(documents)
 	return nil
 }
 
@@ -84,9 +90,9 @@ func (o *OAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	case o.tokenPath:
 		o.serveToken(w, r)
 	case o.metadataPath:
-		o.serveDocument(w, r, func() []byte { return o.metadata })
+		o.serveDocument(w, r, func() []byte { return o.docs.metadata })
 	case o.jwksPath:
-		o.serveDocument(w, r, func() []byte { return o.jwks })
+		o.serveDocument(w, r, func() []byte { return o.docs.jwks })
 	default:
 		return next.ServeHTTP(w, r)
 	}
@@ -99,7 +105,7 @@ func (o *OAuth) serveDocument(w http.ResponseWriter, r *http.Request, doc func()
 		writeJSONError(w, http.StatusMethodNotAllowed, "invalid_request", "use GET")
 		return
 	}
-	o.docsOnce.Do(o.buildDocuments)
+	o.docs.once.Do(o.buildDocuments)
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "public, max-age=300")
@@ -125,12 +131,12 @@ func (o *OAuth) buildDocuments() {
 		// No authorization endpoint, so no response types; RFC 8414 requires the member.
 		"response_types_supported": []string{},
 	}
-	o.metadata, _ = json.Marshal(md)
+	o.docs.metadata, _ = json.Marshal(md)
 	keys := []map[string]string{}
 	for _, k := range a.verifierKeys() {
 		keys = append(keys, k.JWK())
 	}
-	o.jwks, _ = json.Marshal(map[string]any{"keys": keys})
+	o.docs.jwks, _ = json.Marshal(map[string]any{"keys": keys})
 }
 
 // oauthError is an RFC 6749 §5.2 error response.
@@ -378,10 +384,10 @@ func writeJSONError(w http.ResponseWriter, status int, code, description string)
 
 // knownScopes lists the scopes the config's routes require, for scopes_supported.
 func (a *App) knownScopes() []string {
-	a.resourcesMu.Lock()
-	defer a.resourcesMu.Unlock()
+	a.routes.mu.Lock()
+	defer a.routes.mu.Unlock()
 	set := map[string]bool{scope.All: true}
-	for s := range a.routeScopes {
+	for s := range a.routes.scopes {
 		set[s] = true
 	}
 	out := make([]string, 0, len(set))

@@ -206,6 +206,9 @@ func (v *Verifier) verify(raw string) (*Verified, error) {
 	if len(claims.Audience) == 0 {
 		return nil, fmt.Errorf("%w: no audience", ErrInvalid)
 	}
+	if claims.IssuedAt == nil { // RFC 9068 §2.2: required; read below
+		return nil, fmt.Errorf("%w: no iat", ErrInvalid)
+	}
 	scopes, err := scope.Parse(claims.Scope)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)

@@ -1,0 +1,83 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files of the Caddyfile adapt tests")
+
+// TestCaddyfileAdapt compares each testdata/adapt/*.caddyfile, adapted to JSON,
+// with its .json golden file (go test -run TestCaddyfileAdapt -update rewrites them).
+func TestCaddyfileAdapt(t *testing.T) {
+	files, _ := filepath.Glob("testdata/adapt/*.caddyfile")
+	if len(files) == 0 {
+		t.Fatal("no adapt test files")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			in, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt(in, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(warnings) > 0 {
+				t.Errorf("warnings: %v", warnings)
+			}
+			var pretty bytes.Buffer
+			if err := json.Indent(&pretty, out, "", "\t"); err != nil {
+				t.Fatal(err)
+			}
+			pretty.WriteByte('\n')
+			golden := strings.TrimSuffix(f, ".caddyfile") + ".json"
+			if *update {
+				if err := os.WriteFile(golden, pretty.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if !bytes.Equal(pretty.Bytes(), want) {
+				t.Errorf("adapted JSON differs from %s:\n%s", golden, pretty.String())
+			}
+		})
+	}
+}
+
+// TestCaddyfileErrors: mistakes are reported with file and line.
+func TestCaddyfileErrors(t *testing.T) {
+	cases := map[string]string{
+		"unknown global option":  "{\n\tblnk_auth {\n\t\tnope 1\n\t}\n}\n:80 {\n\trespond ok\n}",
+		"global with argument":   "{\n\tblnk_auth x\n}\n:80 {\n\trespond ok\n}",
+		"bad duration":           "{\n\tblnk_auth {\n\t\ttoken_ttl soon\n\t}\n}\n:80 {\n\trespond ok\n}",
+		"bad cache size":         "{\n\tblnk_auth {\n\t\tclient_cache_size lots\n\t}\n}\n:80 {\n\trespond ok\n}",
+		"two databases":          "{\n\tblnk_auth {\n\t\tdatabase a b\n\t}\n}\n:80 {\n\trespond ok\n}",
+		"oauth with block":       ":80 {\n\tblnk_oauth {\n\t\tfoo\n\t}\n}",
+		"auth unknown option":    ":80 {\n\tblnk_auth {\n\t\tfoo bar\n\t}\n}",
+		"auth scopes empty":      ":80 {\n\tblnk_auth {\n\t\tscopes\n\t}\n}",
+		"auth resource two args": ":80 {\n\tblnk_auth {\n\t\tresource a b\n\t}\n}",
+	}
+	for name, cfg := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cfg), nil)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), "Caddyfile:") {
+				t.Errorf("error without position: %v", err)
+			}
+		})
+	}
+}

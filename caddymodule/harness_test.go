@@ -1,0 +1,285 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	"github.com/blnkfinance/blnk-auth-gateway/admin"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store/postgres"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/testdb"
+)
+
+const testSecret = "test-secret-0123456789abcdef-0123456789"
+
+// caddyMu serialises tests that run Caddy: Caddy's running config is process-wide.
+var caddyMu sync.Mutex
+
+// gateway is a real Caddy, in process, running the gateway in front of an
+// upstream that records what it receives.
+type testGateway struct {
+	t        *testing.T
+	dsn      string
+	authURL  string // the issuer: blnk_oauth
+	apiURL   string // blnk_auth + reverse_proxy
+	upstream *recorder
+	store    *postgres.Store // an independent connection, like the CLI's
+	svc      *admin.Service
+
+	upstreamSrv           *httptest.Server
+	appExtra, extraConfig string
+}
+
+// recorder is the upstream: it answers 200 and remembers the last request's headers.
+type recorder struct {
+	mu   sync.Mutex
+	last http.Header
+	hits int
+}
+
+func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec.mu.Lock()
+	rec.last = r.Header.Clone()
+	rec.hits++
+	rec.mu.Unlock()
+	w.Header().Set("Content-Type", "text/plain")
+	fmt.Fprintf(w, "upstream saw %s %s", r.Method, r.URL.Path)
+}
+
+func (rec *recorder) lastHeader() http.Header {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return rec.last
+}
+
+func freePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// gatewayOptions tweak the generated Caddyfile.
+type gatewayOptions struct {
+	dsn         string // default: a fresh test database
+	appExtra    string // more lines in the blnk_auth global block
+	apiRoutes   string // replaces the default API site body
+	authPort    int
+	apiPort     int
+	noUpstream  bool
+	extraConfig string // more sites
+}
+
+// startGateway runs Caddy with the gateway on a fresh database. Caddy stops
+// when the test ends.
+func startGateway(t *testing.T, o gatewayOptions) *testGateway {
+	t.Helper()
+	caddyMu.Lock()
+	t.Cleanup(caddyMu.Unlock)
+	if o.dsn == "" {
+		o.dsn = testdb.New(t)
+	}
+	if o.authPort == 0 {
+		o.authPort = freePort(t)
+	}
+	if o.apiPort == 0 {
+		o.apiPort = freePort(t)
+	}
+	g := &testGateway{t: t, dsn: o.dsn, upstream: &recorder{}, appExtra: o.appExtra, extraConfig: o.extraConfig}
+	up := httptest.NewServer(g.upstream)
+	t.Cleanup(up.Close)
+	g.upstreamSrv = up
+	g.authURL = fmt.Sprintf("http://127.0.0.1:%d", o.authPort)
+	g.apiURL = fmt.Sprintf("http://127.0.0.1:%d", o.apiPort)
+	routes := o.apiRoutes
+	if routes == "" {
+		routes = `
+	blnk_auth /mcp* mcp:read
+	blnk_auth /ledgers* ledgers:read
+	blnk_auth /keys* {
+		resource https://keys.example.com
+	}
+	reverse_proxy {upstream} {
+		header_up X-Client-Id {http.auth.user.id}
+		header_up X-Client-Name {http.auth.user.name}
+		header_up X-Client-Scopes {http.auth.user.scopes}
+	}`
+	}
+	cfg := g.caddyfile(o.authPort, o.apiPort, routes)
+	g.load(cfg)
+	t.Cleanup(func() { _ = stopCaddy() })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := postgres.Open(ctx, withAppName(o.dsn, "blnk_auth_test"))
+	if err != nil {
+		t.Fatalf("opening the store: %v", err)
+	}
+	t.Cleanup(st.Close)
+	g.store = st
+	g.svc = &admin.Service{Store: st}
+	return g
+}
+
+// caddyfile renders the test config: blnk_oauth on authPort, routes on apiPort.
+func (g *testGateway) caddyfile(authPort, apiPort int, routes string) string {
+	routes = strings.ReplaceAll(routes, "{upstream}", strings.TrimPrefix(g.upstreamURL(), "http://"))
+	return fmt.Sprintf(`{
+	admin off
+	auto_https off
+	blnk_auth {
+		database %s
+		secret %s
+		issuer %s%s
+	}
+}
+http://:%d {
+	bind 127.0.0.1
+	blnk_oauth
+	respond "not here" 404
+}
+http://:%d {
+	bind 127.0.0.1
+	%s
+}
+%s
+`, g.dsn, testSecret, g.authURL, indentLines(g.appExtra), authPort, apiPort, routes, g.extraConfig)
+}
+
+func indentLines(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "\n\t\t" + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n\t\t")
+}
+
+func (g *testGateway) upstreamURL() string { return g.upstreamSrv.URL }
+
+// stopCaddy stops the running config, if any.
+func stopCaddy() error { return caddy.Stop() }
+
+// load adapts a Caddyfile and runs it, replacing any running config.
+func (g *testGateway) load(caddyfile string) {
+	g.t.Helper()
+	cfgJSON, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
+	if err != nil {
+		g.t.Fatalf("adapting Caddyfile: %v\n%s", err, caddyfile)
+	}
+	for _, w := range warnings {
+		g.t.Logf("caddyfile warning: %s", w)
+	}
+	if err := caddy.Load(cfgJSON, true); err != nil {
+		g.t.Fatalf("loading config: %v", err)
+	}
+}
+
+// create makes a client through the admin service, as the CLI would.
+func (g *testGateway) create(name string, typ store.Type, scopes []string, expires *time.Time) *admin.Created {
+	g.t.Helper()
+	c, err := g.svc.Create(context.Background(), admin.CreateParams{Name: name, Type: typ, Scopes: scopes, ExpiresAt: expires})
+	if err != nil {
+		g.t.Fatalf("creating client: %v", err)
+	}
+	return c
+}
+
+// tokenResponse is a token endpoint answer, success or error.
+type tokenResponse struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+func (g *testGateway) postToken(form url.Values, basicID, basicSecret string) tokenResponse {
+	g.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, g.authURL+"/oauth/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if basicID != "" {
+		req.SetBasicAuth(url.QueryEscape(basicID), url.QueryEscape(basicSecret))
+	}
+	return g.do(req)
+}
+
+func (g *testGateway) do(req *http.Request) tokenResponse {
+	g.t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		g.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := tokenResponse{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	_ = json.Unmarshal(raw, &out.body)
+	return out
+}
+
+// token gets an access token with client_secret_basic, failing the test otherwise.
+func (g *testGateway) token(id, secret string, extra url.Values) string {
+	g.t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}}
+	for k, v := range extra {
+		form[k] = v
+	}
+	r := g.postToken(form, id, secret)
+	if r.status != http.StatusOK {
+		g.t.Fatalf("token request: %d %s", r.status, r.raw)
+	}
+	return r.body["access_token"].(string)
+}
+
+// call sends a GET to the API with the given headers.
+func (g *testGateway) call(path string, headers ...string) tokenResponse {
+	g.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, g.apiURL+path, nil)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
+	}
+	return g.do(req)
+}
+
+func bearer(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
+
+// eventually polls f until it returns true or the deadline passes.
+func eventually(t *testing.T, within time.Duration, what string, f func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		if f() {
+			return time.Since(start)
+		}
+		if time.Since(start) > within {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// withAppName sets the application_name of a postgres:// URL.
+func withAppName(dsn, name string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn
+	}
+	q := u.Query()
+	q.Set("application_name", name)
+	u.RawQuery = q.Encode()
+	return u.String()
+}

@@ -1,0 +1,327 @@
+package caddymodule
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/testdb"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// caddyBinary builds ./caddy once per test run: the multi-process tests run
+// the real binary, as an operator would.
+func caddyBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "blnk-auth-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "caddy")
+		out, err := exec.Command("go", "build", "-o", binPath, "../caddy").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build ../caddy: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// instance is a gateway running as its own process.
+type instance struct {
+	authURL, apiURL string
+	config          string
+	cmd             *exec.Cmd
+	log             *bytes.Buffer
+}
+
+const processCaddyfile = `{
+	admin off
+	auto_https off
+	blnk_auth {
+		database {env.BLNK_AUTH_DATABASE_URL}
+		secret {env.BLNK_AUTH_SECRET}
+		issuer %s
+	}
+}
+http://:%d {
+	bind 127.0.0.1
+	blnk_oauth
+}
+http://:%d {
+	bind 127.0.0.1
+	blnk_auth mcp:read
+	respond "ok {http.auth.user.id}"
+}
+`
+
+func writeConfig(t *testing.T, issuer string, authPort, apiPort int) string {
+	path := filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(path, fmt.Appendf(nil, processCaddyfile, issuer, authPort, apiPort), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func processEnv(dsn string) []string {
+	return append(os.Environ(), "BLNK_AUTH_DATABASE_URL="+dsn, "BLNK_AUTH_SECRET="+testSecret)
+}
+
+func startInstance(t *testing.T, dsn, issuer string) *instance {
+	t.Helper()
+	authPort, apiPort := freePort(t), freePort(t)
+	if issuer == "" {
+		issuer = fmt.Sprintf("http://127.0.0.1:%d", authPort)
+	}
+	in := &instance{
+		authURL: fmt.Sprintf("http://127.0.0.1:%d", authPort),
+		apiURL:  fmt.Sprintf("http://127.0.0.1:%d", apiPort),
+		config:  writeConfig(t, issuer, authPort, apiPort),
+		log:     new(bytes.Buffer),
+	}
+	in.cmd = exec.Command(caddyBinary(t), "run", "--config", in.config, "--adapter", "caddyfile")
+	in.cmd.Env = processEnv(dsn)
+	in.cmd.Stdout, in.cmd.Stderr = in.log, in.log
+	if err := in.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = in.cmd.Process.Kill()
+		_ = in.cmd.Wait()
+		if t.Failed() {
+			t.Logf("instance log:\n%s", in.log.String())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.Dial("tcp", strings.TrimPrefix(in.apiURL, "http://"))
+		if err == nil {
+			c.Close()
+			return in
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("instance did not start: %s", in.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// cli runs "caddy blnk-auth ..." and returns its stdout, stderr and exit code.
+func cli(t *testing.T, dsn, config string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(caddyBinary(t), append(append([]string{"blnk-auth"}, args...), "--config", config, "--adapter", "caddyfile")...)
+	cmd.Env = processEnv(dsn)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	code = 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), code
+}
+
+func cliJSON(t *testing.T, dsn, config string, args ...string) map[string]any {
+	t.Helper()
+	out, errOut, code := cli(t, dsn, config, args...)
+	if code != 0 {
+		t.Fatalf("caddy blnk-auth %v: exit %d: %s", args, code, errOut)
+	}
+	var v map[string]any
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("caddy blnk-auth %v: not one JSON object: %q", args, out)
+	}
+	return v
+}
+
+func fetchToken(t *testing.T, authURL, id, secret string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, authURL+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("token: %d %v", resp.StatusCode, body)
+	}
+	return body["access_token"].(string)
+}
+
+func statusOf(t *testing.T, url, tok string) int {
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestTwoInstancesConverge: two gateway processes (each its own pool and cache)
+// on one database, started at once; the CLI writes straight to Postgres; a
+// revocation reaches both within a second, even after their change-feed
+// connections were killed.
+func TestTwoInstancesConverge(t *testing.T) {
+	dsn := testdb.New(t)
+	caddyBinary(t)
+	var a, b *instance
+	var wg sync.WaitGroup
+	wg.Add(2)
+	issuerPort := freePort(t)
+	issuer := fmt.Sprintf("http://127.0.0.1:%d", issuerPort)
+	go func() { defer wg.Done(); a = startInstance(t, dsn, issuer) }()
+	go func() { defer wg.Done(); b = startInstance(t, dsn, issuer) }()
+	wg.Wait()
+
+	one := cliJSON(t, dsn, a.config, "client", "create", "--name", "one", "--scopes", "mcp:read")
+	two := cliJSON(t, dsn, a.config, "client", "create", "--name", "two", "--scopes", "mcp:read")
+	tokOne := fetchToken(t, a.authURL, one["client_id"].(string), one["client_secret"].(string))
+	tokTwo := fetchToken(t, b.authURL, two["client_id"].(string), two["client_secret"].(string))
+	for _, in := range []*instance{a, b} {
+		for _, tok := range []string{tokOne, tokTwo} {
+			if s := statusOf(t, in.apiURL, tok); s != 200 {
+				t.Fatalf("a token from either instance must work at both (same keys): %d", s)
+			}
+		}
+	}
+
+	cliJSON(t, dsn, a.config, "client", "revoke", one["client_id"].(string))
+	for name, in := range map[string]*instance{"a": a, "b": b} {
+		took := eventually(t, time.Second, "revocation reaches instance "+name, func() bool { return statusOf(t, in.apiURL, tokOne) == 401 })
+		t.Logf("instance %s refused the revoked client after %s", name, took)
+	}
+
+	// Kill every change-feed connection, then revoke at once: replay (or the
+	// cache distrusting itself while unsynced) still converges.
+	conn, err := pgx.Connect(context.Background(), testdb.ServerURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var killed int
+	if err := conn.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE application_name = 'blnk_auth_listener' AND datname = $1`,
+		dbName(dsn)).Scan(&killed); err != nil {
+		t.Fatal(err)
+	}
+	if killed != 2 {
+		t.Fatalf("terminated %d listener connections, want 2", killed)
+	}
+	cliJSON(t, dsn, a.config, "client", "revoke", two["client_id"].(string))
+	for name, in := range map[string]*instance{"a": a, "b": b} {
+		took := eventually(t, time.Second, "revocation after a dropped listener reaches "+name, func() bool { return statusOf(t, in.apiURL, tokTwo) == 401 })
+		t.Logf("instance %s (listener killed) refused the revoked client after %s", name, took)
+	}
+}
+
+func dbName(dsn string) string {
+	i := strings.LastIndex(dsn, "/")
+	name := dsn[i+1:]
+	if j := strings.IndexByte(name, '?'); j >= 0 {
+		name = name[:j]
+	}
+	return name
+}
+
+// TestCLI: the bootstrap commands, their JSON and their exit codes.
+func TestCLI(t *testing.T) {
+	dsn := testdb.New(t)
+	config := writeConfig(t, "http://127.0.0.1:1", freePort(t), freePort(t))
+
+	c := cliJSON(t, dsn, config, "client", "create", "--name", "Production OAuth Client", "--scopes", "mcp:read mcp:write", "--expires", "2031-01-01T00:00:00Z")
+	for _, k := range []string{"client_id", "client_secret", "name", "type", "scopes", "status", "created_at", "expires_at"} {
+		if _, ok := c[k]; !ok {
+			t.Errorf("create output lacks %s: %v", k, c)
+		}
+	}
+	if c["type"] != "oauth" || c["status"] != "active" || c["expires_at"] != "2031-01-01T00:00:00Z" {
+		t.Errorf("create output %v", c)
+	}
+	if scopes, _ := c["scopes"].([]any); len(scopes) != 2 {
+		t.Errorf("scopes %v", c["scopes"])
+	}
+	k := cliJSON(t, dsn, config, "client", "create", "--name", "key", "--scopes", "*", "--type", "api_key")
+	if _, ok := k["api_key"]; !ok || k["client_secret"] != nil || k["expires_at"] != nil {
+		t.Errorf("api key create output %v", k)
+	}
+	id, secret := c["client_id"].(string), c["client_secret"].(string)
+
+	got := cliJSON(t, dsn, config, "client", "get", id)
+	if got["name"] != "Production OAuth Client" || got["client_secret"] != nil {
+		t.Errorf("get %v", got)
+	}
+	out, _, code := cli(t, dsn, config, "client", "list")
+	var list []map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 2 || list[0]["client_id"] != k["client_id"] {
+		t.Errorf("list (newest first): exit %d %s", code, out)
+	}
+	if r := cliJSON(t, dsn, config, "client", "revoke", id); r["status"] != "revoked" || r["revoked_at"] == nil {
+		t.Errorf("revoke %v", r)
+	}
+	out, _, _ = cli(t, dsn, config, "client", "list", "--status", "revoked")
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 {
+		t.Errorf("list --status revoked: %s", out)
+	}
+	cliJSON(t, dsn, config, "client", "delete", k["client_id"].(string))
+
+	// No secret anywhere after creation.
+	for _, args := range [][]string{{"client", "list"}, {"client", "get", id}} {
+		out, errOut, _ := cli(t, dsn, config, args...)
+		if strings.Contains(out+errOut, secret) {
+			t.Fatalf("%v printed the secret", args)
+		}
+	}
+
+	failures := [][]string{
+		{"client", "get", "blnk_cid_doesnotexist0000000"},
+		{"client", "get", k["client_id"].(string)},
+		{"client", "revoke", "nope"},
+		{"client", "create", "--scopes", "mcp:read"},
+		{"client", "create", "--name", "x"},
+		{"client", "create", "--name", "x", "--scopes", "bad\"scope"},
+		{"client", "create", "--name", "x", "--scopes", "*", "--type", "saml"},
+		{"client", "create", "--name", "x", "--scopes", "*", "--expires", "tomorrow"},
+		{"client", "create", "--name", "x", "--scopes", "*", "--expires", "2001-01-01T00:00:00Z"},
+	}
+	for _, args := range failures {
+		out, errOut, code := cli(t, dsn, config, args...)
+		if code == 0 || strings.TrimSpace(errOut) == "" {
+			t.Errorf("%v: exit %d, stderr %q, stdout %q: want a failure with a message", args, code, errOut, out)
+		}
+	}
+	// A config without the app.
+	bare := filepath.Join(t.TempDir(), "Caddyfile")
+	_ = os.WriteFile(bare, []byte("http://:1 {\n\trespond ok\n}\n"), 0o600)
+	if _, errOut, code := cli(t, dsn, bare, "client", "list"); code == 0 || !strings.Contains(errOut, "blnk_auth") {
+		t.Errorf("config without blnk_auth: exit %d %q", code, errOut)
+	}
+}
