@@ -72,6 +72,10 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	return h.provision(ctx, a)
+}
+
+func (h *Auth) provision(ctx caddy.Context, a *App) (err error) {
 	h.app = a
 	h.logger = ctx.Logger()
 	if h.Realm == "" {
@@ -138,8 +142,9 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 
 	var (
-		entry  *clientcache.Entry
-		scopes scope.Set
+		entry       *clientcache.Entry
+		scopes      scope.Set
+		scopesBoxed any // scopes.String() as an interface value, when made in advance
 	)
 	if isAPIKey {
 		id, err := credential.ParseAPIKey(cred)
@@ -152,7 +157,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		if !entry.Client.SecretHash.Matches(cred) {
 			return h.deny(w, r, denyInvalidAPIKey)
 		}
-		scopes = entry.Client.Scopes
+		scopes, scopesBoxed = entry.Client.Scopes, entry.BoxedScopes
 	} else {
 		t, err := h.app.verifier.Verify(cred, now)
 		if err != nil || !t.HasAudience(h.audience) {
@@ -162,9 +167,9 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 			return h.deny(w, r, d)
 		}
 		// A token carries the scopes of its issue; the client may have lost some since.
-		scopes = t.Scopes
+		scopes, scopesBoxed = t.Scopes, t.BoxedScopes
 		if !entry.Client.Scopes.CoversAll(scopes) {
-			scopes = scopes.Filter(entry.Client.Scopes)
+			scopes, scopesBoxed = scopes.Filter(entry.Client.Scopes), nil
 		}
 	}
 	if !scopes.CoversAll(h.required) {
@@ -173,9 +178,12 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 
 	caddyhttp.SetVar(r.Context(), principalVar, &principal{scopes: scopes})
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	repl.Set("http.auth.user.id", entry.Client.ID)
-	repl.Set("http.auth.user.name", entry.Client.Name)
-	repl.Set("http.auth.user.scopes", scopes.String())
+	repl.Set("http.auth.user.id", entry.BoxedID)
+	repl.Set("http.auth.user.name", entry.BoxedName)
+	if scopesBoxed == nil {
+		scopesBoxed = scopes.String()
+	}
+	repl.Set("http.auth.user.scopes", scopesBoxed)
 	// No token passthrough: the upstream trusts the gateway, not the caller's credential.
 	r.Header.Del("Authorization")
 	r.Header.Del(APIKeyHeader)
@@ -199,7 +207,10 @@ func (h *Auth) client(r *http.Request, id string, want store.Type, now time.Time
 	case errors.Is(err, store.ErrNotFound):
 		return nil, denyInvalidToken
 	case err != nil:
-		h.logger.Warn("client store unavailable", zap.Error(err))
+		// The change feed logs the outage once; per request this is detail.
+		if c := h.logger.Check(zapcore.DebugLevel, "client store unavailable"); c != nil {
+			c.Write(zap.Error(err))
+		}
 		return nil, denyUnavailable
 	case e.Client.Type != want || !e.Client.Active(now):
 		return nil, denyInvalidToken
@@ -237,18 +248,24 @@ func credentialOf(hdr http.Header) (cred string, isAPIKey bool, d *denial) {
 	return cred, credential.IsAPIKey(cred), nil
 }
 
-// isB64Token checks RFC 6750 §2.1's b64token: 1*( ALPHA / DIGIT / "-" / "." /
-// "_" / "~" / "+" / "/" ) *"=".
+// b64tokenChars marks the bytes of RFC 6750 §2.1's b64token before padding:
+// ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/". A table, because every
+// request scans a token of several hundred bytes.
+var b64tokenChars = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/", byte(c)) >= 0
+	}
+	return t
+}()
+
+// isB64Token checks 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
 func isB64Token(s string) bool {
 	if s == "" || len(s) > token.MaxTokenLength {
 		return false
 	}
 	i := 0
-	for ; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
-			break
-		}
+	for i < len(s) && b64tokenChars[s[i]] {
+		i++
 	}
 	if i == 0 {
 		return false

@@ -301,7 +301,9 @@ func (o *OAuth) authenticate(r *http.Request, req *tokenRequest, now time.Time) 
 		dummyHash.Matches(req.secret)
 		return nil, errBadClient
 	case err != nil:
-		o.logger.Warn("token request: client store unavailable", zap.Error(err))
+		if c := o.logger.Check(zapcore.DebugLevel, "token request: client store unavailable"); c != nil {
+			c.Write(zap.Error(err))
+		}
 		return nil, tokenErr(http.StatusServiceUnavailable, "temporarily_unavailable", "the client store is unavailable; retry shortly")
 	}
 	c := e.Client

@@ -61,6 +61,11 @@ type Loader func(ctx context.Context, id string) (*store.Client, error)
 // Entry is a cached client. Client is nil for a remembered "not found".
 type Entry struct {
 	Client *store.Client
+	// BoxedID, BoxedName and BoxedScopes are the client's ID, name and
+	// Scopes.String() as interface values, made once per fill: the request path
+	// stores them in interface-typed maps (placeholders), and boxing a string
+	// there would allocate on every request.
+	BoxedID, BoxedName, BoxedScopes any
 	// lastMark is the unix second of the last MarkUsed that returned true.
 	lastMark atomic.Int64
 }
@@ -129,6 +134,14 @@ func (c *Cache) Get(ctx context.Context, id string) (*Entry, error) {
 	return v.(*Entry).result()
 }
 
+func newEntry(c *store.Client) *Entry {
+	e := &Entry{Client: c}
+	if c != nil {
+		e.BoxedID, e.BoxedName, e.BoxedScopes = c.ID, c.Name, c.Scopes.String()
+	}
+	return e
+}
+
 func (e *Entry) result() (*Entry, error) {
 	if e.Client == nil {
 		return nil, store.ErrNotFound
@@ -152,7 +165,7 @@ func (c *Cache) fill(ctx context.Context, id string) (*Entry, error) {
 	case err != nil:
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	e := &Entry{Client: client}
+	e := newEntry(client)
 	if !c.trusted() {
 		return e, nil // the change feed is down: answer from the store, keep nothing
 	}

@@ -368,6 +368,25 @@ func TestUnsyncedBypassesCache(t *testing.T) {
 	}
 }
 
+func TestTTLBackstop(t *testing.T) {
+	t.Parallel()
+	st, cnt, c := setup(t, clientcache.Config{TTL: 50 * time.Millisecond, NegativeTTL: 50 * time.Millisecond})
+	for _, id := range []string{createClient(t, st).ID, credential.NewClientID()} {
+		getCached(t, c, cnt, id)
+		// With no change reported, the record is re-read once its TTL passes.
+		deadline := time.Now().Add(10 * time.Second)
+		for before := cnt.reads.Load(); cnt.reads.Load() == before; {
+			if time.Now().After(deadline) {
+				t.Fatal("entry outlived its TTL")
+			}
+			time.Sleep(10 * time.Millisecond)
+			if _, err := c.Get(context.Background(), id); err != nil && !errors.Is(err, store.ErrNotFound) {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
 func TestBriefOutageKeepsCache(t *testing.T) {
 	t.Parallel()
 	st, cnt, c := setup(t, clientcache.Config{MaxUnsynced: time.Hour})
@@ -611,7 +630,10 @@ func TestConcurrentMissesShareOneRead(t *testing.T) {
 			deadline := time.Now().Add(10 * time.Second)
 			for waitingInSingleflight() < callers-1 {
 				if time.Now().After(deadline) {
-					t.Fatalf("only %d of %d callers joined the load in flight", waitingInSingleflight(), callers-1)
+					waiting := waitingInSingleflight()
+					close(release)
+					wg.Wait()
+					t.Fatalf("only %d of %d callers joined the load in flight; %d store reads", waiting, callers-1, reads.Load())
 				}
 				time.Sleep(time.Millisecond)
 			}

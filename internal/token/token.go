@@ -86,6 +86,10 @@ type Verified struct {
 	ExpiresAt time.Time
 	IssuedAt  time.Time
 	JTI       string
+	// BoxedScopes is Scopes.String() as an interface value, made once per
+	// verification so request paths storing it in interface-typed maps
+	// (placeholders) do not allocate per request.
+	BoxedScopes any
 }
 
 // HasAudience reports whether aud is one of the token's audiences.
@@ -214,12 +218,13 @@ func (v *Verifier) verify(raw string) (*Verified, error) {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	return &Verified{
-		raw:       raw,
-		ClientID:  claims.ClientID,
-		Scopes:    scopes,
-		Audience:  claims.Audience,
-		ExpiresAt: claims.ExpiresAt.Time,
-		IssuedAt:  claims.IssuedAt.Time,
-		JTI:       claims.ID,
+		raw:         raw,
+		ClientID:    claims.ClientID,
+		Scopes:      scopes,
+		Audience:    claims.Audience,
+		ExpiresAt:   claims.ExpiresAt.Time,
+		IssuedAt:    claims.IssuedAt.Time,
+		JTI:         claims.ID,
+		BoxedScopes: scopes.String(),
 	}, nil
 }

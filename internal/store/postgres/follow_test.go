@@ -125,7 +125,7 @@ func TestFollowReplaysAfterDisconnect(t *testing.T) {
 	storetest.Eventually(t, 2*time.Second, func() bool {
 		v, ok := lastSynced(rec.Events(mark))
 		return ok && !v
-	}, "no Synced(false) after the listener was terminated; events: %v", rec.Events(mark))
+	}, "no Synced(false) after the listener was terminated; events: %v", rec.Since(mark))
 
 	if _, err := s.RevokeClient(ctx, c.ID, storetest.Base); err != nil {
 		t.Fatalf("RevokeClient while the listener is down: %v", err)
@@ -137,7 +137,7 @@ func TestFollowReplaysAfterDisconnect(t *testing.T) {
 		ev := rec.Events(mark)
 		_, ok := resynced(ev)
 		return ok && changeIndex(ev, revocation) >= 0
-	}, "no Synced(false), Synced(true) and Changed(%d %s) after reconnecting; events: %v", revocation, c.ID, rec.Events(mark))
+	}, "no Synced(false), Synced(true) and Changed(%d %s) after reconnecting; events: %v", revocation, c.ID, rec.Since(mark))
 	ev := rec.Events(mark)
 	syncedAt, _ := resynced(ev)
 	if i := changeIndex(ev, revocation); i > syncedAt {
@@ -185,7 +185,7 @@ func TestFollowSurvivesRepeatedDisconnects(t *testing.T) {
 			_, ok := resynced(ev)
 			v, _ := lastSynced(ev)
 			return ok && v && changeIndex(ev, revocation) >= 0
-		}, "round %d: no Synced(false), Synced(true) and Changed(%d %s); events: %v", round, revocation, c.ID, rec.Events(mark))
+		}, "round %d: no Synced(false), Synced(true) and Changed(%d %s); events: %v", round, revocation, c.ID, rec.Since(mark))
 	}
 }
 
@@ -238,7 +238,7 @@ func TestFollowReplaysOutOfOrderCommit(t *testing.T) {
 	storetest.Eventually(t, 2*time.Second, func() bool {
 		v, ok := lastSynced(rec.Events(mark))
 		return ok && !v
-	}, "no Synced(false) after the listener was terminated; events: %v", rec.Events(mark))
+	}, "no Synced(false) after the listener was terminated; events: %v", rec.Since(mark))
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +247,7 @@ func TestFollowReplaysOutOfOrderCommit(t *testing.T) {
 	storetest.Eventually(t, 2*time.Second, func() bool {
 		_, ok := resynced(rec.Events(mark))
 		return ok && changeIndex(rec.Events(mark), lateID) >= 0
-	}, "the late change %d was not replayed; events: %v", lateID, rec.Events(mark))
+	}, "the late change %d was not replayed; events: %v", lateID, rec.Since(mark))
 }
 
 // A change committed through another, independent Store on the same database
@@ -303,7 +303,7 @@ func TestFollowBackoffResetsAfterReconnecting(t *testing.T) {
 			_, ok := resynced(ev)
 			v, _ := lastSynced(ev)
 			return ok && v
-		}, "round %d: not synced again after the listener was terminated; events: %v", round, rec.Events(mark))
+		}, "round %d: not synced again after the listener was terminated; events: %v", round, rec.Since(mark))
 		t.Logf("round %d: resynced after %v", round, time.Since(start).Round(time.Millisecond))
 	}
 }

@@ -894,29 +894,41 @@ func testSigningKeys(t *testing.T, s store.Store) {
 }
 
 func testSigningKeysConcurrent(t *testing.T, s store.Store) {
-	// Instances starting together agree on one key.
-	const n = 8
-	got := make([]store.SigningKey, n)
-	errs := make([]error, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			got[i], errs[i] = s.EnsureSigningKey(ctx(t), store.SigningKey{
-				KID: fmt.Sprintf("kid-%d", i), Algorithm: "ES256", Sealed: []byte{byte(i)}, CreatedAt: Base.Add(time.Duration(i) * time.Second),
+	// Instances starting together agree on one key: several rounds, each a
+	// race of n callers to create the first key of a new algorithm.
+	const rounds, n = 10, 8
+	var want []store.SigningKey
+	for round := range rounds {
+		alg := fmt.Sprintf("ALG%02d", round)
+		got := make([]store.SigningKey, n)
+		errs := make([]error, n)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				got[i], errs[i] = s.EnsureSigningKey(ctx(t), store.SigningKey{
+					KID:       fmt.Sprintf("kid-%s-%d", alg, i),
+					Algorithm: alg,
+					Sealed:    []byte{byte(round), byte(i)},
+					CreatedAt: Base.Add(time.Duration(round)*time.Hour + time.Duration(i)*time.Second),
+				})
 			})
-		})
-	}
-	close(start)
-	wg.Wait()
-	for i := range n {
-		if errs[i] != nil {
-			t.Fatalf("EnsureSigningKey %d: %v", i, errs[i])
 		}
-		checkKey(t, got[i], got[0])
+		close(start)
+		wg.Wait()
+		for i := range n {
+			if errs[i] != nil {
+				t.Fatalf("EnsureSigningKey %s/%d: %v", alg, i, errs[i])
+			}
+			if got[i].KID != got[0].KID {
+				t.Fatalf("concurrent EnsureSigningKey(%s) returned different keys: %s and %s", alg, got[0].KID, got[i].KID)
+			}
+			checkKey(t, got[i], got[0])
+		}
+		want = append([]store.SigningKey{got[0]}, want...) // newest first
 	}
-	checkKeys(t, s, got[0])
+	checkKeys(t, s, want...)
 }
 
 // Event is one call a Recorder received.
@@ -968,6 +980,17 @@ func (r *Recorder) Events(from int) []Event {
 	}
 	return slices.Clone(r.events[from:])
 }
+
+// Since formats, when printed, the events from index from on as they are at
+// that time: use it in the message of Eventually, whose arguments are
+// evaluated before it polls.
+func (r *Recorder) Since(from int) fmt.Stringer {
+	return lazy(func() string { return fmt.Sprint(r.Events(from)) })
+}
+
+type lazy func() string
+
+func (l lazy) String() string { return l() }
 
 // Mark returns the number of events so far, for use with Events.
 func (r *Recorder) Mark() int {
@@ -1036,7 +1059,7 @@ func StartFollow(t testing.TB, s store.Store) (r *Recorder, stop func()) {
 		})
 	}
 	t.Cleanup(stop)
-	Eventually(t, 15*time.Second, r.IsSynced, "Follow never reported Synced(true); events: %v", r.Events(0))
+	Eventually(t, 15*time.Second, r.IsSynced, "Follow never reported Synced(true); events: %v", r.Since(0))
 	return r, stop
 }
 
@@ -1044,7 +1067,7 @@ func StartFollow(t testing.TB, s store.Store) (r *Recorder, stop func()) {
 func WaitChange(t testing.TB, r *Recorder, clientID string, from int, timeout time.Duration, what string) store.Change {
 	t.Helper()
 	Eventually(t, timeout, func() bool { return len(r.ChangesFor(clientID, from)) > 0 },
-		"no Changed for %s (%s); events since: %v", clientID, what, r.Events(from))
+		"no Changed for %s (%s); events since: %v", clientID, what, r.Since(from))
 	return r.ChangesFor(clientID, from)[0]
 }
 

@@ -1,0 +1,124 @@
+package caddymodule
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/blnkfinance/blnk-auth-gateway/admin"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/testdb"
+)
+
+// benchHandler provisions the app and a blnk_auth handler requiring mcp:read
+// outside of a running server, so ServeHTTP can be measured alone.
+func benchHandler(b *testing.B, tokenCacheSize int64) (*Auth, *App, string) {
+	b.Helper()
+	dsn := testdb.New(b)
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	b.Cleanup(cancel)
+	a := &App{Database: dsn, Secret: testSecret, Issuer: "https://auth.example.com", TokenCacheSize: tokenCacheSize}
+	if err := a.Provision(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = a.Cleanup() })
+	h := &Auth{Scopes: []string{"mcp:read"}}
+	if err := h.provision(ctx, a); err != nil {
+		b.Fatal(err)
+	}
+	c, err := a.Service().Create(context.Background(), admin.CreateParams{Name: "bench", Scopes: []string{"mcp:read", "mcp:write"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, err := a.issuer.Issue(c.Client.ID, scope.MustParse("mcp:read"), a.audience, nil, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Wait for the change feed to be synced, so cached entries are trusted.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := a.backend.Clients.Get(context.Background(), c.Client.ID); err != nil {
+			b.Fatal(err)
+		}
+		a.backend.Clients.Wait()
+		if hits, _ := a.backend.Clients.Stats(); hits > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return h, a, tok.Token
+}
+
+type nopHandler struct{}
+
+func (nopHandler) ServeHTTP(http.ResponseWriter, *http.Request) error { return nil }
+
+// benchServe measures ServeHTTP with a valid token. Each iteration puts the
+// Authorization header back and clears the request variables, as a new
+// request would have them; Caddy's own per-request setup is not counted.
+func benchServe(b *testing.B, tokenCacheSize int64) {
+	h, _, tok := benchHandler(b, tokenCacheSize)
+	r := httptest.NewRequest(http.MethodGet, "/mcp", nil)
+	repl := caddy.NewReplacer()
+	vars := map[string]any{}
+	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)
+	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, vars)
+	r = r.WithContext(ctx)
+	w := httptest.NewRecorder()
+	authz := []string{"Bearer " + tok}
+	// Warm both caches.
+	for i := 0; i < 3; i++ {
+		r.Header["Authorization"] = authz
+		clear(vars)
+		if err := h.ServeHTTP(w, r, nopHandler{}); err != nil || w.Code != 200 {
+			b.Fatalf("warm-up: %v %d %s", err, w.Code, w.Body)
+		}
+		time.Sleep(20 * time.Millisecond) // ristretto applies Sets asynchronously
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		r.Header["Authorization"] = authz
+		delete(vars, principalVar)
+		_ = h.ServeHTTP(w, r, nopHandler{})
+	}
+	b.StopTimer()
+	if w.Code != 200 || r.Header.Get("Authorization") != "" {
+		b.Fatalf("last request: %d", w.Code)
+	}
+}
+
+// BenchmarkServeHTTPCached: a valid token already verified once, its client cached.
+func BenchmarkServeHTTPCached(b *testing.B) { benchServe(b, 0) }
+
+// BenchmarkServeHTTPVerify: the same with the verified-token cache off, so
+// every request checks the ES256 signature.
+func BenchmarkServeHTTPVerify(b *testing.B) { benchServe(b, -1) }
+
+// BenchmarkServeHTTPParallel: the cached path from every core at once.
+func BenchmarkServeHTTPParallel(b *testing.B) {
+	h, _, tok := benchHandler(b, 0)
+	authz := []string{"Bearer " + tok}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		r := httptest.NewRequest(http.MethodGet, "/mcp", nil)
+		vars := map[string]any{}
+		ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer())
+		r = r.WithContext(context.WithValue(ctx, caddyhttp.VarsCtxKey, vars))
+		w := httptest.NewRecorder()
+		for pb.Next() {
+			r.Header["Authorization"] = authz
+			delete(vars, principalVar)
+			_ = h.ServeHTTP(w, r, nopHandler{})
+		}
+	})
+}
+
+var _ = store.TypeOAuth
