@@ -33,12 +33,14 @@ func (s *Store) Follow(ctx context.Context, w store.Watcher) error {
 	var syncedAt time.Time
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
-		err := s.followOnce(ctx, w, &last, &syncedAt)
+		before := syncedAt
+		_ = s.followOnce(ctx, w, &last, &syncedAt)
 		w.Synced(false)
 		if ctx.Err() != nil {
 			break
 		}
-		if err == nil {
+		if syncedAt != before {
+			// The connection worked for a while: this is a new outage, not a long one.
 			backoff = 50 * time.Millisecond
 		}
 		select {
