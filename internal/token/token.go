@@ -186,6 +186,10 @@ func (v *Verifier) verify(raw string) (*Verified, error) {
 	if len(raw) > MaxTokenLength {
 		return nil, fmt.Errorf("%w: token too long", ErrInvalid)
 	}
+	// The base64 decoder skips line breaks; refuse them so one token has one spelling.
+	if strings.ContainsAny(raw, "\r\n") {
+		return nil, fmt.Errorf("%w: line break in token", ErrInvalid)
+	}
 	var claims Claims
 	tok, err := v.parser.ParseWithClaims(raw, &claims, func(t *jwt.Token) (any, error) {
 		if typ, _ := t.Header["typ"].(string); !strings.EqualFold(typ, JWTType) && !strings.EqualFold(typ, "application/"+JWTType) {
