@@ -38,6 +38,35 @@ func invalid(field, format string, args ...any) error {
 	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
+// Actor is who asks for a change: a client holding scopes, or an
+// unrestricted operator (the master key, the CLI).
+type Actor struct {
+	// ID is the caller's client ID, "master_key" or "cli".
+	ID string
+	// Scopes the caller holds; ignored when Unrestricted.
+	Scopes scope.Set
+	// Unrestricted callers may grant any scope.
+	Unrestricted bool
+	// Source and RequestID go into the audit event.
+	Source, RequestID string
+}
+
+// The actors that are not clients.
+var (
+	CLI = Actor{ID: "cli", Unrestricted: true}
+)
+
+// ErrForbidden: the actor may not grant what it asked for (no escalation).
+var ErrForbidden = errors.New("forbidden")
+
+// mayGrant reports whether the actor holds every scope in s: nobody hands out
+// more than they have.
+func (a Actor) mayGrant(s scope.Set) bool { return a.Unrestricted || a.Scopes.CoversAll(s) }
+
+func (s *Service) audit(a Actor) store.Audit {
+	return store.Audit{Time: s.now().UTC().Truncate(time.Microsecond), Actor: a.ID, Source: a.Source, RequestID: a.RequestID}
+}
+
 // Service manages clients in a store.
 type Service struct {
 	Store store.Store
@@ -107,8 +136,9 @@ func ParseScopes(list []string) (scope.Set, error) {
 	return set, nil
 }
 
-// Create makes a client and returns it with its secret.
-func (s *Service) Create(ctx context.Context, p CreateParams) (*Created, error) {
+// Create makes a client and returns it with its secret. The actor must hold
+// every scope it grants.
+func (s *Service) Create(ctx context.Context, actor Actor, p CreateParams) (*Created, error) {
 	if p.Type == "" {
 		p.Type = store.TypeOAuth
 	}
@@ -122,13 +152,12 @@ func (s *Service) Create(ctx context.Context, p CreateParams) (*Created, error) 
 	if err != nil {
 		return nil, err
 	}
+	if !actor.mayGrant(scopes) {
+		return nil, fmt.Errorf("%w: a client can only be given scopes the caller holds", ErrForbidden)
+	}
 	now := s.now().UTC().Truncate(time.Microsecond) // Postgres keeps microseconds
-	if p.ExpiresAt != nil {
-		exp := p.ExpiresAt.UTC().Truncate(time.Microsecond)
-		if !exp.After(now) {
-			return nil, invalid("expires_at", "must be in the future")
-		}
-		p.ExpiresAt = &exp
+	if p.ExpiresAt, err = futureTime(p.ExpiresAt, now); err != nil {
+		return nil, err
 	}
 	id := credential.NewClientID()
 	secret := credential.NewSecret()
@@ -147,11 +176,23 @@ func (s *Service) Create(ctx context.Context, p CreateParams) (*Created, error) 
 		CreatedAt:  now,
 		ExpiresAt:  p.ExpiresAt,
 	}
-	if err := s.Store.CreateClient(ctx, c); err != nil {
+	if err := s.Store.CreateClient(ctx, c, s.audit(actor)); err != nil {
 		return nil, fmt.Errorf("creating client: %w", err)
 	}
 	s.changed(id)
 	return &Created{Client: c, Secret: secret}, nil
+}
+
+// futureTime normalises an expiry (nil: never) and refuses a past one.
+func futureTime(t *time.Time, now time.Time) (*time.Time, error) {
+	if t == nil {
+		return nil, nil
+	}
+	exp := t.UTC().Truncate(time.Microsecond)
+	if !exp.After(now) {
+		return nil, invalid("expires_at", "must be in the future")
+	}
+	return &exp, nil
 }
 
 // Get returns one client; store.ErrNotFound if there is none.
@@ -199,11 +240,12 @@ func (s *Service) List(ctx context.Context, p ListParams) ([]*store.Client, *sto
 }
 
 // Revoke disables a client for good; revoking again changes nothing.
-func (s *Service) Revoke(ctx context.Context, id string) (*store.Client, error) {
+func (s *Service) Revoke(ctx context.Context, actor Actor, id string) (*store.Client, error) {
 	if !credential.ValidClientID(id) {
 		return nil, store.ErrNotFound
 	}
-	c, err := s.Store.RevokeClient(ctx, id, s.now().UTC().Truncate(time.Microsecond))
+	a := s.audit(actor)
+	c, err := s.Store.RevokeClient(ctx, id, a.Time, a)
 	if err != nil {
 		return nil, err
 	}
@@ -212,15 +254,132 @@ func (s *Service) Revoke(ctx context.Context, id string) (*store.Client, error) 
 }
 
 // Delete removes a client; its tokens stop working.
-func (s *Service) Delete(ctx context.Context, id string) error {
+func (s *Service) Delete(ctx context.Context, actor Actor, id string) error {
 	if !credential.ValidClientID(id) {
 		return store.ErrNotFound
 	}
-	if err := s.Store.DeleteClient(ctx, id); err != nil {
+	if err := s.Store.DeleteClient(ctx, id, s.audit(actor)); err != nil {
 		return err
 	}
 	s.changed(id)
 	return nil
+}
+
+// UpdateParams list the fields to change; nil leaves a field as it is.
+type UpdateParams struct {
+	Name   *string
+	Scopes *[]string
+	// ExpiresAt: nil leaves it; a pointer to nil means never.
+	ExpiresAt **time.Time
+}
+
+// Update changes a client's name, scopes or expiry. Narrowed scopes and an
+// earlier expiry bite on live tokens at once (every request re-reads the
+// client). The actor must hold every scope it sets; a revoked client cannot
+// change (store.ErrRevoked).
+func (s *Service) Update(ctx context.Context, actor Actor, id string, p UpdateParams) (*store.Client, error) {
+	if !credential.ValidClientID(id) {
+		return nil, store.ErrNotFound
+	}
+	var u store.ClientUpdate
+	if p.Name != nil {
+		if err := ValidateName(*p.Name); err != nil {
+			return nil, err
+		}
+		u.Name = p.Name
+	}
+	if p.Scopes != nil {
+		set, err := ParseScopes(*p.Scopes)
+		if err != nil {
+			return nil, err
+		}
+		if !actor.mayGrant(set) {
+			return nil, fmt.Errorf("%w: a client can only be given scopes the caller holds", ErrForbidden)
+		}
+		u.Scopes = &set
+	}
+	if p.ExpiresAt != nil {
+		exp, err := futureTime(*p.ExpiresAt, s.now().UTC())
+		if err != nil {
+			return nil, err
+		}
+		u.ExpiresAt = &exp
+	}
+	c, err := s.Store.UpdateClient(ctx, id, u, s.audit(actor))
+	if err != nil {
+		return nil, err
+	}
+	s.changed(id)
+	return c, nil
+}
+
+// MaxGracePeriod bounds how long a rolled secret keeps working.
+const MaxGracePeriod = 30 * 24 * time.Hour
+
+// RollSecret gives a client a new secret (or API key), returned once; the old
+// one keeps working for grace (0: it stops at once). The actor must hold all
+// of the client's scopes, since the new secret hands over that power.
+func (s *Service) RollSecret(ctx context.Context, actor Actor, id string, grace time.Duration) (*Created, error) {
+	if grace < 0 || grace > MaxGracePeriod {
+		return nil, invalid("grace_period", "must be between 0 and %s", MaxGracePeriod)
+	}
+	current, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !actor.mayGrant(current.Scopes) {
+		return nil, fmt.Errorf("%w: rolling a secret needs every scope of its client", ErrForbidden)
+	}
+	secret := credential.NewSecret()
+	if current.Type == store.TypeAPIKey {
+		if secret, err = credential.NewAPIKey(id); err != nil {
+			return nil, err
+		}
+	}
+	a := s.audit(actor)
+	roll := store.SecretRoll{Hash: credential.HashOf(secret), Hint: credential.Hint(secret)}
+	if grace > 0 {
+		until := a.Time.Add(grace)
+		roll.PreviousValidUntil = &until
+	}
+	c, err := s.Store.RollSecret(ctx, id, roll, a)
+	if err != nil {
+		return nil, err
+	}
+	s.changed(id)
+	return &Created{Client: c, Secret: secret}, nil
+}
+
+// AuditParams select a page of audit events.
+type AuditParams struct {
+	ClientID string
+	Limit    int   // 0: DefaultListLimit
+	BeforeID int64 // the next page's cursor
+}
+
+// Audit returns audit events, newest first, and the next page's cursor (0 on the last page).
+func (s *Service) Audit(ctx context.Context, p AuditParams) ([]store.AuditEvent, int64, error) {
+	if p.ClientID != "" && !credential.ValidClientID(p.ClientID) {
+		return nil, 0, invalid("client_id", "is not a client ID")
+	}
+	if p.Limit == 0 {
+		p.Limit = DefaultListLimit
+	}
+	if p.Limit < 1 || p.Limit > MaxListLimit {
+		return nil, 0, invalid("limit", "must be between 1 and %d", MaxListLimit)
+	}
+	if p.BeforeID < 0 {
+		return nil, 0, invalid("cursor", "is malformed")
+	}
+	events, err := s.Store.ListAudit(ctx, store.AuditFilter{ClientID: p.ClientID, Limit: p.Limit + 1, BeforeID: p.BeforeID})
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(events) <= p.Limit {
+		return events, 0, nil
+	}
+	events = events[:p.Limit]
+	return events, events[len(events)-1].ID, nil
 }
 
 // IsNotFound reports whether err means the client does not exist.

@@ -78,7 +78,7 @@ func (f *fixture) create(t *testing.T, p admin.CreateParams) *admin.Created {
 	if p.Scopes == nil {
 		p.Scopes = []string{"ledgers:read"}
 	}
-	c, err := f.svc.Create(context.Background(), p)
+	c, err := f.svc.Create(context.Background(), admin.CLI, p)
 	if err != nil {
 		t.Fatalf("Create(%+v): %v", p, err)
 	}
@@ -142,7 +142,7 @@ func TestCreateValidation(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := f.svc.Create(context.Background(), c.p)
+			got, err := f.svc.Create(context.Background(), admin.CLI, c.p)
 			if got != nil {
 				t.Errorf("Create returned %+v with an error", got)
 			}
@@ -394,35 +394,35 @@ func TestInvalidateOnEveryChange(t *testing.T) {
 	if ids := f.inv.take(); !slices.Equal(ids, []string{c.ID}) {
 		t.Fatalf("after create: %v", ids)
 	}
-	if _, err := f.svc.Revoke(ctx, c.ID); err != nil {
+	if _, err := f.svc.Revoke(ctx, admin.CLI, c.ID); err != nil {
 		t.Fatal(err)
 	}
 	if ids := f.inv.take(); !slices.Equal(ids, []string{c.ID}) {
 		t.Fatalf("after revoke: %v", ids)
 	}
-	if err := f.svc.Delete(ctx, c.ID); err != nil {
+	if err := f.svc.Delete(ctx, admin.CLI, c.ID); err != nil {
 		t.Fatal(err)
 	}
 	if ids := f.inv.take(); !slices.Equal(ids, []string{c.ID}) {
 		t.Fatalf("after delete: %v", ids)
 	}
 	// Failed changes invalidate nothing.
-	_, _ = f.svc.Revoke(ctx, c.ID)
-	_ = f.svc.Delete(ctx, c.ID)
-	_, _ = f.svc.Revoke(ctx, "nope")
+	_, _ = f.svc.Revoke(ctx, admin.CLI, c.ID)
+	_ = f.svc.Delete(ctx, admin.CLI, c.ID)
+	_, _ = f.svc.Revoke(ctx, admin.CLI, "nope")
 	if ids := f.inv.take(); len(ids) != 0 {
 		t.Fatalf("after failed changes: %v", ids)
 	}
 	// A nil Invalidate is allowed.
 	quiet := &admin.Service{Store: f.st}
-	q, err := quiet.Create(ctx, admin.CreateParams{Name: "q", Scopes: []string{"a"}})
+	q, err := quiet.Create(ctx, admin.CLI, admin.CreateParams{Name: "q", Scopes: []string{"a"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := quiet.Revoke(ctx, q.Client.ID); err != nil {
+	if _, err := quiet.Revoke(ctx, admin.CLI, q.Client.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := quiet.Delete(ctx, q.Client.ID); err != nil {
+	if err := quiet.Delete(ctx, admin.CLI, q.Client.ID); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -433,7 +433,7 @@ func TestRevokeIdempotent(t *testing.T) {
 	c := f.create(t, admin.CreateParams{}).Client
 	f.clock.Add(time.Minute + 1234*time.Nanosecond)
 	first := f.clock.Now().UTC().Truncate(time.Microsecond)
-	r1, err := f.svc.Revoke(ctx, c.ID)
+	r1, err := f.svc.Revoke(ctx, admin.CLI, c.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,7 +444,7 @@ func TestRevokeIdempotent(t *testing.T) {
 		t.Errorf("status %q", r1.Status(f.clock.Now()))
 	}
 	f.clock.Add(time.Hour)
-	r2, err := f.svc.Revoke(ctx, c.ID)
+	r2, err := f.svc.Revoke(ctx, admin.CLI, c.ID)
 	if err != nil {
 		t.Fatalf("revoking again: %v", err)
 	}
@@ -480,10 +480,10 @@ func TestNotFound(t *testing.T) {
 		if c, err := f.svc.Get(ctx, id); !errors.Is(err, store.ErrNotFound) || c != nil || !admin.IsNotFound(err) {
 			t.Errorf("Get(%q) = %v, %v; want store.ErrNotFound", id, c, err)
 		}
-		if c, err := f.svc.Revoke(ctx, id); !errors.Is(err, store.ErrNotFound) || c != nil {
+		if c, err := f.svc.Revoke(ctx, admin.CLI, id); !errors.Is(err, store.ErrNotFound) || c != nil {
 			t.Errorf("Revoke(%q) = %v, %v; want store.ErrNotFound", id, c, err)
 		}
-		if err := f.svc.Delete(ctx, id); !errors.Is(err, store.ErrNotFound) {
+		if err := f.svc.Delete(ctx, admin.CLI, id); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("Delete(%q) = %v; want store.ErrNotFound", id, err)
 		}
 	}
@@ -494,16 +494,16 @@ func TestNotFound(t *testing.T) {
 	if c, err := f.svc.Get(ctx, valid); err != nil || c.RevokedAt != nil {
 		t.Fatalf("Get(real) = %+v, %v", c, err)
 	}
-	if err := f.svc.Delete(ctx, valid); err != nil {
+	if err := f.svc.Delete(ctx, admin.CLI, valid); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.svc.Get(ctx, valid); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Get after Delete: %v", err)
 	}
-	if err := f.svc.Delete(ctx, valid); !errors.Is(err, store.ErrNotFound) {
+	if err := f.svc.Delete(ctx, admin.CLI, valid); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("second Delete: %v", err)
 	}
-	if _, err := f.svc.Revoke(ctx, valid); !errors.Is(err, store.ErrNotFound) {
+	if _, err := f.svc.Revoke(ctx, admin.CLI, valid); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Revoke after Delete: %v", err)
 	}
 	if admin.IsNotFound(errors.New("other")) || admin.IsNotFound(nil) {
@@ -625,7 +625,7 @@ func TestListFilters(t *testing.T) {
 	key := f.create(t, admin.CreateParams{Type: store.TypeAPIKey}).Client.ID
 	expiring := f.create(t, admin.CreateParams{ExpiresAt: &soon}).Client.ID
 	revoked := f.create(t, admin.CreateParams{Type: store.TypeAPIKey, ExpiresAt: &soon}).Client.ID
-	if _, err := f.svc.Revoke(ctx, revoked); err != nil {
+	if _, err := f.svc.Revoke(ctx, admin.CLI, revoked); err != nil {
 		t.Fatal(err)
 	}
 	list := func(p admin.ListParams) []string {

@@ -82,7 +82,7 @@ func TestViewJSON(t *testing.T) {
 	// Timestamps, when set, are RFC 3339 strings; status follows them.
 	exp := now.Add(time.Hour)
 	key := f.create(t, admin.CreateParams{Type: store.TypeAPIKey, ExpiresAt: &exp})
-	revoked, err := f.svc.Revoke(ctx, key.Client.ID)
+	revoked, err := f.svc.Revoke(ctx, admin.CLI, key.Client.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -136,41 +136,9 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 
 	now := time.Now()
-	cred, isAPIKey, d := credentialOf(r.Header)
+	entry, scopes, scopesBoxed, d := h.app.authenticate(r, h.audience, now)
 	if d != nil {
 		return h.deny(w, r, d)
-	}
-
-	var (
-		entry       *clientcache.Entry
-		scopes      scope.Set
-		scopesBoxed any // scopes.String() as an interface value, when made in advance
-	)
-	if isAPIKey {
-		id, err := credential.ParseAPIKey(cred)
-		if err != nil {
-			return h.deny(w, r, denyInvalidAPIKey)
-		}
-		if entry, d = h.client(r, id, store.TypeAPIKey, now); d != nil {
-			return h.deny(w, r, d)
-		}
-		if !entry.Client.SecretHash.Matches(cred) {
-			return h.deny(w, r, denyInvalidAPIKey)
-		}
-		scopes, scopesBoxed = entry.Client.Scopes, entry.BoxedScopes
-	} else {
-		t, err := h.app.verifier.Verify(cred, now)
-		if err != nil || !t.HasAudience(h.audience) {
-			return h.deny(w, r, denyInvalidToken)
-		}
-		if entry, d = h.client(r, t.ClientID, store.TypeOAuth, now); d != nil {
-			return h.deny(w, r, d)
-		}
-		// A token carries the scopes of its issue; the client may have lost some since.
-		scopes, scopesBoxed = t.Scopes, t.BoxedScopes
-		if !entry.Client.Scopes.CoversAll(scopes) {
-			scopes, scopesBoxed = scopes.Filter(entry.Client.Scopes), nil
-		}
 	}
 	if !scopes.CoversAll(h.required) {
 		return h.deny(w, r, denyScope)
@@ -200,15 +168,51 @@ type principal struct {
 	scopes scope.Set
 }
 
+// authenticate finds the active client behind the request's one credential
+// and the scopes it holds now: a token's scopes narrowed to what its client
+// still holds, or an API key's client's scopes. scopesBoxed is scopes.String()
+// as an interface value when it was made in advance, else nil.
+func (a *App) authenticate(r *http.Request, audience string, now time.Time) (entry *clientcache.Entry, scopes scope.Set, scopesBoxed any, d *denial) {
+	cred, isAPIKey, d := credentialOf(r.Header)
+	if d != nil {
+		return nil, scope.Set{}, nil, d
+	}
+	if isAPIKey {
+		id, err := credential.ParseAPIKey(cred)
+		if err != nil {
+			return nil, scope.Set{}, nil, denyInvalidAPIKey
+		}
+		if entry, d = a.client(r, id, store.TypeAPIKey, now); d != nil {
+			return nil, scope.Set{}, nil, d
+		}
+		if !entry.Client.SecretMatches(cred, now) {
+			return nil, scope.Set{}, nil, denyInvalidAPIKey
+		}
+		return entry, entry.Client.Scopes, entry.BoxedScopes, nil
+	}
+	t, err := a.verifier.Verify(cred, now)
+	if err != nil || !t.HasAudience(audience) {
+		return nil, scope.Set{}, nil, denyInvalidToken
+	}
+	if entry, d = a.client(r, t.ClientID, store.TypeOAuth, now); d != nil {
+		return nil, scope.Set{}, nil, d
+	}
+	// A token carries the scopes of its issue; the client may have lost some since.
+	if !entry.Client.Scopes.CoversAll(t.Scopes) {
+		return entry, t.Scopes.Filter(entry.Client.Scopes), nil, nil
+	}
+	return entry, t.Scopes, t.BoxedScopes, nil
+}
+
 // client looks up an active client of the wanted type.
-func (h *Auth) client(r *http.Request, id string, want store.Type, now time.Time) (*clientcache.Entry, *denial) {
-	e, err := h.app.backend.Clients.Get(r.Context(), id)
+func (a *App) client(r *http.Request, id string, want store.Type, now time.Time) (*clientcache.Entry, *denial) {
+	e, err := a.backend.Clients.Get(r.Context(), id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, denyInvalidToken
 	case err != nil:
 		// The change feed logs the outage once; per request this is detail.
-		if c := h.logger.Check(zapcore.DebugLevel, "client store unavailable"); c != nil {
+		if c := a.logger.Check(zapcore.DebugLevel, "client store unavailable"); c != nil {
 			c.Write(zap.Error(err))
 		}
 		return nil, denyUnavailable

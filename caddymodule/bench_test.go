@@ -32,7 +32,7 @@ func benchHandler(b *testing.B, tokenCacheSize int64) (*Auth, *App, string) {
 	if err := h.provision(ctx, a); err != nil {
 		b.Fatal(err)
 	}
-	c, err := a.Service().Create(context.Background(), admin.CreateParams{Name: "bench", Scopes: []string{"mcp:read", "mcp:write"}})
+	c, err := a.Service().Create(context.Background(), admin.CLI, admin.CreateParams{Name: "bench", Scopes: []string{"mcp:read", "mcp:write"}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -14,10 +14,13 @@ func init() {
 	httpcaddyfile.RegisterGlobalOption("blnk_auth", parseGlobal)
 	httpcaddyfile.RegisterHandlerDirective("blnk_oauth", parseOAuth)
 	httpcaddyfile.RegisterHandlerDirective("blnk_auth", parseAuth)
+	httpcaddyfile.RegisterHandlerDirective("blnk_admin", parseAdmin)
 	// Before basic_auth: the token endpoint answers before anything else
 	// authenticates, and blnk_auth guards everything that follows it.
 	httpcaddyfile.RegisterDirectiveOrder("blnk_oauth", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("blnk_auth", httpcaddyfile.Before, "basic_auth")
+	// The admin API answers every request it gets, like respond.
+	httpcaddyfile.RegisterDirectiveOrder("blnk_admin", httpcaddyfile.Before, "respond")
 }
 
 // parseGlobal sets up the blnk_auth app from the global option block:
@@ -156,6 +159,39 @@ func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			}
 		default:
 			return nil, h.Errf("unrecognized blnk_auth option %q", h.Val())
+		}
+	}
+	return a, nil
+}
+
+// parseAdmin sets up the admin API, usually inside handle_path:
+//
+//	handle_path /admin/* {
+//		blnk_admin {
+//			master_key      <key>        # e.g. {env.BLNK_AUTH_MASTER_KEY}; default none
+//			allowed_origins <origin...>  # CORS; default none
+//		}
+//	}
+func parseAdmin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	a := new(AdminAPI)
+	h.Next()
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	for h.NextBlock(0) {
+		switch h.Val() {
+		case "master_key":
+			if err := oneString(h.Dispenser, &a.MasterKey); err != nil {
+				return nil, err
+			}
+		case "allowed_origins":
+			origins := h.RemainingArgs()
+			if len(origins) == 0 {
+				return nil, h.ArgErr()
+			}
+			a.AllowedOrigins = append(a.AllowedOrigins, origins...)
+		default:
+			return nil, h.Errf("unrecognized blnk_admin option %q", h.Val())
 		}
 	}
 	return a, nil

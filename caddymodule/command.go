@@ -49,7 +49,7 @@ once, in the output of "create", and never again.`,
 					if err != nil {
 						return nil, err
 					}
-					c, err := svc.Create(ctx, admin.CreateParams{Name: name, Type: store.Type(typ), Scopes: strings.Fields(scopes), ExpiresAt: exp})
+					c, err := svc.Create(ctx, admin.CLI, admin.CreateParams{Name: name, Type: store.Type(typ), Scopes: strings.Fields(scopes), ExpiresAt: exp})
 					if err != nil {
 						return nil, err
 					}
@@ -105,19 +105,76 @@ once, in the output of "create", and never again.`,
 				return admin.View(c, time.Now()), nil
 			})
 			revoke := byID("revoke", "Revokes a client for good; it stays listed as revoked", func(ctx context.Context, svc *admin.Service, id string) (any, error) {
-				c, err := svc.Revoke(ctx, id)
+				c, err := svc.Revoke(ctx, admin.CLI, id)
 				if err != nil {
 					return nil, err
 				}
 				return admin.View(c, time.Now()), nil
 			})
 			del := byID("delete", "Deletes a client; its tokens stop working", func(ctx context.Context, svc *admin.Service, id string) (any, error) {
-				if err := svc.Delete(ctx, id); err != nil {
+				if err := svc.Delete(ctx, admin.CLI, id); err != nil {
 					return nil, err
 				}
 				return map[string]any{"client_id": id, "deleted": true}, nil
 			})
-			client.AddCommand(create, list, get, revoke, del)
+			update := &cobra.Command{
+				Use:   "update CLIENT_ID [--name N] [--scopes \"s1 s2\"] [--expires RFC3339|never]",
+				Short: "Changes a client's name, scopes or expiry; narrower scopes and earlier expiry bite at once",
+				Args:  cobra.ExactArgs(1),
+				RunE: cliRun(func(ctx context.Context, svc *admin.Service, cmd *cobra.Command, args []string) (any, error) {
+					f := cmd.Flags()
+					var p admin.UpdateParams
+					if f.Changed("name") {
+						name, _ := f.GetString("name")
+						p.Name = &name
+					}
+					if f.Changed("scopes") {
+						s, _ := f.GetString("scopes")
+						list := strings.Fields(s)
+						p.Scopes = &list
+					}
+					if f.Changed("expires") {
+						s, _ := f.GetString("expires")
+						exp, err := parseExpiry(s)
+						if err != nil {
+							return nil, err
+						}
+						p.ExpiresAt = &exp
+					}
+					if p.Name == nil && p.Scopes == nil && p.ExpiresAt == nil {
+						return nil, errors.New("nothing to change: give --name, --scopes or --expires")
+					}
+					c, err := svc.Update(ctx, admin.CLI, args[0], p)
+					if err != nil {
+						return nil, err
+					}
+					return admin.View(c, time.Now()), nil
+				}),
+			}
+			update.Flags().String("name", "", "New name")
+			update.Flags().String("scopes", "", "New space-separated scopes (replace the old ones)")
+			update.Flags().String("expires", "", "New expiry, RFC 3339 or never")
+
+			roll := &cobra.Command{
+				Use:   "roll-secret CLIENT_ID [--grace-period 1h]",
+				Short: "Gives a client a new secret (or API key), printed once; the old one works for the grace period",
+				Args:  cobra.ExactArgs(1),
+				RunE: cliRun(func(ctx context.Context, svc *admin.Service, cmd *cobra.Command, args []string) (any, error) {
+					g, _ := cmd.Flags().GetString("grace-period")
+					grace, err := caddy.ParseDuration(g)
+					if err != nil {
+						return nil, fmt.Errorf("--grace-period: %v", err)
+					}
+					c, err := svc.RollSecret(ctx, admin.CLI, args[0], grace)
+					if err != nil {
+						return nil, err
+					}
+					return admin.ViewCreated(c, time.Now()), nil
+				}),
+			}
+			roll.Flags().String("grace-period", "0s", "How long the old secret keeps working (default 0: it stops at once)")
+
+			client.AddCommand(create, list, get, update, roll, revoke, del)
 		},
 	})
 }
@@ -143,13 +200,16 @@ func cliRun(f cliFunc) func(*cobra.Command, []string) error {
 			if errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("no client %q", strings.Join(args, " "))
 			}
+			if errors.Is(err, store.ErrRevoked) {
+				return errors.New("the client is revoked; revoked clients cannot change (create a new one)")
+			}
 			return err
 		}
-		return writeJSON(cmd.OutOrStdout(), out)
+		return printJSON(cmd.OutOrStdout(), out)
 	}
 }
 
-func writeJSON(w io.Writer, v any) error {
+func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
@@ -75,7 +76,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 	g := startGateway(t, gatewayOptions{})
 	ok := g.create("ok", store.TypeOAuth, []string{"mcp:read"}, nil)
 	revoked := g.create("revoked", store.TypeOAuth, []string{"mcp:read"}, nil)
-	if _, err := g.svc.Revoke(context.Background(), revoked.Client.ID); err != nil {
+	if _, err := g.svc.Revoke(context.Background(), admin.CLI, revoked.Client.ID); err != nil {
 		t.Fatal(err)
 	}
 	apiKey := g.create("key", store.TypeAPIKey, []string{"mcp:read"}, nil)
@@ -84,7 +85,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 	past := time.Now().Add(-time.Hour).UTC().Truncate(time.Microsecond)
 	expired := &store.Client{ID: credential.NewClientID(), Name: "expired", Type: store.TypeOAuth, Scopes: scope.MustParse("mcp:read"),
 		SecretHash: credential.HashOf(expiredSecret), SecretHint: credential.Hint(expiredSecret), CreatedAt: past.Add(-time.Hour), ExpiresAt: &past}
-	if err := g.store.CreateClient(context.Background(), expired); err != nil {
+	if err := g.store.CreateClient(context.Background(), expired, store.Audit{Actor: "test"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -329,7 +330,7 @@ func TestBearerEnforcement(t *testing.T) {
 	ledgers := g.create("ledgers", store.TypeOAuth, []string{"ledgers:read"}, nil)
 	key := g.create("key", store.TypeAPIKey, []string{"ledgers:*"}, nil)
 	revokedKey := g.create("revoked key", store.TypeAPIKey, []string{"*"}, nil)
-	if _, err := g.svc.Revoke(context.Background(), revokedKey.Client.ID); err != nil {
+	if _, err := g.svc.Revoke(context.Background(), admin.CLI, revokedKey.Client.ID); err != nil {
 		t.Fatal(err)
 	}
 	readerTok := g.token(reader.Client.ID, reader.Secret, nil)

@@ -193,7 +193,7 @@ func (g *testGateway) load(caddyfile string) {
 // create makes a client through the admin service, as the CLI would.
 func (g *testGateway) create(name string, typ store.Type, scopes []string, expires *time.Time) *admin.Created {
 	g.t.Helper()
-	c, err := g.svc.Create(context.Background(), admin.CreateParams{Name: name, Type: typ, Scopes: scopes, ExpiresAt: expires})
+	c, err := g.svc.Create(context.Background(), admin.CLI, admin.CreateParams{Name: name, Type: typ, Scopes: scopes, ExpiresAt: expires})
 	if err != nil {
 		g.t.Fatalf("creating client: %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/testdb"
 )
@@ -30,7 +31,7 @@ func TestRevocationLocksOutAtOnce(t *testing.T) {
 		t.Fatalf("key before revocation: %d %s", r.status, r.raw)
 	}
 	for _, id := range []string{c.Client.ID, key.Client.ID} {
-		if _, err := g.svc.Revoke(context.Background(), id); err != nil {
+		if _, err := g.svc.Revoke(context.Background(), admin.CLI, id); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -56,7 +57,7 @@ func TestRevocationLocksOutAtOnce(t *testing.T) {
 	if r := g.call("/mcp", bearer(dtok)...); r.status != 200 {
 		t.Fatalf("before delete: %d", r.status)
 	}
-	if err := g.svc.Delete(context.Background(), d.Client.ID); err != nil {
+	if err := g.svc.Delete(context.Background(), admin.CLI, d.Client.ID); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, time.Second, "deleted client's token refused", func() bool {
@@ -153,7 +154,7 @@ func TestConfigReload(t *testing.T) {
 		t.Fatalf("new route scopes not applied: %d", r.status)
 	}
 	// The change feed survived the reload.
-	if _, err := g.svc.Revoke(context.Background(), c.Client.ID); err != nil {
+	if _, err := g.svc.Revoke(context.Background(), admin.CLI, c.Client.ID); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, time.Second, "revocation after reload", func() bool {

@@ -307,7 +307,7 @@ func (o *OAuth) authenticate(r *http.Request, req *tokenRequest, now time.Time) 
 		return nil, tokenErr(http.StatusServiceUnavailable, "temporarily_unavailable", "the client store is unavailable; retry shortly")
 	}
 	c := e.Client
-	match := c.SecretHash.Matches(req.secret)
+	match := c.SecretMatches(req.secret, now)
 	if !match || c.Type != store.TypeOAuth || !c.Active(now) {
 		return nil, errBadClient
 	}

@@ -61,6 +61,23 @@ type Client struct {
 	ExpiresAt  *time.Time // nil: never expires
 	RevokedAt  *time.Time // nil: not revoked
 	LastUsedAt *time.Time // updated in batches; may lag by a few seconds
+
+	// PreviousSecretHash is the secret replaced by the last roll, still
+	// accepted until PreviousSecretExpiresAt (the roll's grace period).
+	PreviousSecretHash      *credential.Hash
+	PreviousSecretExpiresAt *time.Time
+}
+
+// SecretMatches reports whether secret is the client's secret, or its previous
+// one within the grace period of a roll. Both comparisons always run, in
+// constant time, so timing tells nothing about which matched.
+func (c *Client) SecretMatches(secret string, now time.Time) bool {
+	current := c.SecretHash.Matches(secret)
+	previous := false
+	if c.PreviousSecretHash != nil {
+		previous = c.PreviousSecretHash.Matches(secret) && c.PreviousSecretExpiresAt != nil && now.Before(*c.PreviousSecretExpiresAt)
+	}
+	return current || previous
 }
 
 // Status is revoked once revoked_at is set, expired once expires_at has passed,
@@ -112,10 +129,64 @@ type Change struct {
 	ClientID string
 }
 
-// Store is everything the gateway needs from a database.
+// Audit says who makes a change, for the audit event a store writes in the
+// same transaction as the change itself. It never holds a secret.
+type Audit struct {
+	Time      time.Time
+	Actor     string // a client ID, "master_key" or "cli"
+	Source    string // the caller's address, if any
+	RequestID string
+}
+
+// Audit actions.
+const (
+	ActionCreate     = "client.create"
+	ActionUpdate     = "client.update"
+	ActionRevoke     = "client.revoke"
+	ActionRollSecret = "client.roll_secret"
+	ActionDelete     = "client.delete"
+)
+
+// AuditEvent is a recorded change.
+type AuditEvent struct {
+	ID        int64
+	Time      time.Time
+	Actor     string
+	Action    string
+	ClientID  string
+	Source    string
+	RequestID string
+}
+
+// AuditFilter selects audit events, newest first.
+type AuditFilter struct {
+	ClientID string // "" for every client
+	Limit    int    // > 0
+	BeforeID int64  // 0: from the newest; else events with a smaller ID
+}
+
+// ClientUpdate lists the fields to change; nil leaves a field as it is.
+type ClientUpdate struct {
+	Name   *string
+	Scopes *scope.Set
+	// ExpiresAt: nil leaves it; a pointer to nil sets "never".
+	ExpiresAt **time.Time
+}
+
+// SecretRoll replaces a client's secret.
+type SecretRoll struct {
+	Hash credential.Hash
+	Hint string
+	// PreviousValidUntil keeps the old secret working until then; nil ends it at once.
+	PreviousValidUntil *time.Time
+}
+
+// Store is everything the gateway needs from a database. Every mutation writes
+// its audit event and its change-log entry in the same transaction as the
+// change: all three happen, or none.
 type Store interface {
 	// CreateClient inserts c; ErrExists if its ID is taken.
-	CreateClient(ctx context.Context, c *Client) error
+	CreateClient(ctx context.Context, c *Client, a Audit) error
 	// GetClient returns the client or ErrNotFound.
 	GetClient(ctx context.Context, id string) (*Client, error)
 	// ListClients returns at most f.Limit clients, newest first, with now deciding
@@ -123,9 +194,16 @@ type Store interface {
 	ListClients(ctx context.Context, f ListFilter, now time.Time) ([]*Client, error)
 	// RevokeClient sets revoked_at (keeping an earlier one: revoking is idempotent)
 	// and returns the client; ErrNotFound if absent.
-	RevokeClient(ctx context.Context, id string, at time.Time) (*Client, error)
+	RevokeClient(ctx context.Context, id string, at time.Time, a Audit) (*Client, error)
+	// UpdateClient changes the fields u sets and returns the client;
+	// ErrNotFound if absent, ErrRevoked if revoked (nothing changes then).
+	UpdateClient(ctx context.Context, id string, u ClientUpdate, a Audit) (*Client, error)
+	// RollSecret replaces the client's secret; ErrNotFound, or ErrRevoked.
+	RollSecret(ctx context.Context, id string, r SecretRoll, a Audit) (*Client, error)
 	// DeleteClient removes the client; ErrNotFound if absent.
-	DeleteClient(ctx context.Context, id string) error
+	DeleteClient(ctx context.Context, id string, a Audit) error
+	// ListAudit returns audit events, newest first.
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 	// TouchLastUsed records last use times in one round trip; never moves a time backwards.
 	TouchLastUsed(ctx context.Context, used map[string]time.Time) error
 

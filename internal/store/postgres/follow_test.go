@@ -109,7 +109,7 @@ func TestFollowReplaysAfterDisconnect(t *testing.T) {
 	s := open(t, testdb.New(t))
 	admin := adminConn(t)
 	c := storetest.NewClient(credential.NewClientID(), store.TypeOAuth, storetest.Base)
-	if err := s.CreateClient(ctx, c); err != nil {
+	if err := s.CreateClient(ctx, c, store.Audit{Actor: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	rec, stop := storetest.StartFollow(t, s)
@@ -127,7 +127,7 @@ func TestFollowReplaysAfterDisconnect(t *testing.T) {
 		return ok && !v
 	}, "no Synced(false) after the listener was terminated; events: %v", rec.Since(mark))
 
-	if _, err := s.RevokeClient(ctx, c.ID, storetest.Base); err != nil {
+	if _, err := s.RevokeClient(ctx, c.ID, storetest.Base, store.Audit{Actor: "test"}); err != nil {
 		t.Fatalf("RevokeClient while the listener is down: %v", err)
 	}
 	revocation := latestChange(t, s, c.ID)
@@ -151,7 +151,7 @@ func TestFollowReplaysAfterDisconnect(t *testing.T) {
 
 	// And it keeps following.
 	m := rec.Mark()
-	if err := s.DeleteClient(ctx, c.ID); err != nil {
+	if err := s.DeleteClient(ctx, c.ID, store.Audit{Actor: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	storetest.WaitChange(t, rec, c.ID, m, time.Second, "delete after reconnecting")
@@ -168,7 +168,7 @@ func TestFollowSurvivesRepeatedDisconnects(t *testing.T) {
 	defer stop()
 	for round := range 3 {
 		c := storetest.NewClient(credential.NewClientID(), store.TypeOAuth, storetest.Base)
-		if err := s.CreateClient(ctx, c); err != nil {
+		if err := s.CreateClient(ctx, c, store.Audit{Actor: "test"}); err != nil {
 			t.Fatal(err)
 		}
 		storetest.WaitChange(t, rec, c.ID, 0, time.Second, "create")
@@ -176,7 +176,7 @@ func TestFollowSurvivesRepeatedDisconnects(t *testing.T) {
 		if n := terminateListener(t, admin, s); n < 1 {
 			t.Fatalf("round %d: no listener connection to terminate", round)
 		}
-		if _, err := s.RevokeClient(ctx, c.ID, storetest.Base); err != nil {
+		if _, err := s.RevokeClient(ctx, c.ID, storetest.Base, store.Audit{Actor: "test"}); err != nil {
 			t.Fatal(err)
 		}
 		revocation := latestChange(t, s, c.ID)
@@ -222,7 +222,7 @@ func TestFollowReplaysOutOfOrderCommit(t *testing.T) {
 	// A later change commits first and is seen.
 	c := storetest.NewClient(credential.NewClientID(), store.TypeOAuth, storetest.Base)
 	m := rec.Mark()
-	if err := s.CreateClient(ctx, c); err != nil {
+	if err := s.CreateClient(ctx, c, store.Audit{Actor: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	if ch := storetest.WaitChange(t, rec, c.ID, m, time.Second, "create"); ch.ID <= lateID {
@@ -266,9 +266,9 @@ func TestFollowSeesOtherStore(t *testing.T) {
 		what string
 		do   func() error
 	}{
-		{"create", func() error { return s2.CreateClient(ctx, c) }},
-		{"revoke", func() error { _, err := s2.RevokeClient(ctx, c.ID, storetest.Base); return err }},
-		{"delete", func() error { return s2.DeleteClient(ctx, c.ID) }},
+		{"create", func() error { return s2.CreateClient(ctx, c, store.Audit{Actor: "test"}) }},
+		{"revoke", func() error { _, err := s2.RevokeClient(ctx, c.ID, storetest.Base, store.Audit{Actor: "test"}); return err }},
+		{"delete", func() error { return s2.DeleteClient(ctx, c.ID, store.Audit{Actor: "test"}) }},
 	} {
 		m := rec.Mark()
 		if err := op.do(); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
@@ -52,7 +53,7 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // Close closes the pool.
 func (s *Store) Close() { s.pool.Close() }
 
-const clientColumns = `client_id, name, type, scopes, secret_hash, secret_hint, created_at, expires_at, revoked_at, last_used_at`
+const clientColumns = `client_id, name, type, scopes, secret_hash, secret_hint, created_at, expires_at, revoked_at, last_used_at, previous_secret_hash, previous_secret_expires_at`
 
 func scanClient(row pgx.Row) (*store.Client, error) {
 	var (
@@ -60,8 +61,9 @@ func scanClient(row pgx.Row) (*store.Client, error) {
 		typ    string
 		scopes []string
 		hash   []byte
+		prev   []byte
 	)
-	if err := row.Scan(&c.ID, &c.Name, &typ, &scopes, &hash, &c.SecretHint, &c.CreatedAt, &c.ExpiresAt, &c.RevokedAt, &c.LastUsedAt); err != nil {
+	if err := row.Scan(&c.ID, &c.Name, &typ, &scopes, &hash, &c.SecretHint, &c.CreatedAt, &c.ExpiresAt, &c.RevokedAt, &c.LastUsedAt, &prev, &c.PreviousSecretExpiresAt); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, store.ErrNotFound
 		}
@@ -77,7 +79,33 @@ func scanClient(row pgx.Row) (*store.Client, error) {
 		return nil, fmt.Errorf("client %s has a malformed secret hash", c.ID)
 	}
 	copy(c.SecretHash[:], hash)
+	if prev != nil {
+		var h credential.Hash
+		if len(prev) != len(h) {
+			return nil, fmt.Errorf("client %s has a malformed previous secret hash", c.ID)
+		}
+		copy(h[:], prev)
+		c.PreviousSecretHash = &h
+	}
 	return &c, nil
+}
+
+func hashBytes(h *credential.Hash) []byte {
+	if h == nil {
+		return nil
+	}
+	return h[:]
+}
+
+// record writes the change-log entry (with its NOTIFY) and the audit event of
+// a change, inside the change's transaction.
+func record(ctx context.Context, tx pgx.Tx, clientID, action string, a store.Audit) error {
+	if err := logChange(ctx, tx, clientID); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO blnk_auth_audit (at, actor, action, client_id, source, request_id) VALUES ($1,$2,$3,$4,$5,$6)`,
+		a.Time, a.Actor, action, clientID, a.Source, a.RequestID)
+	return err
 }
 
 // logChange appends to the change log and notifies listeners; both take effect
@@ -89,10 +117,11 @@ func logChange(ctx context.Context, tx pgx.Tx, clientID string) error {
 }
 
 // CreateClient implements store.Store.
-func (s *Store) CreateClient(ctx context.Context, c *store.Client) error {
+func (s *Store) CreateClient(ctx context.Context, c *store.Client, a store.Audit) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO blnk_auth_clients (`+clientColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
-			c.ID, c.Name, string(c.Type), c.Scopes.List(), c.SecretHash[:], c.SecretHint, c.CreatedAt, c.ExpiresAt, c.RevokedAt, c.LastUsedAt)
+		_, err := tx.Exec(ctx, `INSERT INTO blnk_auth_clients (`+clientColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`,
+			c.ID, c.Name, string(c.Type), c.Scopes.List(), c.SecretHash[:], c.SecretHint, c.CreatedAt, c.ExpiresAt, c.RevokedAt, c.LastUsedAt,
+			hashBytes(c.PreviousSecretHash), c.PreviousSecretExpiresAt)
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 			return store.ErrExists
@@ -101,7 +130,7 @@ func (s *Store) CreateClient(ctx context.Context, c *store.Client) error {
 			return err
 		}
 		// A listener may hold a negative cache entry for this ID.
-		return logChange(ctx, tx, c.ID)
+		return record(ctx, tx, c.ID, store.ActionCreate, a)
 	})
 }
 
@@ -147,7 +176,7 @@ func (s *Store) ListClients(ctx context.Context, f store.ListFilter, now time.Ti
 }
 
 // RevokeClient implements store.Store.
-func (s *Store) RevokeClient(ctx context.Context, id string, at time.Time) (*store.Client, error) {
+func (s *Store) RevokeClient(ctx context.Context, id string, at time.Time, a store.Audit) (*store.Client, error) {
 	var c *store.Client
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
@@ -156,13 +185,100 @@ func (s *Store) RevokeClient(ctx context.Context, id string, at time.Time) (*sto
 		if err != nil {
 			return err
 		}
-		return logChange(ctx, tx, id)
+		return record(ctx, tx, id, store.ActionRevoke, a)
 	})
 	return c, err
 }
 
+// lockActive locks a client's row for a change that a revoked client refuses.
+func lockActive(ctx context.Context, tx pgx.Tx, id string) error {
+	var revoked bool
+	err := tx.QueryRow(ctx, `SELECT revoked_at IS NOT NULL FROM blnk_auth_clients WHERE client_id = $1 FOR UPDATE`, id).Scan(&revoked)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return store.ErrNotFound
+	case err != nil:
+		return err
+	case revoked:
+		return store.ErrRevoked
+	}
+	return nil
+}
+
+// UpdateClient implements store.Store.
+func (s *Store) UpdateClient(ctx context.Context, id string, u store.ClientUpdate, a store.Audit) (*store.Client, error) {
+	var c *store.Client
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockActive(ctx, tx, id); err != nil {
+			return err
+		}
+		var scopes []string
+		if u.Scopes != nil {
+			scopes = u.Scopes.List()
+		}
+		var expires *time.Time
+		if u.ExpiresAt != nil {
+			expires = *u.ExpiresAt
+		}
+		var err error
+		c, err = scanClient(tx.QueryRow(ctx, `UPDATE blnk_auth_clients SET
+				name = CASE WHEN $2 THEN $3 ELSE name END,
+				scopes = CASE WHEN $4 THEN $5::text[] ELSE scopes END,
+				expires_at = CASE WHEN $6 THEN $7::timestamptz ELSE expires_at END
+			WHERE client_id = $1 RETURNING `+clientColumns,
+			id, u.Name != nil, deref(u.Name), u.Scopes != nil, scopes, u.ExpiresAt != nil, expires))
+		if err != nil {
+			return err
+		}
+		return record(ctx, tx, id, store.ActionUpdate, a)
+	})
+	return c, err
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// RollSecret implements store.Store.
+func (s *Store) RollSecret(ctx context.Context, id string, r store.SecretRoll, a store.Audit) (*store.Client, error) {
+	var c *store.Client
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockActive(ctx, tx, id); err != nil {
+			return err
+		}
+		var err error
+		c, err = scanClient(tx.QueryRow(ctx, `UPDATE blnk_auth_clients SET
+				previous_secret_hash = CASE WHEN $4::timestamptz IS NULL THEN NULL ELSE secret_hash END,
+				previous_secret_expires_at = $4::timestamptz,
+				secret_hash = $2, secret_hint = $3
+			WHERE client_id = $1 RETURNING `+clientColumns, id, r.Hash[:], r.Hint, r.PreviousValidUntil))
+		if err != nil {
+			return err
+		}
+		return record(ctx, tx, id, store.ActionRollSecret, a)
+	})
+	return c, err
+}
+
+// ListAudit implements store.Store.
+func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, at, actor, action, client_id, source, request_id FROM blnk_auth_audit
+		WHERE ($1 = '' OR client_id = $1) AND ($2 = 0 OR id < $2) ORDER BY id DESC LIMIT $3`, f.ClientID, f.BeforeID, f.Limit)
+	if err != nil {
+		return nil, err
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[store.AuditEvent])
+	if out == nil {
+		out = []store.AuditEvent{}
+	}
+	return out, err
+}
+
 // DeleteClient implements store.Store.
-func (s *Store) DeleteClient(ctx context.Context, id string) error {
+func (s *Store) DeleteClient(ctx context.Context, id string, a store.Audit) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM blnk_auth_clients WHERE client_id = $1`, id)
 		if err != nil {
@@ -171,7 +287,7 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 		if tag.RowsAffected() == 0 {
 			return store.ErrNotFound
 		}
-		return logChange(ctx, tx, id)
+		return record(ctx, tx, id, store.ActionDelete, a)
 	})
 }
 

@@ -132,7 +132,7 @@ func TestMigrateTwiceIsNoop(t *testing.T) {
 	// Open on the migrated database migrates nothing, and the data survives.
 	s := open(t, dsn)
 	c := storetest.NewClient(credential.NewClientID(), store.TypeOAuth, storetest.Base)
-	if err := s.CreateClient(ctx, c); err != nil {
+	if err := s.CreateClient(ctx, c, store.Audit{Actor: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	s2 := open(t, dsn)
@@ -184,7 +184,7 @@ func TestOpenConcurrently(t *testing.T) {
 
 	// Every store works on the one schema.
 	c := storetest.NewClient(credential.NewClientID(), store.TypeOAuth, storetest.Base)
-	if err := stores[3].CreateClient(ctx, c); err != nil {
+	if err := stores[3].CreateClient(ctx, c, store.Audit{Actor: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	for i, s := range stores {
@@ -350,11 +350,11 @@ func TestChangeLog(t *testing.T) {
 		}
 	}
 	c := storetest.NewClient(credential.NewClientID(), store.TypeOAuth, storetest.Base)
-	if err := s.CreateClient(ctx, c); err != nil {
+	if err := s.CreateClient(ctx, c, store.Audit{Actor: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	expect(c.ID, 1, "create")
-	if err := s.CreateClient(ctx, c); !errors.Is(err, store.ErrExists) {
+	if err := s.CreateClient(ctx, c, store.Audit{Actor: "test"}); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("duplicate create: %v", err)
 	}
 	expect(c.ID, 1, "a rejected duplicate create")
@@ -362,19 +362,19 @@ func TestChangeLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect(c.ID, 1, "TouchLastUsed")
-	if _, err := s.RevokeClient(ctx, c.ID, storetest.Base); err != nil {
+	if _, err := s.RevokeClient(ctx, c.ID, storetest.Base, store.Audit{Actor: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	expect(c.ID, 2, "revoke")
-	if err := s.DeleteClient(ctx, c.ID); err != nil {
+	if err := s.DeleteClient(ctx, c.ID, store.Audit{Actor: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	expect(c.ID, 3, "delete")
 	unknown := credential.NewClientID()
-	if _, err := s.RevokeClient(ctx, unknown, storetest.Base); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.RevokeClient(ctx, unknown, storetest.Base, store.Audit{Actor: "test"}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatal(err)
 	}
-	if err := s.DeleteClient(ctx, unknown); !errors.Is(err, store.ErrNotFound) {
+	if err := s.DeleteClient(ctx, unknown, store.Audit{Actor: "test"}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatal(err)
 	}
 	expect(unknown, 0, "revoking and deleting an unknown client")
@@ -382,7 +382,7 @@ func TestChangeLog(t *testing.T) {
 	// A client that the database refuses (its type breaks a CHECK) is not
 	// half written: neither the row nor its change.
 	bad := storetest.NewClient(credential.NewClientID(), store.Type("bogus"), storetest.Base)
-	if err := s.CreateClient(ctx, bad); err == nil {
+	if err := s.CreateClient(ctx, bad, store.Audit{Actor: "test"}); err == nil {
 		t.Fatal("CreateClient accepted an unknown type")
 	}
 	if _, err := s.GetClient(ctx, bad.ID); !errors.Is(err, store.ErrNotFound) {

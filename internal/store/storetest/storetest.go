@@ -167,7 +167,7 @@ func CheckClient(t testing.TB, got, want *store.Client) {
 func mustCreate(t testing.TB, s store.Store, cs ...*store.Client) {
 	t.Helper()
 	for _, c := range cs {
-		if err := s.CreateClient(ctx(t), c); err != nil {
+		if err := s.CreateClient(ctx(t), c, testAudit); err != nil {
 			t.Fatalf("CreateClient(%s): %v", c.ID, err)
 		}
 	}
@@ -259,7 +259,7 @@ func testDuplicate(t *testing.T, s store.Store) {
 	mustCreate(t, s, c)
 	dup := NewClient(c.ID, store.TypeAPIKey, Base.Add(time.Hour))
 	dup.Name = "impostor"
-	if err := s.CreateClient(ctx(t), dup); !errors.Is(err, store.ErrExists) {
+	if err := s.CreateClient(ctx(t), dup, testAudit); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("CreateClient with a taken ID: err = %v, want ErrExists", err)
 	}
 	// The original is untouched and still the only one.
@@ -283,10 +283,10 @@ func testNotFound(t *testing.T, s store.Store) {
 	if _, err := s.GetClient(ctx(t), unknown); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("GetClient(unknown): err = %v, want ErrNotFound", err)
 	}
-	if _, err := s.RevokeClient(ctx(t), unknown, Base); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.RevokeClient(ctx(t), unknown, Base, testAudit); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("RevokeClient(unknown): err = %v, want ErrNotFound", err)
 	}
-	if err := s.DeleteClient(ctx(t), unknown); !errors.Is(err, store.ErrNotFound) {
+	if err := s.DeleteClient(ctx(t), unknown, testAudit); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("DeleteClient(unknown): err = %v, want ErrNotFound", err)
 	}
 	// A failed revoke must not have created anything.
@@ -309,7 +309,7 @@ func testRevoke(t *testing.T, s store.Store) {
 	first := Base.Add(time.Hour + 7*time.Microsecond)
 	want := *c
 	want.RevokedAt = ptr(first)
-	got, err := s.RevokeClient(ctx(t), c.ID, first)
+	got, err := s.RevokeClient(ctx(t), c.ID, first, testAudit)
 	if err != nil {
 		t.Fatalf("RevokeClient: %v", err)
 	}
@@ -321,7 +321,7 @@ func testRevoke(t *testing.T, s store.Store) {
 
 	// Revoking again keeps the first revocation time, later or earlier.
 	for _, at := range []time.Time{first.Add(time.Hour), first.Add(-time.Minute)} {
-		got, err = s.RevokeClient(ctx(t), c.ID, at)
+		got, err = s.RevokeClient(ctx(t), c.ID, at, testAudit)
 		if err != nil {
 			t.Fatalf("second RevokeClient: %v", err)
 		}
@@ -354,16 +354,16 @@ func testDelete(t *testing.T, s store.Store) {
 	revoked.RevokedAt = ptr(Base)
 	mustCreate(t, s, a, b, revoked)
 	for _, id := range []string{a.ID, revoked.ID} {
-		if err := s.DeleteClient(ctx(t), id); err != nil {
+		if err := s.DeleteClient(ctx(t), id, testAudit); err != nil {
 			t.Fatalf("DeleteClient(%s): %v", id, err)
 		}
 		if _, err := s.GetClient(ctx(t), id); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("GetClient after DeleteClient: err = %v, want ErrNotFound", err)
 		}
-		if err := s.DeleteClient(ctx(t), id); !errors.Is(err, store.ErrNotFound) {
+		if err := s.DeleteClient(ctx(t), id, testAudit); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("second DeleteClient: err = %v, want ErrNotFound", err)
 		}
-		if _, err := s.RevokeClient(ctx(t), id, Base); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.RevokeClient(ctx(t), id, Base, testAudit); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("RevokeClient after DeleteClient: err = %v, want ErrNotFound", err)
 		}
 	}
@@ -454,7 +454,7 @@ func createAll(t testing.TB, s store.Store, cs []*store.Client) {
 	for range workers {
 		wg.Go(func() {
 			for cl := range next {
-				if err := s.CreateClient(c, cl); err != nil {
+				if err := s.CreateClient(c, cl, testAudit); err != nil {
 					errs <- fmt.Errorf("CreateClient(%s): %w", cl.ID, err)
 					for range next { // drain
 					}
@@ -613,7 +613,7 @@ func testPagination(t *testing.T, s store.Store) {
 				mu.Lock()
 				extra[cl.ID] = true
 				mu.Unlock()
-				if err := s.CreateClient(c, cl); err != nil {
+				if err := s.CreateClient(c, cl, testAudit); err != nil {
 					done <- fmt.Errorf("concurrent CreateClient(%s): %w", cl.ID, err)
 					return
 				}
@@ -690,7 +690,7 @@ func testFilters(t *testing.T, s store.Store) {
 	toRevoke := mk("revoked through RevokeClient, then expired", store.TypeAPIKey, ptr(now.Add(-time.Second)), nil)
 	cs = append(cs, toRevoke)
 	mustCreate(t, s, cs...)
-	if _, err := s.RevokeClient(ctx(t), toRevoke.ID, Base.Add(time.Hour)); err != nil {
+	if _, err := s.RevokeClient(ctx(t), toRevoke.ID, Base.Add(time.Hour), testAudit); err != nil {
 		t.Fatal(err)
 	}
 	toRevoke.RevokedAt = ptr(Base.Add(time.Hour))
@@ -760,7 +760,7 @@ func testTouchLastUsed(t *testing.T, s store.Store) {
 	untouched := NewClient(credential.NewClientID(), store.TypeOAuth, Base)
 	deleted := NewClient(credential.NewClientID(), store.TypeOAuth, Base)
 	mustCreate(t, s, fresh, used, revoked, untouched, deleted)
-	if err := s.DeleteClient(ctx(t), deleted.ID); err != nil {
+	if err := s.DeleteClient(ctx(t), deleted.ID, testAudit); err != nil {
 		t.Fatal(err)
 	}
 
@@ -1097,13 +1097,13 @@ func testFollow(t *testing.T, s store.Store) {
 		}
 		lastID = ch.ID
 	}
-	step("create", c.ID, func() error { return s.CreateClient(ctx(t), c) })
-	step("create api key", k.ID, func() error { return s.CreateClient(ctx(t), k) })
-	step("revoke", c.ID, func() error { _, err := s.RevokeClient(ctx(t), c.ID, Base); return err })
-	step("delete", c.ID, func() error { return s.DeleteClient(ctx(t), c.ID) })
-	step("delete api key", k.ID, func() error { return s.DeleteClient(ctx(t), k.ID) })
+	step("create", c.ID, func() error { return s.CreateClient(ctx(t), c, testAudit) })
+	step("create api key", k.ID, func() error { return s.CreateClient(ctx(t), k, testAudit) })
+	step("revoke", c.ID, func() error { _, err := s.RevokeClient(ctx(t), c.ID, Base, testAudit); return err })
+	step("delete", c.ID, func() error { return s.DeleteClient(ctx(t), c.ID, testAudit) })
+	step("delete api key", k.ID, func() error { return s.DeleteClient(ctx(t), k.ID, testAudit) })
 	step("revoke the client created before Follow", before.ID, func() error {
-		_, err := s.RevokeClient(ctx(t), before.ID, Base)
+		_, err := s.RevokeClient(ctx(t), before.ID, Base, testAudit)
 		return err
 	})
 
@@ -1134,3 +1134,6 @@ func testFollow(t *testing.T, s store.Store) {
 	mustCreate(t, s, last)
 	WaitChange(t, r2, last.ID, m, time.Second, "create after the first follower stopped")
 }
+
+// testAudit is the audit identity of the suite's changes.
+var testAudit = store.Audit{Time: time.Unix(1_800_000_000, 0).UTC(), Actor: "storetest", Source: "127.0.0.1", RequestID: "req-1"}
