@@ -130,7 +130,7 @@ var (
 // route is one operation of the API; the OpenAPI document lists the same.
 type route struct {
 	method, pattern, scope string
-	handle             func(h *AdminAPI, w http.ResponseWriter, r *http.Request, c *call) error
+	handle                 func(h *AdminAPI, w http.ResponseWriter, r *http.Request, c *call) error
 }
 
 // adminRoutes are the API's operations. TestOpenAPIMatchesRoutes keeps the

@@ -267,7 +267,10 @@ func TestFollowSeesOtherStore(t *testing.T) {
 		do   func() error
 	}{
 		{"create", func() error { return s2.CreateClient(ctx, c, store.Audit{Actor: "test"}) }},
-		{"revoke", func() error { _, err := s2.RevokeClient(ctx, c.ID, storetest.Base, store.Audit{Actor: "test"}); return err }},
+		{"revoke", func() error {
+			_, err := s2.RevokeClient(ctx, c.ID, storetest.Base, store.Audit{Actor: "test"})
+			return err
+		}},
 		{"delete", func() error { return s2.DeleteClient(ctx, c.ID, store.Audit{Actor: "test"}) }},
 	} {
 		m := rec.Mark()
