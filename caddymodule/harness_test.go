@@ -41,8 +41,8 @@ type testGateway struct {
 	store    *postgres.Store // an independent connection, like the CLI's
 	svc      *admin.Service
 
-	upstreamSrv           *httptest.Server
-	appExtra, extraConfig string
+	upstreamSrv                        *httptest.Server
+	appExtra, extraConfig, globalExtra string
 }
 
 // recorder is the upstream: it answers 200 and remembers the last request's headers.
@@ -85,6 +85,7 @@ type gatewayOptions struct {
 	apiPort     int
 	noUpstream  bool
 	extraConfig string // more sites
+	globalExtra string // more global options
 }
 
 // startGateway runs Caddy with the gateway on a fresh database. Caddy stops
@@ -102,7 +103,7 @@ func startGateway(t *testing.T, o gatewayOptions) *testGateway {
 	if o.apiPort == 0 {
 		o.apiPort = freePort(t)
 	}
-	g := &testGateway{t: t, dsn: o.dsn, upstream: &recorder{}, appExtra: o.appExtra, extraConfig: o.extraConfig}
+	g := &testGateway{t: t, dsn: o.dsn, upstream: &recorder{}, appExtra: o.appExtra, extraConfig: o.extraConfig, globalExtra: o.globalExtra}
 	up := httptest.NewServer(g.upstream)
 	t.Cleanup(up.Close)
 	g.upstreamSrv = up
@@ -143,7 +144,7 @@ func (g *testGateway) caddyfile(authPort, apiPort int, routes string) string {
 	routes = strings.ReplaceAll(routes, "{upstream}", strings.TrimPrefix(g.upstreamURL(), "http://"))
 	return fmt.Sprintf(`{
 	admin off
-	auto_https off
+	auto_https off%s
 	blnk_auth {
 		database %s
 		secret %s
@@ -160,7 +161,7 @@ http://:%d {
 	%s
 }
 %s
-`, g.dsn, testSecret, g.authURL, indentLines(g.appExtra), authPort, apiPort, routes, g.extraConfig)
+`, strings.ReplaceAll(indentLines(g.globalExtra), "\t\t", "\t"), g.dsn, testSecret, g.authURL, indentLines(g.appExtra), authPort, apiPort, routes, g.extraConfig)
 }
 
 func indentLines(s string) string {

@@ -17,6 +17,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store/postgres"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/testdb"
 )
 
@@ -284,6 +286,15 @@ func TestCLI(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 2 || list[0]["client_id"] != k["client_id"] {
 		t.Errorf("list (newest first): exit %d %s", code, out)
 	}
+	u := cliJSON(t, dsn, config, "client", "update", id, "--name", "Renamed", "--scopes", "mcp:read", "--expires", "never")
+	if u["name"] != "Renamed" || u["expires_at"] != nil || len(u["scopes"].([]any)) != 1 || u["client_secret"] != nil {
+		t.Errorf("update %v", u)
+	}
+	rolled := cliJSON(t, dsn, config, "client", "roll-secret", id, "--grace-period", "1h")
+	newSecret, _ := rolled["client_secret"].(string)
+	if newSecret == "" || newSecret == secret {
+		t.Errorf("roll-secret %v", rolled)
+	}
 	if r := cliJSON(t, dsn, config, "client", "revoke", id); r["status"] != "revoked" || r["revoked_at"] == nil {
 		t.Errorf("revoke %v", r)
 	}
@@ -296,12 +307,37 @@ func TestCLI(t *testing.T) {
 	// No secret anywhere after creation.
 	for _, args := range [][]string{{"client", "list"}, {"client", "get", id}} {
 		out, errOut, _ := cli(t, dsn, config, args...)
-		if strings.Contains(out+errOut, secret) {
+		if strings.Contains(out+errOut, secret) || strings.Contains(out+errOut, newSecret) {
 			t.Fatalf("%v printed the secret", args)
 		}
 	}
 
+	// Every CLI change is audited with actor cli.
+	st, err := postgres.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	events, err := st.ListAudit(context.Background(), store.AuditFilter{ClientID: id, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range events {
+		if e.Actor != "cli" {
+			t.Errorf("event actor %q", e.Actor)
+		}
+		actions = append(actions, e.Action)
+	}
+	if strings.Join(actions, ",") != "client.revoke,client.roll_secret,client.update,client.create" {
+		t.Errorf("audit %v", actions)
+	}
+
 	failures := [][]string{
+		{"client", "update", id, "--name", "after revoke"},
+		{"client", "roll-secret", id},
+		{"client", "update", k["client_id"].(string)},
+		{"client", "roll-secret", "blnk_cid_doesnotexist0000000", "--grace-period", "1h"},
 		{"client", "get", "blnk_cid_doesnotexist0000000"},
 		{"client", "get", k["client_id"].(string)},
 		{"client", "revoke", "nope"},
