@@ -52,6 +52,12 @@ func migrations() ([]migration, error) {
 // advisory lock, so two instances starting together apply each exactly once and
 // a failed migration leaves nothing half-applied. It returns the schema version.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) (int, error) {
+	return migrateTo(ctx, pool, -1)
+}
+
+// migrateTo applies the migrations up to target (-1: all); tests use it to
+// build an older schema.
+func migrateTo(ctx context.Context, pool *pgxpool.Pool, target int) (int, error) {
 	all, err := migrations()
 	if err != nil {
 		return 0, err
@@ -74,7 +80,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 			return fmt.Errorf("database schema version %d is newer than this build knows (%d): upgrade the gateway", version, latest)
 		}
 		for _, m := range all {
-			if m.version <= version {
+			if m.version <= version || (target >= 0 && m.version > target) {
 				continue
 			}
 			if _, err := tx.Exec(ctx, m.sql); err != nil {

@@ -1,0 +1,4 @@
+package postgres
+
+// MigrateTo exposes migrateTo to the tests.
+var MigrateTo = migrateTo
