@@ -275,11 +275,20 @@ type UpdateParams struct {
 
 // Update changes a client's name, scopes or expiry. Narrowed scopes and an
 // earlier expiry bite on live tokens at once (every request re-reads the
-// client). The actor must hold every scope it sets; a revoked client cannot
-// change (store.ErrRevoked).
+// client). The actor must hold every scope of the client and every scope it
+// sets; a revoked client cannot change (store.ErrRevoked).
 func (s *Service) Update(ctx context.Context, actor Actor, id string, p UpdateParams) (*store.Client, error) {
 	if !credential.ValidClientID(id) {
 		return nil, store.ErrNotFound
+	}
+	current, err := s.Store.GetClient(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	// Managing a client (even renaming it or extending its life) needs the
+	// power it holds, as rolling its secret does.
+	if !actor.mayGrant(current.Scopes) {
+		return nil, fmt.Errorf("%w: changing a client needs every scope of that client", ErrForbidden)
 	}
 	var u store.ClientUpdate
 	if p.Name != nil {

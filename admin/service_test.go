@@ -14,6 +14,7 @@ import (
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store/postgres"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/testdb"
@@ -210,7 +211,7 @@ func assertSecretNotStored(t *testing.T, f *fixture, secret string) {
 	t.Helper()
 	ctx := context.Background()
 	needles := secretPieces(secret)
-	for _, table := range []string{"blnk_auth_clients", "blnk_auth_changes"} {
+	for _, table := range []string{"blnk_auth_clients", "blnk_auth_changes", "blnk_auth_audit"} {
 		rows, err := f.st.Pool().Query(ctx, `SELECT * FROM `+table)
 		if err != nil {
 			t.Fatal(err)
@@ -659,4 +660,799 @@ func TestListFilters(t *testing.T) {
 	check("expired later", list(admin.ListParams{Status: store.StatusExpired}), sorted(expiring))
 	check("revoked later", list(admin.ListParams{Status: store.StatusRevoked}), sorted(revoked))
 	check("active api_key later", list(admin.ListParams{Status: store.StatusActive, Type: store.TypeAPIKey}), sorted(key))
+}
+
+// ptrTo returns a pointer to a copy of v.
+func ptrTo[T any](v T) *T { return &v }
+
+// auditCount is the number of audit events stored.
+func (f *fixture) auditCount(t *testing.T) int {
+	t.Helper()
+	evs, err := f.st.ListAudit(context.Background(), store.AuditFilter{Limit: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(evs)
+}
+
+// mustGet returns the stored client.
+func (f *fixture) mustGet(t *testing.T, id string) *store.Client {
+	t.Helper()
+	c, err := f.st.GetClient(context.Background(), id)
+	if err != nil {
+		t.Fatalf("GetClient(%s): %v", id, err)
+	}
+	return c
+}
+
+// sameClient fails unless got and want agree on every stored field.
+func sameClient(t *testing.T, what string, got, want *store.Client) {
+	t.Helper()
+	eqTime := func(a, b *time.Time) bool {
+		if a == nil || b == nil {
+			return a == nil && b == nil
+		}
+		return a.Equal(*b)
+	}
+	eqHash := func(a, b *credential.Hash) bool {
+		if a == nil || b == nil {
+			return a == nil && b == nil
+		}
+		return *a == *b
+	}
+	if got.ID != want.ID || got.Name != want.Name || got.Type != want.Type || got.Scopes.String() != want.Scopes.String() ||
+		got.SecretHash != want.SecretHash || got.SecretHint != want.SecretHint || !got.CreatedAt.Equal(want.CreatedAt) ||
+		!eqTime(got.ExpiresAt, want.ExpiresAt) || !eqTime(got.RevokedAt, want.RevokedAt) || !eqTime(got.LastUsedAt, want.LastUsedAt) ||
+		!eqHash(got.PreviousSecretHash, want.PreviousSecretHash) || !eqTime(got.PreviousSecretExpiresAt, want.PreviousSecretExpiresAt) {
+		t.Errorf("%s: client\n\t%+v\nwant\n\t%+v", what, got, want)
+	}
+}
+
+// unchanged fails unless the stored client is still want, nobody was told of
+// a change, and the audit log still has events events.
+func (f *fixture) unchanged(t *testing.T, what string, want *store.Client, events int) {
+	t.Helper()
+	sameClient(t, what, f.mustGet(t, want.ID), want)
+	if ids := f.inv.take(); len(ids) != 0 {
+		t.Errorf("%s: Invalidate called for %v", what, ids)
+	}
+	if n := f.auditCount(t); n != events {
+		t.Errorf("%s: %d audit events written", what, n-events)
+	}
+}
+
+func TestUpdateValidation(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	now := f.clock.Now()
+	soon := now.Add(time.Hour)
+	c := f.create(t, admin.CreateParams{Name: "original", Scopes: []string{"ledgers:read"}, ExpiresAt: &soon}).Client
+	f.inv.take()
+	events := f.auditCount(t)
+	manyScopes := make([]string, admin.MaxScopes+1)
+	for i := range manyScopes {
+		manyScopes[i] = fmt.Sprintf("s%d:read", i)
+	}
+	cases := []struct {
+		name  string
+		p     admin.UpdateParams
+		field string
+	}{
+		{"empty name", admin.UpdateParams{Name: ptrTo("")}, "name"},
+		{"blank name", admin.UpdateParams{Name: ptrTo(" \t ")}, "name"},
+		{"129 characters", admin.UpdateParams{Name: ptrTo(strings.Repeat("é", admin.MaxNameLength+1))}, "name"},
+		{"control character", admin.UpdateParams{Name: ptrTo("a\x1bb")}, "name"},
+		{"invalid UTF-8", admin.UpdateParams{Name: ptrTo("bad \xff")}, "name"},
+		{"no scopes", admin.UpdateParams{Scopes: &[]string{}}, "scopes"},
+		{"nil scopes", admin.UpdateParams{Scopes: new([]string)}, "scopes"},
+		{"invalid scope", admin.UpdateParams{Scopes: &[]string{"a b"}}, "scopes"},
+		{"65 scopes", admin.UpdateParams{Scopes: &manyScopes}, "scopes"},
+		{"expires in the past", admin.UpdateParams{ExpiresAt: ptrTo(ptrTo(now.Add(-time.Second)))}, "expires_at"},
+		{"expires now", admin.UpdateParams{ExpiresAt: ptrTo(ptrTo(now))}, "expires_at"},
+		{"valid name, past expiry", admin.UpdateParams{Name: ptrTo("fine"), ExpiresAt: ptrTo(ptrTo(now.Add(-time.Hour)))}, "expires_at"},
+		{"valid scopes, invalid name", admin.UpdateParams{Name: ptrTo(""), Scopes: &[]string{"a"}}, "name"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := f.svc.Update(ctx, admin.CLI, c.ID, tc.p)
+			if got != nil {
+				t.Errorf("Update returned %+v with an error", got)
+			}
+			wantField(t, err, tc.field)
+			f.unchanged(t, "rejected update", c, events)
+		})
+	}
+
+	// Nothing to change is not an error here.
+	got, err := f.svc.Update(ctx, admin.CLI, c.ID, admin.UpdateParams{})
+	if err != nil {
+		t.Fatalf("Update with nothing to change: %v", err)
+	}
+	sameClient(t, "update with nothing to change", got, c)
+	sameClient(t, "stored after an update with nothing to change", f.mustGet(t, c.ID), c)
+
+	// Valid changes are stored, each alone.
+	want := *c
+	want.Name = "  renamed ✓ "
+	if got, err = f.svc.Update(ctx, admin.CLI, c.ID, admin.UpdateParams{Name: ptrTo(want.Name)}); err != nil {
+		t.Fatal(err)
+	}
+	sameClient(t, "rename", got, &want)
+	want.Scopes = scope.MustParse("balances:* ledgers:write")
+	if got, err = f.svc.Update(ctx, admin.CLI, c.ID, admin.UpdateParams{Scopes: &[]string{"ledgers:write", "balances:*", "ledgers:write"}}); err != nil {
+		t.Fatal(err)
+	}
+	sameClient(t, "new scopes", got, &want)
+	later := now.Add(48*time.Hour + 1234*time.Nanosecond)
+	want.ExpiresAt = ptrTo(later.UTC().Truncate(time.Microsecond))
+	if got, err = f.svc.Update(ctx, admin.CLI, c.ID, admin.UpdateParams{ExpiresAt: ptrTo(&later)}); err != nil {
+		t.Fatal(err)
+	}
+	sameClient(t, "new expiry", got, &want)
+	if got.ExpiresAt == &later {
+		t.Error("ExpiresAt aliases the caller's time")
+	}
+	want.ExpiresAt = nil
+	if got, err = f.svc.Update(ctx, admin.CLI, c.ID, admin.UpdateParams{ExpiresAt: new(*time.Time)}); err != nil {
+		t.Fatal(err)
+	}
+	sameClient(t, "never expires", got, &want)
+	sameClient(t, "stored after the updates", f.mustGet(t, c.ID), &want)
+
+	// Unknown and malformed IDs are not found.
+	for _, id := range []string{credential.NewClientID(), "nope", "", c.ID + "x"} {
+		if got, err := f.svc.Update(ctx, admin.CLI, id, admin.UpdateParams{Name: ptrTo("x")}); !errors.Is(err, store.ErrNotFound) || got != nil {
+			t.Errorf("Update(%q) = %v, %v; want store.ErrNotFound", id, got, err)
+		}
+	}
+}
+
+func TestUpdateAndRollInvalidate(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	c := f.create(t, admin.CreateParams{}).Client
+	f.inv.take()
+	if _, err := f.svc.Update(ctx, admin.CLI, c.ID, admin.UpdateParams{Name: ptrTo("renamed")}); err != nil {
+		t.Fatal(err)
+	}
+	if ids := f.inv.take(); !slices.Equal(ids, []string{c.ID}) {
+		t.Fatalf("after update: Invalidate calls %v, want [%s]", ids, c.ID)
+	}
+	if _, err := f.svc.Update(ctx, admin.CLI, c.ID, admin.UpdateParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if ids := f.inv.take(); !slices.Equal(ids, []string{c.ID}) {
+		t.Fatalf("after an update with nothing to change: Invalidate calls %v, want [%s]", ids, c.ID)
+	}
+	if _, err := f.svc.RollSecret(ctx, admin.CLI, c.ID, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if ids := f.inv.take(); !slices.Equal(ids, []string{c.ID}) {
+		t.Fatalf("after roll: Invalidate calls %v, want [%s]", ids, c.ID)
+	}
+	// Failed changes invalidate nothing.
+	reader := admin.Actor{ID: c.ID, Scopes: scope.MustParse("ledgers:read")}
+	_, _ = f.svc.Update(ctx, admin.CLI, c.ID, admin.UpdateParams{Name: ptrTo("")})
+	_, _ = f.svc.Update(ctx, reader, c.ID, admin.UpdateParams{Scopes: &[]string{"*"}})
+	_, _ = f.svc.Update(ctx, admin.CLI, credential.NewClientID(), admin.UpdateParams{Name: ptrTo("x")})
+	_, _ = f.svc.RollSecret(ctx, admin.CLI, c.ID, -time.Second)
+	_, _ = f.svc.RollSecret(ctx, admin.CLI, credential.NewClientID(), 0)
+	if ids := f.inv.take(); len(ids) != 0 {
+		t.Fatalf("after failed changes: %v", ids)
+	}
+	// A nil Invalidate is allowed.
+	quiet := &admin.Service{Store: f.st}
+	if _, err := quiet.Update(ctx, admin.CLI, c.ID, admin.UpdateParams{Name: ptrTo("quiet")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := quiet.RollSecret(ctx, admin.CLI, c.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestUpdateAndRollRevoked(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	created := f.create(t, admin.CreateParams{})
+	c, err := f.svc.Revoke(ctx, admin.CLI, created.Client.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.inv.take()
+	events := f.auditCount(t)
+	later := f.clock.Now().Add(time.Hour)
+	for name, p := range map[string]admin.UpdateParams{
+		"name":    {Name: ptrTo("renamed")},
+		"scopes":  {Scopes: &[]string{"*"}},
+		"expiry":  {ExpiresAt: ptrTo(&later)},
+		"never":   {ExpiresAt: new(*time.Time)},
+		"nothing": {},
+	} {
+		got, err := f.svc.Update(ctx, admin.CLI, c.ID, p)
+		if !errors.Is(err, store.ErrRevoked) || got != nil {
+			t.Errorf("Update(revoked, %s) = %v, %v; want store.ErrRevoked", name, got, err)
+		}
+		f.unchanged(t, "update of a revoked client", c, events)
+	}
+	for _, grace := range []time.Duration{0, time.Hour} {
+		got, err := f.svc.RollSecret(ctx, admin.CLI, c.ID, grace)
+		if !errors.Is(err, store.ErrRevoked) || got != nil {
+			t.Errorf("RollSecret(revoked, %v) = %v, %v; want store.ErrRevoked", grace, got, err)
+		}
+		f.unchanged(t, "roll of a revoked client", c, events)
+	}
+	if !f.mustGet(t, c.ID).SecretMatches(created.Secret, f.clock.Now()) {
+		t.Error("the revoked client's secret changed")
+	}
+}
+
+func TestRollSecret(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	for _, typ := range []store.Type{store.TypeOAuth, store.TypeAPIKey} {
+		t.Run(string(typ), func(t *testing.T) {
+			exp := f.clock.Now().Add(90 * 24 * time.Hour)
+			created := f.create(t, admin.CreateParams{Name: "rolled " + string(typ), Type: typ, Scopes: []string{"ledgers:read", "mcp:*"}, ExpiresAt: &exp})
+			orig, old := created.Client, created.Secret
+			f.inv.take()
+			f.clock.Add(time.Minute + 1234*time.Nanosecond)
+			rolledAt := f.clock.Now().UTC().Truncate(time.Microsecond)
+			const grace = time.Hour
+			rolled, err := f.svc.RollSecret(ctx, admin.CLI, orig.ID, grace)
+			if err != nil {
+				t.Fatalf("RollSecret: %v", err)
+			}
+			secret := rolled.Secret
+			if secret == old {
+				t.Fatal("the new secret is the old one")
+			}
+			switch typ {
+			case store.TypeOAuth:
+				if err := credential.CheckSecret(secret); err != nil {
+					t.Errorf("new secret %q: %v", secret, err)
+				}
+				if credential.IsAPIKey(secret) {
+					t.Errorf("an OAuth client got an API key")
+				}
+			case store.TypeAPIKey:
+				id, err := credential.ParseAPIKey(secret)
+				if err != nil || id != orig.ID {
+					t.Errorf("new API key %q: client %q, %v; want %q", secret, id, err, orig.ID)
+				}
+				if credential.CheckSecret(secret) == nil {
+					t.Errorf("an API key client got a client secret")
+				}
+			}
+			want := *orig
+			want.SecretHash, want.SecretHint = credential.HashOf(secret), credential.Hint(secret)
+			want.PreviousSecretHash = ptrTo(credential.HashOf(old))
+			until := rolledAt.Add(grace)
+			want.PreviousSecretExpiresAt = &until
+			sameClient(t, "returned by RollSecret", rolled.Client, &want)
+			stored := f.mustGet(t, orig.ID)
+			sameClient(t, "stored after RollSecret", stored, &want)
+			if want.SecretHint == orig.SecretHint {
+				t.Errorf("the hint did not change")
+			}
+			if ids := f.inv.take(); !slices.Equal(ids, []string{orig.ID}) {
+				t.Errorf("Invalidate calls %v, want [%s]", ids, orig.ID)
+			}
+
+			// The new secret works from now on; the old one only during the grace period.
+			now := f.clock.Now()
+			for _, tc := range []struct {
+				what   string
+				secret string
+				at     time.Time
+				want   bool
+			}{
+				{"new secret now", secret, now, true},
+				{"new secret after the grace period", secret, now.Add(2 * grace), true},
+				{"old secret now", old, now, true},
+				{"old secret just before the end of the grace period", old, until.Add(-time.Microsecond), true},
+				{"old secret at the end of the grace period", old, until, false},
+				{"old secret once the grace period has passed", old, now.Add(grace), false},
+				{"another secret", credential.NewSecret(), now, false},
+			} {
+				if got := stored.SecretMatches(tc.secret, tc.at); got != tc.want {
+					t.Errorf("%s: SecretMatches = %t, want %t", tc.what, got, tc.want)
+				}
+			}
+			// Neither secret is stored anywhere, audit log included.
+			assertSecretNotStored(t, f, secret)
+			assertSecretNotStored(t, f, old)
+
+			// Rolling again without a grace period ends both at once.
+			f.clock.Add(time.Second)
+			again, err := f.svc.RollSecret(ctx, admin.CLI, orig.ID, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored = f.mustGet(t, orig.ID)
+			if stored.PreviousSecretHash != nil || stored.PreviousSecretExpiresAt != nil {
+				t.Errorf("a roll without grace kept a previous secret until %v", stored.PreviousSecretExpiresAt)
+			}
+			now = f.clock.Now()
+			if !stored.SecretMatches(again.Secret, now) || stored.SecretMatches(secret, now) || stored.SecretMatches(old, now) {
+				t.Errorf("after a roll without grace only the newest secret may match")
+			}
+			if again.Secret == secret || again.Secret == old {
+				t.Error("a roll repeated a secret")
+			}
+		})
+	}
+}
+
+func TestRollSecretGracePeriod(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	c := f.create(t, admin.CreateParams{}).Client
+	f.inv.take()
+	events := f.auditCount(t)
+	for _, grace := range []time.Duration{-time.Nanosecond, -time.Hour, admin.MaxGracePeriod + time.Nanosecond, admin.MaxGracePeriod * 2, 1 << 62} {
+		got, err := f.svc.RollSecret(ctx, admin.CLI, c.ID, grace)
+		if got != nil {
+			t.Errorf("RollSecret(grace %v) returned a secret", grace)
+		}
+		wantField(t, err, "grace_period")
+		f.unchanged(t, fmt.Sprintf("RollSecret(grace %v)", grace), c, events)
+	}
+	// The longest grace period is allowed.
+	now := f.clock.Now().UTC().Truncate(time.Microsecond)
+	got, err := f.svc.RollSecret(ctx, admin.CLI, c.ID, admin.MaxGracePeriod)
+	if err != nil {
+		t.Fatalf("RollSecret(MaxGracePeriod): %v", err)
+	}
+	if e := got.Client.PreviousSecretExpiresAt; e == nil || !e.Equal(now.Add(admin.MaxGracePeriod)) {
+		t.Errorf("PreviousSecretExpiresAt = %v, want %v", e, now.Add(admin.MaxGracePeriod))
+	}
+	// Unknown and malformed IDs are not found.
+	for _, id := range []string{credential.NewClientID(), "nope", ""} {
+		if got, err := f.svc.RollSecret(ctx, admin.CLI, id, time.Hour); !errors.Is(err, store.ErrNotFound) || got != nil {
+			t.Errorf("RollSecret(%q) = %v, %v; want store.ErrNotFound", id, got, err)
+		}
+	}
+}
+
+// forbidden fails unless err is ErrForbidden (and not a validation error).
+func forbidden(t *testing.T, what string, err error) {
+	t.Helper()
+	var ve *admin.ValidationError
+	if !errors.Is(err, admin.ErrForbidden) || errors.As(err, &ve) {
+		t.Errorf("%s: err = %v, want admin.ErrForbidden", what, err)
+	}
+}
+
+func TestNoEscalation(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	// Clients acting through the admin API, each with its own scopes.
+	as := func(scopes string) admin.Actor {
+		c := f.create(t, admin.CreateParams{Name: "actor " + scopes, Scopes: strings.Fields(scopes)}).Client
+		return admin.Actor{ID: c.ID, Scopes: c.Scopes, Source: "192.0.2.10:4242", RequestID: "req-" + scopes}
+	}
+	reader := as("mcp:read")
+	writer := as("mcp:write")
+	ledgers := as("ledgers:*")
+	anyResource := as("*:*")
+	star := as("*")
+	f.inv.take()
+	clients := func() int {
+		t.Helper()
+		list, _, err := f.svc.List(ctx, admin.ListParams{Limit: admin.MaxListLimit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(list)
+	}
+	stored, events := clients(), f.auditCount(t)
+
+	// Create: only scopes the actor holds.
+	for _, tc := range []struct {
+		actor  admin.Actor
+		scopes []string
+	}{
+		{reader, []string{"mcp:write"}},
+		{reader, []string{"*"}},
+		{reader, []string{"mcp:*"}},
+		{reader, []string{"mcp:read", "mcp:write"}},
+		{reader, []string{"*:read"}},
+		{reader, []string{"ledgers:read"}},
+		{writer, []string{"mcp:*"}},
+		{writer, []string{"mcp:admin"}},
+		{ledgers, []string{"balances:read"}},
+		{ledgers, []string{"ledgers:read", "balances:read"}},
+		{ledgers, []string{"*"}},
+		{anyResource, []string{"*"}}, // a "*" client needs "*"
+		{admin.Actor{ID: "nobody"}, []string{"mcp:read"}},
+		{admin.Actor{ID: "empty scopes", Scopes: scope.MustParse("")}, []string{"mcp:read"}},
+	} {
+		for _, typ := range []store.Type{store.TypeOAuth, store.TypeAPIKey} {
+			got, err := f.svc.Create(ctx, tc.actor, admin.CreateParams{Name: "escalated", Type: typ, Scopes: tc.scopes})
+			if got != nil {
+				t.Errorf("actor %s created a client with %v", tc.actor.Scopes, tc.scopes)
+			}
+			forbidden(t, fmt.Sprintf("actor %q creating %v", tc.actor.Scopes, tc.scopes), err)
+		}
+	}
+	if n := clients(); n != stored {
+		t.Errorf("forbidden creations stored %d clients", n-stored)
+	}
+	if n := f.auditCount(t); n != events {
+		t.Errorf("forbidden creations wrote %d audit events", n-events)
+	}
+	if ids := f.inv.take(); len(ids) != 0 {
+		t.Errorf("forbidden creations invalidated %v", ids)
+	}
+	// Invalid input is still reported as such to any actor.
+	_, err := f.svc.Create(ctx, reader, admin.CreateParams{Name: "", Scopes: []string{"mcp:read"}})
+	wantField(t, err, "name")
+
+	// What an actor holds, or what it covers, it may grant.
+	for _, tc := range []struct {
+		actor  admin.Actor
+		scopes []string
+	}{
+		{reader, []string{"mcp:read"}},
+		{writer, []string{"mcp:read"}}, // mcp:write implies mcp:read
+		{writer, []string{"mcp:write", "mcp:read"}},
+		{ledgers, []string{"ledgers:read"}},
+		{ledgers, []string{"ledgers:write", "ledgers:*"}},
+		{anyResource, []string{"balances:read", "ledgers:*", "mcp:write"}},
+		{star, []string{"*"}},
+		{star, []string{"anything", "mcp:write"}},
+	} {
+		got, err := f.svc.Create(ctx, tc.actor, admin.CreateParams{Name: "granted", Scopes: tc.scopes})
+		if err != nil {
+			t.Errorf("actor %q creating %v: %v", tc.actor.Scopes, tc.scopes, err)
+			continue
+		}
+		want, _ := scope.FromList(tc.scopes)
+		if got.Client.Scopes.String() != want.String() {
+			t.Errorf("created scopes %q, want %q", got.Client.Scopes, want)
+		}
+	}
+
+	// Update: nobody sets scopes beyond their own, on another client or on itself.
+	target := f.create(t, admin.CreateParams{Name: "target", Scopes: []string{"mcp:read"}}).Client
+	self := f.mustGet(t, reader.ID)
+	f.inv.take()
+	events = f.auditCount(t)
+	for _, tc := range []struct {
+		actor  admin.Actor
+		id     string
+		scopes []string
+	}{
+		{reader, target.ID, []string{"mcp:write"}},
+		{reader, target.ID, []string{"*"}},
+		{reader, target.ID, []string{"mcp:read", "ledgers:read"}},
+		{reader, reader.ID, []string{"mcp:write"}},
+		{reader, reader.ID, []string{"*"}},
+		{ledgers, target.ID, []string{"mcp:read"}},
+		{anyResource, target.ID, []string{"*"}},
+	} {
+		got, err := f.svc.Update(ctx, tc.actor, tc.id, admin.UpdateParams{Name: ptrTo("escalated"), Scopes: &tc.scopes})
+		if got != nil {
+			t.Errorf("actor %q set %v", tc.actor.Scopes, tc.scopes)
+		}
+		forbidden(t, fmt.Sprintf("actor %q updating scopes to %v", tc.actor.Scopes, tc.scopes), err)
+	}
+	f.unchanged(t, "forbidden update", target, events)
+	sameClient(t, "actor after a forbidden update of itself", f.mustGet(t, reader.ID), self)
+	// Within its own scopes it may.
+	if got, err := f.svc.Update(ctx, writer, target.ID, admin.UpdateParams{Scopes: &[]string{"mcp:write"}}); err != nil || got.Scopes.String() != "mcp:write" {
+		t.Errorf("writer updating scopes to mcp:write: %v, %v", got, err)
+	}
+	// Managing a client needs its scopes too: the reader may not even narrow
+	// the (now mcp:write) target, but may manage a client within its power.
+	_, err = f.svc.Update(ctx, reader, target.ID, admin.UpdateParams{Scopes: &[]string{"mcp:read"}})
+	forbidden(t, "reader narrowing an mcp:write client", err)
+	_, err = f.svc.Update(ctx, reader, target.ID, admin.UpdateParams{ExpiresAt: ptrTo[*time.Time](nil)})
+	forbidden(t, "reader extending an mcp:write client's life", err)
+	small := f.create(t, admin.CreateParams{Name: "small", Scopes: []string{"mcp:read"}})
+	if got, err := f.svc.Update(ctx, reader, small.Client.ID, admin.UpdateParams{Name: ptrTo("renamed"), Scopes: &[]string{"mcp:read"}}); err != nil || got.Name != "renamed" {
+		t.Errorf("reader updating an mcp:read client: %v, %v", got, err)
+	}
+
+	// RollSecret: the actor needs every scope of the client, since the new
+	// secret carries them all.
+	starClient := f.create(t, admin.CreateParams{Name: "star", Scopes: []string{"*"}})
+	writeClient := f.create(t, admin.CreateParams{Name: "writer", Scopes: []string{"mcp:write"}})
+	mixed := f.create(t, admin.CreateParams{Name: "mixed", Type: store.TypeAPIKey, Scopes: []string{"mcp:read", "ledgers:read"}})
+	readClient := f.create(t, admin.CreateParams{Name: "reader", Type: store.TypeAPIKey, Scopes: []string{"mcp:read"}})
+	f.inv.take()
+	events = f.auditCount(t)
+	for _, tc := range []struct {
+		actor  admin.Actor
+		target *admin.Created
+	}{
+		{reader, starClient},
+		{reader, writeClient},
+		{reader, mixed},
+		{ledgers, mixed},
+		{writer, mixed},
+		{anyResource, starClient},
+	} {
+		got, err := f.svc.RollSecret(ctx, tc.actor, tc.target.Client.ID, time.Hour)
+		if got != nil {
+			t.Errorf("actor %q rolled the secret of a %q client: %+v", tc.actor.Scopes, tc.target.Client.Scopes, got)
+		}
+		forbidden(t, fmt.Sprintf("actor %q rolling a %q client", tc.actor.Scopes, tc.target.Client.Scopes), err)
+		f.unchanged(t, "forbidden roll", tc.target.Client, events)
+		if !f.mustGet(t, tc.target.Client.ID).SecretMatches(tc.target.Secret, f.clock.Now()) {
+			t.Errorf("a forbidden roll changed the secret")
+		}
+	}
+	for _, tc := range []struct {
+		actor  admin.Actor
+		target *admin.Created
+	}{
+		{reader, readClient},
+		{writer, readClient}, // mcp:write covers mcp:read
+		{star, starClient},
+		{star, mixed},
+		{anyResource, mixed},
+	} {
+		got, err := f.svc.RollSecret(ctx, tc.actor, tc.target.Client.ID, 0)
+		if err != nil {
+			t.Errorf("actor %q rolling a %q client: %v", tc.actor.Scopes, tc.target.Client.Scopes, err)
+			continue
+		}
+		if !f.mustGet(t, tc.target.Client.ID).SecretMatches(got.Secret, f.clock.Now()) {
+			t.Errorf("the rolled secret does not match")
+		}
+	}
+	// An actor may roll its own secret: it holds its own scopes.
+	if _, err := f.svc.RollSecret(ctx, reader, reader.ID, time.Minute); err != nil {
+		t.Errorf("rolling one's own secret: %v", err)
+	}
+}
+
+func TestUnrestrictedActors(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	for _, actor := range []admin.Actor{
+		admin.CLI,
+		{ID: "master_key", Unrestricted: true, Source: "203.0.113.5", RequestID: "req-m"},
+		// Unrestricted wins over whatever scopes the actor lists.
+		{ID: "master_key", Unrestricted: true, Scopes: scope.MustParse("mcp:read")},
+	} {
+		name := fmt.Sprintf("%s %q", actor.ID, actor.Scopes)
+		c, err := f.svc.Create(ctx, actor, admin.CreateParams{Name: "star", Scopes: []string{"*"}})
+		if err != nil {
+			t.Fatalf("%s creating a * client: %v", name, err)
+		}
+		id := c.Client.ID
+		k, err := f.svc.Create(ctx, actor, admin.CreateParams{Name: "key", Type: store.TypeAPIKey, Scopes: []string{"ledgers:write", "mcp:*"}})
+		if err != nil {
+			t.Fatalf("%s creating an API key: %v", name, err)
+		}
+		if _, err := f.svc.Update(ctx, actor, k.Client.ID, admin.UpdateParams{Scopes: &[]string{"*", "mcp:write"}}); err != nil {
+			t.Errorf("%s updating scopes to *: %v", name, err)
+		}
+		if _, err := f.svc.Update(ctx, actor, id, admin.UpdateParams{Name: ptrTo("renamed"), ExpiresAt: new(*time.Time)}); err != nil {
+			t.Errorf("%s updating a * client: %v", name, err)
+		}
+		if _, err := f.svc.RollSecret(ctx, actor, id, admin.MaxGracePeriod); err != nil {
+			t.Errorf("%s rolling a * client: %v", name, err)
+		}
+		if _, err := f.svc.RollSecret(ctx, actor, k.Client.ID, 0); err != nil {
+			t.Errorf("%s rolling an API key: %v", name, err)
+		}
+		if _, err := f.svc.Revoke(ctx, actor, id); err != nil {
+			t.Errorf("%s revoking: %v", name, err)
+		}
+		if err := f.svc.Delete(ctx, actor, k.Client.ID); err != nil {
+			t.Errorf("%s deleting: %v", name, err)
+		}
+		evs, _, err := f.svc.Audit(ctx, admin.AuditParams{ClientID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 4 || evs[0].Actor != actor.ID || evs[0].Source != actor.Source || evs[0].RequestID != actor.RequestID {
+			t.Errorf("%s: audit events %+v", name, evs)
+		}
+	}
+}
+
+func TestAuditRecordsActor(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	star := f.create(t, admin.CreateParams{Name: "operator", Scopes: []string{"*"}}).Client
+	api := admin.Actor{ID: star.ID, Scopes: star.Scopes, Source: "198.51.100.7:51234", RequestID: "req-7f3a «x»"}
+	master := admin.Actor{ID: "master_key", Unrestricted: true, Source: "[2001:db8::1]:443", RequestID: "req-master"}
+
+	type step struct {
+		actor  admin.Actor
+		action string
+		at     time.Time
+	}
+	var steps []step
+	do := func(actor admin.Actor, action string, op func() error) {
+		t.Helper()
+		f.clock.Add(time.Minute + 1234*time.Nanosecond)
+		if err := op(); err != nil {
+			t.Fatalf("%s by %s: %v", action, actor.ID, err)
+		}
+		steps = append(steps, step{actor, action, f.clock.Now().UTC().Truncate(time.Microsecond)})
+	}
+	var id string
+	do(api, store.ActionCreate, func() error {
+		c, err := f.svc.Create(ctx, api, admin.CreateParams{Name: "audited", Scopes: []string{"ledgers:read"}})
+		if err == nil {
+			id = c.Client.ID
+		}
+		return err
+	})
+	do(master, store.ActionUpdate, func() error {
+		_, err := f.svc.Update(ctx, master, id, admin.UpdateParams{Name: ptrTo("renamed")})
+		return err
+	})
+	do(api, store.ActionRollSecret, func() error { _, err := f.svc.RollSecret(ctx, api, id, time.Hour); return err })
+	do(admin.CLI, store.ActionRevoke, func() error { _, err := f.svc.Revoke(ctx, admin.CLI, id); return err })
+	do(api, store.ActionRevoke, func() error { _, err := f.svc.Revoke(ctx, api, id); return err })
+	// Refused changes are not recorded.
+	events := f.auditCount(t)
+	_, _ = f.svc.Update(ctx, api, id, admin.UpdateParams{Name: ptrTo("again")})                                                                  // revoked
+	_, _ = f.svc.RollSecret(ctx, admin.Actor{ID: "weak", Scopes: scope.MustParse("mcp:read")}, id, 0)                                            // forbidden
+	_, _ = f.svc.Create(ctx, admin.Actor{ID: "weak", Scopes: scope.MustParse("mcp:read")}, admin.CreateParams{Name: "x", Scopes: []string{"*"}}) // forbidden
+	_, _ = f.svc.Update(ctx, master, id, admin.UpdateParams{Name: ptrTo("")})                                                                    // invalid
+	if n := f.auditCount(t); n != events {
+		t.Errorf("refused changes wrote %d audit events", n-events)
+	}
+	do(master, store.ActionDelete, func() error { return f.svc.Delete(ctx, master, id) })
+
+	evs, next, err := f.svc.Audit(ctx, admin.AuditParams{ClientID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next != 0 {
+		t.Errorf("next cursor %d on the only page", next)
+	}
+	if len(evs) != len(steps) {
+		t.Fatalf("%d audit events for the client, want %d: %+v", len(evs), len(steps), evs)
+	}
+	for i, e := range evs {
+		s := steps[len(steps)-1-i]
+		if e.ClientID != id || e.Action != s.action || e.Actor != s.actor.ID || e.Source != s.actor.Source ||
+			e.RequestID != s.actor.RequestID || !e.Time.Equal(s.at) {
+			t.Errorf("audit event %d = %+v,\n\twant action %s by %q from %q, request %q, at %v", i, e, s.action, s.actor.ID, s.actor.Source, s.actor.RequestID, s.at)
+		}
+	}
+	if evs[len(evs)-1].Actor != star.ID || evs[2].Actor != "cli" || evs[2].Source != "" || evs[2].RequestID != "" {
+		t.Errorf("actor IDs not recorded as given: %+v", evs)
+	}
+}
+
+func TestAuditPaging(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	const total = 55 // more than DefaultListLimit, a multiple of 11 and 5
+	var ids []string
+	for range 3 {
+		ids = append(ids, f.create(t, admin.CreateParams{}).Client.ID)
+	}
+	for i := range total - 3 {
+		if _, err := f.svc.Update(ctx, admin.CLI, ids[i%3], admin.UpdateParams{Name: ptrTo(fmt.Sprint("name ", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, next, err := f.svc.Audit(ctx, admin.AuditParams{Limit: admin.MaxListLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != total || next != 0 {
+		t.Fatalf("Audit(limit %d) = %d events, next %d; want %d and 0", admin.MaxListLimit, len(all), next, total)
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i].ID >= all[i-1].ID {
+			t.Fatalf("audit events not newest first at %d", i)
+		}
+	}
+
+	// Limits.
+	page, next, err := f.svc.Audit(ctx, admin.AuditParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page) != admin.DefaultListLimit || next != page[len(page)-1].ID {
+		t.Errorf("limit 0: %d events, next %d; want %d and a cursor", len(page), next, admin.DefaultListLimit)
+	}
+	for _, limit := range []int{1, total - 1, total, total + 1, admin.MaxListLimit} {
+		page, next, err := f.svc.Audit(ctx, admin.AuditParams{Limit: limit})
+		if err != nil {
+			t.Fatalf("limit %d: %v", limit, err)
+		}
+		if len(page) != min(limit, total) || (next != 0) != (limit < total) {
+			t.Errorf("limit %d: %d events, next %d", limit, len(page), next)
+		}
+	}
+	for _, limit := range []int{-1, admin.MaxListLimit + 1, 1 << 30} {
+		page, next, err := f.svc.Audit(ctx, admin.AuditParams{Limit: limit})
+		if page != nil || next != 0 {
+			t.Errorf("limit %d returned a page", limit)
+		}
+		wantField(t, err, "limit")
+	}
+	for _, before := range []int64{-1, -1 << 62} {
+		_, _, err := f.svc.Audit(ctx, admin.AuditParams{BeforeID: before})
+		wantField(t, err, "cursor")
+	}
+
+	// walk follows the cursor through every page.
+	walk := func(clientID string, limit int) []store.AuditEvent {
+		t.Helper()
+		var out []store.AuditEvent
+		var before int64
+		for pages := 1; ; pages++ {
+			if pages > total+1 {
+				t.Fatal("paging does not end")
+			}
+			page, next, err := f.svc.Audit(ctx, admin.AuditParams{ClientID: clientID, Limit: limit, BeforeID: before})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) == 0 || len(page) > limit {
+				t.Fatalf("page %d has %d events (limit %d)", pages, len(page), limit)
+			}
+			out = append(out, page...)
+			if next == 0 {
+				return out
+			}
+			if len(page) != limit || next != page[len(page)-1].ID {
+				t.Fatalf("page %d: %d events, cursor %d; want %d and the last event's ID", pages, len(page), next, limit)
+			}
+			before = next
+		}
+	}
+	sameIDs := func(a, b []store.AuditEvent) bool {
+		return slices.EqualFunc(a, b, func(x, y store.AuditEvent) bool {
+			return x.ID == y.ID && x.ClientID == y.ClientID && x.Action == y.Action
+		})
+	}
+	for _, limit := range []int{1, 4, 11, total - 1, total} {
+		if got := walk("", limit); !sameIDs(got, all) {
+			t.Errorf("walking by %d listed %d events, want every one of %d once", limit, len(got), len(all))
+		}
+	}
+
+	// The client_id filter.
+	for _, id := range ids {
+		var want []store.AuditEvent
+		for _, e := range all {
+			if e.ClientID == id {
+				want = append(want, e)
+			}
+		}
+		if len(want) < 10 {
+			t.Fatalf("test data: %d events for a client", len(want))
+		}
+		if got := walk(id, 4); !sameIDs(got, want) {
+			t.Errorf("walking the events of %s: %d events, want %d", id, len(got), len(want))
+		}
+	}
+	page, next, err = f.svc.Audit(ctx, admin.AuditParams{ClientID: credential.NewClientID()})
+	if err != nil || len(page) != 0 || next != 0 {
+		t.Errorf("Audit(unknown client) = %d events, next %d, %v", len(page), next, err)
+	}
+	secret := f.create(t, admin.CreateParams{}).Secret
+	for _, bad := range []string{"x", "blnk_cid_", ids[0] + "A", ids[0][:len(ids[0])-1], " " + ids[0], "' OR 1=1 --", "%", secret} {
+		page, next, err := f.svc.Audit(ctx, admin.AuditParams{ClientID: bad})
+		if page != nil || next != 0 {
+			t.Errorf("Audit(client_id %q) returned a page", bad)
+		}
+		wantField(t, err, "client_id")
+	}
+
+	// Events outlive their client.
+	if err := f.svc.Delete(ctx, admin.CLI, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	page, _, err = f.svc.Audit(ctx, admin.AuditParams{ClientID: ids[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page) == 0 || page[0].Action != store.ActionDelete || page[len(page)-1].Action != store.ActionCreate {
+		t.Errorf("events of a deleted client: %+v", page)
+	}
 }

@@ -70,6 +70,7 @@ func scanClient(row pgx.Row) (*store.Client, error) {
 		return nil, err
 	}
 	c.Type = store.Type(typ)
+	utc(&c.CreatedAt, c.ExpiresAt, c.RevokedAt, c.LastUsedAt, c.PreviousSecretExpiresAt)
 	set, err := scope.FromList(scopes)
 	if err != nil {
 		return nil, fmt.Errorf("client %s has invalid stored scopes: %w", c.ID, err)
@@ -88,6 +89,16 @@ func scanClient(row pgx.Row) (*store.Client, error) {
 		c.PreviousSecretHash = &h
 	}
 	return &c, nil
+}
+
+// utc puts times read from the database in UTC, whatever the session's time zone.
+func utc(first *time.Time, rest ...*time.Time) {
+	*first = first.UTC()
+	for _, t := range rest {
+		if t != nil {
+			*t = t.UTC()
+		}
+	}
 }
 
 func hashBytes(h *credential.Hash) []byte {
@@ -266,7 +277,7 @@ func (s *Store) RollSecret(ctx context.Context, id string, r store.SecretRoll, a
 // ListAudit implements store.Store.
 func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, at, actor, action, client_id, source, request_id FROM blnk_auth_audit
-		WHERE ($1 = '' OR client_id = $1) AND ($2 = 0 OR id < $2) ORDER BY id DESC LIMIT $3`, f.ClientID, f.BeforeID, f.Limit)
+		WHERE ($1 = '' OR client_id = $1) AND ($2::bigint = 0 OR id < $2) ORDER BY id DESC LIMIT $3`, f.ClientID, f.BeforeID, f.Limit)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -51,6 +52,14 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SigningKeys", testSigningKeys},
 		{"SigningKeysConcurrent", testSigningKeysConcurrent},
 		{"Follow", testFollow},
+		{"Update", testUpdate},
+		{"UpdateRevoked", testUpdateRevoked},
+		{"RollSecret", testRollSecret},
+		{"RollSecretRevoked", testRollSecretRevoked},
+		{"SecretMatches", testSecretMatches},
+		{"MutationRacesRevoke", testMutationRacesRevoke},
+		{"Audit", testAuditEvents},
+		{"AuditPaging", testAuditPaging},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,6 +93,8 @@ func ctx(t testing.TB) context.Context {
 var contexts sync.Map // testing.TB → context.Context
 
 func ptr(t time.Time) *time.Time { return &t }
+
+func hashPtr(h credential.Hash) *credential.Hash { return &h }
 
 // NewClient returns an active client of type typ with a fresh secret and the
 // given ID and creation time.
@@ -134,12 +145,30 @@ func diffClient(got, want *store.Client) []string {
 		{"ExpiresAt", got.ExpiresAt, want.ExpiresAt},
 		{"RevokedAt", got.RevokedAt, want.RevokedAt},
 		{"LastUsedAt", got.LastUsedAt, want.LastUsedAt},
+		{"PreviousSecretExpiresAt", got.PreviousSecretExpiresAt, want.PreviousSecretExpiresAt},
 	} {
 		if !sameTime(f.got, f.want) {
 			d = append(d, fmt.Sprintf("%s = %s, want %s", f.name, fmtTime(f.got), fmtTime(f.want)))
 		}
 	}
+	if !sameHash(got.PreviousSecretHash, want.PreviousSecretHash) {
+		d = append(d, fmt.Sprintf("PreviousSecretHash = %s, want %s", fmtHash(got.PreviousSecretHash), fmtHash(want.PreviousSecretHash)))
+	}
 	return d
+}
+
+func sameHash(a, b *credential.Hash) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return *a == *b
+}
+
+func fmtHash(h *credential.Hash) string {
+	if h == nil {
+		return "nil"
+	}
+	return fmt.Sprintf("%x", *h)
 }
 
 func sameTime(a, b *time.Time) bool {
@@ -198,6 +227,9 @@ func testRoundTrip(t *testing.T, s store.Store) {
 		ExpiresAt:  ptr(Base.Add(90 * 24 * time.Hour).Add(123 * time.Microsecond)),
 		RevokedAt:  ptr(Base.Add(time.Hour + 999999*time.Microsecond)),
 		LastUsedAt: ptr(Base.Add(30*time.Minute + time.Microsecond)),
+		// A secret being rolled: the previous one still accepted for a while.
+		PreviousSecretHash:      hashPtr(credential.HashOf(credential.NewSecret())),
+		PreviousSecretExpiresAt: ptr(Base.Add(2*time.Hour + 3*time.Microsecond)),
 	}
 	// The least a client can have: no scopes, no name, no hint, no optional time.
 	minimal := &store.Client{
@@ -1099,6 +1131,24 @@ func testFollow(t *testing.T, s store.Store) {
 	}
 	step("create", c.ID, func() error { return s.CreateClient(ctx(t), c, testAudit) })
 	step("create api key", k.ID, func() error { return s.CreateClient(ctx(t), k, testAudit) })
+	step("update", c.ID, func() error {
+		name := "renamed"
+		_, err := s.UpdateClient(ctx(t), c.ID, store.ClientUpdate{Name: &name}, testAudit)
+		return err
+	})
+	step("roll secret", c.ID, func() error {
+		_, err := s.RollSecret(ctx(t), c.ID, store.SecretRoll{Hash: credential.HashOf(credential.NewSecret()), Hint: "hint", PreviousValidUntil: ptr(Base)}, testAudit)
+		return err
+	})
+	step("roll api key without grace", k.ID, func() error {
+		_, err := s.RollSecret(ctx(t), k.ID, store.SecretRoll{Hash: credential.HashOf(credential.NewSecret()), Hint: "hint"}, testAudit)
+		return err
+	})
+	step("update expiry", k.ID, func() error {
+		never := (*time.Time)(nil)
+		_, err := s.UpdateClient(ctx(t), k.ID, store.ClientUpdate{ExpiresAt: &never}, testAudit)
+		return err
+	})
 	step("revoke", c.ID, func() error { _, err := s.RevokeClient(ctx(t), c.ID, Base, testAudit); return err })
 	step("delete", c.ID, func() error { return s.DeleteClient(ctx(t), c.ID, testAudit) })
 	step("delete api key", k.ID, func() error { return s.DeleteClient(ctx(t), k.ID, testAudit) })
@@ -1137,3 +1187,787 @@ func testFollow(t *testing.T, s store.Store) {
 
 // testAudit is the audit identity of the suite's changes.
 var testAudit = store.Audit{Time: time.Unix(1_800_000_000, 0).UTC(), Actor: "storetest", Source: "127.0.0.1", RequestID: "req-1"}
+
+// cloneClient returns a deep copy of c: nothing it points to is shared.
+func cloneClient(c *store.Client) *store.Client {
+	d := *c
+	for _, p := range []**time.Time{&d.ExpiresAt, &d.RevokedAt, &d.LastUsedAt, &d.PreviousSecretExpiresAt} {
+		if *p != nil {
+			*p = ptr(**p)
+		}
+	}
+	if d.PreviousSecretHash != nil {
+		d.PreviousSecretHash = hashPtr(*d.PreviousSecretHash)
+	}
+	return &d
+}
+
+// auditN is a distinct audit identity for the n-th change of a test. Its time
+// goes backwards as n grows, so ordering events by time is not ordering them
+// by ID.
+func auditN(n int) store.Audit {
+	return store.Audit{
+		Time:      Base.Add(-time.Duration(n)*time.Minute - time.Duration(n)*time.Microsecond),
+		Actor:     fmt.Sprintf("blnk_cid_actor%04d", n),
+		Source:    fmt.Sprintf("192.0.2.%d:%d", n%250, 40000+n),
+		RequestID: fmt.Sprintf("req-%04d «%d»", n, n),
+	}
+}
+
+// allAudit returns every audit event of clientID ("" for every client), newest first.
+func allAudit(t testing.TB, s store.Store, clientID string) []store.AuditEvent {
+	t.Helper()
+	evs, err := s.ListAudit(ctx(t), store.AuditFilter{ClientID: clientID, Limit: 100000})
+	if err != nil {
+		t.Fatalf("ListAudit(%q): %v", clientID, err)
+	}
+	if evs == nil {
+		t.Fatalf("ListAudit(%q) returned a nil slice", clientID)
+	}
+	return evs
+}
+
+// wantEvent is an audit event expected from a change made with Audit a.
+type wantEvent struct {
+	a        store.Audit
+	action   string
+	clientID string
+}
+
+func diffEvent(got store.AuditEvent, want wantEvent) string {
+	if got.Action == want.action && got.ClientID == want.clientID && got.Time.Equal(want.a.Time) &&
+		got.Actor == want.a.Actor && got.Source == want.a.Source && got.RequestID == want.a.RequestID {
+		return ""
+	}
+	return fmt.Sprintf("audit event {ID:%d Time:%s Actor:%q Action:%q ClientID:%q Source:%q RequestID:%q},\n\twant {Time:%s Actor:%q Action:%q ClientID:%q Source:%q RequestID:%q}",
+		got.ID, got.Time.UTC().Format(time.RFC3339Nano), got.Actor, got.Action, got.ClientID, got.Source, got.RequestID,
+		want.a.Time.UTC().Format(time.RFC3339Nano), want.a.Actor, want.action, want.clientID, want.a.Source, want.a.RequestID)
+}
+
+func checkEvent(t testing.TB, got store.AuditEvent, want wantEvent) {
+	t.Helper()
+	if d := diffEvent(got, want); d != "" {
+		t.Error(d)
+	}
+}
+
+// checkNewestFirst fails unless IDs strictly decrease.
+func checkNewestFirst(t testing.TB, evs []store.AuditEvent) {
+	t.Helper()
+	for i := 1; i < len(evs); i++ {
+		if evs[i].ID >= evs[i-1].ID {
+			t.Fatalf("audit events not newest first by ID: ID %d at %d after ID %d", evs[i].ID, i, evs[i-1].ID)
+		}
+	}
+}
+
+func sameEvents(a, b []store.AuditEvent) bool {
+	return slices.EqualFunc(a, b, func(x, y store.AuditEvent) bool {
+		return x.ID == y.ID && x.Time.Equal(y.Time) && x.Actor == y.Actor && x.Action == y.Action &&
+			x.ClientID == y.ClientID && x.Source == y.Source && x.RequestID == y.RequestID
+	})
+}
+
+func eventIDs(evs []store.AuditEvent) []int64 {
+	ids := make([]int64, len(evs))
+	for i, e := range evs {
+		ids[i] = e.ID
+	}
+	return ids
+}
+
+// checkUnchanged fails unless the stored client is want and the audit log
+// still holds exactly events events.
+func checkUnchanged(t testing.TB, s store.Store, want *store.Client, events int, what string) {
+	t.Helper()
+	if d := diffClient(mustGet(t, s, want.ID), want); len(d) > 0 {
+		t.Errorf("%s changed client %s:\n\t%s", what, want.ID, strings.Join(d, "\n\t"))
+	}
+	if got := len(allAudit(t, s, "")); got != events {
+		t.Errorf("%s: %d audit events, want %d (a refused change must write none)", what, got, events)
+	}
+}
+
+func testUpdate(t *testing.T, s store.Store) {
+	c := NewClient(credential.NewClientID(), store.TypeOAuth, Base)
+	c.ExpiresAt = ptr(Base.Add(48 * time.Hour))
+	c.LastUsedAt = ptr(Base.Add(time.Minute + time.Microsecond))
+	c.PreviousSecretHash = hashPtr(credential.HashOf(credential.NewSecret()))
+	c.PreviousSecretExpiresAt = ptr(Base.Add(time.Hour))
+	bystander := NewClient(credential.NewClientID(), store.TypeAPIKey, Base)
+	bystander.ExpiresAt = ptr(Base.Add(time.Hour))
+	mustCreate(t, s, c, bystander)
+	want := cloneClient(c)
+
+	n := 0
+	update := func(what string, u store.ClientUpdate) {
+		t.Helper()
+		n++
+		got, err := s.UpdateClient(ctx(t), c.ID, u, auditN(n))
+		if err != nil {
+			t.Fatalf("UpdateClient(%s): %v", what, err)
+		}
+		if d := diffClient(got, want); len(d) > 0 {
+			t.Errorf("UpdateClient(%s) returned:\n\t%s", what, strings.Join(d, "\n\t"))
+		}
+		if d := diffClient(mustGet(t, s, c.ID), want); len(d) > 0 {
+			t.Errorf("after UpdateClient(%s), stored:\n\t%s", what, strings.Join(d, "\n\t"))
+		}
+	}
+
+	name := `Neuer Name «prod» 💳 'single' "double" \back`
+	want.Name = name
+	update("name", store.ClientUpdate{Name: &name})
+
+	scopes := scope.MustParse("mcp:read balances:* *:write")
+	want.Scopes = scopes
+	update("scopes", store.ClientUpdate{Scopes: &scopes})
+
+	exp := ptr(Base.Add(72*time.Hour + 17*time.Microsecond))
+	want.ExpiresAt = ptr(*exp)
+	update("expires_at", store.ClientUpdate{ExpiresAt: &exp})
+
+	never := (*time.Time)(nil)
+	want.ExpiresAt = nil
+	update("expires_at never", store.ClientUpdate{ExpiresAt: &never})
+	if st := mustGet(t, s, c.ID).Status(Base.Add(100 * 365 * 24 * time.Hour)); st != store.StatusActive {
+		t.Errorf("status of a client updated to never expire = %q, want active", st)
+	}
+
+	update("nothing", store.ClientUpdate{})
+
+	// Every field at once, giving an expiry (in the past) to a client that never expires.
+	name2, scopes2, exp2 := "all at once", scope.MustParse("ledgers:read"), ptr(Base.Add(-time.Hour+time.Microsecond))
+	want.Name, want.Scopes, want.ExpiresAt = name2, scopes2, ptr(*exp2)
+	update("every field", store.ClientUpdate{Name: &name2, Scopes: &scopes2, ExpiresAt: &exp2})
+	// The listing follows the new expiry.
+	if ids := listIDs(t, s, store.ListFilter{Status: store.StatusExpired, Limit: 10}, Base); !slices.Equal(ids, []string{c.ID}) {
+		t.Errorf("expired clients after the update = %q, want [%s]", ids, c.ID)
+	}
+
+	// Changing the caller's values afterwards changes nothing stored.
+	name2, scopes2, *exp2 = "changed by the caller", scope.MustParse("*"), Base.Add(time.Hour)
+	CheckClient(t, mustGet(t, s, c.ID), want)
+	// Nor does changing what UpdateClient returned.
+	got, err := s.UpdateClient(ctx(t), c.ID, store.ClientUpdate{}, testAudit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Name = "changed too"
+	*got.ExpiresAt = Base.Add(time.Hour)
+	CheckClient(t, mustGet(t, s, c.ID), want)
+
+	// The other client was never touched.
+	CheckClient(t, mustGet(t, s, bystander.ID), bystander)
+
+	// An unknown client is not found, and not created.
+	unknown := credential.NewClientID()
+	events := len(allAudit(t, s, ""))
+	if _, err := s.UpdateClient(ctx(t), unknown, store.ClientUpdate{Name: &name}, testAudit); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("UpdateClient(unknown): err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.UpdateClient(ctx(t), unknown, store.ClientUpdate{}, testAudit); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("UpdateClient(unknown, nothing): err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetClient(ctx(t), unknown); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetClient after UpdateClient(unknown): err = %v, want ErrNotFound", err)
+	}
+	if got := len(allAudit(t, s, "")); got != events {
+		t.Errorf("UpdateClient(unknown) wrote %d audit events", got-events)
+	}
+	CheckClient(t, mustGet(t, s, c.ID), want)
+}
+
+func testUpdateRevoked(t *testing.T, s store.Store) {
+	revoked := NewClient(credential.NewClientID(), store.TypeOAuth, Base)
+	revoked.ExpiresAt = ptr(Base.Add(time.Hour))
+	createdRevoked := NewClient(credential.NewClientID(), store.TypeAPIKey, Base)
+	createdRevoked.RevokedAt = ptr(Base)
+	mustCreate(t, s, revoked, createdRevoked)
+	if _, err := s.RevokeClient(ctx(t), revoked.ID, Base.Add(time.Minute), testAudit); err != nil {
+		t.Fatal(err)
+	}
+	revoked.RevokedAt = ptr(Base.Add(time.Minute))
+	events := len(allAudit(t, s, ""))
+
+	name := "new name"
+	scopes := scope.MustParse("*")
+	exp := ptr(Base.Add(100 * time.Hour))
+	never := (*time.Time)(nil)
+	updates := []struct {
+		what string
+		u    store.ClientUpdate
+	}{
+		{"name", store.ClientUpdate{Name: &name}},
+		{"scopes", store.ClientUpdate{Scopes: &scopes}},
+		{"expires_at", store.ClientUpdate{ExpiresAt: &exp}},
+		{"expires_at never", store.ClientUpdate{ExpiresAt: &never}},
+		{"every field", store.ClientUpdate{Name: &name, Scopes: &scopes, ExpiresAt: &never}},
+		{"nothing", store.ClientUpdate{}},
+	}
+	for _, c := range []*store.Client{revoked, createdRevoked} {
+		for _, u := range updates {
+			if _, err := s.UpdateClient(ctx(t), c.ID, u.u, testAudit); !errors.Is(err, store.ErrRevoked) {
+				t.Errorf("UpdateClient(revoked, %s): err = %v, want ErrRevoked", u.what, err)
+			}
+			checkUnchanged(t, s, c, events, "UpdateClient(revoked, "+u.what+")")
+		}
+	}
+}
+
+func testRollSecret(t *testing.T, s store.Store) {
+	secret0 := credential.NewSecret()
+	c := NewClient(credential.NewClientID(), store.TypeOAuth, Base)
+	c.SecretHash, c.SecretHint = credential.HashOf(secret0), credential.Hint(secret0)
+	c.ExpiresAt = ptr(Base.Add(48 * time.Hour))
+	c.LastUsedAt = ptr(Base.Add(time.Minute))
+	bystander := NewClient(credential.NewClientID(), store.TypeOAuth, Base)
+	mustCreate(t, s, c, bystander)
+	want := cloneClient(c)
+
+	n := 0
+	roll := func(what, secret string, until *time.Time) *store.Client {
+		t.Helper()
+		n++
+		want.SecretHash, want.SecretHint = credential.HashOf(secret), credential.Hint(secret)
+		r := store.SecretRoll{Hash: credential.HashOf(secret), Hint: credential.Hint(secret), PreviousValidUntil: until}
+		got, err := s.RollSecret(ctx(t), c.ID, r, auditN(n))
+		if err != nil {
+			t.Fatalf("RollSecret(%s): %v", what, err)
+		}
+		if d := diffClient(got, want); len(d) > 0 {
+			t.Errorf("RollSecret(%s) returned:\n\t%s", what, strings.Join(d, "\n\t"))
+		}
+		stored := mustGet(t, s, c.ID)
+		if d := diffClient(stored, want); len(d) > 0 {
+			t.Errorf("after RollSecret(%s), stored:\n\t%s", what, strings.Join(d, "\n\t"))
+		}
+		return stored
+	}
+	matches := func(what string, c *store.Client, secret string, at time.Time, want bool) {
+		t.Helper()
+		if got := c.SecretMatches(secret, at); got != want {
+			t.Errorf("%s: SecretMatches(%s) at %s = %t, want %t", what, credential.Hint(secret), at.Format(time.RFC3339Nano), got, want)
+		}
+	}
+
+	// With a grace period the old secret becomes the previous one, until then.
+	secret1 := credential.NewSecret()
+	until1 := Base.Add(time.Hour + 5*time.Microsecond)
+	want.PreviousSecretHash, want.PreviousSecretExpiresAt = hashPtr(credential.HashOf(secret0)), ptr(until1)
+	got := roll("with grace", secret1, ptr(until1))
+	matches("first roll", got, secret1, Base, true)
+	matches("first roll", got, secret1, until1.Add(time.Hour), true)
+	matches("first roll", got, secret0, until1.Add(-time.Microsecond), true)
+	matches("first roll", got, secret0, until1, false)
+
+	// Rolling again keeps only the secret just replaced.
+	secret2 := credential.NewSecret()
+	until2 := Base.Add(2 * time.Hour)
+	want.PreviousSecretHash, want.PreviousSecretExpiresAt = hashPtr(credential.HashOf(secret1)), ptr(until2)
+	got = roll("again with grace", secret2, ptr(until2))
+	matches("second roll", got, secret2, Base, true)
+	matches("second roll", got, secret1, Base, true)
+	matches("second roll", got, secret0, Base, false)
+
+	// Without a grace period the previous secret is cleared.
+	secret3 := credential.NewSecret()
+	want.PreviousSecretHash, want.PreviousSecretExpiresAt = nil, nil
+	got = roll("without grace", secret3, nil)
+	matches("roll without grace", got, secret3, Base, true)
+	matches("roll without grace", got, secret2, Base, false)
+	matches("roll without grace", got, secret1, Base, false)
+
+	// A grace period after a roll without one keeps the current secret.
+	secret4 := credential.NewSecret()
+	until4 := Base.Add(-time.Hour) // already over: stored as given
+	want.PreviousSecretHash, want.PreviousSecretExpiresAt = hashPtr(credential.HashOf(secret3)), ptr(until4)
+	got = roll("grace after none", secret4, ptr(until4))
+	matches("grace after none", got, secret3, until4.Add(-time.Microsecond), true)
+	matches("grace after none", got, secret3, Base, false)
+
+	// Changing what RollSecret was given or returned changes nothing stored.
+	secret5 := credential.NewSecret()
+	until5 := ptr(Base.Add(3 * time.Hour))
+	want.PreviousSecretHash, want.PreviousSecretExpiresAt = hashPtr(credential.HashOf(secret4)), ptr(*until5)
+	n++
+	r := store.SecretRoll{Hash: credential.HashOf(secret5), Hint: credential.Hint(secret5), PreviousValidUntil: until5}
+	want.SecretHash, want.SecretHint = r.Hash, r.Hint
+	ret, err := s.RollSecret(ctx(t), c.ID, r, auditN(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	*until5 = Base
+	r.Hash[0] ^= 0xff
+	ret.PreviousSecretHash[0] ^= 0xff
+	*ret.PreviousSecretExpiresAt = Base
+	ret.SecretHash[0] ^= 0xff
+	CheckClient(t, mustGet(t, s, c.ID), want)
+
+	// An API key rolls the same way.
+	k := NewClient(credential.NewClientID(), store.TypeAPIKey, Base)
+	mustCreate(t, s, k)
+	key, err := credential.NewAPIKey(k.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantK := cloneClient(k)
+	wantK.SecretHash, wantK.SecretHint = credential.HashOf(key), credential.Hint(key)
+	wantK.PreviousSecretHash, wantK.PreviousSecretExpiresAt = hashPtr(k.SecretHash), ptr(Base.Add(time.Minute))
+	gotK, err := s.RollSecret(ctx(t), k.ID, store.SecretRoll{Hash: credential.HashOf(key), Hint: credential.Hint(key), PreviousValidUntil: ptr(Base.Add(time.Minute))}, testAudit)
+	if err != nil {
+		t.Fatalf("RollSecret(api key): %v", err)
+	}
+	CheckClient(t, gotK, wantK)
+	CheckClient(t, mustGet(t, s, k.ID), wantK)
+
+	// The other client was never touched.
+	CheckClient(t, mustGet(t, s, bystander.ID), bystander)
+
+	// An unknown client is not found, and not created.
+	events := len(allAudit(t, s, ""))
+	unknown := credential.NewClientID()
+	for _, until := range []*time.Time{nil, ptr(Base)} {
+		if _, err := s.RollSecret(ctx(t), unknown, store.SecretRoll{Hash: credential.HashOf(secret0), Hint: "h", PreviousValidUntil: until}, testAudit); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("RollSecret(unknown): err = %v, want ErrNotFound", err)
+		}
+	}
+	if _, err := s.GetClient(ctx(t), unknown); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetClient after RollSecret(unknown): err = %v, want ErrNotFound", err)
+	}
+	if got := len(allAudit(t, s, "")); got != events {
+		t.Errorf("RollSecret(unknown) wrote %d audit events", got-events)
+	}
+}
+
+func testRollSecretRevoked(t *testing.T, s store.Store) {
+	revoked := NewClient(credential.NewClientID(), store.TypeOAuth, Base)
+	createdRevoked := NewClient(credential.NewClientID(), store.TypeAPIKey, Base)
+	createdRevoked.RevokedAt = ptr(Base)
+	// A revoked client in the middle of a roll keeps its previous secret as it was.
+	createdRevoked.PreviousSecretHash = hashPtr(credential.HashOf(credential.NewSecret()))
+	createdRevoked.PreviousSecretExpiresAt = ptr(Base.Add(time.Hour))
+	mustCreate(t, s, revoked, createdRevoked)
+	if _, err := s.RevokeClient(ctx(t), revoked.ID, Base.Add(time.Minute), testAudit); err != nil {
+		t.Fatal(err)
+	}
+	revoked.RevokedAt = ptr(Base.Add(time.Minute))
+	events := len(allAudit(t, s, ""))
+	for _, c := range []*store.Client{revoked, createdRevoked} {
+		for _, until := range []*time.Time{nil, ptr(Base.Add(time.Hour))} {
+			secret := credential.NewSecret()
+			r := store.SecretRoll{Hash: credential.HashOf(secret), Hint: credential.Hint(secret), PreviousValidUntil: until}
+			if _, err := s.RollSecret(ctx(t), c.ID, r, testAudit); !errors.Is(err, store.ErrRevoked) {
+				t.Errorf("RollSecret(revoked, grace until %s): err = %v, want ErrRevoked", fmtTime(until), err)
+			}
+			checkUnchanged(t, s, c, events, "RollSecret(revoked)")
+			if mustGet(t, s, c.ID).SecretMatches(secret, Base) {
+				t.Errorf("the secret of a refused roll matches")
+			}
+		}
+	}
+}
+
+func testSecretMatches(t *testing.T, s store.Store) {
+	current, previous := credential.NewSecret(), credential.NewSecret()
+	until := Base.Add(time.Hour + 3*time.Microsecond)
+	c := NewClient(credential.NewClientID(), store.TypeOAuth, Base)
+	c.SecretHash = credential.HashOf(current)
+	c.PreviousSecretHash = hashPtr(credential.HashOf(previous))
+	c.PreviousSecretExpiresAt = ptr(until)
+	// The same state reached by a roll rather than by creation.
+	rolled := NewClient(credential.NewClientID(), store.TypeOAuth, Base)
+	rolled.SecretHash = credential.HashOf(previous)
+	mustCreate(t, s, c, rolled)
+	if _, err := s.RollSecret(ctx(t), rolled.ID, store.SecretRoll{Hash: credential.HashOf(current), Hint: credential.Hint(current), PreviousValidUntil: ptr(until)}, testAudit); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{c.ID, rolled.ID} {
+		got := mustGet(t, s, id)
+		for _, tc := range []struct {
+			what   string
+			secret string
+			at     time.Time
+			want   bool
+		}{
+			{"current, long before", current, Base.Add(-24 * time.Hour), true},
+			{"current, after the grace period", current, until.Add(24 * time.Hour), true},
+			{"current, at the end of the grace period", current, until, true},
+			{"previous, long before", previous, Base.Add(-24 * time.Hour), true},
+			{"previous, a microsecond before the end", previous, until.Add(-time.Microsecond), true},
+			{"previous, a nanosecond before the end", previous, until.Add(-time.Nanosecond), true},
+			{"previous, at the end", previous, until, false},
+			{"previous, after the end", previous, until.Add(time.Microsecond), false},
+			{"previous, long after", previous, until.Add(24 * time.Hour), false},
+			{"random", credential.NewSecret(), Base, false},
+			{"empty", "", Base, false},
+			{"current with a character more", current + "x", Base, false},
+			{"previous truncated", previous[:len(previous)-1], Base, false},
+		} {
+			if g := got.SecretMatches(tc.secret, tc.at); g != tc.want {
+				t.Errorf("client %s: SecretMatches(%s) = %t, want %t", id, tc.what, g, tc.want)
+			}
+		}
+	}
+	// A previous hash without an expiry is not accepted.
+	noExpiry := cloneClient(mustGet(t, s, c.ID))
+	noExpiry.PreviousSecretExpiresAt = nil
+	if noExpiry.SecretMatches(previous, Base) {
+		t.Error("a previous secret without an expiry matches")
+	}
+	if !noExpiry.SecretMatches(current, Base) {
+		t.Error("the current secret does not match when the previous one has no expiry")
+	}
+}
+
+// testMutationRacesRevoke races UpdateClient and RollSecret against
+// RevokeClient: each either happens entirely before the revocation (its
+// audit event first) or not at all (ErrRevoked, nothing changed, no event).
+func testMutationRacesRevoke(t *testing.T, s store.Store) {
+	const rounds = 8
+	for round := range rounds {
+		old := credential.NewSecret()
+		c := NewClient(credential.NewClientID(), store.TypeOAuth, Base)
+		c.SecretHash = credential.HashOf(old)
+		mustCreate(t, s, c)
+		name := fmt.Sprintf("renamed in round %d", round)
+		secret := credential.NewSecret()
+		var updateErr, rollErr, revokeErr error
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			<-start
+			_, updateErr = s.UpdateClient(ctx(t), c.ID, store.ClientUpdate{Name: &name}, testAudit)
+		})
+		wg.Go(func() {
+			<-start
+			_, rollErr = s.RollSecret(ctx(t), c.ID, store.SecretRoll{Hash: credential.HashOf(secret), Hint: "new"}, testAudit)
+		})
+		wg.Go(func() {
+			<-start
+			_, revokeErr = s.RevokeClient(ctx(t), c.ID, Base.Add(time.Hour), testAudit)
+		})
+		close(start)
+		wg.Wait()
+		if revokeErr != nil {
+			t.Fatalf("round %d: RevokeClient: %v", round, revokeErr)
+		}
+		for what, err := range map[string]error{"UpdateClient": updateErr, "RollSecret": rollErr} {
+			if err != nil && !errors.Is(err, store.ErrRevoked) {
+				t.Fatalf("round %d: %s racing a revocation: %v", round, what, err)
+			}
+		}
+		got := mustGet(t, s, c.ID)
+		if got.RevokedAt == nil {
+			t.Fatalf("round %d: not revoked", round)
+		}
+		if (got.Name == name) != (updateErr == nil) {
+			t.Errorf("round %d: UpdateClient err = %v but name = %q", round, updateErr, got.Name)
+		}
+		if got.SecretMatches(secret, Base) != (rollErr == nil) || got.SecretMatches(old, Base) != (rollErr != nil) {
+			t.Errorf("round %d: RollSecret err = %v but the stored secret does not agree", round, rollErr)
+		}
+		evs := allAudit(t, s, c.ID)
+		var actions []string
+		for _, e := range slices.Backward(evs) {
+			actions = append(actions, e.Action)
+		}
+		// Oldest first: create, then whichever of update and roll succeeded, then revoke.
+		if len(actions) < 2 || actions[0] != store.ActionCreate || actions[len(actions)-1] != store.ActionRevoke {
+			t.Fatalf("round %d: audit actions %q: want create first and revoke last", round, actions)
+		}
+		middle := actions[1 : len(actions)-1]
+		if slices.Contains(middle, store.ActionUpdate) != (updateErr == nil) || slices.Contains(middle, store.ActionRollSecret) != (rollErr == nil) || len(middle) > 2 {
+			t.Errorf("round %d: audit actions %q, but UpdateClient err = %v, RollSecret err = %v", round, actions, updateErr, rollErr)
+		}
+	}
+}
+
+func testAuditEvents(t *testing.T, s store.Store) {
+	// Nothing yet: an empty, non-nil result whatever the filter.
+	allAudit(t, s, "")
+	for _, f := range []store.AuditFilter{
+		{Limit: 10},
+		{Limit: 1, ClientID: credential.NewClientID()},
+		{Limit: 10, BeforeID: 1},
+		{Limit: 10, BeforeID: 1 << 40},
+	} {
+		evs, err := s.ListAudit(ctx(t), f)
+		if err != nil {
+			t.Fatalf("ListAudit(%+v) on an empty log: %v", f, err)
+		}
+		if evs == nil || len(evs) != 0 {
+			t.Errorf("ListAudit(%+v) on an empty log = %#v, want a non-nil empty slice", f, evs)
+		}
+	}
+
+	var want []wantEvent // oldest first
+	n := 0
+	var lastID int64
+	next := func() store.Audit { n++; return auditN(n) }
+	one := func(what, action, clientID string, a store.Audit, op func(store.Audit) error) {
+		t.Helper()
+		if err := op(a); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		evs := allAudit(t, s, "")
+		if len(evs) != len(want)+1 {
+			t.Fatalf("%s wrote %d audit events, want exactly 1", what, len(evs)-len(want))
+		}
+		w := wantEvent{a, action, clientID}
+		if d := diffEvent(evs[0], w); d != "" {
+			t.Errorf("%s: %s", what, d)
+		}
+		if evs[0].ID <= lastID {
+			t.Errorf("%s: audit event ID %d not above the previous %d", what, evs[0].ID, lastID)
+		}
+		lastID = evs[0].ID
+		want = append(want, w)
+	}
+	none := func(what string, wantErr error, op func(store.Audit) error) {
+		t.Helper()
+		if err := op(next()); !errors.Is(err, wantErr) {
+			t.Errorf("%s: err = %v, want %v", what, err, wantErr)
+		}
+		if got := len(allAudit(t, s, "")); got != len(want) {
+			t.Errorf("%s failed but wrote %d audit events", what, got-len(want))
+		}
+	}
+	name := "renamed"
+	newSecret := func() store.SecretRoll {
+		secret := credential.NewSecret()
+		return store.SecretRoll{Hash: credential.HashOf(secret), Hint: credential.Hint(secret), PreviousValidUntil: ptr(Base)}
+	}
+
+	c := NewClient(credential.NewClientID(), store.TypeOAuth, Base)
+	k := NewClient(credential.NewClientID(), store.TypeAPIKey, Base)
+	one("create", store.ActionCreate, c.ID, next(), func(a store.Audit) error { return s.CreateClient(ctx(t), c, a) })
+	one("create api key", store.ActionCreate, k.ID, next(), func(a store.Audit) error { return s.CreateClient(ctx(t), k, a) })
+	one("update", store.ActionUpdate, c.ID, next(), func(a store.Audit) error {
+		_, err := s.UpdateClient(ctx(t), c.ID, store.ClientUpdate{Name: &name}, a)
+		return err
+	})
+	one("roll", store.ActionRollSecret, c.ID, next(), func(a store.Audit) error {
+		_, err := s.RollSecret(ctx(t), c.ID, newSecret(), a)
+		return err
+	})
+	// As the CLI records it: no source, no request ID.
+	cli := store.Audit{Time: Base.Add(time.Microsecond), Actor: "cli"}
+	one("roll api key without grace", store.ActionRollSecret, k.ID, cli, func(a store.Audit) error {
+		r := newSecret()
+		r.PreviousValidUntil = nil
+		_, err := s.RollSecret(ctx(t), k.ID, r, a)
+		return err
+	})
+	one("revoke", store.ActionRevoke, c.ID, next(), func(a store.Audit) error {
+		_, err := s.RevokeClient(ctx(t), c.ID, a.Time, a)
+		return err
+	})
+	one("revoke again", store.ActionRevoke, c.ID, next(), func(a store.Audit) error {
+		_, err := s.RevokeClient(ctx(t), c.ID, a.Time, a)
+		return err
+	})
+
+	unknown := credential.NewClientID()
+	none("duplicate create", store.ErrExists, func(a store.Audit) error {
+		return s.CreateClient(ctx(t), NewClient(k.ID, store.TypeOAuth, Base), a)
+	})
+	for _, id := range []string{unknown} {
+		none("update unknown", store.ErrNotFound, func(a store.Audit) error {
+			_, err := s.UpdateClient(ctx(t), id, store.ClientUpdate{Name: &name}, a)
+			return err
+		})
+		none("roll unknown", store.ErrNotFound, func(a store.Audit) error {
+			_, err := s.RollSecret(ctx(t), id, newSecret(), a)
+			return err
+		})
+		none("revoke unknown", store.ErrNotFound, func(a store.Audit) error {
+			_, err := s.RevokeClient(ctx(t), id, a.Time, a)
+			return err
+		})
+		none("delete unknown", store.ErrNotFound, func(a store.Audit) error { return s.DeleteClient(ctx(t), id, a) })
+	}
+	none("update revoked", store.ErrRevoked, func(a store.Audit) error {
+		_, err := s.UpdateClient(ctx(t), c.ID, store.ClientUpdate{Name: &name}, a)
+		return err
+	})
+	none("roll revoked", store.ErrRevoked, func(a store.Audit) error {
+		_, err := s.RollSecret(ctx(t), c.ID, newSecret(), a)
+		return err
+	})
+
+	one("delete revoked", store.ActionDelete, c.ID, next(), func(a store.Audit) error { return s.DeleteClient(ctx(t), c.ID, a) })
+	for what, op := range map[string]func(store.Audit) error{
+		"delete deleted": func(a store.Audit) error { return s.DeleteClient(ctx(t), c.ID, a) },
+		"update deleted": func(a store.Audit) error {
+			_, err := s.UpdateClient(ctx(t), c.ID, store.ClientUpdate{Name: &name}, a)
+			return err
+		},
+		"roll deleted": func(a store.Audit) error {
+			_, err := s.RollSecret(ctx(t), c.ID, newSecret(), a)
+			return err
+		},
+		"revoke deleted": func(a store.Audit) error {
+			_, err := s.RevokeClient(ctx(t), c.ID, a.Time, a)
+			return err
+		},
+	} {
+		none(what, store.ErrNotFound, op)
+	}
+	one("delete api key", store.ActionDelete, k.ID, next(), func(a store.Audit) error { return s.DeleteClient(ctx(t), k.ID, a) })
+
+	// Everything, newest first by ID (the audit times run backwards).
+	evs := allAudit(t, s, "")
+	checkNewestFirst(t, evs)
+	if len(evs) != len(want) {
+		t.Fatalf("%d audit events, want %d", len(evs), len(want))
+	}
+	for i, e := range evs {
+		checkEvent(t, e, want[len(want)-1-i])
+	}
+	// The events of each client outlive it.
+	for _, id := range []string{c.ID, k.ID} {
+		got := allAudit(t, s, id)
+		var w []store.AuditEvent
+		for _, e := range evs {
+			if e.ClientID == id {
+				w = append(w, e)
+			}
+		}
+		if !sameEvents(got, w) {
+			t.Errorf("audit events of deleted client %s: IDs %v, want %v", id, eventIDs(got), eventIDs(w))
+		}
+	}
+	if got := allAudit(t, s, unknown); len(got) != 0 {
+		t.Errorf("%d audit events for a client never created", len(got))
+	}
+}
+
+func testAuditPaging(t *testing.T, s store.Store) {
+	const total = 120
+	clients := []*store.Client{
+		NewClient(credential.NewClientID(), store.TypeOAuth, Base),
+		NewClient(credential.NewClientID(), store.TypeAPIKey, Base),
+		NewClient(credential.NewClientID(), store.TypeOAuth, Base),
+	}
+	var want []wantEvent // oldest first
+	for n := 1; n <= total; n++ {
+		c, a := clients[n%len(clients)], auditN(n)
+		var err error
+		action := store.ActionUpdate
+		switch {
+		case n <= len(clients):
+			action, err = store.ActionCreate, s.CreateClient(ctx(t), c, a)
+		case n%2 == 0:
+			name := fmt.Sprintf("name %d", n)
+			_, err = s.UpdateClient(ctx(t), c.ID, store.ClientUpdate{Name: &name}, a)
+		default:
+			action = store.ActionRollSecret
+			_, err = s.RollSecret(ctx(t), c.ID, store.SecretRoll{Hash: credential.HashOf(credential.NewSecret()), Hint: "h"}, a)
+		}
+		if err != nil {
+			t.Fatalf("change %d: %v", n, err)
+		}
+		want = append(want, wantEvent{a, action, c.ID})
+	}
+	all := allAudit(t, s, "")
+	if len(all) != total {
+		t.Fatalf("%d audit events, want %d", len(all), total)
+	}
+	checkNewestFirst(t, all)
+	for i, e := range all {
+		checkEvent(t, e, want[total-1-i])
+	}
+	byClient := func(evs []store.AuditEvent, id string) []store.AuditEvent {
+		out := []store.AuditEvent{}
+		for _, e := range evs {
+			if id == "" || e.ClientID == id {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+
+	// page lists every event of clientID, limit at a time, following BeforeID.
+	page := func(clientID string, limit int) []store.AuditEvent {
+		t.Helper()
+		var out []store.AuditEvent
+		var before int64
+		for pages := 0; ; pages++ {
+			if pages > total+1 {
+				t.Fatalf("paging by %d does not end", limit)
+			}
+			p, err := s.ListAudit(ctx(t), store.AuditFilter{ClientID: clientID, Limit: limit, BeforeID: before})
+			if err != nil {
+				t.Fatalf("ListAudit(limit %d, before %d): %v", limit, before, err)
+			}
+			if len(p) > limit {
+				t.Fatalf("page of %d events with limit %d", len(p), limit)
+			}
+			for _, e := range p {
+				if before != 0 && e.ID >= before {
+					t.Fatalf("ListAudit(before %d) returned event %d", before, e.ID)
+				}
+				if clientID != "" && e.ClientID != clientID {
+					t.Fatalf("ListAudit(client %s) returned an event of %s", clientID, e.ClientID)
+				}
+			}
+			out = append(out, p...)
+			if len(p) < limit {
+				return out
+			}
+			before = p[len(p)-1].ID
+		}
+	}
+	for _, limit := range []int{1, 7, 40, total - 1, total, total + 1} {
+		if got := page("", limit); !sameEvents(got, all) {
+			t.Errorf("paging by %d: IDs %v,\n\twant %v", limit, eventIDs(got), eventIDs(all))
+		}
+	}
+	for _, c := range clients {
+		w := byClient(all, c.ID)
+		if len(w) != total/len(clients) {
+			t.Fatalf("test data: %d events for a client", len(w))
+		}
+		if got := allAudit(t, s, c.ID); !sameEvents(got, w) {
+			t.Errorf("events of client %s: IDs %v, want %v", c.ID, eventIDs(got), eventIDs(w))
+		}
+		if got := page(c.ID, 7); !sameEvents(got, w) {
+			t.Errorf("paging the events of client %s by 7: IDs %v, want %v", c.ID, eventIDs(got), eventIDs(w))
+		}
+	}
+
+	list := func(f store.AuditFilter) []store.AuditEvent {
+		t.Helper()
+		evs, err := s.ListAudit(ctx(t), f)
+		if err != nil {
+			t.Fatalf("ListAudit(%+v): %v", f, err)
+		}
+		if evs == nil {
+			t.Fatalf("ListAudit(%+v) returned a nil slice", f)
+		}
+		return evs
+	}
+	for _, tc := range []struct {
+		what string
+		f    store.AuditFilter
+		want []store.AuditEvent
+	}{
+		{"limit 1", store.AuditFilter{Limit: 1}, all[:1]},
+		{"limit 5", store.AuditFilter{Limit: 5}, all[:5]},
+		{"client, limit 3", store.AuditFilter{Limit: 3, ClientID: clients[1].ID}, byClient(all, clients[1].ID)[:3]},
+		{"before the 61st", store.AuditFilter{Limit: 1000, BeforeID: all[60].ID}, all[61:]},
+		{"before the 61st, limit 4", store.AuditFilter{Limit: 4, BeforeID: all[60].ID}, all[61:65]},
+		{"client, before the 61st", store.AuditFilter{Limit: 1000, BeforeID: all[60].ID, ClientID: clients[2].ID}, byClient(all[61:], clients[2].ID)},
+		{"before the newest", store.AuditFilter{Limit: 1000, BeforeID: all[0].ID}, all[1:]},
+		{"before the oldest", store.AuditFilter{Limit: 1000, BeforeID: all[total-1].ID}, []store.AuditEvent{}},
+		{"before the oldest, by client", store.AuditFilter{Limit: 10, BeforeID: all[total-1].ID, ClientID: all[total-1].ClientID}, []store.AuditEvent{}},
+		{"before an ID above every event", store.AuditFilter{Limit: 1000, BeforeID: all[0].ID + 1}, all},
+		{"before the largest ID", store.AuditFilter{Limit: 1000, BeforeID: math.MaxInt64}, all},
+		{"unknown client", store.AuditFilter{Limit: 10, ClientID: credential.NewClientID()}, []store.AuditEvent{}},
+	} {
+		if got := list(tc.f); !sameEvents(got, tc.want) {
+			t.Errorf("ListAudit(%s): IDs %v, want %v", tc.what, eventIDs(got), eventIDs(tc.want))
+		}
+	}
+}
