@@ -57,7 +57,8 @@ var openAPIDocument []byte
 type AdminAPI struct {
 	// MasterKey, presented in the X-Blnk-Key header, may do anything: it is
 	// for bootstrap. Placeholders such as {env.BLNK_AUTH_MASTER_KEY} are
-	// expanded; at least 32 characters. Default: none.
+	// expanded (one that expands to nothing means none); at least 32
+	// characters. Default: none.
 	MasterKey string `json:"master_key,omitempty"`
 
 	// AllowedOrigins may call the API from a browser (CORS), e.g.
@@ -87,8 +88,8 @@ func (h *AdminAPI) Provision(ctx caddy.Context) error {
 	h.app = a
 	h.logger = ctx.Logger()
 	h.audit = h.logger.Named("audit")
-	if h.MasterKey != "" {
-		key := caddy.NewReplacer().ReplaceKnown(h.MasterKey, "")
+	// A placeholder that expands to nothing means no master key.
+	if key := caddy.NewReplacer().ReplaceKnown(h.MasterKey, ""); key != "" {
 		if len(key) < MinSecretLength {
 			return fmt.Errorf("blnk_admin: master_key must be at least %d characters (generate one with: openssl rand -base64 32)", MinSecretLength)
 		}

@@ -73,78 +73,80 @@ func mustStatus(t *testing.T, r tokenResponse, status int, what string) {
 // TestAdminAPIWorkflow is the seed's workflow through the API: create, copy the
 // secret once, list, inspect, revoke, see the token refused; plus roll and delete.
 func TestAdminAPIWorkflow(t *testing.T) {
-	g := startGateway(t, gatewayOptions{apiRoutes: adminRoutesConfig})
-	r := g.adminCall("POST", "/clients", "master", map[string]any{"name": "MCP Integration", "scopes": []string{"mcp:read"}}, "X-Request-Id", "req-create-1")
-	mustStatus(t, r, 201, "create")
-	if r.header.Get("Cache-Control") != "no-store" {
-		t.Errorf("create Cache-Control %q", r.header.Get("Cache-Control"))
-	}
-	id, secret := r.body["client_id"].(string), r.body["client_secret"].(string)
-	for _, k := range []string{"client_id", "name", "type", "scopes", "status", "created_at", "expires_at", "revoked_at", "last_used_at", "secret_hint", "client_secret"} {
-		if _, ok := r.body[k]; !ok {
-			t.Errorf("create response lacks %s", k)
+	forEachStore(t, func(t *testing.T, kind string) {
+		g := startGateway(t, gatewayOptions{store: kind, apiRoutes: adminRoutesConfig})
+		r := g.adminCall("POST", "/clients", "master", map[string]any{"name": "MCP Integration", "scopes": []string{"mcp:read"}}, "X-Request-Id", "req-create-1")
+		mustStatus(t, r, 201, "create")
+		if r.header.Get("Cache-Control") != "no-store" {
+			t.Errorf("create Cache-Control %q", r.header.Get("Cache-Control"))
 		}
-	}
-	if r.body["type"] != "oauth" || r.body["status"] != "active" || r.body["expires_at"] != nil {
-		t.Errorf("create response %s", r.raw)
-	}
-
-	list := g.adminCall("GET", "/clients", "master", nil)
-	mustStatus(t, list, 200, "list")
-	if strings.Contains(list.raw, secret) || !strings.Contains(list.raw, id) || list.body["next_cursor"] != nil {
-		t.Fatalf("list: %s", list.raw)
-	}
-	get := g.adminCall("GET", "/clients/"+id, "master", nil)
-	mustStatus(t, get, 200, "get")
-	if strings.Contains(get.raw, secret) || get.body["secret_hint"] == "" {
-		t.Fatalf("get: %s", get.raw)
-	}
-
-	tok := g.token(id, secret, nil)
-	mustStatus(t, g.call("/mcp", bearer(tok)...), 200, "call with token")
-
-	rev := g.adminCall("POST", "/clients/"+id+"/revoke", "master", nil)
-	mustStatus(t, rev, 200, "revoke")
-	if rev.body["status"] != "revoked" || rev.body["revoked_at"] == nil {
-		t.Fatalf("revoke: %s", rev.raw)
-	}
-	again := g.adminCall("POST", "/clients/"+id+"/revoke", "master", nil)
-	mustStatus(t, again, 200, "revoke again")
-	if again.body["revoked_at"] != rev.body["revoked_at"] {
-		t.Errorf("revoking again moved revoked_at: %v → %v", rev.body["revoked_at"], again.body["revoked_at"])
-	}
-	eventually(t, time.Second, "token refused after revocation", func() bool { return g.call("/mcp", bearer(tok)...).status == 401 })
-	revoked := g.adminCall("GET", "/clients?status=revoked", "master", nil)
-	if cs, _ := revoked.body["clients"].([]any); len(cs) != 1 {
-		t.Fatalf("revoked list: %s", revoked.raw)
-	}
-	mustStatus(t, g.adminCall("POST", "/clients/"+id+"/roll-secret", "master", map[string]any{}), 409, "roll a revoked client")
-	mustStatus(t, g.adminCall("PATCH", "/clients/"+id, "master", map[string]any{"name": "x"}), 409, "edit a revoked client")
-
-	mustStatus(t, g.adminCall("DELETE", "/clients/"+id, "master", nil), 204, "delete")
-	mustStatus(t, g.adminCall("GET", "/clients/"+id, "master", nil), 404, "get deleted")
-
-	audit := g.adminCall("GET", "/audit?client_id="+id, "master", nil)
-	mustStatus(t, audit, 200, "audit")
-	events, _ := audit.body["events"].([]any)
-	var actions []string
-	for _, e := range events {
-		ev := e.(map[string]any)
-		actions = append(actions, ev["action"].(string))
-		if ev["actor"] != "master_key" || ev["client_id"] != id || ev["source"] == "" || ev["request_id"] == "" {
-			t.Errorf("event %v", ev)
+		id, secret := r.body["client_id"].(string), r.body["client_secret"].(string)
+		for _, k := range []string{"client_id", "name", "type", "scopes", "status", "created_at", "expires_at", "revoked_at", "last_used_at", "secret_hint", "client_secret"} {
+			if _, ok := r.body[k]; !ok {
+				t.Errorf("create response lacks %s", k)
+			}
 		}
-	}
-	want := []string{"client.delete", "client.revoke", "client.revoke", "client.create"}
-	if strings.Join(actions, ",") != strings.Join(want, ",") {
-		t.Errorf("audit actions %v, want %v (newest first)", actions, want)
-	}
-	if last := events[len(events)-1].(map[string]any); last["request_id"] != "req-create-1" {
-		t.Errorf("request id %v", last["request_id"])
-	}
-	if strings.Contains(audit.raw, secret) {
-		t.Fatal("the audit log holds the secret")
-	}
+		if r.body["type"] != "oauth" || r.body["status"] != "active" || r.body["expires_at"] != nil {
+			t.Errorf("create response %s", r.raw)
+		}
+
+		list := g.adminCall("GET", "/clients", "master", nil)
+		mustStatus(t, list, 200, "list")
+		if strings.Contains(list.raw, secret) || !strings.Contains(list.raw, id) || list.body["next_cursor"] != nil {
+			t.Fatalf("list: %s", list.raw)
+		}
+		get := g.adminCall("GET", "/clients/"+id, "master", nil)
+		mustStatus(t, get, 200, "get")
+		if strings.Contains(get.raw, secret) || get.body["secret_hint"] == "" {
+			t.Fatalf("get: %s", get.raw)
+		}
+
+		tok := g.token(id, secret, nil)
+		mustStatus(t, g.call("/mcp", bearer(tok)...), 200, "call with token")
+
+		rev := g.adminCall("POST", "/clients/"+id+"/revoke", "master", nil)
+		mustStatus(t, rev, 200, "revoke")
+		if rev.body["status"] != "revoked" || rev.body["revoked_at"] == nil {
+			t.Fatalf("revoke: %s", rev.raw)
+		}
+		again := g.adminCall("POST", "/clients/"+id+"/revoke", "master", nil)
+		mustStatus(t, again, 200, "revoke again")
+		if again.body["revoked_at"] != rev.body["revoked_at"] {
+			t.Errorf("revoking again moved revoked_at: %v → %v", rev.body["revoked_at"], again.body["revoked_at"])
+		}
+		eventually(t, time.Second, "token refused after revocation", func() bool { return g.call("/mcp", bearer(tok)...).status == 401 })
+		revoked := g.adminCall("GET", "/clients?status=revoked", "master", nil)
+		if cs, _ := revoked.body["clients"].([]any); len(cs) != 1 {
+			t.Fatalf("revoked list: %s", revoked.raw)
+		}
+		mustStatus(t, g.adminCall("POST", "/clients/"+id+"/roll-secret", "master", map[string]any{}), 409, "roll a revoked client")
+		mustStatus(t, g.adminCall("PATCH", "/clients/"+id, "master", map[string]any{"name": "x"}), 409, "edit a revoked client")
+
+		mustStatus(t, g.adminCall("DELETE", "/clients/"+id, "master", nil), 204, "delete")
+		mustStatus(t, g.adminCall("GET", "/clients/"+id, "master", nil), 404, "get deleted")
+
+		audit := g.adminCall("GET", "/audit?client_id="+id, "master", nil)
+		mustStatus(t, audit, 200, "audit")
+		events, _ := audit.body["events"].([]any)
+		var actions []string
+		for _, e := range events {
+			ev := e.(map[string]any)
+			actions = append(actions, ev["action"].(string))
+			if ev["actor"] != "master_key" || ev["client_id"] != id || ev["source"] == "" || ev["request_id"] == "" {
+				t.Errorf("event %v", ev)
+			}
+		}
+		want := []string{"client.delete", "client.revoke", "client.revoke", "client.create"}
+		if strings.Join(actions, ",") != strings.Join(want, ",") {
+			t.Errorf("audit actions %v, want %v (newest first)", actions, want)
+		}
+		if last := events[len(events)-1].(map[string]any); last["request_id"] != "req-create-1" {
+			t.Errorf("request id %v", last["request_id"])
+		}
+		if strings.Contains(audit.raw, secret) {
+			t.Fatal("the audit log holds the secret")
+		}
+	})
 }
 
 // TestAdminAPIErrors: every error status of the API, JSON-shaped.
@@ -268,58 +270,62 @@ func TestAdminAPIEscalation(t *testing.T) {
 
 // TestAdminAPIChangesBite: narrowing scopes and bringing expiry forward act on live tokens.
 func TestAdminAPIChangesBite(t *testing.T) {
-	g := startGateway(t, gatewayOptions{apiRoutes: adminRoutesConfig})
-	c := g.create("wide", store.TypeOAuth, []string{"mcp:read", "ledgers:read"}, nil)
-	tok := g.token(c.Client.ID, c.Secret, nil)
-	mustStatus(t, g.call("/ledgers", bearer(tok)...), 200, "before narrowing")
-	mustStatus(t, g.adminCall("PATCH", "/clients/"+c.Client.ID, "master", map[string]any{"scopes": []string{"mcp:read"}, "name": "narrow"}), 200, "narrow")
-	eventually(t, time.Second, "narrowed scope refused on a live token", func() bool { return g.call("/ledgers", bearer(tok)...).status == 403 })
-	mustStatus(t, g.call("/mcp", bearer(tok)...), 200, "remaining scope still works")
-	if h := g.adminCall("GET", "/clients/"+c.Client.ID, "master", nil); h.body["name"] != "narrow" {
-		t.Errorf("name not updated: %s", h.raw)
-	}
+	forEachStore(t, func(t *testing.T, kind string) {
+		g := startGateway(t, gatewayOptions{store: kind, apiRoutes: adminRoutesConfig})
+		c := g.create("wide", store.TypeOAuth, []string{"mcp:read", "ledgers:read"}, nil)
+		tok := g.token(c.Client.ID, c.Secret, nil)
+		mustStatus(t, g.call("/ledgers", bearer(tok)...), 200, "before narrowing")
+		mustStatus(t, g.adminCall("PATCH", "/clients/"+c.Client.ID, "master", map[string]any{"scopes": []string{"mcp:read"}, "name": "narrow"}), 200, "narrow")
+		eventually(t, time.Second, "narrowed scope refused on a live token", func() bool { return g.call("/ledgers", bearer(tok)...).status == 403 })
+		mustStatus(t, g.call("/mcp", bearer(tok)...), 200, "remaining scope still works")
+		if h := g.adminCall("GET", "/clients/"+c.Client.ID, "master", nil); h.body["name"] != "narrow" {
+			t.Errorf("name not updated: %s", h.raw)
+		}
 
-	soon := time.Now().Add(1500 * time.Millisecond).UTC().Format(time.RFC3339Nano)
-	mustStatus(t, g.adminCall("PATCH", "/clients/"+c.Client.ID, "master", map[string]any{"expires_at": soon}), 200, "bring expiry forward")
-	eventually(t, 3*time.Second, "live token refused after the new expiry", func() bool { return g.call("/mcp", bearer(tok)...).status == 401 })
-	// And "never" again is accepted for an active client.
-	d := g.create("later", store.TypeOAuth, []string{"mcp:read"}, nil)
-	r := g.adminCall("PATCH", "/clients/"+d.Client.ID, "master", map[string]any{"expires_at": nil})
-	if r.status != 200 || r.body["expires_at"] != nil {
-		t.Fatalf("expires_at null: %d %s", r.status, r.raw)
-	}
+		soon := time.Now().Add(1500 * time.Millisecond).UTC().Format(time.RFC3339Nano)
+		mustStatus(t, g.adminCall("PATCH", "/clients/"+c.Client.ID, "master", map[string]any{"expires_at": soon}), 200, "bring expiry forward")
+		eventually(t, 3*time.Second, "live token refused after the new expiry", func() bool { return g.call("/mcp", bearer(tok)...).status == 401 })
+		// And "never" again is accepted for an active client.
+		d := g.create("later", store.TypeOAuth, []string{"mcp:read"}, nil)
+		r := g.adminCall("PATCH", "/clients/"+d.Client.ID, "master", map[string]any{"expires_at": nil})
+		if r.status != 200 || r.body["expires_at"] != nil {
+			t.Fatalf("expires_at null: %d %s", r.status, r.raw)
+		}
+	})
 }
 
 // TestAdminAPIRollSecret: the old secret works for the grace period only.
 func TestAdminAPIRollSecret(t *testing.T) {
-	g := startGateway(t, gatewayOptions{apiRoutes: adminRoutesConfig})
-	c := g.create("rolled", store.TypeOAuth, []string{"mcp:read"}, nil)
-	r := g.adminCall("POST", "/clients/"+c.Client.ID+"/roll-secret", "master", map[string]any{"grace_period": "1h"})
-	mustStatus(t, r, 200, "roll with grace")
-	if r.header.Get("Cache-Control") != "no-store" {
-		t.Error("roll response may be cached")
-	}
-	newSecret := r.body["client_secret"].(string)
-	g.token(c.Client.ID, newSecret, nil)
-	g.token(c.Client.ID, c.Secret, nil) // still within the grace period
-	r = g.adminCall("POST", "/clients/"+c.Client.ID+"/roll-secret", "master", nil)
-	mustStatus(t, r, 200, "roll without grace")
-	newest := r.body["client_secret"].(string)
-	eventually(t, time.Second, "old secret refused at once", func() bool {
-		return g.postToken(url.Values{"grant_type": {"client_credentials"}}, c.Client.ID, newSecret).status == 401
-	})
-	g.token(c.Client.ID, newest, nil)
+	forEachStore(t, func(t *testing.T, kind string) {
+		g := startGateway(t, gatewayOptions{store: kind, apiRoutes: adminRoutesConfig})
+		c := g.create("rolled", store.TypeOAuth, []string{"mcp:read"}, nil)
+		r := g.adminCall("POST", "/clients/"+c.Client.ID+"/roll-secret", "master", map[string]any{"grace_period": "1h"})
+		mustStatus(t, r, 200, "roll with grace")
+		if r.header.Get("Cache-Control") != "no-store" {
+			t.Error("roll response may be cached")
+		}
+		newSecret := r.body["client_secret"].(string)
+		g.token(c.Client.ID, newSecret, nil)
+		g.token(c.Client.ID, c.Secret, nil) // still within the grace period
+		r = g.adminCall("POST", "/clients/"+c.Client.ID+"/roll-secret", "master", nil)
+		mustStatus(t, r, 200, "roll without grace")
+		newest := r.body["client_secret"].(string)
+		eventually(t, time.Second, "old secret refused at once", func() bool {
+			return g.postToken(url.Values{"grant_type": {"client_credentials"}}, c.Client.ID, newSecret).status == 401
+		})
+		g.token(c.Client.ID, newest, nil)
 
-	key := g.create("key", store.TypeAPIKey, []string{"mcp:read"}, nil)
-	mustStatus(t, g.call("/mcp", "X-Blnk-Key", key.Secret), 200, "old key")
-	r = g.adminCall("POST", "/clients/"+key.Client.ID+"/roll-secret", "master", nil)
-	mustStatus(t, r, 200, "roll key")
-	newKey, _ := r.body["api_key"].(string)
-	if newKey == "" || r.body["client_secret"] != nil {
-		t.Fatalf("roll of an API key: %s", r.raw)
-	}
-	mustStatus(t, g.call("/mcp", "X-Blnk-Key", newKey), 200, "new key")
-	eventually(t, time.Second, "old key refused", func() bool { return g.call("/mcp", "X-Blnk-Key", key.Secret).status == 401 })
+		key := g.create("key", store.TypeAPIKey, []string{"mcp:read"}, nil)
+		mustStatus(t, g.call("/mcp", "X-Blnk-Key", key.Secret), 200, "old key")
+		r = g.adminCall("POST", "/clients/"+key.Client.ID+"/roll-secret", "master", nil)
+		mustStatus(t, r, 200, "roll key")
+		newKey, _ := r.body["api_key"].(string)
+		if newKey == "" || r.body["client_secret"] != nil {
+			t.Fatalf("roll of an API key: %s", r.raw)
+		}
+		mustStatus(t, g.call("/mcp", "X-Blnk-Key", newKey), 200, "new key")
+		eventually(t, time.Second, "old key refused", func() bool { return g.call("/mcp", "X-Blnk-Key", key.Secret).status == 401 })
+	})
 }
 
 // TestAdminAPIPagination: thousands of clients, listed while others are

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -21,7 +22,6 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/store/postgres"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
 )
 
@@ -44,14 +44,20 @@ const (
 // pool and client cache survive config reloads (they are shared through a
 // caddy.UsagePool keyed by the database and cache settings).
 type App struct {
-	// Database is the PostgreSQL connection string, a postgres:// URL or
-	// key=value pairs. Placeholders such as {env.BLNK_AUTH_DATABASE_URL} are
-	// expanded at load time. Required.
+	// Database is where clients live: a PostgreSQL connection string
+	// (postgres://… or key=value pairs) for production and for several
+	// instances, or sqlite:///path/to/file.db for an embedded file. Default:
+	// an embedded SQLite file in Caddy's data directory
+	// (blnk_auth/blnk_auth.db). Placeholders such as
+	// {env.BLNK_AUTH_DATABASE_URL} are expanded; one that expands to nothing
+	// means the default.
 	Database string `json:"database,omitempty"`
 
 	// Secret encrypts the token signing keys at rest. At least 32 characters;
 	// every instance on the same database must use the same one. Placeholders
-	// such as {env.BLNK_AUTH_SECRET} are expanded. Required.
+	// such as {env.BLNK_AUTH_SECRET} are expanded. Required with PostgreSQL;
+	// with the embedded database it defaults to one generated on first start
+	// and kept (mode 0600) beside the database file.
 	Secret string `json:"secret,omitempty"`
 
 	// Issuer is the "iss" claim of every token and the base URL of the token
@@ -134,10 +140,18 @@ func (b backendHandle) Destruct() error { b.Close(); return nil }
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	repl := caddy.NewReplacer()
-	dsn := repl.ReplaceKnown(a.Database, "")
+	db, err := gateway.ParseDatabase(repl.ReplaceKnown(a.Database, ""), DefaultDatabasePath())
+	if err != nil {
+		return fmt.Errorf("blnk_auth: %w", err)
+	}
 	secret := repl.ReplaceKnown(a.Secret, "")
+	if secret == "" && db.Embedded() {
+		if secret, err = db.EmbeddedSecret(); err != nil {
+			return fmt.Errorf("blnk_auth: generating the secret: %w", err)
+		}
+	}
 	issuer := repl.ReplaceKnown(a.Issuer, "")
-	if err := a.checkSettings(dsn, secret, issuer); err != nil {
+	if err := a.checkSettings(db, secret, issuer); err != nil {
 		return err
 	}
 	a.audience = repl.ReplaceKnown(a.Audience, "")
@@ -167,11 +181,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 		TTL:         time.Duration(a.ClientCacheTTL),
 		NegativeTTL: time.Duration(a.NegativeCacheTTL),
 	}
-	a.poolKey = fmt.Sprintf("%s|%+v", dsn, cacheCfg)
+	a.poolKey = fmt.Sprintf("%s|%+v", db.Key(), cacheCfg)
 	val, _, err := backends.LoadOrNew(a.poolKey, func() (caddy.Destructor, error) {
 		sctx, cancel := context.WithTimeout(ctx, defaultStartupTimeout)
 		defer cancel()
-		st, err := postgres.Open(sctx, dsn)
+		st, err := db.Open(sctx)
 		if err != nil {
 			return nil, err
 		}
@@ -203,9 +217,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-func (a *App) checkSettings(dsn, secret, issuer string) error {
-	if dsn == "" {
-		return errors.New("blnk_auth: database is required (a postgres:// connection string, e.g. {env.BLNK_AUTH_DATABASE_URL})")
+// DefaultDatabasePath is the embedded database used when no database is set.
+func DefaultDatabasePath() string {
+	return filepath.Join(caddy.AppDataDir(), "blnk_auth", "blnk_auth.db")
+}
+
+func (a *App) checkSettings(db gateway.Database, secret, issuer string) error {
+	if secret == "" && !db.Embedded() {
+		return errors.New("blnk_auth: secret is required with PostgreSQL: every gateway instance on the database must use the same secret, which encrypts the shared signing keys (generate one with: openssl rand -base64 32)")
 	}
 	if len(secret) < MinSecretLength {
 		return fmt.Errorf("blnk_auth: secret is required and must be at least %d characters (it encrypts the signing keys; generate one with: openssl rand -base64 32)", MinSecretLength)

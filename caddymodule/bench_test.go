@@ -2,8 +2,10 @@ package caddymodule
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,7 +14,6 @@ import (
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/testdb"
 )
 
@@ -121,4 +122,35 @@ func BenchmarkServeHTTPParallel(b *testing.B) {
 	})
 }
 
-var _ = store.TypeOAuth
+// BenchmarkTokenEndpoint: one client_credentials request through the
+// blnk_oauth handler (form parsing, Basic decoding, cached client, secret
+// hash, scope check, ES256 signing, response), without the HTTP server.
+func BenchmarkTokenEndpoint(b *testing.B) {
+	_, a, _ := benchHandler(b, 0)
+	o := &OAuth{app: a, logger: a.logger, tokenPath: tokenPath, docs: new(documents)}
+	c, err := a.Service().Create(context.Background(), admin.CLI, admin.CreateParams{Name: "bench token", Scopes: []string{"mcp:read"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(c.Client.ID+":"+c.Secret))
+	body := "grant_type=client_credentials&scope=mcp%3Aread"
+	serve := func() *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodPost, tokenPath, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("Authorization", basic)
+		w := httptest.NewRecorder()
+		_ = o.ServeHTTP(w, r, nopHandler{})
+		return w
+	}
+	for i := 0; i < 3; i++ {
+		if w := serve(); w.Code != 200 {
+			b.Fatalf("warm-up: %d %s", w.Code, w.Body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		serve()
+	}
+}

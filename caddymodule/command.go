@@ -14,8 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/store/postgres"
 )
 
 func init() {
@@ -227,7 +227,7 @@ func parseExpiry(s string) (*time.Time, error) {
 }
 
 // openStoreFromConfig reads the blnk_auth app's database from a config file.
-func openStoreFromConfig(ctx context.Context, configFile, adapter string) (*postgres.Store, error) {
+func openStoreFromConfig(ctx context.Context, configFile, adapter string) (store.Store, error) {
 	raw, _, _, err := caddycmd.LoadConfig(configFile, adapter)
 	if err != nil {
 		return nil, fmt.Errorf("loading config: %w", err)
@@ -240,9 +240,12 @@ func openStoreFromConfig(ctx context.Context, configFile, adapter string) (*post
 	if err := json.Unmarshal(raw, &cfg); err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	if cfg.Apps.BlnkAuth == nil || cfg.Apps.BlnkAuth.Database == "" {
-		return nil, errors.New("the config has no blnk_auth app with a database (set the blnk_auth global option)")
+	if cfg.Apps.BlnkAuth == nil {
+		return nil, errors.New("the config has no blnk_auth app (set the blnk_auth global option)")
 	}
-	dsn := caddy.NewReplacer().ReplaceKnown(cfg.Apps.BlnkAuth.Database, "")
-	return postgres.Open(ctx, dsn)
+	db, err := gateway.ParseDatabase(caddy.NewReplacer().ReplaceKnown(cfg.Apps.BlnkAuth.Database, ""), DefaultDatabasePath())
+	if err != nil {
+		return nil, err
+	}
+	return db.Open(ctx)
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,8 +21,8 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/store/postgres"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/testdb"
 )
 
@@ -38,7 +39,7 @@ type testGateway struct {
 	authURL  string // the issuer: blnk_oauth
 	apiURL   string // blnk_auth + reverse_proxy
 	upstream *recorder
-	store    *postgres.Store // an independent connection, like the CLI's
+	store    store.Store // an independent connection, like the CLI's
 	svc      *admin.Service
 
 	upstreamSrv                        *httptest.Server
@@ -78,7 +79,8 @@ func freePort(t testing.TB) int {
 
 // gatewayOptions tweak the generated Caddyfile.
 type gatewayOptions struct {
-	dsn         string // default: a fresh test database
+	dsn         string // default: a fresh test database of the store kind
+	store       string // "postgres" (default) or "sqlite"
 	appExtra    string // more lines in the blnk_auth global block
 	apiRoutes   string // replaces the default API site body
 	authPort    int
@@ -95,7 +97,7 @@ func startGateway(t *testing.T, o gatewayOptions) *testGateway {
 	caddyMu.Lock()
 	t.Cleanup(caddyMu.Unlock)
 	if o.dsn == "" {
-		o.dsn = testdb.New(t)
+		o.dsn = newDatabase(t, o.store)
 	}
 	if o.authPort == 0 {
 		o.authPort = freePort(t)
@@ -129,7 +131,7 @@ func startGateway(t *testing.T, o gatewayOptions) *testGateway {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := postgres.Open(ctx, withAppName(o.dsn, "blnk_auth_test"))
+	st, err := openTestStore(ctx, o.dsn)
 	if err != nil {
 		t.Fatalf("opening the store: %v", err)
 	}
@@ -271,6 +273,39 @@ func eventually(t *testing.T, within time.Duration, what string, f func() bool) 
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// Store kinds the end-to-end tests run against.
+const (
+	kindPostgres = "postgres"
+	kindSQLite   = "sqlite"
+)
+
+// forEachStore runs f once against PostgreSQL and once against the embedded store.
+func forEachStore(t *testing.T, f func(t *testing.T, kind string)) {
+	for _, kind := range []string{kindPostgres, kindSQLite} {
+		t.Run(kind, func(t *testing.T) { f(t, kind) })
+	}
+}
+
+// newDatabase returns the database setting of a fresh store of kind.
+func newDatabase(t *testing.T, kind string) string {
+	if kind == kindSQLite {
+		return "sqlite://" + filepath.Join(t.TempDir(), "gateway.db")
+	}
+	return testdb.New(t)
+}
+
+// openTestStore opens a second, independent connection to the gateway's store.
+func openTestStore(ctx context.Context, database string) (store.Store, error) {
+	db, err := gateway.ParseDatabase(database, "")
+	if err != nil {
+		return nil, err
+	}
+	if !db.Embedded() {
+		db.Postgres = withAppName(db.Postgres, "blnk_auth_test")
+	}
+	return db.Open(ctx)
 }
 
 // withAppName sets the application_name of a postgres:// URL.

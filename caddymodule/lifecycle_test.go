@@ -20,79 +20,83 @@ import (
 // TestRevocationLocksOutAtOnce: revoking a client through another connection
 // (as the CLI or another instance would) stops its live tokens within a second.
 func TestRevocationLocksOutAtOnce(t *testing.T) {
-	g := startGateway(t, gatewayOptions{})
-	c := g.create("soon revoked", store.TypeOAuth, []string{"*"}, nil)
-	key := g.create("soon revoked key", store.TypeAPIKey, []string{"*"}, nil)
-	tok := g.token(c.Client.ID, c.Secret, nil)
-	if r := g.call("/mcp", bearer(tok)...); r.status != 200 {
-		t.Fatalf("before revocation: %d %s", r.status, r.raw)
-	}
-	if r := g.call("/mcp", "X-Blnk-Key", key.Secret); r.status != 200 {
-		t.Fatalf("key before revocation: %d %s", r.status, r.raw)
-	}
-	for _, id := range []string{c.Client.ID, key.Client.ID} {
-		if _, err := g.svc.Revoke(context.Background(), admin.CLI, id); err != nil {
+	forEachStore(t, func(t *testing.T, kind string) {
+		g := startGateway(t, gatewayOptions{store: kind})
+		c := g.create("soon revoked", store.TypeOAuth, []string{"*"}, nil)
+		key := g.create("soon revoked key", store.TypeAPIKey, []string{"*"}, nil)
+		tok := g.token(c.Client.ID, c.Secret, nil)
+		if r := g.call("/mcp", bearer(tok)...); r.status != 200 {
+			t.Fatalf("before revocation: %d %s", r.status, r.raw)
+		}
+		if r := g.call("/mcp", "X-Blnk-Key", key.Secret); r.status != 200 {
+			t.Fatalf("key before revocation: %d %s", r.status, r.raw)
+		}
+		for _, id := range []string{c.Client.ID, key.Client.ID} {
+			if _, err := g.svc.Revoke(context.Background(), admin.CLI, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		took := eventually(t, time.Second, "revoked token refused", func() bool {
+			return g.call("/mcp", bearer(tok)...).status == 401
+		})
+		eventually(t, time.Second, "revoked API key refused", func() bool {
+			return g.call("/mcp", "X-Blnk-Key", key.Secret).status == 401
+		})
+		t.Logf("revocation took effect after %s", took)
+		if r := g.postToken(url.Values{"grant_type": {"client_credentials"}}, c.Client.ID, c.Secret); r.status != 401 {
+			t.Fatalf("revoked client got a token: %d %s", r.status, r.raw)
+		}
+		// It stays listed as revoked.
+		got, err := g.svc.Get(context.Background(), c.Client.ID)
+		if err != nil || got.Status(time.Now()) != store.StatusRevoked {
+			t.Fatalf("after revocation: %v %v", got, err)
+		}
+
+		// Deleting a client stops its tokens too.
+		d := g.create("soon deleted", store.TypeOAuth, []string{"*"}, nil)
+		dtok := g.token(d.Client.ID, d.Secret, nil)
+		if r := g.call("/mcp", bearer(dtok)...); r.status != 200 {
+			t.Fatalf("before delete: %d", r.status)
+		}
+		if err := g.svc.Delete(context.Background(), admin.CLI, d.Client.ID); err != nil {
 			t.Fatal(err)
 		}
-	}
-	took := eventually(t, time.Second, "revoked token refused", func() bool {
-		return g.call("/mcp", bearer(tok)...).status == 401
-	})
-	eventually(t, time.Second, "revoked API key refused", func() bool {
-		return g.call("/mcp", "X-Blnk-Key", key.Secret).status == 401
-	})
-	t.Logf("revocation took effect after %s", took)
-	if r := g.postToken(url.Values{"grant_type": {"client_credentials"}}, c.Client.ID, c.Secret); r.status != 401 {
-		t.Fatalf("revoked client got a token: %d %s", r.status, r.raw)
-	}
-	// It stays listed as revoked.
-	got, err := g.svc.Get(context.Background(), c.Client.ID)
-	if err != nil || got.Status(time.Now()) != store.StatusRevoked {
-		t.Fatalf("after revocation: %v %v", got, err)
-	}
-
-	// Deleting a client stops its tokens too.
-	d := g.create("soon deleted", store.TypeOAuth, []string{"*"}, nil)
-	dtok := g.token(d.Client.ID, d.Secret, nil)
-	if r := g.call("/mcp", bearer(dtok)...); r.status != 200 {
-		t.Fatalf("before delete: %d", r.status)
-	}
-	if err := g.svc.Delete(context.Background(), admin.CLI, d.Client.ID); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, time.Second, "deleted client's token refused", func() bool {
-		return g.call("/mcp", bearer(dtok)...).status == 401
+		eventually(t, time.Second, "deleted client's token refused", func() bool {
+			return g.call("/mcp", bearer(dtok)...).status == 401
+		})
 	})
 }
 
 // TestExpiryLocksOut: a client's expiry caps its tokens and stops them the
 // moment it passes, with no notification needed.
 func TestExpiryLocksOut(t *testing.T) {
-	g := startGateway(t, gatewayOptions{})
-	exp := time.Now().Add(2 * time.Second)
-	c := g.create("short lived", store.TypeOAuth, []string{"mcp:read"}, &exp)
-	key := g.create("short lived key", store.TypeAPIKey, []string{"mcp:read"}, &exp)
-	r := g.postToken(url.Values{"grant_type": {"client_credentials"}}, c.Client.ID, c.Secret)
-	if r.status != 200 || r.body["expires_in"].(float64) > 2 {
-		t.Fatalf("token: %d %s (expires_in must not pass the client's expiry)", r.status, r.raw)
-	}
-	tok := r.body["access_token"].(string)
-	if r := g.call("/mcp", bearer(tok)...); r.status != 200 {
-		t.Fatalf("before expiry: %d", r.status)
-	}
-	if r := g.call("/mcp", "X-Blnk-Key", key.Secret); r.status != 200 {
-		t.Fatalf("key before expiry: %d", r.status)
-	}
-	time.Sleep(time.Until(exp) + 50*time.Millisecond)
-	if r := g.call("/mcp", bearer(tok)...); r.status != 401 {
-		t.Fatalf("after expiry: %d %s", r.status, r.raw)
-	}
-	if r := g.call("/mcp", "X-Blnk-Key", key.Secret); r.status != 401 {
-		t.Fatalf("key after expiry: %d %s", r.status, r.raw)
-	}
-	if r := g.postToken(url.Values{"grant_type": {"client_credentials"}}, c.Client.ID, c.Secret); r.status != 401 {
-		t.Fatalf("expired client got a token: %d", r.status)
-	}
+	forEachStore(t, func(t *testing.T, kind string) {
+		g := startGateway(t, gatewayOptions{store: kind})
+		exp := time.Now().Add(2 * time.Second)
+		c := g.create("short lived", store.TypeOAuth, []string{"mcp:read"}, &exp)
+		key := g.create("short lived key", store.TypeAPIKey, []string{"mcp:read"}, &exp)
+		r := g.postToken(url.Values{"grant_type": {"client_credentials"}}, c.Client.ID, c.Secret)
+		if r.status != 200 || r.body["expires_in"].(float64) > 2 {
+			t.Fatalf("token: %d %s (expires_in must not pass the client's expiry)", r.status, r.raw)
+		}
+		tok := r.body["access_token"].(string)
+		if r := g.call("/mcp", bearer(tok)...); r.status != 200 {
+			t.Fatalf("before expiry: %d", r.status)
+		}
+		if r := g.call("/mcp", "X-Blnk-Key", key.Secret); r.status != 200 {
+			t.Fatalf("key before expiry: %d", r.status)
+		}
+		time.Sleep(time.Until(exp) + 50*time.Millisecond)
+		if r := g.call("/mcp", bearer(tok)...); r.status != 401 {
+			t.Fatalf("after expiry: %d %s", r.status, r.raw)
+		}
+		if r := g.call("/mcp", "X-Blnk-Key", key.Secret); r.status != 401 {
+			t.Fatalf("key after expiry: %d %s", r.status, r.raw)
+		}
+		if r := g.postToken(url.Values{"grant_type": {"client_credentials"}}, c.Client.ID, c.Secret); r.status != 401 {
+			t.Fatalf("expired client got a token: %d", r.status)
+		}
+	})
 }
 
 // TestDatabaseDown: with the database unreachable, a client that is not

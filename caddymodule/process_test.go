@@ -18,7 +18,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/store/postgres"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/testdb"
 )
 
@@ -53,7 +52,7 @@ func caddyBinary(t *testing.T) string {
 // instance is a gateway running as its own process.
 type instance struct {
 	authURL, apiURL string
-	config          string
+	config, dsn     string
 	cmd             *exec.Cmd
 	log             *bytes.Buffer
 }
@@ -86,7 +85,13 @@ func writeConfig(t *testing.T, issuer string, authPort, apiPort int) string {
 	return path
 }
 
+// processEnv is the environment of a gateway or CLI process on dsn; an empty
+// dsn means the zero-setup default (embedded database, generated secret) in
+// a data directory of the test's own.
 func processEnv(dsn string) []string {
+	if dsn == "" {
+		return append(os.Environ(), "BLNK_AUTH_DATABASE_URL=", "BLNK_AUTH_SECRET=")
+	}
 	return append(os.Environ(), "BLNK_AUTH_DATABASE_URL="+dsn, "BLNK_AUTH_SECRET="+testSecret)
 }
 
@@ -100,8 +105,17 @@ func startInstance(t *testing.T, dsn, issuer string) *instance {
 		authURL: fmt.Sprintf("http://127.0.0.1:%d", authPort),
 		apiURL:  fmt.Sprintf("http://127.0.0.1:%d", apiPort),
 		config:  writeConfig(t, issuer, authPort, apiPort),
-		log:     new(bytes.Buffer),
+		dsn:     dsn,
 	}
+	in.run(t)
+	return in
+}
+
+// run starts (or restarts) the instance's process and waits until it serves.
+func (in *instance) run(t *testing.T) {
+	t.Helper()
+	in.log = new(bytes.Buffer)
+	dsn := in.dsn
 	in.cmd = exec.Command(caddyBinary(t), "run", "--config", in.config, "--adapter", "caddyfile")
 	in.cmd.Env = processEnv(dsn)
 	in.cmd.Stdout, in.cmd.Stderr = in.log, in.log
@@ -120,7 +134,7 @@ func startInstance(t *testing.T, dsn, issuer string) *instance {
 		c, err := net.Dial("tcp", strings.TrimPrefix(in.apiURL, "http://"))
 		if err == nil {
 			c.Close()
-			return in
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("instance did not start: %s", in.log.String())
@@ -256,108 +270,151 @@ func dbName(dsn string) string {
 
 // TestCLI: the bootstrap commands, their JSON and their exit codes.
 func TestCLI(t *testing.T) {
-	dsn := testdb.New(t)
-	config := writeConfig(t, "http://127.0.0.1:1", freePort(t), freePort(t))
+	forEachStore(t, func(t *testing.T, kind string) {
+		dsn := newDatabase(t, kind)
+		config := writeConfig(t, "http://127.0.0.1:1", freePort(t), freePort(t))
 
-	c := cliJSON(t, dsn, config, "client", "create", "--name", "Production OAuth Client", "--scopes", "mcp:read mcp:write", "--expires", "2031-01-01T00:00:00Z")
-	for _, k := range []string{"client_id", "client_secret", "name", "type", "scopes", "status", "created_at", "expires_at"} {
-		if _, ok := c[k]; !ok {
-			t.Errorf("create output lacks %s: %v", k, c)
+		c := cliJSON(t, dsn, config, "client", "create", "--name", "Production OAuth Client", "--scopes", "mcp:read mcp:write", "--expires", "2031-01-01T00:00:00Z")
+		for _, k := range []string{"client_id", "client_secret", "name", "type", "scopes", "status", "created_at", "expires_at"} {
+			if _, ok := c[k]; !ok {
+				t.Errorf("create output lacks %s: %v", k, c)
+			}
+		}
+		if c["type"] != "oauth" || c["status"] != "active" || c["expires_at"] != "2031-01-01T00:00:00Z" {
+			t.Errorf("create output %v", c)
+		}
+		if scopes, _ := c["scopes"].([]any); len(scopes) != 2 {
+			t.Errorf("scopes %v", c["scopes"])
+		}
+		k := cliJSON(t, dsn, config, "client", "create", "--name", "key", "--scopes", "*", "--type", "api_key")
+		if _, ok := k["api_key"]; !ok || k["client_secret"] != nil || k["expires_at"] != nil {
+			t.Errorf("api key create output %v", k)
+		}
+		id, secret := c["client_id"].(string), c["client_secret"].(string)
+
+		got := cliJSON(t, dsn, config, "client", "get", id)
+		if got["name"] != "Production OAuth Client" || got["client_secret"] != nil {
+			t.Errorf("get %v", got)
+		}
+		out, _, code := cli(t, dsn, config, "client", "list")
+		var list []map[string]any
+		if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 2 || list[0]["client_id"] != k["client_id"] {
+			t.Errorf("list (newest first): exit %d %s", code, out)
+		}
+		u := cliJSON(t, dsn, config, "client", "update", id, "--name", "Renamed", "--scopes", "mcp:read", "--expires", "never")
+		if u["name"] != "Renamed" || u["expires_at"] != nil || len(u["scopes"].([]any)) != 1 || u["client_secret"] != nil {
+			t.Errorf("update %v", u)
+		}
+		rolled := cliJSON(t, dsn, config, "client", "roll-secret", id, "--grace-period", "1h")
+		newSecret, _ := rolled["client_secret"].(string)
+		if newSecret == "" || newSecret == secret {
+			t.Errorf("roll-secret %v", rolled)
+		}
+		if r := cliJSON(t, dsn, config, "client", "revoke", id); r["status"] != "revoked" || r["revoked_at"] == nil {
+			t.Errorf("revoke %v", r)
+		}
+		out, _, _ = cli(t, dsn, config, "client", "list", "--status", "revoked")
+		if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 {
+			t.Errorf("list --status revoked: %s", out)
+		}
+		cliJSON(t, dsn, config, "client", "delete", k["client_id"].(string))
+
+		// No secret anywhere after creation.
+		for _, args := range [][]string{{"client", "list"}, {"client", "get", id}} {
+			out, errOut, _ := cli(t, dsn, config, args...)
+			if strings.Contains(out+errOut, secret) || strings.Contains(out+errOut, newSecret) {
+				t.Fatalf("%v printed the secret", args)
+			}
+		}
+
+		// Every CLI change is audited with actor cli.
+		st, err := openTestStore(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		events, err := st.ListAudit(context.Background(), store.AuditFilter{ClientID: id, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var actions []string
+		for _, e := range events {
+			if e.Actor != "cli" {
+				t.Errorf("event actor %q", e.Actor)
+			}
+			actions = append(actions, e.Action)
+		}
+		if strings.Join(actions, ",") != "client.revoke,client.roll_secret,client.update,client.create" {
+			t.Errorf("audit %v", actions)
+		}
+
+		failures := [][]string{
+			{"client", "update", id, "--name", "after revoke"},
+			{"client", "roll-secret", id},
+			{"client", "update", k["client_id"].(string)},
+			{"client", "roll-secret", "blnk_cid_doesnotexist0000000", "--grace-period", "1h"},
+			{"client", "get", "blnk_cid_doesnotexist0000000"},
+			{"client", "get", k["client_id"].(string)},
+			{"client", "revoke", "nope"},
+			{"client", "create", "--scopes", "mcp:read"},
+			{"client", "create", "--name", "x"},
+			{"client", "create", "--name", "x", "--scopes", "bad\"scope"},
+			{"client", "create", "--name", "x", "--scopes", "*", "--type", "saml"},
+			{"client", "create", "--name", "x", "--scopes", "*", "--expires", "tomorrow"},
+			{"client", "create", "--name", "x", "--scopes", "*", "--expires", "2001-01-01T00:00:00Z"},
+		}
+		for _, args := range failures {
+			out, errOut, code := cli(t, dsn, config, args...)
+			if code == 0 || strings.TrimSpace(errOut) == "" {
+				t.Errorf("%v: exit %d, stderr %q, stdout %q: want a failure with a message", args, code, errOut, out)
+			}
+		}
+		// A config without the app.
+		bare := filepath.Join(t.TempDir(), "Caddyfile")
+		_ = os.WriteFile(bare, []byte("http://:1 {\n\trespond ok\n}\n"), 0o600)
+		if _, errOut, code := cli(t, dsn, bare, "client", "list"); code == 0 || !strings.Contains(errOut, "blnk_auth") {
+			t.Errorf("config without blnk_auth: exit %d %q", code, errOut)
+		}
+	})
+}
+
+// TestZeroSetup: with no database and no secret the gateway runs on an
+// embedded database in Caddy's data directory, with a generated secret, both
+// private to the user; the CLI writing the same file while the server runs
+// takes effect within a second.
+func TestZeroSetup(t *testing.T) {
+	dataHome := t.TempDir()
+	t.Setenv("XDG_DATA_HOME", dataHome)
+	in := startInstance(t, "", "")
+	c := cliJSON(t, "", in.config, "client", "create", "--name", "newcomer", "--scopes", "mcp:read")
+	tok := fetchToken(t, in.authURL, c["client_id"].(string), c["client_secret"].(string))
+	if s := statusOf(t, in.apiURL, tok); s != 200 {
+		t.Fatalf("call: %d", s)
+	}
+	cliJSON(t, "", in.config, "client", "revoke", c["client_id"].(string))
+	took := eventually(t, time.Second, "the CLI's revocation reaches the running server", func() bool { return statusOf(t, in.apiURL, tok) == 401 })
+	t.Logf("revocation through the embedded database took effect after %s", took)
+
+	dir := filepath.Join(dataHome, "caddy", "blnk_auth")
+	for _, name := range []string{"blnk_auth.db", "blnk_auth.secret"} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", name, fi.Mode().Perm())
 		}
 	}
-	if c["type"] != "oauth" || c["status"] != "active" || c["expires_at"] != "2031-01-01T00:00:00Z" {
-		t.Errorf("create output %v", c)
+	// A restart keeps clients and keys: a token issued before still works.
+	d := cliJSON(t, "", in.config, "client", "create", "--name", "survivor", "--scopes", "mcp:read")
+	dtok := fetchToken(t, in.authURL, d["client_id"].(string), d["client_secret"].(string))
+	_ = in.cmd.Process.Kill()
+	_ = in.cmd.Wait()
+	in.run(t)
+	if s := statusOf(t, in.apiURL, dtok); s != 200 {
+		t.Fatalf("token issued before the restart: %d", s)
 	}
-	if scopes, _ := c["scopes"].([]any); len(scopes) != 2 {
-		t.Errorf("scopes %v", c["scopes"])
-	}
-	k := cliJSON(t, dsn, config, "client", "create", "--name", "key", "--scopes", "*", "--type", "api_key")
-	if _, ok := k["api_key"]; !ok || k["client_secret"] != nil || k["expires_at"] != nil {
-		t.Errorf("api key create output %v", k)
-	}
-	id, secret := c["client_id"].(string), c["client_secret"].(string)
-
-	got := cliJSON(t, dsn, config, "client", "get", id)
-	if got["name"] != "Production OAuth Client" || got["client_secret"] != nil {
-		t.Errorf("get %v", got)
-	}
-	out, _, code := cli(t, dsn, config, "client", "list")
-	var list []map[string]any
-	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 2 || list[0]["client_id"] != k["client_id"] {
-		t.Errorf("list (newest first): exit %d %s", code, out)
-	}
-	u := cliJSON(t, dsn, config, "client", "update", id, "--name", "Renamed", "--scopes", "mcp:read", "--expires", "never")
-	if u["name"] != "Renamed" || u["expires_at"] != nil || len(u["scopes"].([]any)) != 1 || u["client_secret"] != nil {
-		t.Errorf("update %v", u)
-	}
-	rolled := cliJSON(t, dsn, config, "client", "roll-secret", id, "--grace-period", "1h")
-	newSecret, _ := rolled["client_secret"].(string)
-	if newSecret == "" || newSecret == secret {
-		t.Errorf("roll-secret %v", rolled)
-	}
-	if r := cliJSON(t, dsn, config, "client", "revoke", id); r["status"] != "revoked" || r["revoked_at"] == nil {
-		t.Errorf("revoke %v", r)
-	}
-	out, _, _ = cli(t, dsn, config, "client", "list", "--status", "revoked")
-	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 {
-		t.Errorf("list --status revoked: %s", out)
-	}
-	cliJSON(t, dsn, config, "client", "delete", k["client_id"].(string))
-
-	// No secret anywhere after creation.
-	for _, args := range [][]string{{"client", "list"}, {"client", "get", id}} {
-		out, errOut, _ := cli(t, dsn, config, args...)
-		if strings.Contains(out+errOut, secret) || strings.Contains(out+errOut, newSecret) {
-			t.Fatalf("%v printed the secret", args)
-		}
-	}
-
-	// Every CLI change is audited with actor cli.
-	st, err := postgres.Open(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	events, err := st.ListAudit(context.Background(), store.AuditFilter{ClientID: id, Limit: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var actions []string
-	for _, e := range events {
-		if e.Actor != "cli" {
-			t.Errorf("event actor %q", e.Actor)
-		}
-		actions = append(actions, e.Action)
-	}
-	if strings.Join(actions, ",") != "client.revoke,client.roll_secret,client.update,client.create" {
-		t.Errorf("audit %v", actions)
-	}
-
-	failures := [][]string{
-		{"client", "update", id, "--name", "after revoke"},
-		{"client", "roll-secret", id},
-		{"client", "update", k["client_id"].(string)},
-		{"client", "roll-secret", "blnk_cid_doesnotexist0000000", "--grace-period", "1h"},
-		{"client", "get", "blnk_cid_doesnotexist0000000"},
-		{"client", "get", k["client_id"].(string)},
-		{"client", "revoke", "nope"},
-		{"client", "create", "--scopes", "mcp:read"},
-		{"client", "create", "--name", "x"},
-		{"client", "create", "--name", "x", "--scopes", "bad\"scope"},
-		{"client", "create", "--name", "x", "--scopes", "*", "--type", "saml"},
-		{"client", "create", "--name", "x", "--scopes", "*", "--expires", "tomorrow"},
-		{"client", "create", "--name", "x", "--scopes", "*", "--expires", "2001-01-01T00:00:00Z"},
-	}
-	for _, args := range failures {
-		out, errOut, code := cli(t, dsn, config, args...)
-		if code == 0 || strings.TrimSpace(errOut) == "" {
-			t.Errorf("%v: exit %d, stderr %q, stdout %q: want a failure with a message", args, code, errOut, out)
-		}
-	}
-	// A config without the app.
-	bare := filepath.Join(t.TempDir(), "Caddyfile")
-	_ = os.WriteFile(bare, []byte("http://:1 {\n\trespond ok\n}\n"), 0o600)
-	if _, errOut, code := cli(t, dsn, bare, "client", "list"); code == 0 || !strings.Contains(errOut, "blnk_auth") {
-		t.Errorf("config without blnk_auth: exit %d %q", code, errOut)
+	if s := statusOf(t, in.apiURL, tok); s != 401 {
+		t.Fatalf("revoked client after the restart: %d", s)
 	}
 }

@@ -40,6 +40,10 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
 	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
+	}
 	if _, err := Migrate(ctx, pool); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("migrating the database schema: %w", err)

@@ -1,0 +1,110 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func migrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("migration file %q: name must start with a version number and '_'", e.Name())
+		}
+		b, err := migrationFiles.ReadFile("migrations/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no migrations embedded")
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	return out, nil
+}
+
+// latestVersion is the schema version this build migrates to.
+func latestVersion() (int, error) {
+	all, err := migrations()
+	if err != nil {
+		return 0, err
+	}
+	return all[len(all)-1].version, nil
+}
+
+// migrate applies every pending migration up to version target (0: the
+// latest) in one transaction. db is the writer, whose transactions are BEGIN
+// IMMEDIATE: the transaction takes the database's write lock before it reads
+// the schema version, so processes opening the file at once apply each
+// migration exactly once (the others wait, through busy_timeout, and then
+// find nothing to do), and a failed migration leaves nothing half-applied
+// (SQLite's DDL is transactional). It returns the schema version.
+func migrate(ctx context.Context, db *sql.DB, target int) (int, error) {
+	all, err := migrations()
+	if err != nil {
+		return 0, err
+	}
+	latest := all[len(all)-1].version
+	if target <= 0 {
+		target = latest
+	}
+	version := 0
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("taking the database's write lock: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS blnk_auth_schema_migrations (
+		version    INTEGER NOT NULL PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_at INTEGER NOT NULL
+	) STRICT`); err != nil {
+		return 0, err
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM blnk_auth_schema_migrations`).Scan(&version); err != nil {
+		return 0, err
+	}
+	if version > latest {
+		return version, fmt.Errorf("database schema version %d is newer than this build knows (%d): upgrade the gateway", version, latest)
+	}
+	for _, m := range all {
+		if m.version <= version || m.version > target {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			return version, fmt.Errorf("applying migration %s: %w", m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO blnk_auth_schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+			m.version, m.name, time.Now().UnixMicro()); err != nil {
+			return version, err
+		}
+		version = m.version
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	return version, nil
+}
