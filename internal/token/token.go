@@ -160,7 +160,9 @@ func (v *Verifier) Close() {
 }
 
 // Verify checks raw's signature, typ, iss, exp and iat. Audience is the
-// caller's to check (it depends on the route).
+// caller's to check (it depends on the route). now decides expiry of a token
+// served from the cache; a first verification checks exp and iat against the
+// system clock (the JWT parser's), which is what callers pass as now anyway.
 func (v *Verifier) Verify(raw string, now time.Time) (*Verified, error) {
 	if v.cache != nil {
 		// ristretto stores only hashes of the key; comparing the full text

@@ -4,13 +4,11 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
 //go:embed migrations/*.sql
@@ -20,32 +18,8 @@ var migrationFiles embed.FS
 // instances starting at once ("blnkauth" in ASCII).
 const migrationLock int64 = 0x626c6e6b61757468
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("migration file %q: name must start with a version number and '_'", e.Name())
-		}
-		b, err := migrationFiles.ReadFile("migrations/" + e.Name())
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	return out, nil
+func migrations() ([]store.Migration, error) {
+	return store.ReadMigrations(migrationFiles, "migrations")
 }
 
 // Migrate applies every pending migration in one transaction holding an
@@ -76,20 +50,20 @@ func migrateTo(ctx context.Context, pool *pgxpool.Pool, target int) (int, error)
 		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM blnk_auth_schema_migrations`).Scan(&version); err != nil {
 			return err
 		}
-		if latest := all[len(all)-1].version; version > latest {
+		if latest := all[len(all)-1].Version; version > latest {
 			return fmt.Errorf("database schema version %d is newer than this build knows (%d): upgrade the gateway", version, latest)
 		}
 		for _, m := range all {
-			if m.version <= version || (target >= 0 && m.version > target) {
+			if m.Version <= version || (target >= 0 && m.Version > target) {
 				continue
 			}
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("applying migration %s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("applying migration %s: %w", m.Name, err)
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO blnk_auth_schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO blnk_auth_schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
 				return err
 			}
-			version = m.version
+			version = m.Version
 		}
 		return nil
 	})

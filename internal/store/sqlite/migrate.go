@@ -5,45 +5,16 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("migration file %q: name must start with a version number and '_'", e.Name())
-		}
-		b, err := migrationFiles.ReadFile("migrations/" + e.Name())
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no migrations embedded")
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	return out, nil
+func migrations() ([]store.Migration, error) {
+	return store.ReadMigrations(migrationFiles, "migrations")
 }
 
 // latestVersion is the schema version this build migrates to.
@@ -52,7 +23,7 @@ func latestVersion() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return all[len(all)-1].version, nil
+	return all[len(all)-1].Version, nil
 }
 
 // migrate applies every pending migration up to version target (0: the
@@ -67,7 +38,7 @@ func migrate(ctx context.Context, db *sql.DB, target int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	latest := all[len(all)-1].version
+	latest := all[len(all)-1].Version
 	if target <= 0 {
 		target = latest
 	}
@@ -91,17 +62,17 @@ func migrate(ctx context.Context, db *sql.DB, target int) (int, error) {
 		return version, fmt.Errorf("database schema version %d is newer than this build knows (%d): upgrade the gateway", version, latest)
 	}
 	for _, m := range all {
-		if m.version <= version || m.version > target {
+		if m.Version <= version || m.Version > target {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return version, fmt.Errorf("applying migration %s: %w", m.name, err)
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return version, fmt.Errorf("applying migration %s: %w", m.Name, err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO blnk_auth_schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-			m.version, m.name, time.Now().UnixMicro()); err != nil {
+			m.Version, m.Name, time.Now().UnixMicro()); err != nil {
 			return version, err
 		}
-		version = m.version
+		version = m.Version
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, err
