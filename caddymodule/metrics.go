@@ -52,6 +52,24 @@ func (m *metrics) decision(outcome string) {
 	}
 }
 
+// watchCache exposes the client cache's hits and misses.
+func watchCache(reg *prometheus.Registry, stats func() (hits, misses uint64)) {
+	if reg == nil {
+		return
+	}
+	for _, c := range []struct {
+		name, help string
+		pick       func() float64
+	}{
+		{"client_cache_hits_total", "Client lookups answered from memory.", func() float64 { h, _ := stats(); return float64(h) }},
+		{"client_cache_misses_total", "Client lookups that read the database.", func() float64 { _, m := stats(); return float64(m) }},
+	} {
+		_ = reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "caddy", Subsystem: "blnk_auth", Name: c.name, Help: c.help,
+		}, c.pick))
+	}
+}
+
 // register reuses a collector already registered under the same name.
 func register(reg *prometheus.Registry, c *prometheus.CounterVec) *prometheus.CounterVec {
 	if reg == nil {
