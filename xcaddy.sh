@@ -23,4 +23,4 @@ go mod download
 # The plugin package is caddymodule/; the replace points the module here.
 GOPROXY=off GOFLAGS=-mod=mod xcaddy build "$caddy_version" --output "$out" \
 	--with "$module/caddymodule" --replace "$module=$(pwd)"
-"$out" list-modules | grep -E '^(blnk_auth|http\.handlers\.blnk_(auth|oauth))$'
+"$out" list-modules | grep -E '^(blnk_auth|http\.handlers\.blnk_(admin|auth|oauth))$'
