@@ -302,19 +302,39 @@ func TestAuthorizationServerMetadata(t *testing.T) {
 		t.Fatalf("%d %s", r.status, r.raw)
 	}
 	want := map[string]any{
-		"issuer":                                g.authURL,
-		"token_endpoint":                        g.authURL + "/oauth/token",
-		"jwks_uri":                              g.authURL + "/.well-known/jwks.json",
-		"grant_types_supported":                 []any{"client_credentials"},
-		"token_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post"},
-		"scopes_supported":                      []any{"*", "ledgers:read", "mcp:read"},
-		"response_types_supported":              []any{},
+		"issuer":                                        g.authURL,
+		"token_endpoint":                                g.authURL + "/oauth/token",
+		"jwks_uri":                                      g.authURL + "/.well-known/jwks.json",
+		"grant_types_supported":                         []any{"client_credentials"},
+		"token_endpoint_auth_methods_supported":         []any{"client_secret_basic", "client_secret_post"},
+		"scopes_supported":                              []any{"*", "ledgers:read", "mcp:read"},
+		"response_types_supported":                      []any{},
+		"authorization_endpoint":                        g.authURL + "/oauth/authorize",
+		"code_challenge_methods_supported":              []any{"S256"},
+		"introspection_endpoint":                        g.authURL + "/oauth/introspect",
+		"introspection_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post"},
 	}
 	for k, v := range want {
 		got, _ := json.Marshal(r.body[k])
 		exp, _ := json.Marshal(v)
 		if string(got) != string(exp) {
 			t.Errorf("%s = %s, want %s", k, got, exp)
+		}
+	}
+	if _, has := r.body["revocation_endpoint"]; has {
+		t.Error("revocation_endpoint advertised, but the endpoint does not exist yet")
+	}
+	// The same document for OpenID Connect discovery.
+	req, _ = http.NewRequest(http.MethodGet, g.authURL+"/.well-known/openid-configuration", nil)
+	if oidc := g.do(req); oidc.status != 200 || oidc.raw != r.raw {
+		t.Errorf("openid-configuration: %d %s", oidc.status, oidc.raw)
+	}
+	// The authorization endpoint refuses everything, never redirecting.
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		req, _ = http.NewRequest(m, g.authURL+"/oauth/authorize?response_type=code&client_id=x&redirect_uri=https%3A%2F%2Fevil.example.com", nil)
+		a := g.do(req)
+		if a.status != 400 || a.body["error"] != "unsupported_response_type" || a.header.Get("Location") != "" {
+			t.Errorf("%s /oauth/authorize: %d %v %s", m, a.status, a.header, a.raw)
 		}
 	}
 	// Other paths fall through to the next handler.

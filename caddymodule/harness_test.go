@@ -213,7 +213,17 @@ type tokenResponse struct {
 
 func (g *testGateway) postToken(form url.Values, basicID, basicSecret string) tokenResponse {
 	g.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, g.authURL+"/oauth/token", strings.NewReader(form.Encode()))
+	return g.postForm("/oauth/token", form, basicID, basicSecret)
+}
+
+func (g *testGateway) postIntrospect(form url.Values, basicID, basicSecret string) tokenResponse {
+	g.t.Helper()
+	return g.postForm("/oauth/introspect", form, basicID, basicSecret)
+}
+
+func (g *testGateway) postForm(path string, form url.Values, basicID, basicSecret string) tokenResponse {
+	g.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, g.authURL+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if basicID != "" {
 		req.SetBasicAuth(url.QueryEscape(basicID), url.QueryEscape(basicSecret))
@@ -319,3 +329,7 @@ func withAppName(dsn, name string) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+func adminCLI() admin.Actor { return admin.CLI }
+
+func updateScopes(scopes ...string) admin.UpdateParams { return admin.UpdateParams{Scopes: &scopes} }

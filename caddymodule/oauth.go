@@ -31,7 +31,11 @@ func init() {
 
 // Paths served by blnk_oauth, below the issuer's path.
 const (
-	tokenPath    = "/oauth/token"
+	tokenPath      = "/oauth/token"
+	authorizePath  = "/oauth/authorize"
+	introspectPath = "/oauth/introspect"
+	// openIDPath serves the same metadata for clients that only look there.
+	openIDPath   = "/.well-known/openid-configuration"
 	jwksPath     = "/.well-known/jwks.json"
 	metadataPath = "/.well-known/oauth-authorization-server"
 	// maxTokenRequestBody bounds a token request; a real one is a few hundred bytes.
@@ -48,7 +52,8 @@ type OAuth struct {
 	app    *App
 	logger *zap.Logger
 
-	tokenPath, jwksPath, metadataPath string
+	tokenPath, jwksPath, metadataPath         string
+	authorizePath, introspectPath, openIDPath string
 
 	docs *documents
 }
@@ -80,6 +85,10 @@ func (o *OAuth) Provision(ctx caddy.Context) error {
 	o.jwksPath = base + jwksPath
 	// RFC 8414 §3: the well-known segment goes before the issuer's path.
 	o.metadataPath = metadataPath + base
+	o.authorizePath = base + authorizePath
+	o.introspectPath = base + introspectPath
+	// OpenID Connect Discovery appends the well-known segment to the issuer.
+	o.openIDPath = base + openIDPath
 	o.docs = new(documents)
 	return nil
 }
@@ -89,8 +98,12 @@ func (o *OAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	switch r.URL.Path {
 	case o.tokenPath:
 		o.serveToken(w, r)
-	case o.metadataPath:
+	case o.metadataPath, o.openIDPath:
 		o.serveDocument(w, r, func() []byte { return o.docs.metadata })
+	case o.authorizePath:
+		o.serveAuthorize(w)
+	case o.introspectPath:
+		o.serveIntrospect(w, r)
 	case o.jwksPath:
 		o.serveDocument(w, r, func() []byte { return o.docs.jwks })
 	default:
@@ -128,8 +141,16 @@ func (o *OAuth) buildDocuments() {
 		"grant_types_supported":                 []string{"client_credentials"},
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
 		"scopes_supported":                      scopes,
-		// No authorization endpoint, so no response types; RFC 8414 requires the member.
+		// This server issues no authorization codes; the endpoint exists because
+		// MCP SDKs' metadata schemas require one (it refuses every request).
+		"authorization_endpoint": iss + authorizePath,
+		// RFC 8414 requires the member; no response type is supported.
 		"response_types_supported": []string{},
+		// The official MCP Go SDK refuses metadata without PKCE support, even
+		// for client credentials.
+		"code_challenge_methods_supported":              []string{"S256"},
+		"introspection_endpoint":                        iss + introspectPath,
+		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
 	}
 	o.docs.metadata, _ = json.Marshal(md)
 	keys := []map[string]string{}
@@ -180,23 +201,28 @@ func (o *OAuth) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if oerr != nil {
 		o.app.metrics.token(oerr.code)
-		if c := o.logger.Check(zapcore.DebugLevel, "token request refused"); c != nil {
-			c.Write(zap.String("error", oerr.code), zap.String("description", oerr.description), zap.String("client_id", req.clientIDForLog()))
-		}
-		if oerr.status == http.StatusUnauthorized && (req == nil || req.basic || req.clientID == "") {
-			w.Header().Set("WWW-Authenticate", `Basic realm="`+o.app.issuerURL.Host+`", charset="UTF-8"`)
-		}
-		if oerr.status == http.StatusServiceUnavailable {
-			w.Header().Set("Retry-After", "1")
-		}
-		if oerr.status == http.StatusMethodNotAllowed {
-			w.Header().Set("Allow", "POST")
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		writeJSONError(w, oerr.status, oerr.code, oerr.description)
+		o.refuse(w, req, oerr, "token request refused")
 		return
 	}
 	o.app.metrics.token("issued")
+}
+
+// refuse writes an RFC 6749 §5.2 error answer.
+func (o *OAuth) refuse(w http.ResponseWriter, req *tokenRequest, oerr *oauthError, msg string) {
+	if c := o.logger.Check(zapcore.DebugLevel, msg); c != nil {
+		c.Write(zap.String("error", oerr.code), zap.String("description", oerr.description), zap.String("client_id", req.clientIDForLog()))
+	}
+	if oerr.status == http.StatusUnauthorized && (req == nil || req.basic || req.clientID == "") {
+		w.Header().Set("WWW-Authenticate", `Basic realm="`+o.app.issuerURL.Host+`", charset="UTF-8"`)
+	}
+	if oerr.status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	if oerr.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", "POST")
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSONError(w, oerr.status, oerr.code, oerr.description)
 }
 
 func (req *tokenRequest) clientIDForLog() string {
@@ -206,11 +232,30 @@ func (req *tokenRequest) clientIDForLog() string {
 	return req.clientID
 }
 
-// parseTokenRequest reads the form and the client credentials (RFC 6749 §2.3.1,
-// §3.2, §4.4.2) without judging them.
+// serveAuthorize answers every authorization request with RFC 6749 §4.1.2.1's
+// unsupported_response_type: this server only does client credentials. It
+// never redirects, since no redirection URI is registered to trust.
+func (o *OAuth) serveAuthorize(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSONError(w, http.StatusBadRequest, "unsupported_response_type", "this server issues no authorization codes; use the client_credentials grant at the token endpoint")
+}
+
+// parseTokenRequest reads a token request: the form, the client credentials
+// and grant_type's presence.
 func parseTokenRequest(w http.ResponseWriter, r *http.Request) (*tokenRequest, *oauthError) {
+	req, oerr := parseClientRequest(w, r)
+	if oerr == nil && req.form.Get("grant_type") == "" {
+		return req, badRequest("grant_type is required")
+	}
+	return req, oerr
+}
+
+// parseClientRequest reads the form and the client credentials of a request
+// to the token or introspection endpoint (RFC 6749 §2.3.1, §3.2) without
+// judging them.
+func parseClientRequest(w http.ResponseWriter, r *http.Request) (*tokenRequest, *oauthError) {
 	if r.Method != http.MethodPost {
-		return nil, tokenErr(http.StatusMethodNotAllowed, "invalid_request", "the token endpoint accepts POST only")
+		return nil, tokenErr(http.StatusMethodNotAllowed, "invalid_request", "this endpoint accepts POST only")
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
 		return nil, badRequest("the request body must be application/x-www-form-urlencoded")
@@ -257,9 +302,6 @@ func parseTokenRequest(w http.ResponseWriter, r *http.Request) (*tokenRequest, *
 		if req.clientID == "" || req.secret == "" {
 			return req, tokenErr(http.StatusUnauthorized, "invalid_client", "client authentication required: HTTP Basic or client_id and client_secret in the body")
 		}
-	}
-	if form.Get("grant_type") == "" {
-		return req, badRequest("grant_type is required")
 	}
 	return req, nil
 }

@@ -1,0 +1,113 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+)
+
+// scopeIntrospect lets a client use the introspection endpoint.
+const scopeIntrospect = "oauth:introspect"
+
+// inactive is RFC 7662 §2.2's answer for any token that is not active:
+// nothing else, so the answer tells nothing about why.
+var inactive = []byte(`{"active":false}`)
+
+// introspection is an RFC 7662 §2.2 answer for an active token.
+type introspection struct {
+	Active    bool     `json:"active"`
+	Scope     string   `json:"scope"`
+	ClientID  string   `json:"client_id"`
+	TokenType string   `json:"token_type"`
+	Exp       int64    `json:"exp,omitempty"`
+	Iat       int64    `json:"iat,omitempty"`
+	Sub       string   `json:"sub"`
+	Aud       []string `json:"aud,omitempty"`
+	Iss       string   `json:"iss,omitempty"`
+	Jti       string   `json:"jti,omitempty"`
+}
+
+// serveIntrospect is RFC 7662 token introspection for other resource servers:
+// POST token=… with client authentication (Basic or body), by an active OAuth
+// client holding oauth:introspect. An access token is active while its
+// signature, expiry and client (not revoked, not expired) hold; its scope is
+// narrowed to what the client holds now, as blnk_auth does. API keys are
+// answered too (token_type "api_key").
+func (o *OAuth) serveIntrospect(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	req, oerr := parseClientRequest(w, r)
+	var caller *clientcache.Entry
+	if oerr == nil {
+		caller, oerr = o.authenticate(r, req, now)
+	}
+	if oerr == nil && !caller.Client.Scopes.Covers(scopeIntrospect) {
+		oerr = tokenErr(http.StatusForbidden, "insufficient_scope", "introspection needs the oauth:introspect scope")
+	}
+	if oerr == nil && req.form.Get("token") == "" {
+		oerr = badRequest("token is required")
+	}
+	if oerr != nil {
+		o.refuse(w, req, oerr, "introspection refused")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	answer, d := o.introspect(r, req.form.Get("token"), now)
+	if d != nil && d.status == http.StatusServiceUnavailable {
+		h.Del("Content-Type")
+		o.refuse(w, req, tokenErr(http.StatusServiceUnavailable, "temporarily_unavailable", "the client store is unavailable; retry shortly"), "introspection: store unavailable")
+		return
+	}
+	if answer == nil {
+		_, _ = w.Write(inactive)
+		return
+	}
+	b, _ := json.Marshal(answer)
+	_, _ = w.Write(b)
+}
+
+// introspect judges one token; nil means inactive.
+func (o *OAuth) introspect(r *http.Request, tok string, now time.Time) (*introspection, *denial) {
+	a := o.app
+	if credential.IsAPIKey(tok) {
+		id, err := credential.ParseAPIKey(tok)
+		if err != nil {
+			return nil, nil
+		}
+		e, d := a.client(r, id, store.TypeAPIKey, now)
+		if d != nil || !e.Client.SecretMatches(tok, now) {
+			return nil, unavailableOnly(d)
+		}
+		return &introspection{Active: true, Scope: e.Client.Scopes.String(), ClientID: id, TokenType: "api_key", Sub: id}, nil
+	}
+	t, err := a.verifier.Verify(tok, now)
+	if err != nil {
+		return nil, nil
+	}
+	e, d := a.client(r, t.ClientID, store.TypeOAuth, now)
+	if d != nil {
+		return nil, unavailableOnly(d)
+	}
+	scopes := t.Scopes
+	if !e.Client.Scopes.CoversAll(scopes) {
+		scopes = scopes.Filter(e.Client.Scopes)
+	}
+	return &introspection{
+		Active: true, Scope: scopes.String(), ClientID: t.ClientID, TokenType: "Bearer",
+		Exp: t.ExpiresAt.Unix(), Iat: t.IssuedAt.Unix(), Sub: t.ClientID, Aud: t.Audience, Iss: a.issuerURL.String(), Jti: t.JTI,
+	}, nil
+}
+
+// unavailableOnly passes on a 503 denial; every other denial means "inactive".
+func unavailableOnly(d *denial) *denial {
+	if d != nil && d.status == http.StatusServiceUnavailable {
+		return d
+	}
+	return nil
+}
