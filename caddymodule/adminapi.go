@@ -242,7 +242,7 @@ func (h *AdminAPI) caller(r *http.Request, need string) (admin.Actor, *denial) {
 			return actor, nil
 		}
 	}
-	entry, scopes, _, d := h.app.authenticate(r, h.app.audience, time.Now())
+	entry, scopes, _, d := h.app.authenticate(r, h.app, time.Now())
 	if d != nil {
 		return actor, d
 	}

@@ -117,6 +117,7 @@ type App struct {
 type routes struct {
 	mu        sync.Mutex
 	resources map[string]bool // audiences a token may be requested for
+	mounts    map[string]bool // paths of routes whose resource is their canonical URL
 	scopes    map[string]bool // scopes routes require, for scopes_supported
 }
 
@@ -158,7 +159,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.audience == "" {
 		a.audience = issuer
 	}
-	a.routes = &routes{resources: map[string]bool{a.audience: true}, scopes: map[string]bool{}}
+	a.routes = &routes{resources: map[string]bool{a.audience: true}, mounts: map[string]bool{}, scopes: map[string]bool{}}
 	if a.TokenTTL == 0 {
 		a.TokenTTL = caddy.Duration(DefaultTokenTTL)
 	}
@@ -323,13 +324,16 @@ func (a *App) Cleanup() error {
 	return nil
 }
 
-// addRoute lets a blnk_auth route declare the audience tokens may be minted
-// for ("" for the default) and the scopes it requires.
-func (a *App) addRoute(resource string, scopes []string) {
+// addRoute lets a blnk_auth route declare the resource tokens may be minted
+// for: its resource option, or else its mount path (the host is known only
+// per request), and the scopes it requires.
+func (a *App) addRoute(resource, mount string, scopes []string) {
 	a.routes.mu.Lock()
 	defer a.routes.mu.Unlock()
 	if resource != "" {
-		a.routes.resources[resource] = true
+		a.routes.resources[strings.TrimSuffix(resource, "/")] = true
+	} else {
+		a.routes.mounts[mount] = true
 	}
 	for _, s := range scopes {
 		a.routes.scopes[s] = true
@@ -338,10 +342,22 @@ func (a *App) addRoute(resource string, scopes []string) {
 
 func (a *App) verifierKeys() []*token.Key { return a.keys }
 
+// knownResource reports whether a token may be minted for resource r: the
+// default audience, a route's resource option, or the canonical URL of a
+// mount (any host: a token for https://other.example/mcp only passes where
+// that is the request's own URL).
 func (a *App) knownResource(r string) bool {
 	a.routes.mu.Lock()
 	defer a.routes.mu.Unlock()
-	return a.routes.resources[r]
+	r = strings.TrimSuffix(r, "/")
+	if a.routes.resources[r] || a.routes.resources[r+"/"] {
+		return true
+	}
+	u, err := url.Parse(r)
+	if err != nil || u.RawQuery != "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
+		return false
+	}
+	return a.routes.mounts[strings.TrimSuffix(u.Path, "/")]
 }
 
 // Service is the client lifecycle on this app's store, keeping its cache current.

@@ -1,8 +1,10 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -45,17 +47,27 @@ type Auth struct {
 	// Realm names the protection space in challenges. Default "blnk".
 	Realm string `json:"realm,omitempty"`
 
-	// Resource is this route's own audience (an absolute URL, RFC 8707). When
-	// set, only tokens minted for it (token request with resource=<this>) pass;
-	// when empty, tokens with the default audience pass.
+	// Resource is this route's resource identifier (RFC 8707, RFC 9728): an
+	// absolute URL without a fragment. Set it when the gateway sits behind
+	// another proxy; by default it is the canonical URL of the mount,
+	// scheme://host/<mount_path>. Tokens minted for it (token request with
+	// resource=<it>) pass, and so do tokens with the default audience; tokens
+	// for any other resource are refused.
 	Resource string `json:"resource,omitempty"`
+
+	// MountPath is the path prefix the route protects, e.g. /mcp. Its
+	// Protected Resource Metadata (RFC 9728) is served at
+	// /.well-known/oauth-protected-resource/mcp, which must be routed to this
+	// handler too. The Caddyfile sets both from a single path matcher such as
+	// /mcp*. Default: the root, or the path of resource when that is set.
+	MountPath string `json:"mount_path,omitempty"`
 
 	app      *App
 	logger   *zap.Logger
 	required scope.Set
-	audience string
 
-	challenge, challengeScope string // WWW-Authenticate prefixes
+	metadataPath string // where this route's Protected Resource Metadata is served
+	realm        string // `Bearer realm="…"`, the start of every challenge
 }
 
 // CaddyModule returns the Caddy module information.
@@ -84,15 +96,21 @@ func (h *Auth) provision(ctx caddy.Context, a *App) (err error) {
 	if h.required, err = scope.FromList(h.Scopes); err != nil {
 		return err
 	}
-	h.audience = a.audience
-	if h.Resource != "" {
-		h.audience = h.Resource
+	mount := strings.TrimSuffix(h.MountPath, "/")
+	if mount == "" && h.Resource != "" {
+		u, _ := url.Parse(h.Resource)
+		mount = strings.TrimSuffix(u.Path, "/")
 	}
-	a.addRoute(h.Resource, h.required.List())
-	h.challenge = `Bearer realm="` + h.Realm + `"`
-	h.challengeScope = h.challenge + `, error="insufficient_scope", scope="` + h.required.String() + `"`
+	h.MountPath = mount
+	h.metadataPath = wellKnownResource + mount
+	a.addRoute(h.Resource, mount, h.required.List())
+	h.realm = `Bearer realm="` + h.Realm + `"`
 	return nil
 }
+
+// wellKnownResource is where RFC 9728 §3 puts Protected Resource Metadata,
+// with the resource's path appended.
+const wellKnownResource = "/.well-known/oauth-protected-resource"
 
 // Validate checks the options.
 func (h *Auth) Validate() error {
@@ -101,6 +119,9 @@ func (h *Auth) Validate() error {
 	}
 	if h.Resource != "" && !validResource(h.Resource) {
 		return errors.New("blnk_auth: resource must be an absolute URL without a fragment")
+	}
+	if h.MountPath != "" && (!strings.HasPrefix(h.MountPath, "/") || strings.ContainsAny(h.MountPath, "*?#")) {
+		return errors.New("blnk_auth: mount_path must be a plain path such as /mcp")
 	}
 	return nil
 }
@@ -126,6 +147,9 @@ var (
 // ServeHTTP implements caddyhttp.MiddlewareHandler. It reads top to bottom:
 // credential → client (cache) → scopes → next handler.
 func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if r.URL.Path == h.metadataPath {
+		return h.serveMetadata(w, r)
+	}
 	// An earlier blnk_auth on this request already authenticated it (and
 	// removed the credential): only this route's scopes remain to check.
 	if p, ok := caddyhttp.GetVar(r.Context(), principalVar).(*principal); ok {
@@ -136,7 +160,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 
 	now := time.Now()
-	entry, scopes, scopesBoxed, d := h.app.authenticate(r, h.audience, now)
+	entry, scopes, scopesBoxed, d := h.app.authenticate(r, h, now)
 	if d != nil {
 		return h.deny(w, r, d)
 	}
@@ -172,7 +196,7 @@ type principal struct {
 // and the scopes it holds now: a token's scopes narrowed to what its client
 // still holds, or an API key's client's scopes. scopesBoxed is scopes.String()
 // as an interface value when it was made in advance, else nil.
-func (a *App) authenticate(r *http.Request, audience string, now time.Time) (entry *clientcache.Entry, scopes scope.Set, scopesBoxed any, d *denial) {
+func (a *App) authenticate(r *http.Request, aud audienceChecker, now time.Time) (entry *clientcache.Entry, scopes scope.Set, scopesBoxed any, d *denial) {
 	cred, isAPIKey, d := credentialOf(r.Header)
 	if d != nil {
 		return nil, scope.Set{}, nil, d
@@ -191,7 +215,7 @@ func (a *App) authenticate(r *http.Request, audience string, now time.Time) (ent
 		return entry, entry.Client.Scopes, entry.BoxedScopes, nil
 	}
 	t, err := a.verifier.Verify(cred, now)
-	if err != nil || !t.HasAudience(audience) {
+	if err != nil || !aud.acceptsAudience(r, t) {
 		return nil, scope.Set{}, nil, denyInvalidToken
 	}
 	if entry, d = a.client(r, t.ClientID, store.TypeOAuth, now); d != nil {
@@ -202,6 +226,92 @@ func (a *App) authenticate(r *http.Request, audience string, now time.Time) (ent
 		return entry, t.Scopes.Filter(entry.Client.Scopes), nil, nil
 	}
 	return entry, t.Scopes, t.BoxedScopes, nil
+}
+
+// audienceChecker decides whether a token's audience fits where it is used.
+type audienceChecker interface {
+	acceptsAudience(r *http.Request, t *token.Verified) bool
+}
+
+// acceptsAudience: the default audience, or this route's resource (its
+// resource option, else its canonical URL), tolerant of one trailing slash.
+func (h *Auth) acceptsAudience(r *http.Request, t *token.Verified) bool {
+	if t.HasAudience(h.app.audience) {
+		return true
+	}
+	res := h.Resource
+	if res == "" {
+		res = canonicalURL(r, h.MountPath) // only tokens bound to a resource pay for this
+	}
+	for _, aud := range t.Audience {
+		if sameResource(aud, res) {
+			return true
+		}
+	}
+	return false
+}
+
+// acceptsAudience for the admin API and the app: the default audience only.
+func (a *App) acceptsAudience(_ *http.Request, t *token.Verified) bool {
+	return t.HasAudience(a.audience)
+}
+
+// sameResource compares resource URLs, ignoring one trailing slash (RFC 9728
+// §3.3 wants identical URLs; clients differ on the slash, never on the path).
+func sameResource(a, b string) bool {
+	return strings.TrimSuffix(a, "/") == strings.TrimSuffix(b, "/")
+}
+
+// canonicalURL is the URL of a mount as a client reaches it here.
+func canonicalURL(r *http.Request, mount string) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + mount
+}
+
+// resourceURL is this route's resource identifier for r.
+func (h *Auth) resourceURL(r *http.Request) string {
+	if h.Resource != "" {
+		return strings.TrimSuffix(h.Resource, "/")
+	}
+	return canonicalURL(r, h.MountPath)
+}
+
+// metadataURL is where a client fetches this route's Protected Resource Metadata.
+func (h *Auth) metadataURL(r *http.Request) string {
+	if h.Resource != "" {
+		u, _ := url.Parse(h.Resource)
+		return u.Scheme + "://" + u.Host + wellKnownResource + strings.TrimSuffix(u.Path, "/")
+	}
+	return canonicalURL(r, h.metadataPath)
+}
+
+// serveMetadata answers GET /.well-known/oauth-protected-resource<mount> (RFC 9728 §3.2).
+func (h *Auth) serveMetadata(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeJSONError(w, http.StatusMethodNotAllowed, "invalid_request", "use GET")
+		return nil
+	}
+	b, err := json.Marshal(map[string]any{
+		"resource":                 h.resourceURL(r),
+		"authorization_servers":    []string{h.app.issuerURL.String()},
+		"scopes_supported":         h.required.List(),
+		"bearer_methods_supported": []string{"header"},
+	})
+	if err != nil {
+		return err
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Cache-Control", "public, max-age=300")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		_, _ = w.Write(b)
+	}
+	return nil
 }
 
 // client looks up an active client of the wanted type.
@@ -293,17 +403,21 @@ func (h *Auth) deny(w http.ResponseWriter, r *http.Request, d *denial) error {
 		c.Write(zap.String("error", outcome), zap.String("uri", r.RequestURI))
 	}
 	hdr := w.Header()
-	switch d.status {
-	case http.StatusServiceUnavailable:
+	if d.status == http.StatusServiceUnavailable {
 		hdr.Set("Retry-After", "1")
-	case http.StatusForbidden:
-		hdr.Set("WWW-Authenticate", h.challengeScope+`, error_description="`+d.description+`"`)
-	default:
-		if d.code == "" {
-			hdr.Set("WWW-Authenticate", h.challenge)
-		} else {
-			hdr.Set("WWW-Authenticate", h.challenge+`, error="`+d.code+`", error_description="`+d.description+`"`)
+	} else {
+		// RFC 6750 §3 with RFC 9728 §5.1: where to discover the authorization
+		// server, and the scopes this route needs (on a 401 the least it needs
+		// for any use, on a 403 all the refused request needs: the same here).
+		challenge := h.realm
+		if d.code != "" {
+			challenge += `, error="` + d.code + `", error_description="` + d.description + `"`
 		}
+		if !h.required.IsEmpty() {
+			challenge += `, scope="` + h.required.String() + `"`
+		}
+		challenge += `, resource_metadata="` + h.metadataURL(r) + `"`
+		hdr.Set("WWW-Authenticate", challenge)
 	}
 	code := d.code
 	if code == "" {

@@ -1,7 +1,10 @@
 package caddymodule
 
 import (
+	"encoding/json"
+	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -13,7 +16,7 @@ import (
 func init() {
 	httpcaddyfile.RegisterGlobalOption("blnk_auth", parseGlobal)
 	httpcaddyfile.RegisterHandlerDirective("blnk_oauth", parseOAuth)
-	httpcaddyfile.RegisterHandlerDirective("blnk_auth", parseAuth)
+	httpcaddyfile.RegisterDirective("blnk_auth", parseAuthRoute)
 	httpcaddyfile.RegisterHandlerDirective("blnk_admin", parseAdmin)
 	// Before basic_auth: the token endpoint answers before anything else
 	// authenticates, and blnk_auth guards everything that follows it.
@@ -130,12 +133,75 @@ func parseOAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	return new(OAuth), nil
 }
 
+// parseAuthRoute makes the blnk_auth route. When its matcher is a single path
+// such as /mcp*, the path is the route's mount: the route also matches
+// /.well-known/oauth-protected-resource/mcp, where the handler serves the
+// mount's Protected Resource Metadata (RFC 9728).
+func parseAuthRoute(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
+	if !h.Next() {
+		return nil, h.ArgErr()
+	}
+	matcherSet, err := h.ExtractMatcherSet()
+	if err != nil {
+		return nil, err
+	}
+	a, err := parseAuth(h)
+	if err != nil {
+		return nil, err
+	}
+	auth := a.(*Auth)
+	vals := h.NewRoute(matcherSet, auth)
+	if matcherSet == nil {
+		return vals, nil // every request reaches it, the metadata path included
+	}
+	mount, ok := mountOf(matcherSet)
+	if !ok && auth.MountPath == "" && auth.Resource == "" {
+		return vals, nil // an elaborate matcher: no metadata unless resource is set
+	}
+	if auth.MountPath == "" && ok {
+		auth.MountPath = mount
+		vals = h.NewRoute(matcherSet, auth)
+	}
+	metaPath := auth.MountPath
+	if metaPath == "" {
+		u, err := url.Parse(auth.Resource)
+		if err != nil {
+			return nil, h.Errf("resource: %v", err)
+		}
+		metaPath = strings.TrimSuffix(u.Path, "/")
+	}
+	route := vals[0].Value.(caddyhttp.Route)
+	route.MatcherSetsRaw = append(route.MatcherSetsRaw, caddy.ModuleMap{
+		"path": caddyconfig.JSON([]string{wellKnownResource + metaPath}, nil),
+	})
+	vals[0].Value = route
+	return vals, nil
+}
+
+// mountOf reads the mount path from a matcher set that is exactly one path
+// pattern with at most a trailing wildcard: /mcp, /mcp* and /mcp/* give /mcp.
+func mountOf(set caddy.ModuleMap) (string, bool) {
+	if len(set) != 1 || set["path"] == nil {
+		return "", false
+	}
+	var paths []string
+	if err := json.Unmarshal(set["path"], &paths); err != nil || len(paths) != 1 {
+		return "", false
+	}
+	p := strings.TrimSuffix(strings.TrimSuffix(paths[0], "*"), "/")
+	if !strings.HasPrefix(paths[0], "/") || strings.ContainsAny(p, "*?[]%") {
+		return "", false
+	}
+	return p, true
+}
+
 // parseAuth sets up enforcement on the matched requests:
 //
 //	blnk_auth [<matcher>] [<scope...>] {
-//		scopes   <scope...>   # required scopes, all of them (added to the inline ones)
-//		realm    <realm>      # default "blnk"
-//		resource <url>        # this route's own token audience (RFC 8707)
+//		scopes     <scope...>  # required scopes, all of them (added to the inline ones)
+//		realm      <realm>     # default "blnk"
+//		resource   <url>       # this route's resource identifier (RFC 8707, RFC 9728); default: its canonical URL
+//		mount_path <path>      # the path it protects, for its metadata; default: from a single path matcher
 //	}
 func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	a := new(Auth)
@@ -155,6 +221,10 @@ func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			}
 		case "resource":
 			if err := oneString(h.Dispenser, &a.Resource); err != nil {
+				return nil, err
+			}
+		case "mount_path":
+			if err := oneString(h.Dispenser, &a.MountPath); err != nil {
 				return nil, err
 			}
 		default:

@@ -415,7 +415,7 @@ func TestBearerEnforcement(t *testing.T) {
 			{"wrong audience", "/mcp", bearer(wrongAud), want{401, "invalid_token"}},
 			{"foreign key", "/mcp", bearer(foreignKey), want{401, "invalid_token"}},
 			{"token for another resource", "/mcp", bearer(keysTok), want{401, "invalid_token"}},
-			{"default audience at a resource route", "/keys", bearer(readerTok), want{401, "invalid_token"}},
+			{"default audience at a resource route", "/keys", bearer(readerTok), want{200, ""}},
 			{"resource token at its route", "/keys", bearer(keysTok), want{200, ""}},
 			{"reader at read route", "/mcp", bearer(readerTok), want{200, ""}},
 			{"mcp:write implies mcp:read", "/mcp/tools", bearer(writerTok), want{200, ""}},

@@ -62,6 +62,12 @@ func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "upstream saw %s %s", r.Method, r.URL.Path)
 }
 
+func (rec *recorder) hitCount() int {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return rec.hits
+}
+
 func (rec *recorder) lastHeader() http.Header {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
