@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/blnkapi"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
@@ -54,6 +55,12 @@ type Auth struct {
 	// resource=<it>) pass, and so do tokens with the default audience; tokens
 	// for any other resource are refused.
 	Resource string `json:"resource,omitempty"`
+
+	// BlnkAPI makes the route a Blnk Core API: each request also needs the
+	// scope Blnk Core derives from its method and first path segment
+	// (GET/HEAD read, POST/PUT/PATCH write, DELETE delete; ledgers:write for
+	// POST /ledgers); a path naming no Blnk resource is refused with 403.
+	BlnkAPI *BlnkAPI `json:"blnk_api,omitempty"`
 
 	// MountPath is the path prefix the route protects, e.g. /mcp. Its
 	// Protected Resource Metadata (RFC 9728) is served at
@@ -105,7 +112,22 @@ func (h *Auth) provision(ctx caddy.Context, a *App) (err error) {
 	h.metadataPath = wellKnownResource + mount
 	a.addRoute(h.Resource, mount, h.required.List())
 	h.realm = `Bearer realm="` + h.Realm + `"`
+	if h.BlnkAPI != nil {
+		if key := caddy.NewReplacer().ReplaceKnown(h.BlnkAPI.UpstreamKey, ""); key != "" {
+			h.BlnkAPI.key = []string{key}
+		}
+	}
 	return nil
+}
+
+// BlnkAPI configures a route in front of Blnk Core.
+type BlnkAPI struct {
+	// UpstreamKey is the gateway's own Blnk API key, sent to Blnk Core as
+	// X-Blnk-Key in place of the caller's credential. Placeholders such as
+	// {env.BLNK_API_KEY} are expanded. Default: none (nothing is added).
+	UpstreamKey string `json:"upstream_key,omitempty"`
+
+	key []string // the expanded key, ready to put in a header map
 }
 
 // wellKnownResource is where RFC 9728 §3 puts Protected Resource Metadata,
@@ -153,9 +175,10 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	// An earlier blnk_auth on this request already authenticated it (and
 	// removed the credential): only this route's scopes remain to check.
 	if p, ok := caddyhttp.GetVar(r.Context(), principalVar).(*principal); ok {
-		if !p.scopes.CoversAll(h.required) {
-			return h.deny(w, r, denyScope)
+		if need, ok := h.permits(r, p.scopes); !ok {
+			return h.denyNeeding(w, r, denyScope, need)
 		}
+		h.setUpstreamCredential(r)
 		return next.ServeHTTP(w, r)
 	}
 
@@ -164,8 +187,8 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	if d != nil {
 		return h.deny(w, r, d)
 	}
-	if !scopes.CoversAll(h.required) {
-		return h.deny(w, r, denyScope)
+	if need, ok := h.permits(r, scopes); !ok {
+		return h.denyNeeding(w, r, denyScope, need)
 	}
 
 	caddyhttp.SetVar(r.Context(), principalVar, &principal{scopes: scopes})
@@ -179,6 +202,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	// No token passthrough: the upstream trusts the gateway, not the caller's credential.
 	r.Header.Del("Authorization")
 	r.Header.Del(APIKeyHeader)
+	h.setUpstreamCredential(r)
 	h.app.backend.RecordUse(entry, now)
 	h.app.metrics.decision("allowed")
 	return next.ServeHTTP(w, r)
@@ -226,6 +250,40 @@ func (a *App) authenticate(r *http.Request, aud audienceChecker, now time.Time) 
 		return entry, t.Scopes.Filter(entry.Client.Scopes), nil, nil
 	}
 	return entry, t.Scopes, t.BoxedScopes, nil
+}
+
+// permits reports whether scopes cover what the request needs here: the
+// route's scopes, and for a Blnk API the scope of the operation. When not,
+// need is what to name in the challenge ("" for the route's scopes).
+func (h *Auth) permits(r *http.Request, scopes scope.Set) (need string, ok bool) {
+	if !scopes.CoversAll(h.required) {
+		return "", false
+	}
+	if h.BlnkAPI != nil {
+		op, known := blnkapi.RequiredScope(r.Method, r.URL.Path)
+		if !known || !scopes.Covers(op) {
+			return h.withRequired(op), false
+		}
+	}
+	return "", true
+}
+
+// withRequired joins the route's scopes and one more, for a challenge.
+func (h *Auth) withRequired(extra string) string {
+	if extra == "" {
+		return h.required.String()
+	}
+	if h.required.IsEmpty() {
+		return extra
+	}
+	return h.required.String() + " " + extra
+}
+
+// setUpstreamCredential puts the gateway's own Blnk API key on the request.
+func (h *Auth) setUpstreamCredential(r *http.Request) {
+	if h.BlnkAPI != nil && h.BlnkAPI.key != nil {
+		r.Header[APIKeyHeader] = h.BlnkAPI.key
+	}
 }
 
 // audienceChecker decides whether a token's audience fits where it is used.
@@ -394,6 +452,11 @@ func isB64Token(s string) bool {
 
 // deny writes the RFC 6750 §3 challenge and a JSON error body.
 func (h *Auth) deny(w http.ResponseWriter, r *http.Request, d *denial) error {
+	return h.denyNeeding(w, r, d, "")
+}
+
+// denyNeeding is deny naming the scopes the request needs ("" for the route's).
+func (h *Auth) denyNeeding(w http.ResponseWriter, r *http.Request, d *denial, need string) error {
 	outcome := d.code
 	if outcome == "" {
 		outcome = "unauthenticated"
@@ -413,8 +476,11 @@ func (h *Auth) deny(w http.ResponseWriter, r *http.Request, d *denial) error {
 		if d.code != "" {
 			challenge += `, error="` + d.code + `", error_description="` + d.description + `"`
 		}
-		if !h.required.IsEmpty() {
-			challenge += `, scope="` + h.required.String() + `"`
+		if need == "" {
+			need = h.required.String()
+		}
+		if need != "" {
+			challenge += `, scope="` + need + `"`
 		}
 		challenge += `, resource_metadata="` + h.metadataURL(r) + `"`
 		hdr.Set("WWW-Authenticate", challenge)

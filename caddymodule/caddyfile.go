@@ -202,6 +202,9 @@ func mountOf(set caddy.ModuleMap) (string, bool) {
 //		realm      <realm>     # default "blnk"
 //		resource   <url>       # this route's resource identifier (RFC 8707, RFC 9728); default: its canonical URL
 //		mount_path <path>      # the path it protects, for its metadata; default: from a single path matcher
+//		blnk_api {             # a Blnk Core API: also require the scope of each operation
+//			upstream_key <key> # the gateway's own Blnk API key, sent as X-Blnk-Key
+//		}
 //	}
 func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	a := new(Auth)
@@ -226,6 +229,21 @@ func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 		case "mount_path":
 			if err := oneString(h.Dispenser, &a.MountPath); err != nil {
 				return nil, err
+			}
+		case "blnk_api":
+			if h.NextArg() {
+				return nil, h.ArgErr()
+			}
+			a.BlnkAPI = new(BlnkAPI)
+			for nesting := h.Nesting(); h.NextBlock(nesting); {
+				switch h.Val() {
+				case "upstream_key":
+					if err := oneString(h.Dispenser, &a.BlnkAPI.UpstreamKey); err != nil {
+						return nil, err
+					}
+				default:
+					return nil, h.Errf("unrecognized blnk_api option %q", h.Val())
+				}
 			}
 		default:
 			return nil, h.Errf("unrecognized blnk_auth option %q", h.Val())
