@@ -151,121 +151,125 @@ func TestAdminAPIWorkflow(t *testing.T) {
 
 // TestAdminAPIErrors: every error status of the API, JSON-shaped.
 func TestAdminAPIErrors(t *testing.T) {
-	g := startGateway(t, gatewayOptions{apiRoutes: adminRoutesConfig})
-	created := g.adminCall("POST", "/clients", "master", map[string]any{"name": "existing", "scopes": []string{"mcp:read"}})
-	id := created.body["client_id"].(string)
-	reader := g.create("reader", store.TypeOAuth, []string{"mcp:read"}, nil)
-	writerOnly := g.create("writer", store.TypeOAuth, []string{"api-keys:write", "mcp:read"}, nil)
-	readerTok := g.token(reader.Client.ID, reader.Secret, nil)
-	writerTok := g.token(writerOnly.Client.ID, writerOnly.Secret, nil)
+	forEachStore(t, func(t *testing.T, kind string) {
+		g := startGateway(t, gatewayOptions{store: kind, apiRoutes: adminRoutesConfig})
+		created := g.adminCall("POST", "/clients", "master", map[string]any{"name": "existing", "scopes": []string{"mcp:read"}})
+		id := created.body["client_id"].(string)
+		reader := g.create("reader", store.TypeOAuth, []string{"mcp:read"}, nil)
+		writerOnly := g.create("writer", store.TypeOAuth, []string{"api-keys:write", "mcp:read"}, nil)
+		readerTok := g.token(reader.Client.ID, reader.Secret, nil)
+		writerTok := g.token(writerOnly.Client.ID, writerOnly.Secret, nil)
 
-	cases := []struct {
-		name, method, path, cred string
-		body                     any
-		headers                  []string
-		status                   int
-		code                     string
-	}{
-		{"no credential", "GET", "/clients", "", nil, nil, 401, "unauthorized"},
-		{"wrong master key", "GET", "/clients", "", nil, []string{"X-Blnk-Key", testMasterKey + "x"}, 401, "invalid_token"},
-		{"token without api-keys scopes", "GET", "/clients", readerTok, nil, nil, 403, "insufficient_scope"},
-		{"write does not grant read", "GET", "/clients", writerTok, nil, nil, 403, "insufficient_scope"},
-		{"write does not grant delete", "DELETE", "/clients/" + id, writerTok, nil, nil, 403, "insufficient_scope"},
-		{"unknown endpoint", "GET", "/nope", "master", nil, nil, 404, "not_found"},
-		{"wrong method", "PUT", "/clients", "master", map[string]any{}, nil, 405, "method_not_allowed"},
-		{"not json", "POST", "/clients", "master", nil, []string{"Content-Type", "text/plain"}, 415, "unsupported_media_type"},
-		{"too large", "POST", "/clients", "master", `{"name":"` + strings.Repeat("a", 70<<10) + `"}`, nil, 413, "request_too_large"},
-		{"not an object", "POST", "/clients", "master", `[1,2]`, nil, 400, "invalid_request"},
-		{"malformed json", "POST", "/clients", "master", `{"name":`, nil, 400, "invalid_request"},
-		{"unknown field", "POST", "/clients", "master", map[string]any{"name": "a", "scopes": []string{"*"}, "colour": "red"}, nil, 400, "invalid_request"},
-		{"secret supplied", "POST", "/clients", "master", map[string]any{"name": "a", "scopes": []string{"*"}, "client_secret": "blnk_cs_mine"}, nil, 400, "invalid_request"},
-		{"api key supplied", "POST", "/clients", "master", map[string]any{"name": "a", "scopes": []string{"*"}, "api_key": "mine"}, nil, 400, "invalid_request"},
-		{"name missing", "POST", "/clients", "master", map[string]any{"scopes": []string{"*"}}, nil, 400, "invalid_request"},
-		{"name blank", "POST", "/clients", "master", map[string]any{"name": "  ", "scopes": []string{"*"}}, nil, 400, "invalid_request"},
-		{"name too long", "POST", "/clients", "master", map[string]any{"name": strings.Repeat("n", 129), "scopes": []string{"*"}}, nil, 400, "invalid_request"},
-		{"name control char", "POST", "/clients", "master", map[string]any{"name": "a\x07b", "scopes": []string{"*"}}, nil, 400, "invalid_request"},
-		{"name not a string", "POST", "/clients", "master", map[string]any{"name": 7, "scopes": []string{"*"}}, nil, 400, "invalid_request"},
-		{"scopes missing", "POST", "/clients", "master", map[string]any{"name": "a"}, nil, 400, "invalid_request"},
-		{"scopes empty", "POST", "/clients", "master", map[string]any{"name": "a", "scopes": []string{}}, nil, 400, "invalid_request"},
-		{"scope with space", "POST", "/clients", "master", map[string]any{"name": "a", "scopes": []string{"mcp read"}}, nil, 400, "invalid_request"},
-		{"scopes as string", "POST", "/clients", "master", map[string]any{"name": "a", "scopes": "mcp:read"}, nil, 400, "invalid_request"},
-		{"bad type", "POST", "/clients", "master", map[string]any{"name": "a", "scopes": []string{"*"}, "type": "saml"}, nil, 400, "invalid_request"},
-		{"expiry in the past", "POST", "/clients", "master", map[string]any{"name": "a", "scopes": []string{"*"}, "expires_at": "2001-01-01T00:00:00Z"}, nil, 400, "invalid_request"},
-		{"expiry malformed", "POST", "/clients", "master", map[string]any{"name": "a", "scopes": []string{"*"}, "expires_at": "tomorrow"}, nil, 400, "invalid_request"},
-		{"bad status filter", "GET", "/clients?status=gone", "master", nil, nil, 400, "invalid_request"},
-		{"bad type filter", "GET", "/clients?type=x", "master", nil, nil, 400, "invalid_request"},
-		{"limit zero", "GET", "/clients?limit=0", "master", nil, nil, 400, "invalid_request"},
-		{"limit too big", "GET", "/clients?limit=501", "master", nil, nil, 400, "invalid_request"},
-		{"limit not a number", "GET", "/clients?limit=ten", "master", nil, nil, 400, "invalid_request"},
-		{"malformed cursor", "GET", "/clients?cursor=%%%", "master", nil, nil, 400, "invalid_request"},
-		{"forged cursor", "GET", "/clients?cursor=bm9wZQ", "master", nil, nil, 400, "invalid_request"},
-		{"unknown query parameter", "GET", "/clients?sort=name", "master", nil, nil, 400, "invalid_request"},
-		{"repeated query parameter", "GET", "/clients?limit=1&limit=2", "master", nil, nil, 400, "invalid_request"},
-		{"get unknown", "GET", "/clients/blnk_cid_0000000000000000000000", "master", nil, nil, 404, "not_found"},
-		{"get malformed id", "GET", "/clients/nope", "master", nil, nil, 404, "not_found"},
-		{"patch type", "PATCH", "/clients/" + id, "master", map[string]any{"type": "api_key"}, nil, 400, "invalid_request"},
-		{"patch nothing", "PATCH", "/clients/" + id, "master", map[string]any{}, nil, 400, "invalid_request"},
-		{"patch unknown", "PATCH", "/clients/blnk_cid_0000000000000000000000", "master", map[string]any{"name": "x"}, nil, 404, "not_found"},
-		{"roll bad grace", "POST", "/clients/" + id + "/roll-secret", "master", map[string]any{"grace_period": "soon"}, nil, 400, "invalid_request"},
-		{"roll negative grace", "POST", "/clients/" + id + "/roll-secret", "master", map[string]any{"grace_period": "-1h"}, nil, 400, "invalid_request"},
-		{"revoke unknown", "POST", "/clients/blnk_cid_0000000000000000000000/revoke", "master", nil, nil, 404, "not_found"},
-		{"delete unknown", "DELETE", "/clients/blnk_cid_0000000000000000000000", "master", nil, nil, 404, "not_found"},
-		{"audit bad client id", "GET", "/audit?client_id=x", "master", nil, nil, 400, "invalid_request"},
-		{"audit bad cursor", "GET", "/audit?cursor=zz", "master", nil, nil, 400, "invalid_request"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			r := g.adminCall(tc.method, tc.path, tc.cred, tc.body, tc.headers...)
-			if r.status != tc.status || r.body["error"] != tc.code {
-				t.Fatalf("got %d %s, want %d %s", r.status, r.raw, tc.status, tc.code)
-			}
-			if d, _ := r.body["error_description"].(string); d == "" {
-				t.Errorf("no error_description: %s", r.raw)
-			}
-			if r.status == 405 && r.header.Get("Allow") != "POST, GET" {
-				t.Errorf("Allow %q", r.header.Get("Allow"))
-			}
-			if r.status == 401 && !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer ") {
-				t.Errorf("401 without a challenge")
-			}
-		})
-	}
-	// Nothing was half-written by the refused requests.
-	list := g.adminCall("GET", "/clients", "master", nil)
-	if cs, _ := list.body["clients"].([]any); len(cs) != 3 {
-		t.Errorf("%d clients after the refused requests, want 3", len(cs))
-	}
+		cases := []struct {
+			name, method, path, cred string
+			body                     any
+			headers                  []string
+			status                   int
+			code                     string
+		}{
+			{"no credential", "GET", "/clients", "", nil, nil, 401, "unauthorized"},
+			{"wrong master key", "GET", "/clients", "", nil, []string{"X-Blnk-Key", testMasterKey + "x"}, 401, "invalid_token"},
+			{"token without api-keys scopes", "GET", "/clients", readerTok, nil, nil, 403, "insufficient_scope"},
+			{"write does not grant read", "GET", "/clients", writerTok, nil, nil, 403, "insufficient_scope"},
+			{"write does not grant delete", "DELETE", "/clients/" + id, writerTok, nil, nil, 403, "insufficient_scope"},
+			{"unknown endpoint", "GET", "/nope", "master", nil, nil, 404, "not_found"},
+			{"wrong method", "PUT", "/clients", "master", map[string]any{}, nil, 405, "method_not_allowed"},
+			{"not json", "POST", "/clients", "master", nil, []string{"Content-Type", "text/plain"}, 415, "unsupported_media_type"},
+			{"too large", "POST", "/clients", "master", `{"name":"` + strings.Repeat("a", 70<<10) + `"}`, nil, 413, "request_too_large"},
+			{"not an object", "POST", "/clients", "master", `[1,2]`, nil, 400, "invalid_request"},
+			{"malformed json", "POST", "/clients", "master", `{"name":`, nil, 400, "invalid_request"},
+			{"unknown field", "POST", "/clients", "master", map[string]any{"name": "a", "scopes": []string{"*"}, "colour": "red"}, nil, 400, "invalid_request"},
+			{"secret supplied", "POST", "/clients", "master", map[string]any{"name": "a", "scopes": []string{"*"}, "client_secret": "blnk_cs_mine"}, nil, 400, "invalid_request"},
+			{"api key supplied", "POST", "/clients", "master", map[string]any{"name": "a", "scopes": []string{"*"}, "api_key": "mine"}, nil, 400, "invalid_request"},
+			{"name missing", "POST", "/clients", "master", map[string]any{"scopes": []string{"*"}}, nil, 400, "invalid_request"},
+			{"name blank", "POST", "/clients", "master", map[string]any{"name": "  ", "scopes": []string{"*"}}, nil, 400, "invalid_request"},
+			{"name too long", "POST", "/clients", "master", map[string]any{"name": strings.Repeat("n", 129), "scopes": []string{"*"}}, nil, 400, "invalid_request"},
+			{"name control char", "POST", "/clients", "master", map[string]any{"name": "a\x07b", "scopes": []string{"*"}}, nil, 400, "invalid_request"},
+			{"name not a string", "POST", "/clients", "master", map[string]any{"name": 7, "scopes": []string{"*"}}, nil, 400, "invalid_request"},
+			{"scopes missing", "POST", "/clients", "master", map[string]any{"name": "a"}, nil, 400, "invalid_request"},
+			{"scopes empty", "POST", "/clients", "master", map[string]any{"name": "a", "scopes": []string{}}, nil, 400, "invalid_request"},
+			{"scope with space", "POST", "/clients", "master", map[string]any{"name": "a", "scopes": []string{"mcp read"}}, nil, 400, "invalid_request"},
+			{"scopes as string", "POST", "/clients", "master", map[string]any{"name": "a", "scopes": "mcp:read"}, nil, 400, "invalid_request"},
+			{"bad type", "POST", "/clients", "master", map[string]any{"name": "a", "scopes": []string{"*"}, "type": "saml"}, nil, 400, "invalid_request"},
+			{"expiry in the past", "POST", "/clients", "master", map[string]any{"name": "a", "scopes": []string{"*"}, "expires_at": "2001-01-01T00:00:00Z"}, nil, 400, "invalid_request"},
+			{"expiry malformed", "POST", "/clients", "master", map[string]any{"name": "a", "scopes": []string{"*"}, "expires_at": "tomorrow"}, nil, 400, "invalid_request"},
+			{"bad status filter", "GET", "/clients?status=gone", "master", nil, nil, 400, "invalid_request"},
+			{"bad type filter", "GET", "/clients?type=x", "master", nil, nil, 400, "invalid_request"},
+			{"limit zero", "GET", "/clients?limit=0", "master", nil, nil, 400, "invalid_request"},
+			{"limit too big", "GET", "/clients?limit=501", "master", nil, nil, 400, "invalid_request"},
+			{"limit not a number", "GET", "/clients?limit=ten", "master", nil, nil, 400, "invalid_request"},
+			{"malformed cursor", "GET", "/clients?cursor=%%%", "master", nil, nil, 400, "invalid_request"},
+			{"forged cursor", "GET", "/clients?cursor=bm9wZQ", "master", nil, nil, 400, "invalid_request"},
+			{"unknown query parameter", "GET", "/clients?sort=name", "master", nil, nil, 400, "invalid_request"},
+			{"repeated query parameter", "GET", "/clients?limit=1&limit=2", "master", nil, nil, 400, "invalid_request"},
+			{"get unknown", "GET", "/clients/blnk_cid_0000000000000000000000", "master", nil, nil, 404, "not_found"},
+			{"get malformed id", "GET", "/clients/nope", "master", nil, nil, 404, "not_found"},
+			{"patch type", "PATCH", "/clients/" + id, "master", map[string]any{"type": "api_key"}, nil, 400, "invalid_request"},
+			{"patch nothing", "PATCH", "/clients/" + id, "master", map[string]any{}, nil, 400, "invalid_request"},
+			{"patch unknown", "PATCH", "/clients/blnk_cid_0000000000000000000000", "master", map[string]any{"name": "x"}, nil, 404, "not_found"},
+			{"roll bad grace", "POST", "/clients/" + id + "/roll-secret", "master", map[string]any{"grace_period": "soon"}, nil, 400, "invalid_request"},
+			{"roll negative grace", "POST", "/clients/" + id + "/roll-secret", "master", map[string]any{"grace_period": "-1h"}, nil, 400, "invalid_request"},
+			{"revoke unknown", "POST", "/clients/blnk_cid_0000000000000000000000/revoke", "master", nil, nil, 404, "not_found"},
+			{"delete unknown", "DELETE", "/clients/blnk_cid_0000000000000000000000", "master", nil, nil, 404, "not_found"},
+			{"audit bad client id", "GET", "/audit?client_id=x", "master", nil, nil, 400, "invalid_request"},
+			{"audit bad cursor", "GET", "/audit?cursor=zz", "master", nil, nil, 400, "invalid_request"},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				r := g.adminCall(tc.method, tc.path, tc.cred, tc.body, tc.headers...)
+				if r.status != tc.status || r.body["error"] != tc.code {
+					t.Fatalf("got %d %s, want %d %s", r.status, r.raw, tc.status, tc.code)
+				}
+				if d, _ := r.body["error_description"].(string); d == "" {
+					t.Errorf("no error_description: %s", r.raw)
+				}
+				if r.status == 405 && r.header.Get("Allow") != "POST, GET" {
+					t.Errorf("Allow %q", r.header.Get("Allow"))
+				}
+				if r.status == 401 && !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer ") {
+					t.Errorf("401 without a challenge")
+				}
+			})
+		}
+		// Nothing was half-written by the refused requests.
+		list := g.adminCall("GET", "/clients", "master", nil)
+		if cs, _ := list.body["clients"].([]any); len(cs) != 3 {
+			t.Errorf("%d clients after the refused requests, want 3", len(cs))
+		}
+	})
 }
 
 // TestAdminAPIEscalation: a caller grants only scopes it holds.
 func TestAdminAPIEscalation(t *testing.T) {
-	g := startGateway(t, gatewayOptions{apiRoutes: adminRoutesConfig})
-	op := g.create("operator", store.TypeOAuth, []string{"api-keys:read", "api-keys:write", "mcp:write"}, nil)
-	tok := g.token(op.Client.ID, op.Secret, nil)
-	all := g.create("everything", store.TypeOAuth, []string{"*"}, nil)
+	forEachStore(t, func(t *testing.T, kind string) {
+		g := startGateway(t, gatewayOptions{store: kind, apiRoutes: adminRoutesConfig})
+		op := g.create("operator", store.TypeOAuth, []string{"api-keys:read", "api-keys:write", "mcp:write"}, nil)
+		tok := g.token(op.Client.ID, op.Secret, nil)
+		all := g.create("everything", store.TypeOAuth, []string{"*"}, nil)
 
-	ok := g.adminCall("POST", "/clients", tok, map[string]any{"name": "reader", "scopes": []string{"mcp:read"}})
-	mustStatus(t, ok, 201, "create within the caller's scopes (mcp:write implies mcp:read)")
-	rid := ok.body["client_id"].(string)
-	for _, scopes := range [][]string{{"*"}, {"ledgers:read"}, {"mcp:write", "api-keys:delete"}, {"mcp:*"}} {
-		r := g.adminCall("POST", "/clients", tok, map[string]any{"name": "escalate", "scopes": scopes})
-		if r.status != 403 || r.body["error"] != "forbidden" {
-			t.Errorf("create %v: %d %s", scopes, r.status, r.raw)
+		ok := g.adminCall("POST", "/clients", tok, map[string]any{"name": "reader", "scopes": []string{"mcp:read"}})
+		mustStatus(t, ok, 201, "create within the caller's scopes (mcp:write implies mcp:read)")
+		rid := ok.body["client_id"].(string)
+		for _, scopes := range [][]string{{"*"}, {"ledgers:read"}, {"mcp:write", "api-keys:delete"}, {"mcp:*"}} {
+			r := g.adminCall("POST", "/clients", tok, map[string]any{"name": "escalate", "scopes": scopes})
+			if r.status != 403 || r.body["error"] != "forbidden" {
+				t.Errorf("create %v: %d %s", scopes, r.status, r.raw)
+			}
 		}
-	}
-	mustStatus(t, g.adminCall("PATCH", "/clients/"+rid, tok, map[string]any{"scopes": []string{"*"}}), 403, "widen to *")
-	mustStatus(t, g.adminCall("PATCH", "/clients/"+rid, tok, map[string]any{"scopes": []string{"mcp:write"}}), 200, "widen within own scopes")
-	mustStatus(t, g.adminCall("POST", "/clients/"+all.Client.ID+"/roll-secret", tok, nil), 403, "roll the secret of a * client")
-	mustStatus(t, g.adminCall("POST", "/clients/"+rid+"/roll-secret", tok, nil), 200, "roll a client within own scopes")
-	mustStatus(t, g.adminCall("DELETE", "/clients/"+rid, tok, nil), 403, "delete without api-keys:delete")
-	// The audit log names the client that acted.
-	audit := g.adminCall("GET", "/audit?client_id="+rid, tok, nil)
-	if !strings.Contains(audit.raw, `"actor":"`+op.Client.ID+`"`) {
-		t.Errorf("audit actor: %s", audit.raw)
-	}
-	if n := len(audit.body["events"].([]any)); n != 3 {
-		t.Errorf("%d events for the client, want create, update, roll", n)
-	}
+		mustStatus(t, g.adminCall("PATCH", "/clients/"+rid, tok, map[string]any{"scopes": []string{"*"}}), 403, "widen to *")
+		mustStatus(t, g.adminCall("PATCH", "/clients/"+rid, tok, map[string]any{"scopes": []string{"mcp:write"}}), 200, "widen within own scopes")
+		mustStatus(t, g.adminCall("POST", "/clients/"+all.Client.ID+"/roll-secret", tok, nil), 403, "roll the secret of a * client")
+		mustStatus(t, g.adminCall("POST", "/clients/"+rid+"/roll-secret", tok, nil), 200, "roll a client within own scopes")
+		mustStatus(t, g.adminCall("DELETE", "/clients/"+rid, tok, nil), 403, "delete without api-keys:delete")
+		// The audit log names the client that acted.
+		audit := g.adminCall("GET", "/audit?client_id="+rid, tok, nil)
+		if !strings.Contains(audit.raw, `"actor":"`+op.Client.ID+`"`) {
+			t.Errorf("audit actor: %s", audit.raw)
+		}
+		if n := len(audit.body["events"].([]any)); n != 3 {
+			t.Errorf("%d events for the client, want create, update, roll", n)
+		}
+	})
 }
 
 // TestAdminAPIChangesBite: narrowing scopes and bringing expiry forward act on live tokens.
@@ -331,155 +335,159 @@ func TestAdminAPIRollSecret(t *testing.T) {
 // TestAdminAPIPagination: thousands of clients, listed while others are
 // created, each old one exactly once, newest first.
 func TestAdminAPIPagination(t *testing.T) {
-	g := startGateway(t, gatewayOptions{apiRoutes: adminRoutesConfig})
-	const n = 2000
-	var wg sync.WaitGroup
-	ids := make(chan string, n)
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < n/8; i++ {
-				c, err := g.svc.Create(context.Background(), admin.CLI, admin.CreateParams{Name: "bulk", Scopes: []string{"mcp:read"}})
-				if err != nil {
-					t.Error(err)
-					return
+	forEachStore(t, func(t *testing.T, kind string) {
+		g := startGateway(t, gatewayOptions{store: kind, apiRoutes: adminRoutesConfig})
+		const n = 2000
+		var wg sync.WaitGroup
+		ids := make(chan string, n)
+		for w := 0; w < 8; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < n/8; i++ {
+					c, err := g.svc.Create(context.Background(), admin.CLI, admin.CreateParams{Name: "bulk", Scopes: []string{"mcp:read"}})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					ids <- c.Client.ID
 				}
-				ids <- c.Client.ID
+			}()
+		}
+		wg.Wait()
+		close(ids)
+		want := map[string]bool{}
+		for id := range ids {
+			want[id] = true
+		}
+
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() { // keep creating while we page
+			defer close(done)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					_, _ = g.svc.Create(context.Background(), admin.CLI, admin.CreateParams{Name: "during", Scopes: []string{"mcp:read"}})
+				}
 			}
 		}()
-	}
-	wg.Wait()
-	close(ids)
-	want := map[string]bool{}
-	for id := range ids {
-		want[id] = true
-	}
-
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() { // keep creating while we page
-		defer close(done)
+		seen := map[string]int{}
+		var last string
+		cursor := ""
 		for {
-			select {
-			case <-stop:
-				return
-			default:
-				_, _ = g.svc.Create(context.Background(), admin.CLI, admin.CreateParams{Name: "during", Scopes: []string{"mcp:read"}})
+			path := "/clients?limit=137"
+			if cursor != "" {
+				path += "&cursor=" + url.QueryEscape(cursor)
+			}
+			r := g.adminCall("GET", path, "master", nil)
+			mustStatus(t, r, 200, "page")
+			for _, c := range r.body["clients"].([]any) {
+				cm := c.(map[string]any)
+				id := cm["client_id"].(string)
+				seen[id]++
+				created, err := time.Parse(time.RFC3339Nano, cm["created_at"].(string))
+				if err != nil {
+					t.Fatal(err)
+				}
+				key := fmt.Sprintf("%020d|%s", created.UnixMicro(), id)
+				if last != "" && key >= last {
+					t.Fatalf("not newest first: %s after %s", key, last)
+				}
+				last = key
+			}
+			next, _ := r.body["next_cursor"].(string)
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		close(stop)
+		<-done
+		for id := range want {
+			if seen[id] != 1 {
+				t.Fatalf("client %s listed %d times", id, seen[id])
 			}
 		}
-	}()
-	seen := map[string]int{}
-	var last string
-	cursor := ""
-	for {
-		path := "/clients?limit=137"
-		if cursor != "" {
-			path += "&cursor=" + url.QueryEscape(cursor)
-		}
-		r := g.adminCall("GET", path, "master", nil)
-		mustStatus(t, r, 200, "page")
-		for _, c := range r.body["clients"].([]any) {
-			cm := c.(map[string]any)
-			id := cm["client_id"].(string)
-			seen[id]++
-			created, err := time.Parse(time.RFC3339Nano, cm["created_at"].(string))
-			if err != nil {
-				t.Fatal(err)
+		for id, k := range seen {
+			if k != 1 {
+				t.Fatalf("client %s listed %d times", id, k)
 			}
-			key := fmt.Sprintf("%020d|%s", created.UnixMicro(), id)
-			if last != "" && key >= last {
-				t.Fatalf("not newest first: %s after %s", key, last)
-			}
-			last = key
 		}
-		next, _ := r.body["next_cursor"].(string)
-		if next == "" {
-			break
-		}
-		cursor = next
-	}
-	close(stop)
-	<-done
-	for id := range want {
-		if seen[id] != 1 {
-			t.Fatalf("client %s listed %d times", id, seen[id])
-		}
-	}
-	for id, k := range seen {
-		if k != 1 {
-			t.Fatalf("client %s listed %d times", id, k)
-		}
-	}
+	})
 }
 
 // TestNoSecretAfterCreation: after creation no response body and no log line
 // (Caddy's logs and access logs at DEBUG) contains a secret.
 func TestNoSecretAfterCreation(t *testing.T) {
-	dir := t.TempDir()
-	logFile := filepath.Join(dir, "caddy.log")
-	accessLog := filepath.Join(dir, "access.log")
-	g := startGateway(t, gatewayOptions{
-		// Caddy redacts Authorization in access logs by itself; X-Blnk-Key
-		// needs the filter the README documents (Caddy clones the request for
-		// its access log before any handler runs, so no handler can remove it).
-		apiRoutes:   adminRoutesConfig + "\n\tlog {\n\t\toutput file " + accessLog + "\n\t\tformat filter {\n\t\t\trequest>headers>X-Blnk-Key delete\n\t\t}\n\t}",
-		globalExtra: "log {\n\toutput file " + logFile + "\n\tlevel DEBUG\n}",
-	})
-	var secrets []string
-	var bodies []string
-	for _, typ := range []string{"oauth", "api_key"} {
-		r := g.adminCall("POST", "/clients", "master", map[string]any{"name": "secretive " + typ, "scopes": []string{"mcp:read"}, "type": typ})
-		mustStatus(t, r, 201, "create")
-		id := r.body["client_id"].(string)
-		s, _ := r.body["client_secret"].(string)
-		if typ == "api_key" {
-			s = r.body["api_key"].(string)
-			bodies = append(bodies, g.call("/mcp", "X-Blnk-Key", s).raw)
-			bodies = append(bodies, g.call("/mcp", "X-Blnk-Key", s[:len(s)-1]+"0").raw)
-		} else {
-			tok := g.postToken(url.Values{"grant_type": {"client_credentials"}}, id, s)
-			bodies = append(bodies, g.call("/mcp", bearer(tok.body["access_token"].(string))...).raw)
-			bodies = append(bodies, g.postToken(url.Values{"grant_type": {"client_credentials"}}, id, s+"x").raw)
-		}
-		secrets = append(secrets, s)
-		for _, call := range [][2]string{{"GET", "/clients"}, {"GET", "/clients/" + id}, {"GET", "/audit"}, {"PATCH", "/clients/" + id}, {"POST", "/clients/" + id + "/revoke"}} {
-			var body any
-			if call[0] == "PATCH" {
-				body = map[string]any{"name": "renamed"}
+	forEachStore(t, func(t *testing.T, kind string) {
+		dir := t.TempDir()
+		logFile := filepath.Join(dir, "caddy.log")
+		accessLog := filepath.Join(dir, "access.log")
+		g := startGateway(t, gatewayOptions{store: kind,
+			// Caddy redacts Authorization in access logs by itself; X-Blnk-Key
+			// needs the filter the README documents (Caddy clones the request for
+			// its access log before any handler runs, so no handler can remove it).
+			apiRoutes:   adminRoutesConfig + "\n\tlog {\n\t\toutput file " + accessLog + "\n\t\tformat filter {\n\t\t\trequest>headers>X-Blnk-Key delete\n\t\t}\n\t}",
+			globalExtra: "log {\n\toutput file " + logFile + "\n\tlevel DEBUG\n}",
+		})
+		var secrets []string
+		var bodies []string
+		for _, typ := range []string{"oauth", "api_key"} {
+			r := g.adminCall("POST", "/clients", "master", map[string]any{"name": "secretive " + typ, "scopes": []string{"mcp:read"}, "type": typ})
+			mustStatus(t, r, 201, "create")
+			id := r.body["client_id"].(string)
+			s, _ := r.body["client_secret"].(string)
+			if typ == "api_key" {
+				s = r.body["api_key"].(string)
+				bodies = append(bodies, g.call("/mcp", "X-Blnk-Key", s).raw)
+				bodies = append(bodies, g.call("/mcp", "X-Blnk-Key", s[:len(s)-1]+"0").raw)
+			} else {
+				tok := g.postToken(url.Values{"grant_type": {"client_credentials"}}, id, s)
+				bodies = append(bodies, g.call("/mcp", bearer(tok.body["access_token"].(string))...).raw)
+				bodies = append(bodies, g.postToken(url.Values{"grant_type": {"client_credentials"}}, id, s+"x").raw)
 			}
-			bodies = append(bodies, g.adminCall(call[0], call[1], "master", body).raw)
-		}
-		bodies = append(bodies, g.adminCall("DELETE", "/clients/"+id, "master", nil).raw)
-	}
-	// A caller trying to set a secret is refused without echoing it.
-	bodies = append(bodies, g.adminCall("POST", "/clients", "master", map[string]any{"name": "x", "scopes": []string{"*"}, "client_secret": secrets[0]}).raw)
-	if err := stopCaddy(); err != nil { // flush the logs
-		t.Fatal(err)
-	}
-	logs, _ := os.ReadFile(logFile)
-	access, _ := os.ReadFile(accessLog)
-	if len(logs) == 0 || len(access) == 0 {
-		t.Fatalf("no logs captured (%d, %d bytes)", len(logs), len(access))
-	}
-	if !strings.Contains(string(logs), `"logger":"http.handlers.blnk_admin.audit"`) {
-		t.Error("no audit log line from a logger named ...audit")
-	}
-	for _, s := range secrets {
-		for _, b := range bodies {
-			if strings.Contains(b, s) {
-				t.Fatalf("a response after creation contains a secret: %s", b)
+			secrets = append(secrets, s)
+			for _, call := range [][2]string{{"GET", "/clients"}, {"GET", "/clients/" + id}, {"GET", "/audit"}, {"PATCH", "/clients/" + id}, {"POST", "/clients/" + id + "/revoke"}} {
+				var body any
+				if call[0] == "PATCH" {
+					body = map[string]any{"name": "renamed"}
+				}
+				bodies = append(bodies, g.adminCall(call[0], call[1], "master", body).raw)
 			}
+			bodies = append(bodies, g.adminCall("DELETE", "/clients/"+id, "master", nil).raw)
 		}
-		for _, f := range []string{logFile, accessLog} {
-			b, _ := os.ReadFile(f)
-			for _, line := range strings.Split(string(b), "\n") {
-				if strings.Contains(line, s) {
-					t.Fatalf("%s contains a secret: %s", filepath.Base(f), line)
+		// A caller trying to set a secret is refused without echoing it.
+		bodies = append(bodies, g.adminCall("POST", "/clients", "master", map[string]any{"name": "x", "scopes": []string{"*"}, "client_secret": secrets[0]}).raw)
+		if err := stopCaddy(); err != nil { // flush the logs
+			t.Fatal(err)
+		}
+		logs, _ := os.ReadFile(logFile)
+		access, _ := os.ReadFile(accessLog)
+		if len(logs) == 0 || len(access) == 0 {
+			t.Fatalf("no logs captured (%d, %d bytes)", len(logs), len(access))
+		}
+		if !strings.Contains(string(logs), `"logger":"http.handlers.blnk_admin.audit"`) {
+			t.Error("no audit log line from a logger named ...audit")
+		}
+		for _, s := range secrets {
+			for _, b := range bodies {
+				if strings.Contains(b, s) {
+					t.Fatalf("a response after creation contains a secret: %s", b)
+				}
+			}
+			for _, f := range []string{logFile, accessLog} {
+				b, _ := os.ReadFile(f)
+				for _, line := range strings.Split(string(b), "\n") {
+					if strings.Contains(line, s) {
+						t.Fatalf("%s contains a secret: %s", filepath.Base(f), line)
+					}
 				}
 			}
 		}
-	}
+	})
 }
 
 // TestOpenAPIMatchesRoutes: the OpenAPI document and the router list the same

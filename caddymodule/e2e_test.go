@@ -295,57 +295,59 @@ func TestTokenResponse(t *testing.T) {
 
 // TestAuthorizationServerMetadata checks the RFC 8414 document.
 func TestAuthorizationServerMetadata(t *testing.T) {
-	g := startGateway(t, gatewayOptions{})
-	req, _ := http.NewRequest(http.MethodGet, g.authURL+"/.well-known/oauth-authorization-server", nil)
-	r := g.do(req)
-	if r.status != 200 || r.header.Get("Content-Type") != "application/json" {
-		t.Fatalf("%d %s", r.status, r.raw)
-	}
-	want := map[string]any{
-		"issuer":                                        g.authURL,
-		"token_endpoint":                                g.authURL + "/oauth/token",
-		"jwks_uri":                                      g.authURL + "/.well-known/jwks.json",
-		"grant_types_supported":                         []any{"client_credentials"},
-		"token_endpoint_auth_methods_supported":         []any{"client_secret_basic", "client_secret_post"},
-		"scopes_supported":                              []any{"*", "ledgers:read", "mcp:read"},
-		"response_types_supported":                      []any{},
-		"authorization_endpoint":                        g.authURL + "/oauth/authorize",
-		"code_challenge_methods_supported":              []any{"S256"},
-		"introspection_endpoint":                        g.authURL + "/oauth/introspect",
-		"introspection_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post"},
-	}
-	for k, v := range want {
-		got, _ := json.Marshal(r.body[k])
-		exp, _ := json.Marshal(v)
-		if string(got) != string(exp) {
-			t.Errorf("%s = %s, want %s", k, got, exp)
+	forEachStore(t, func(t *testing.T, kind string) {
+		g := startGateway(t, gatewayOptions{store: kind})
+		req, _ := http.NewRequest(http.MethodGet, g.authURL+"/.well-known/oauth-authorization-server", nil)
+		r := g.do(req)
+		if r.status != 200 || r.header.Get("Content-Type") != "application/json" {
+			t.Fatalf("%d %s", r.status, r.raw)
 		}
-	}
-	if _, has := r.body["revocation_endpoint"]; has {
-		t.Error("revocation_endpoint advertised, but the endpoint does not exist yet")
-	}
-	// The same document for OpenID Connect discovery.
-	req, _ = http.NewRequest(http.MethodGet, g.authURL+"/.well-known/openid-configuration", nil)
-	if oidc := g.do(req); oidc.status != 200 || oidc.raw != r.raw {
-		t.Errorf("openid-configuration: %d %s", oidc.status, oidc.raw)
-	}
-	// The authorization endpoint refuses everything, never redirecting.
-	for _, m := range []string{http.MethodGet, http.MethodPost} {
-		req, _ = http.NewRequest(m, g.authURL+"/oauth/authorize?response_type=code&client_id=x&redirect_uri=https%3A%2F%2Fevil.example.com", nil)
-		a := g.do(req)
-		if a.status != 400 || a.body["error"] != "unsupported_response_type" || a.header.Get("Location") != "" {
-			t.Errorf("%s /oauth/authorize: %d %v %s", m, a.status, a.header, a.raw)
+		want := map[string]any{
+			"issuer":                                        g.authURL,
+			"token_endpoint":                                g.authURL + "/oauth/token",
+			"jwks_uri":                                      g.authURL + "/.well-known/jwks.json",
+			"grant_types_supported":                         []any{"client_credentials"},
+			"token_endpoint_auth_methods_supported":         []any{"client_secret_basic", "client_secret_post"},
+			"scopes_supported":                              []any{"*", "ledgers:read", "mcp:read"},
+			"response_types_supported":                      []any{},
+			"authorization_endpoint":                        g.authURL + "/oauth/authorize",
+			"code_challenge_methods_supported":              []any{"S256"},
+			"introspection_endpoint":                        g.authURL + "/oauth/introspect",
+			"introspection_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post"},
 		}
-	}
-	// Other paths fall through to the next handler.
-	req, _ = http.NewRequest(http.MethodGet, g.authURL+"/elsewhere", nil)
-	if r := g.do(req); r.status != 404 || r.raw != "not here" {
-		t.Errorf("fallthrough: %d %s", r.status, r.raw)
-	}
-	req, _ = http.NewRequest(http.MethodPost, g.authURL+"/.well-known/oauth-authorization-server", nil)
-	if r := g.do(req); r.status != 405 {
-		t.Errorf("POST metadata: %d", r.status)
-	}
+		for k, v := range want {
+			got, _ := json.Marshal(r.body[k])
+			exp, _ := json.Marshal(v)
+			if string(got) != string(exp) {
+				t.Errorf("%s = %s, want %s", k, got, exp)
+			}
+		}
+		if _, has := r.body["revocation_endpoint"]; has {
+			t.Error("revocation_endpoint advertised, but the endpoint does not exist yet")
+		}
+		// The same document for OpenID Connect discovery.
+		req, _ = http.NewRequest(http.MethodGet, g.authURL+"/.well-known/openid-configuration", nil)
+		if oidc := g.do(req); oidc.status != 200 || oidc.raw != r.raw {
+			t.Errorf("openid-configuration: %d %s", oidc.status, oidc.raw)
+		}
+		// The authorization endpoint refuses everything, never redirecting.
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			req, _ = http.NewRequest(m, g.authURL+"/oauth/authorize?response_type=code&client_id=x&redirect_uri=https%3A%2F%2Fevil.example.com", nil)
+			a := g.do(req)
+			if a.status != 400 || a.body["error"] != "unsupported_response_type" || a.header.Get("Location") != "" {
+				t.Errorf("%s /oauth/authorize: %d %v %s", m, a.status, a.header, a.raw)
+			}
+		}
+		// Other paths fall through to the next handler.
+		req, _ = http.NewRequest(http.MethodGet, g.authURL+"/elsewhere", nil)
+		if r := g.do(req); r.status != 404 || r.raw != "not here" {
+			t.Errorf("fallthrough: %d %s", r.status, r.raw)
+		}
+		req, _ = http.NewRequest(http.MethodPost, g.authURL+"/.well-known/oauth-authorization-server", nil)
+		if r := g.do(req); r.status != 405 {
+			t.Errorf("POST metadata: %d", r.status)
+		}
+	})
 }
 
 // TestBearerEnforcement checks every RFC 6750 answer of blnk_auth.
@@ -473,30 +475,32 @@ func TestBearerEnforcement(t *testing.T) {
 // TestStackedHandlers: several blnk_auth on one request each add their scopes;
 // the first removes the credential, the later ones reuse its result.
 func TestStackedHandlers(t *testing.T) {
-	g := startGateway(t, gatewayOptions{apiRoutes: `
-	blnk_auth /mcp* mcp:read
-	blnk_auth /mcp/admin* mcp:admin
-	blnk_auth
-	reverse_proxy {upstream}`})
-	reader := g.create("reader", store.TypeOAuth, []string{"mcp:read"}, nil)
-	admin := g.create("admin", store.TypeOAuth, []string{"mcp:read", "mcp:admin"}, nil)
-	rt := g.token(reader.Client.ID, reader.Secret, nil)
-	at := g.token(admin.Client.ID, admin.Secret, nil)
-	for _, tc := range []struct {
-		path, tok string
-		status    int
-	}{
-		{"/mcp", rt, 200}, {"/mcp/admin", rt, 403}, {"/mcp/admin", at, 200}, {"/other", rt, 200}, {"/mcp", "", 401}, {"/other", "", 401},
-	} {
-		var h []string
-		if tc.tok != "" {
-			h = bearer(tc.tok)
+	forEachStore(t, func(t *testing.T, kind string) {
+		g := startGateway(t, gatewayOptions{store: kind, apiRoutes: `
+		blnk_auth /mcp* mcp:read
+		blnk_auth /mcp/admin* mcp:admin
+		blnk_auth
+		reverse_proxy {upstream}`})
+		reader := g.create("reader", store.TypeOAuth, []string{"mcp:read"}, nil)
+		admin := g.create("admin", store.TypeOAuth, []string{"mcp:read", "mcp:admin"}, nil)
+		rt := g.token(reader.Client.ID, reader.Secret, nil)
+		at := g.token(admin.Client.ID, admin.Secret, nil)
+		for _, tc := range []struct {
+			path, tok string
+			status    int
+		}{
+			{"/mcp", rt, 200}, {"/mcp/admin", rt, 403}, {"/mcp/admin", at, 200}, {"/other", rt, 200}, {"/mcp", "", 401}, {"/other", "", 401},
+		} {
+			var h []string
+			if tc.tok != "" {
+				h = bearer(tc.tok)
+			}
+			if r := g.call(tc.path, h...); r.status != tc.status {
+				t.Errorf("%s: %d, want %d (%s)", tc.path, r.status, tc.status, r.raw)
+			}
 		}
-		if r := g.call(tc.path, h...); r.status != tc.status {
-			t.Errorf("%s: %d, want %d (%s)", tc.path, r.status, tc.status, r.raw)
+		if h := g.upstream.lastHeader(); h.Get("Authorization") != "" {
+			t.Error("credential passed through")
 		}
-	}
-	if h := g.upstream.lastHeader(); h.Get("Authorization") != "" {
-		t.Error("credential passed through")
-	}
+	})
 }

@@ -94,6 +94,7 @@ type Cache struct {
 	epoch uint64
 
 	synced        atomic.Bool
+	everSynced    atomic.Bool
 	unsyncedSince atomic.Int64 // unix nanoseconds
 
 	hits, misses atomic.Uint64
@@ -207,9 +208,17 @@ func (c *Cache) Reset() {
 }
 
 // Synced implements store.Watcher.
+//
+// The first Synced(true) also forgets everything: a follower starts at the
+// head of the change log, so a change made between a fill and that moment
+// would never be reported, and the filled record could stay stale until its
+// TTL.
 func (c *Cache) Synced(ok bool) {
 	if !ok && c.synced.Load() {
 		c.unsyncedSince.Store(time.Now().UnixNano())
+	}
+	if ok && c.everSynced.CompareAndSwap(false, true) {
+		c.Reset()
 	}
 	c.synced.Store(ok)
 }

@@ -688,3 +688,35 @@ func TestConcurrentGetInvalidate(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestFirstSyncForgetsEarlierFills: a record cached before the change feed
+// first connected may predate a change the feed will never report (it starts
+// at the head of the log); the first Synced(true) must drop it.
+func TestFirstSyncForgetsEarlierFills(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	cnt := &counter{load: st.GetClient}
+	c, err := clientcache.New(cnt.Load, clientcache.Config{MaxUnsynced: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cl := createClient(t, st)
+	mustGet(t, c, cl.ID) // filled before the feed is up
+	c.Wait()
+	if _, err := st.RevokeClient(context.Background(), cl.ID, time.Now().UTC().Truncate(time.Microsecond), store.Audit{Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	c.Synced(true) // the feed connects after the revocation: it will not report it
+	e := mustGet(t, c, cl.ID)
+	if e.Client.RevokedAt == nil {
+		t.Fatal("a record cached before the first sync survived it: the revocation is invisible")
+	}
+	wantReads(t, cnt, 2)
+	// Later syncs (reconnections) keep the cache: their replay covers the gap.
+	c.Wait()
+	c.Synced(false)
+	c.Synced(true)
+	mustGet(t, c, cl.ID)
+	wantReads(t, cnt, 2)
+}
