@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/blnkapi"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpscope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
@@ -62,6 +64,13 @@ type Auth struct {
 	// POST /ledgers); a path naming no Blnk resource is refused with 403.
 	BlnkAPI *BlnkAPI `json:"blnk_api,omitempty"`
 
+	// MCP makes the route an MCP endpoint (Streamable HTTP): each request also
+	// needs the scopes of its JSON-RPC method — mcp:write for tools/call and
+	// other methods that act, mcp:read for the rest (initialize, lists,
+	// reads, ping, subscriptions, notifications; GET and DELETE) — plus those
+	// of per-tool rules. Batched or malformed JSON-RPC gets a JSON-RPC error.
+	MCP *MCP `json:"mcp,omitempty"`
+
 	// MountPath is the path prefix the route protects, e.g. /mcp. Its
 	// Protected Resource Metadata (RFC 9728) is served at
 	// /.well-known/oauth-protected-resource/mcp, which must be routed to this
@@ -73,8 +82,10 @@ type Auth struct {
 	logger   *zap.Logger
 	required scope.Set
 
-	metadataPath string // where this route's Protected Resource Metadata is served
-	realm        string // `Bearer realm="…"`, the start of every challenge
+	base         scope.Set // the least the route needs: required, plus mcp:read on an MCP route
+	supported    scope.Set // every scope the route may ask for, for its metadata
+	metadataPath string    // where this route's Protected Resource Metadata is served
+	realm        string    // `Bearer realm="…"`, the start of every challenge
 }
 
 // CaddyModule returns the Caddy module information.
@@ -110,8 +121,27 @@ func (h *Auth) provision(ctx caddy.Context, a *App) (err error) {
 	}
 	h.MountPath = mount
 	h.metadataPath = wellKnownResource + mount
-	a.addRoute(h.Resource, mount, h.required.List())
 	h.realm = `Bearer realm="` + h.Realm + `"`
+	h.base = h.required
+	if h.MCP != nil {
+		if err := h.MCP.provision(); err != nil {
+			return err
+		}
+		// The least an MCP client needs to use the mount at all.
+		h.base = h.required.Union(scope.MustParse("mcp:read"))
+		h.supported = h.base.Union(scope.MustParse("mcp:write"))
+		for _, list := range h.MCP.Tools {
+			h.supported = h.supported.Union(scope.MustParse(strings.Join(list, " ")))
+		}
+		for _, list := range h.MCP.Methods {
+			if set, err := scope.FromList(list); err == nil {
+				h.supported = h.supported.Union(set)
+			}
+		}
+	} else {
+		h.supported = h.required
+	}
+	a.addRoute(h.Resource, h.MountPath, h.supported.List())
 	if h.BlnkAPI != nil {
 		if key := caddy.NewReplacer().ReplaceKnown(h.BlnkAPI.UpstreamKey, ""); key != "" {
 			h.BlnkAPI.key = []string{key}
@@ -128,6 +158,44 @@ type BlnkAPI struct {
 	UpstreamKey string `json:"upstream_key,omitempty"`
 
 	key []string // the expanded key, ready to put in a header map
+}
+
+// MCP configures an MCP route.
+type MCP struct {
+	// Methods override the scopes a JSON-RPC method needs, e.g.
+	// {"resources/read": ["docs:read"]}.
+	Methods map[string][]string `json:"methods,omitempty"`
+	// Tools add scopes that tools/call needs for a tool, on top of the
+	// method's, e.g. {"transfer_funds": ["ledgers:write"]}.
+	Tools map[string][]string `json:"tools,omitempty"`
+	// MaxBodySize bounds how much of a request body is read to find its
+	// method; larger requests get 413. Default 1 MiB.
+	MaxBodySize int64 `json:"max_body_size,omitempty"`
+
+	policy *mcpscope.Policy
+}
+
+func (m *MCP) provision() error {
+	if m.MaxBodySize <= 0 {
+		m.MaxBodySize = 1 << 20
+	}
+	p := mcpscope.DefaultPolicy()
+	for method, list := range m.Methods {
+		set, err := scope.FromList(list)
+		if err != nil {
+			return fmt.Errorf("mcp method %s: %w", method, err)
+		}
+		p = p.WithMethod(method, set)
+	}
+	for tool, list := range m.Tools {
+		set, err := scope.FromList(list)
+		if err != nil || set.IsEmpty() {
+			return fmt.Errorf("mcp tool %s: needs valid scopes", tool)
+		}
+		p = p.WithTool(tool, set)
+	}
+	m.policy = p
+	return nil
 }
 
 // wellKnownResource is where RFC 9728 §3 puts Protected Resource Metadata,
@@ -175,8 +243,8 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	// An earlier blnk_auth on this request already authenticated it (and
 	// removed the credential): only this route's scopes remain to check.
 	if p, ok := caddyhttp.GetVar(r.Context(), principalVar).(*principal); ok {
-		if need, ok := h.permits(r, p.scopes); !ok {
-			return h.denyNeeding(w, r, denyScope, need)
+		if done, err := h.authorize(w, r, p.scopes); done {
+			return err
 		}
 		h.setUpstreamCredential(r)
 		return next.ServeHTTP(w, r)
@@ -187,8 +255,8 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	if d != nil {
 		return h.deny(w, r, d)
 	}
-	if need, ok := h.permits(r, scopes); !ok {
-		return h.denyNeeding(w, r, denyScope, need)
+	if done, err := h.authorize(w, r, scopes); done {
+		return err
 	}
 
 	caddyhttp.SetVar(r.Context(), principalVar, &principal{scopes: scopes})
@@ -250,6 +318,41 @@ func (a *App) authenticate(r *http.Request, aud audienceChecker, now time.Time) 
 		return entry, t.Scopes.Filter(entry.Client.Scopes), nil, nil
 	}
 	return entry, t.Scopes, t.BoxedScopes, nil
+}
+
+// authorize checks that scopes cover what the request needs here: the
+// route's scopes, the JSON-RPC method's on an MCP route, the operation's on a
+// Blnk API. If not, it answers (403, or a JSON-RPC error for a malformed MCP
+// message) and reports done.
+func (h *Auth) authorize(w http.ResponseWriter, r *http.Request, scopes scope.Set) (done bool, err error) {
+	if h.MCP != nil {
+		call, perr := mcpscope.PeekStrict(r, h.MCP.MaxBodySize)
+		if perr != nil {
+			return true, h.answerJSONRPC(w, call.ID, perr)
+		}
+		if needs := h.MCP.policy.Required(call); !scopes.CoversAll(h.required) || !scopes.CoversAll(needs) {
+			return true, h.denyNeeding(w, r, denyScope, h.required.Union(needs).String())
+		}
+		return false, nil
+	}
+	if need, ok := h.permits(r, scopes); !ok {
+		return true, h.denyNeeding(w, r, denyScope, need)
+	}
+	return false, nil
+}
+
+// answerJSONRPC refuses a malformed MCP message as MCP clients expect: a
+// JSON-RPC error, never a crash, and nothing reaches the upstream.
+func (h *Auth) answerJSONRPC(w http.ResponseWriter, id json.RawMessage, err error) error {
+	status, code, msg, ok := mcpscope.Answer(err)
+	if !ok {
+		status, code, msg = http.StatusBadRequest, -32600, "Invalid Request"
+	}
+	h.app.metrics.decision("invalid_request")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(mcpscope.JSONRPCError(id, code, msg))
+	return nil
 }
 
 // permits reports whether scopes cover what the request needs here: the
@@ -356,7 +459,7 @@ func (h *Auth) serveMetadata(w http.ResponseWriter, r *http.Request) error {
 	b, err := json.Marshal(map[string]any{
 		"resource":                 h.resourceURL(r),
 		"authorization_servers":    []string{h.app.issuerURL.String()},
-		"scopes_supported":         h.required.List(),
+		"scopes_supported":         h.supported.List(),
 		"bearer_methods_supported": []string{"header"},
 	})
 	if err != nil {
@@ -477,7 +580,7 @@ func (h *Auth) denyNeeding(w http.ResponseWriter, r *http.Request, d *denial, ne
 			challenge += `, error="` + d.code + `", error_description="` + d.description + `"`
 		}
 		if need == "" {
-			need = h.required.String()
+			need = h.base.String()
 		}
 		if need != "" {
 			challenge += `, scope="` + need + `"`

@@ -202,6 +202,11 @@ func mountOf(set caddy.ModuleMap) (string, bool) {
 //		realm      <realm>     # default "blnk"
 //		resource   <url>       # this route's resource identifier (RFC 8707, RFC 9728); default: its canonical URL
 //		mount_path <path>      # the path it protects, for its metadata; default: from a single path matcher
+//		mcp {                  # an MCP endpoint: also require the scopes of each JSON-RPC method
+//			tool   <name> <scope...>   # more scopes for tools/call of that tool
+//			method <name> <scope...>   # replace the default scopes of a method
+//			max_body_size <bytes>      # default 1 MiB
+//		}
 //		blnk_api {             # a Blnk Core API: also require the scope of each operation
 //			upstream_key <key> # the gateway's own Blnk API key, sent as X-Blnk-Key
 //		}
@@ -229,6 +234,37 @@ func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 		case "mount_path":
 			if err := oneString(h.Dispenser, &a.MountPath); err != nil {
 				return nil, err
+			}
+		case "mcp":
+			if h.NextArg() {
+				return nil, h.ArgErr()
+			}
+			a.MCP = new(MCP)
+			for nesting := h.Nesting(); h.NextBlock(nesting); {
+				switch h.Val() {
+				case "tool", "method":
+					kind := h.Val()
+					args := h.RemainingArgs()
+					if len(args) < 2 {
+						return nil, h.Errf("%s <name> <scope...>", kind)
+					}
+					m := &a.MCP.Tools
+					if kind == "method" {
+						m = &a.MCP.Methods
+					}
+					if *m == nil {
+						*m = map[string][]string{}
+					}
+					(*m)[args[0]] = append((*m)[args[0]], args[1:]...)
+				case "max_body_size":
+					var n int64
+					if err := oneInt(h.Dispenser, &n); err != nil {
+						return nil, err
+					}
+					a.MCP.MaxBodySize = n
+				default:
+					return nil, h.Errf("unrecognized mcp option %q", h.Val())
+				}
 			}
 		case "blnk_api":
 			if h.NextArg() {

@@ -48,18 +48,27 @@ type testGateway struct {
 
 // recorder is the upstream: it answers 200 and remembers the last request's headers.
 type recorder struct {
-	mu   sync.Mutex
-	last http.Header
-	hits int
+	mu       sync.Mutex
+	last     http.Header
+	lastBody string
+	hits     int
 }
 
 func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
 	rec.mu.Lock()
 	rec.last = r.Header.Clone()
+	rec.lastBody = string(body)
 	rec.hits++
 	rec.mu.Unlock()
 	w.Header().Set("Content-Type", "text/plain")
 	fmt.Fprintf(w, "upstream saw %s %s", r.Method, r.URL.Path)
+}
+
+func (rec *recorder) body() string {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return rec.lastBody
 }
 
 func (rec *recorder) hitCount() int {

@@ -15,8 +15,8 @@
 //     intermediaries need not parse the body. Peek trusts them only when the
 //     MCP-Protocol-Version header names such a revision, because from that
 //     revision on a server that processes the body must reject a request whose
-//     headers disagree with it (400, HeaderMismatch -32020). An upstream that
-//     does not perform that check must be fronted with PeekStrict instead.
+//     headers disagree with it (400, HeaderMismatch -32020). In front of an
+//     upstream not known to perform that check, use PeekStrict instead.
 //   - Otherwise, or when the headers are absent, Peek parses the body: one
 //     JSON-RPC 2.0 request, notification or response.
 //
@@ -43,7 +43,9 @@ import (
 	"unicode/utf8"
 )
 
-// HTTP headers of the Streamable HTTP transport, in canonical form.
+// HTTP headers of the Streamable HTTP transport, in canonical form: Peek
+// looks them up directly in the header map, which net/http fills with
+// canonical names.
 const (
 	HeaderProtocolVersion = "Mcp-Protocol-Version"
 	HeaderMethod          = "Mcp-Method"
@@ -68,8 +70,9 @@ type Call struct {
 	Name string
 	// ID is the request id, verbatim, so the gateway can answer errors as
 	// JSON-RPC. It is nil for notifications, and when Peek took the call from
-	// the headers without reading the body. It may be set alongside
-	// ErrInvalid when the id itself was readable.
+	// the headers without reading the body. When Peek or PeekStrict fails,
+	// ID is the only field that may be set: with ErrInvalid or
+	// ErrHeaderMismatch, when the id itself was readable.
 	ID json.RawMessage
 }
 
@@ -153,8 +156,8 @@ func Peek(r *http.Request, maxBody int64) (Call, error) {
 // and Mcp-Name headers against the body: it always reads and parses the body
 // (restoring it as Peek does) and, when the protocol version is one that
 // defines the headers, returns ErrHeaderMismatch if a header present on the
-// request disagrees with the body. The returned Call always comes from the
-// body.
+// request disagrees with the body (the Call then holds only the id). The
+// returned Call always comes from the body.
 func PeekStrict(r *http.Request, maxBody int64) (Call, error) {
 	if bodiless(r.Method) {
 		return Call{}, nil
@@ -163,16 +166,16 @@ func PeekStrict(r *http.Request, maxBody int64) (Call, error) {
 	if err != nil || !headerMode(r.Header) {
 		return c, err
 	}
-	if v := r.Header.Values(HeaderMethod); len(v) > 0 {
+	if v := r.Header[HeaderMethod]; len(v) > 0 {
 		if len(v) != 1 || v[0] != c.Method {
-			return c, ErrHeaderMismatch
+			return Call{ID: c.ID}, ErrHeaderMismatch
 		}
 	}
 	if _, named := namedMember(c.Method); named {
-		if v := r.Header.Values(HeaderName); len(v) > 0 {
+		if v := r.Header[HeaderName]; len(v) > 0 {
 			name, ok := decodeHeaderValue(v[0])
 			if len(v) != 1 || !ok || name != c.Name {
-				return c, ErrHeaderMismatch
+				return Call{ID: c.ID}, ErrHeaderMismatch
 			}
 		}
 	}
@@ -189,24 +192,26 @@ func bodiless(method string) bool {
 	return false
 }
 
-// headersSince is HeadersSince as a date.
-var headersSince = mustDate(HeadersSince)
-
-func mustDate(s string) time.Time {
-	t, ok := parseDate(s)
-	if !ok {
-		panic("mcpscope: bad date " + s)
+// isDate reports whether s is a protocol revision: a date of the Gregorian
+// calendar written YYYY-MM-DD. Such dates compare as strings.
+func isDate(s string) bool {
+	if len(s) != len("2006-01-02") || s[4] != '-' || s[7] != '-' {
+		return false
 	}
-	return t
-}
-
-// parseDate parses a protocol revision, a date written YYYY-MM-DD.
-func parseDate(s string) (time.Time, bool) {
-	if len(s) != len(time.DateOnly) {
-		return time.Time{}, false
+	var n [8]int
+	for i, j := range [8]int{0, 1, 2, 3, 5, 6, 8, 9} {
+		if s[j] < '0' || s[j] > '9' {
+			return false
+		}
+		n[i] = int(s[j] - '0')
 	}
-	t, err := time.Parse(time.DateOnly, s)
-	return t, err == nil
+	year := n[0]*1000 + n[1]*100 + n[2]*10 + n[3]
+	month, day := time.Month(n[4]*10+n[5]), n[6]*10+n[7]
+	if month < time.January || month > time.December || day < 1 {
+		return false
+	}
+	// Day 0 of the next month is the last day of this one.
+	return day <= time.Date(year, month+1, 0, 0, 0, 0, 0, time.UTC).Day()
 }
 
 // headerMode reports whether the request's protocol revision is one whose
@@ -214,12 +219,8 @@ func parseDate(s string) (time.Time, bool) {
 // server. Anything but a single well-formed date counts as older, which is
 // safe: the body is then parsed instead.
 func headerMode(h http.Header) bool {
-	v := h.Values(HeaderProtocolVersion)
-	if len(v) != 1 {
-		return false
-	}
-	t, ok := parseDate(v[0])
-	return ok && !t.Before(headersSince)
+	v := h[HeaderProtocolVersion]
+	return len(v) == 1 && isDate(v[0]) && v[0] >= HeadersSince
 }
 
 // fromHeaders reads the call from the Mcp-Method and Mcp-Name headers. It
@@ -227,13 +228,13 @@ func headerMode(h http.Header) bool {
 // repeated or undecodable; a compliant upstream rejects such a request
 // anyway, and the body is the truth it would act on.
 func fromHeaders(h http.Header) (Call, bool) {
-	methods := h.Values(HeaderMethod)
+	methods := h[HeaderMethod]
 	if len(methods) != 1 || methods[0] == "" {
 		return Call{}, false
 	}
 	c := Call{Method: methods[0]}
 	if _, named := namedMember(c.Method); named {
-		names := h.Values(HeaderName)
+		names := h[HeaderName]
 		if len(names) != 1 {
 			return Call{}, false
 		}
@@ -296,13 +297,13 @@ func peekBody(r *http.Request, maxBody int64) (Call, error) {
 	if complete {
 		// The original body is exhausted: serve the copy. Close still
 		// reaches the original.
-		r.Body = &replayBody{Reader: bytes.NewReader(buf), closer: orig}
+		r.Body = newReplayBody(buf, nil, orig)
 		if r.ContentLength >= 0 {
 			r.ContentLength = int64(len(buf))
 		}
 	} else {
 		// Serve what was read, then the rest of the original.
-		r.Body = &replayBody{Reader: io.MultiReader(bytes.NewReader(buf), orig), closer: orig}
+		r.Body = newReplayBody(buf, orig, orig)
 	}
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
@@ -345,11 +346,29 @@ func readUpTo(r io.Reader, limit, hint int64) ([]byte, error) {
 	}
 }
 
-// replayBody is the restored request body: the bytes Peek read, possibly
-// followed by the rest of the original body, which Close closes.
+// replayBody is the restored request body: the bytes Peek read, then the
+// rest of the original body if it was not exhausted. Close closes the
+// original. One allocation holds it all.
 type replayBody struct {
-	io.Reader
+	read   bytes.Reader
+	rest   io.Reader // nil once the original has reached EOF
 	closer io.Closer
+}
+
+func newReplayBody(read []byte, rest io.Reader, closer io.Closer) *replayBody {
+	b := &replayBody{rest: rest, closer: closer}
+	b.read.Reset(read)
+	return b
+}
+
+func (b *replayBody) Read(p []byte) (int, error) {
+	if b.read.Len() > 0 {
+		return b.read.Read(p)
+	}
+	if b.rest == nil {
+		return 0, io.EOF
+	}
+	return b.rest.Read(p)
 }
 
 func (b *replayBody) Close() error { return b.closer.Close() }

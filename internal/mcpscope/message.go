@@ -3,9 +3,9 @@ package mcpscope
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // The members of a JSON-RPC 2.0 message that decide a call's scopes.
@@ -19,31 +19,15 @@ const (
 	memberCount
 )
 
-var memberNames = [memberCount]string{"jsonrpc", "id", "method", "params", "result", "error"}
+var memberNames = []string{"jsonrpc", "id", "method", "params", "result", "error"}
 
-// errAmbiguous is recorded for a decisive member that appears twice, or
-// under a spelling that differs from its name only in case. Parsers disagree
-// on both (first or last duplicate wins; encoding/json matches names without
+// errAmbiguous reports a decisive member that appears twice, or under a
+// spelling that differs from its name only in case. Parsers disagree on both
+// (the first or the last duplicate wins; encoding/json matches names without
 // regard to case), so the gateway could authorize one call while the
 // upstream runs another.
-func errAmbiguous(name string) error {
-	return fmt.Errorf("%w: ambiguous member %q", ErrInvalid, name)
-}
-
-// memberIndex returns the index of the decisive member named key, -1 for a
-// member that decides nothing, or an error for an ambiguous spelling.
-func memberIndex(key string) (int, error) {
-	for i, name := range memberNames {
-		if key == name {
-			return i, nil
-		}
-	}
-	for _, name := range memberNames {
-		if strings.EqualFold(key, name) {
-			return -1, errAmbiguous(key)
-		}
-	}
-	return -1, nil
+func errAmbiguous(quotedName []byte) error {
+	return fmt.Errorf("%w: ambiguous member %s", ErrInvalid, quotedName)
 }
 
 // isJSONSpace reports whether c is insignificant whitespace (RFC 8259 §2).
@@ -51,104 +35,96 @@ func isJSONSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r'
 }
 
-// parseMessage parses one JSON-RPC 2.0 message.
+// parseMessage parses one JSON-RPC 2.0 message. On error the Call holds at
+// most the id, so that a caller ignoring the error cannot authorize by it.
 func parseMessage(body []byte) (Call, error) {
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
-	if len(trimmed) == 0 {
-		return Call{}, fmt.Errorf("%w: empty body", ErrParse)
+	c, err := parseObject(body)
+	if err != nil {
+		return Call{ID: c.ID}, err
 	}
-	switch trimmed[0] {
+	return c, nil
+}
+
+// parseObject does the work of parseMessage. It validates the whole body
+// with encoding/json first; the scanning below relies on that.
+func parseObject(body []byte) (Call, error) {
+	if !json.Valid(body) {
+		if len(bytes.TrimLeft(body, " \t\r\n")) == 0 {
+			return Call{}, fmt.Errorf("%w: empty body", ErrParse)
+		}
+		return Call{}, ErrParse
+	}
+	start := skipSpace(body, 0)
+	switch body[start] {
 	case '{':
 	case '[':
-		if !json.Valid(body) {
-			return Call{}, fmt.Errorf("%w: invalid batch", ErrParse)
-		}
 		return Call{}, ErrBatch
 	default:
-		if !json.Valid(body) {
-			return Call{}, ErrParse
-		}
 		return Call{}, fmt.Errorf("%w: not a JSON object", ErrInvalid)
 	}
 
-	// Walk the object with a tokenizer, which validates the syntax, sees
-	// every member name exactly as sent and keeps each value's bytes.
 	var (
-		raw     [memberCount]json.RawMessage
-		present [memberCount]bool
-		semErr  error // first semantic error; syntax errors take precedence
+		raw    [memberCount][]byte // values, nil when absent
+		semErr error               // first ambiguity; reported once the id is known
 	)
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if _, err := dec.Token(); err != nil { // '{'
-		return Call{}, ErrParse
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return Call{}, ErrParse
+	for it := (objectIter{b: body, i: start}); ; {
+		key, value, ok := it.next()
+		if !ok {
+			break
 		}
-		key, _ := tok.(string) // More guarantees a name here
-		var value json.RawMessage
-		if err := dec.Decode(&value); err != nil {
-			return Call{}, ErrParse
-		}
-		i, err := memberIndex(key)
+		i, ambiguous := memberIndex(key, memberNames)
 		switch {
-		case err != nil:
-			semErr = cmpOr(semErr, err)
+		case ambiguous:
+			semErr = cmp(semErr, errAmbiguous(key))
 		case i < 0:
-		case present[i]:
-			semErr = cmpOr(semErr, errAmbiguous(key))
+		case raw[i] != nil:
+			semErr = cmp(semErr, errAmbiguous(key))
 		default:
-			present[i], raw[i] = true, value
-		}
-	}
-	if _, err := dec.Token(); err != nil { // '}'
-		return Call{}, ErrParse
-	}
-	for _, c := range body[dec.InputOffset():] {
-		if !isJSONSpace(c) {
-			return Call{}, fmt.Errorf("%w: data after the JSON object", ErrParse)
+			raw[i] = value
 		}
 	}
 
 	var c Call
-	if present[memberID] {
-		if !validID(raw[memberID]) {
+	if id := raw[memberID]; id != nil {
+		if !validID(id) {
 			return Call{}, fmt.Errorf("%w: id must be a string, a number or null", ErrInvalid)
 		}
-		c.ID = raw[memberID]
+		c.ID = bytes.Clone(id) // not an alias of the body the upstream will read
 	}
 	if semErr != nil {
 		return c, semErr
 	}
-	var version string
-	if !present[memberJSONRPC] || json.Unmarshal(raw[memberJSONRPC], &version) != nil || version != "2.0" {
+	if v := raw[memberJSONRPC]; v == nil || v[0] != '"' || (string(v) != `"2.0"` && unquote(v) != "2.0") {
 		return c, fmt.Errorf(`%w: jsonrpc must be "2.0"`, ErrInvalid)
 	}
 
-	if !present[memberMethod] {
+	hasResult, hasError := raw[memberResult] != nil, raw[memberError] != nil
+	if raw[memberMethod] == nil {
 		// A response: a client answering a request of the server.
 		switch {
-		case present[memberResult] && present[memberError]:
+		case hasResult && hasError:
 			return c, fmt.Errorf("%w: response with both result and error", ErrInvalid)
-		case present[memberResult] && !present[memberID]:
+		case hasResult && c.ID == nil:
 			return c, fmt.Errorf("%w: result without id", ErrInvalid)
-		case !present[memberResult] && !present[memberError]:
+		case !hasResult && !hasError:
 			return c, fmt.Errorf("%w: missing method", ErrInvalid)
 		}
 		return c, nil
 	}
 
-	if present[memberResult] || present[memberError] {
+	if hasResult || hasError {
 		return c, fmt.Errorf("%w: method alongside result or error", ErrInvalid)
 	}
-	if json.Unmarshal(raw[memberMethod], &c.Method) != nil || c.Method == "" {
-		c.Method = ""
-		return c, fmt.Errorf("%w: method must be a non-empty string", ErrInvalid)
+	m := raw[memberMethod]
+	if m[0] != '"' {
+		return c, fmt.Errorf("%w: method must be a string", ErrInvalid)
+	}
+	c.Method = internMethod(m)
+	if c.Method == "" {
+		return c, fmt.Errorf("%w: empty method", ErrInvalid)
 	}
 	params := raw[memberParams]
-	if present[memberParams] {
+	if params != nil {
 		switch params[0] {
 		case '{', '[':
 		case 'n': // null, as good as absent
@@ -167,8 +143,8 @@ func parseMessage(body []byte) (Call, error) {
 	return c, nil
 }
 
-// cmpOr returns a if it is non-nil, else b.
-func cmpOr(a, b error) error {
+// cmp returns a if it is non-nil, else b.
+func cmp(a, b error) error {
 	if a != nil {
 		return a
 	}
@@ -177,58 +153,209 @@ func cmpOr(a, b error) error {
 
 // validID reports whether raw, a valid JSON value, is a string, a number or
 // null: the id types JSON-RPC 2.0 allows.
-func validID(raw json.RawMessage) bool {
+func validID(raw []byte) bool {
 	c := raw[0]
 	return c == '"' || c == '-' || (c >= '0' && c <= '9') || c == 'n'
 }
 
-// stringMember returns the string member name of the params object, "" if
-// absent. Params must be an object; the member must be a string and, like
-// the decisive top-level members, unambiguous.
-func stringMember(params json.RawMessage, name string) (string, error) {
+// stringMember returns the string member name of params, "" if absent.
+// Params must be an object; the member must be a string and, like the
+// decisive top-level members, unambiguous.
+func stringMember(params []byte, name string) (string, error) {
 	if params[0] != '{' {
 		return "", fmt.Errorf("%w: params must be an object", ErrInvalid)
 	}
-	var (
-		value string
-		found bool
-	)
-	dec := json.NewDecoder(bytes.NewReader(params))
-	if _, err := dec.Token(); err != nil {
-		return "", ErrParse // unreachable: params was validated
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return "", ErrParse
+	names := []string{name}
+	var value []byte
+	for it := (objectIter{b: params}); ; {
+		key, v, ok := it.next()
+		if !ok {
+			break
 		}
-		key, _ := tok.(string)
-		switch {
-		case key == name:
-			if found {
-				return "", errAmbiguous("params." + key)
-			}
-			found = true
-			var s *string
-			if err := dec.Decode(&s); err != nil {
-				var typeErr *json.UnmarshalTypeError
-				if errors.As(err, &typeErr) {
-					return "", fmt.Errorf("%w: params.%s must be a string", ErrInvalid, name)
+		i, ambiguous := memberIndex(key, names)
+		if ambiguous || (i == 0 && value != nil) {
+			return "", errAmbiguous(key)
+		}
+		if i == 0 {
+			value = v
+		}
+	}
+	if value == nil {
+		return "", nil
+	}
+	if value[0] != '"' {
+		return "", fmt.Errorf("%w: params.%s must be a string", ErrInvalid, name)
+	}
+	return unquote(value), nil
+}
+
+// The scanning below works on JSON already validated by json.Valid, so it
+// checks nothing and cannot run off the end of its input.
+
+// skipSpace returns the index of the first non-whitespace byte at or after i.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && isJSONSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index just past the string starting at b[i]: past
+// the first quote not escaped, that is not preceded by an odd run of
+// backslashes.
+func skipString(b []byte, i int) int {
+	for i++; ; i++ {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			return len(b)
+		}
+		i += j
+		k := i - 1
+		for b[k] == '\\' { // stops at the opening quote at the latest
+			k--
+		}
+		if (i-1-k)%2 == 0 {
+			return i + 1
+		}
+	}
+}
+
+// skipValue returns the index just past the value starting at b[i].
+func skipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
 				}
-				return "", ErrParse
 			}
-			if s == nil {
-				return "", fmt.Errorf("%w: params.%s must be a string", ErrInvalid, name)
-			}
-			value = *s
-			continue
-		case strings.EqualFold(key, name):
-			return "", errAmbiguous("params." + key)
+			i++
 		}
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return "", ErrParse
+		return i
+	default: // number, true, false, null
+		for i < len(b) {
+			switch c := b[i]; {
+			case c == ',', c == '}', c == ']', isJSONSpace(c):
+				return i
+			}
+			i++
+		}
+		return i
+	}
+}
+
+// objectIter walks the members of the object starting at b[i].
+type objectIter struct {
+	b []byte
+	i int
+}
+
+// next returns the next member's name, still quoted and escaped, and value.
+func (it *objectIter) next() (key, value []byte, ok bool) {
+	b := it.b
+	i := skipSpace(b, it.i)
+	if b[i] == '{' || b[i] == ',' {
+		i = skipSpace(b, i+1)
+	}
+	if b[i] == '}' {
+		return nil, nil, false
+	}
+	end := skipString(b, i)
+	key = b[i:end]
+	i = skipSpace(b, end) // at ':'
+	i = skipSpace(b, i+1) // at the value
+	end = skipValue(b, i)
+	it.i = end
+	return key, b[i:end], true
+}
+
+// memberIndex returns the index in names of the member named by the quoted
+// JSON string key, -1 if none, and whether key is an ambiguous spelling of
+// one of names: equal to it without regard to case (Unicode simple folding,
+// as encoding/json matches names) but not exactly. It does not allocate for
+// the names of well-formed messages.
+func memberIndex(key []byte, names []string) (int, bool) {
+	k := key[1 : len(key)-1]
+	if bytes.IndexByte(k, '\\') >= 0 || !utf8.Valid(k) {
+		s := unquote(key)
+		for i, name := range names {
+			if s == name {
+				return i, false
+			}
+		}
+		for _, name := range names {
+			if strings.EqualFold(s, name) {
+				return -1, true
+			}
+		}
+		return -1, false
+	}
+	for i, name := range names {
+		if string(k) == name {
+			return i, false
 		}
 	}
-	return value, nil
+	for _, name := range names {
+		// A rune folds to one at most 3 bytes longer (K, U+212A, to k),
+		// so longer keys cannot match, and shorter ones convert on the
+		// stack.
+		if len(k) <= 3*len(name) && strings.EqualFold(string(k), name) {
+			return -1, true
+		}
+	}
+	return -1, false
+}
+
+// unquote returns the value of the valid JSON string q (quotes included),
+// decoded as encoding/json does, invalid UTF-8 becoming U+FFFD.
+func unquote(q []byte) string {
+	s := q[1 : len(q)-1]
+	if bytes.IndexByte(s, '\\') < 0 && utf8.Valid(s) {
+		return string(s)
+	}
+	var v string
+	if err := json.Unmarshal(q, &v); err != nil {
+		panic("mcpscope: unquoting a validated JSON string: " + err.Error()) // unreachable
+	}
+	return v
+}
+
+// knownMethods interns the method names of the default policy and the
+// notifications a client sends, so that parsing them does not allocate.
+var knownMethods = func() map[string]string {
+	m := make(map[string]string)
+	for name := range defaultMethods {
+		m[name] = name
+	}
+	for _, name := range []string{
+		"notifications/initialized",
+		"notifications/cancelled",
+		"notifications/progress",
+		"notifications/roots/list_changed",
+		"notifications/tasks/status",
+	} {
+		m[name] = name
+	}
+	return m
+}()
+
+// internMethod returns the value of the JSON string q, shared with
+// knownMethods when it is one of them. (A known name written with escapes
+// misses the table and is decoded by unquote.)
+func internMethod(q []byte) string {
+	if s, ok := knownMethods[string(q[1:len(q)-1])]; ok {
+		return s
+	}
+	return unquote(q)
 }
