@@ -443,7 +443,7 @@ func TestNoSecretAfterCreation(t *testing.T) {
 			if typ == "api_key" {
 				s = r.body["api_key"].(string)
 				bodies = append(bodies, g.call("/mcp", "X-Blnk-Key", s).raw)
-				bodies = append(bodies, g.call("/mcp", "X-Blnk-Key", s[:len(s)-1]+"0").raw)
+				bodies = append(bodies, g.call("/mcp", "X-Blnk-Key", alterLast(s)).raw)
 			} else {
 				tok := g.postToken(url.Values{"grant_type": {"client_credentials"}}, id, s)
 				bodies = append(bodies, g.call("/mcp", bearer(tok.body["access_token"].(string))...).raw)

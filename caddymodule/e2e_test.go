@@ -120,7 +120,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		}{
 			{"unknown client", cc, credential.NewClientID(), wrongSecret, 401, "invalid_client", true},
 			{"wrong secret", cc, ok.Client.ID, wrongSecret, 401, "invalid_client", true},
-			{"malformed secret", cc, ok.Client.ID, ok.Secret[:len(ok.Secret)-1] + "x", 401, "invalid_client", true},
+			{"malformed secret", cc, ok.Client.ID, alterLast(ok.Secret), 401, "invalid_client", true},
 			{"revoked client", cc, revoked.Client.ID, revoked.Secret, 401, "invalid_client", true},
 			{"expired client", cc, expired.ID, expiredSecret, 401, "invalid_client", true},
 			{"api key client", cc, apiKey.Client.ID, apiKey.Secret, 401, "invalid_client", true},
@@ -390,7 +390,7 @@ func TestBearerEnforcement(t *testing.T) {
 		wrongIss := mint(realKey, "https://evil.example.com", g.authURL, time.Now())
 		wrongAud := mint(realKey, g.authURL, "https://other.example.com", time.Now())
 		foreignKey := mint(otherKey, g.authURL, g.authURL, time.Now())
-		tampered := readerTok[:len(readerTok)-3] + "AAA"
+		tampered := alterLast(readerTok)
 
 		type want struct {
 			status int
@@ -427,7 +427,7 @@ func TestBearerEnforcement(t *testing.T) {
 			{"api key in X-Blnk-Key", "/ledgers", []string{"X-Blnk-Key", key.Secret}, want{200, ""}},
 			{"api key scope short", "/mcp", []string{"X-Blnk-Key", key.Secret}, want{403, "insufficient_scope"}},
 			{"revoked api key", "/ledgers", []string{"X-Blnk-Key", revokedKey.Secret}, want{401, "invalid_token"}},
-			{"api key checksum wrong", "/ledgers", []string{"X-Blnk-Key", key.Secret[:len(key.Secret)-1] + "0"}, want{401, "invalid_token"}},
+			{"api key checksum wrong", "/ledgers", []string{"X-Blnk-Key", alterLast(key.Secret)}, want{401, "invalid_token"}},
 			{"client secret is not an api key", "/ledgers", []string{"X-Blnk-Key", reader.Secret}, want{401, "invalid_token"}},
 			{"client secret as bearer", "/mcp", bearer(reader.Secret), want{401, "invalid_token"}},
 			{"unprotected path", "/public", nil, want{200, ""}},

@@ -348,3 +348,13 @@ func withAppName(dsn, name string) string {
 func adminCLI() admin.Actor { return admin.CLI }
 
 func updateScopes(scopes ...string) admin.UpdateParams { return admin.UpdateParams{Scopes: &scopes} }
+
+// alterLast changes the last character of s to a different one (so the
+// result never equals s, whatever s ends with).
+func alterLast(s string) string {
+	c := byte('x')
+	if s[len(s)-1] == c {
+		c = 'y'
+	}
+	return s[:len(s)-1] + string(c)
+}

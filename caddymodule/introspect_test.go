@@ -34,9 +34,9 @@ func TestIntrospection(t *testing.T) {
 		}
 		for name, bad := range map[string]string{
 			"garbage":        "not-a-token",
-			"tampered":       tok[:len(tok)-2] + "AA",
+			"tampered":       alterLast(tok),
 			"client secret":  subject.Secret,
-			"wrong api key":  key.Secret[:len(key.Secret)-1] + "0",
+			"wrong api key":  alterLast(key.Secret),
 			"unknown client": unknownAPIKey(t),
 		} {
 			if i := introspect(rs.Client.ID, rs.Secret, bad); i.status != 200 || i.raw != `{"active":false}` {
