@@ -307,7 +307,7 @@ func (a *App) authenticate(r *http.Request, aud audienceChecker, now time.Time) 
 		return entry, entry.Client.Scopes, entry.BoxedScopes, nil
 	}
 	t, err := a.verifier.Verify(cred, now)
-	if err != nil || !aud.acceptsAudience(r, t) {
+	if err != nil || !aud.acceptsAudience(r, t) || a.backend.Revoked.Has(t.JTI) {
 		return nil, scope.Set{}, nil, denyInvalidToken
 	}
 	if entry, d = a.client(r, t.ClientID, store.TypeOAuth, now); d != nil {

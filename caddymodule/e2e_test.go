@@ -322,8 +322,8 @@ func TestAuthorizationServerMetadata(t *testing.T) {
 				t.Errorf("%s = %s, want %s", k, got, exp)
 			}
 		}
-		if _, has := r.body["revocation_endpoint"]; has {
-			t.Error("revocation_endpoint advertised, but the endpoint does not exist yet")
+		if r.body["revocation_endpoint"] != g.authURL+"/oauth/revoke" {
+			t.Errorf("revocation_endpoint %v", r.body["revocation_endpoint"])
 		}
 		// The same document for OpenID Connect discovery.
 		req, _ = http.NewRequest(http.MethodGet, g.authURL+"/.well-known/openid-configuration", nil)

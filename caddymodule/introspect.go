@@ -87,7 +87,7 @@ func (o *OAuth) introspect(r *http.Request, tok string, now time.Time) (*introsp
 		return &introspection{Active: true, Scope: e.Client.Scopes.String(), ClientID: id, TokenType: "api_key", Sub: id}, nil
 	}
 	t, err := a.verifier.Verify(tok, now)
-	if err != nil {
+	if err != nil || a.backend.Revoked.Has(t.JTI) {
 		return nil, nil
 	}
 	e, d := a.client(r, t.ClientID, store.TypeOAuth, now)

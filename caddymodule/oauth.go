@@ -34,6 +34,7 @@ const (
 	tokenPath      = "/oauth/token"
 	authorizePath  = "/oauth/authorize"
 	introspectPath = "/oauth/introspect"
+	revokePath     = "/oauth/revoke"
 	// openIDPath serves the same metadata for clients that only look there.
 	openIDPath   = "/.well-known/openid-configuration"
 	jwksPath     = "/.well-known/jwks.json"
@@ -54,6 +55,7 @@ type OAuth struct {
 
 	tokenPath, jwksPath, metadataPath         string
 	authorizePath, introspectPath, openIDPath string
+	revokePath                                string
 
 	docs *documents
 }
@@ -87,6 +89,7 @@ func (o *OAuth) Provision(ctx caddy.Context) error {
 	o.metadataPath = metadataPath + base
 	o.authorizePath = base + authorizePath
 	o.introspectPath = base + introspectPath
+	o.revokePath = base + revokePath
 	// OpenID Connect Discovery appends the well-known segment to the issuer.
 	o.openIDPath = base + openIDPath
 	o.docs = new(documents)
@@ -104,6 +107,8 @@ func (o *OAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 		o.serveAuthorize(w)
 	case o.introspectPath:
 		o.serveIntrospect(w, r)
+	case o.revokePath:
+		o.serveRevoke(w, r)
 	case o.jwksPath:
 		o.serveDocument(w, r, func() []byte { return o.docs.jwks })
 	default:
@@ -151,6 +156,8 @@ func (o *OAuth) buildDocuments() {
 		"code_challenge_methods_supported":              []string{"S256"},
 		"introspection_endpoint":                        iss + introspectPath,
 		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
+		"revocation_endpoint":                           iss + revokePath,
+		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post"},
 	}
 	o.docs.metadata, _ = json.Marshal(md)
 	keys := []map[string]string{}

@@ -418,3 +418,37 @@ func TestZeroSetup(t *testing.T) {
 		t.Fatalf("revoked client after the restart: %d", s)
 	}
 }
+
+// TestTokenRevocationAcrossProcesses: a token revoked at one gateway process
+// (RFC 7009) is refused by another on the same database within a second.
+func TestTokenRevocationAcrossProcesses(t *testing.T) {
+	forEachStore(t, func(t *testing.T, kind string) {
+		dsn := newDatabase(t, kind)
+		caddyBinary(t)
+		issuer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+		a := startInstance(t, dsn, issuer)
+		b := startInstance(t, dsn, issuer)
+		c := cliJSON(t, dsn, a.config, "client", "create", "--name", "revoker", "--scopes", "mcp:read")
+		id, secret := c["client_id"].(string), c["client_secret"].(string)
+		tok := fetchToken(t, a.authURL, id, secret)
+		if s := statusOf(t, b.apiURL, tok); s != 200 {
+			t.Fatalf("before: %d", s)
+		}
+		req, _ := http.NewRequest(http.MethodPost, a.authURL+"/oauth/revoke", strings.NewReader("token="+tok))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(id, secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("revoke: %d", resp.StatusCode)
+		}
+		if s := statusOf(t, a.apiURL, tok); s != 401 {
+			t.Fatalf("revoking instance still accepts the token: %d", s)
+		}
+		took := eventually(t, time.Second, "the other process refuses the revoked token", func() bool { return statusOf(t, b.apiURL, tok) == 401 })
+		t.Logf("%s: revoked token refused by the other process after %s", kind, took)
+	})
+}

@@ -20,6 +20,8 @@ const UsageFlushInterval = 5 * time.Second
 type Backend struct {
 	Store   store.Store
 	Clients *clientcache.Cache
+	// Revoked holds the jtis of single access tokens revoked before expiry.
+	Revoked *Denylist
 
 	log    *zap.Logger
 	cancel context.CancelFunc
@@ -36,11 +38,20 @@ func New(st store.Store, cacheCfg clientcache.Config, log *zap.Logger) (*Backend
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &Backend{Store: st, Clients: cache, log: log, cancel: cancel, usage: map[string]time.Time{}}
+	b := &Backend{Store: st, Clients: cache, Revoked: &Denylist{}, log: log, cancel: cancel, usage: map[string]time.Time{}}
+	// Revocations made before this instance started, before it serves.
+	lctx, lcancel := context.WithTimeout(ctx, 30*time.Second)
+	err = b.loadRevoked(lctx)
+	lcancel()
+	if err != nil {
+		cancel()
+		cache.Close()
+		return nil, err
+	}
 	b.done.Add(2)
 	go func() {
 		defer b.done.Done()
-		_ = st.Follow(ctx, &feedLogger{Watcher: cache, log: log})
+		_ = st.Follow(ctx, &feedLogger{Watcher: cache, log: log, backend: b})
 	}()
 	go func() {
 		defer b.done.Done()
@@ -56,6 +67,17 @@ func New(st store.Store, cacheCfg clientcache.Config, log *zap.Logger) (*Backend
 		}
 	}()
 	return b, nil
+}
+
+func (b *Backend) loadRevoked(ctx context.Context) error {
+	toks, err := b.Store.RevokedTokens(ctx, time.Now())
+	if err != nil {
+		return err
+	}
+	for _, t := range toks {
+		b.Revoked.Add(t.JTI, t.ExpiresAt)
+	}
+	return nil
 }
 
 // RecordUse notes that a client was used; cheap enough for every request
@@ -98,8 +120,21 @@ func (b *Backend) Close() {
 // feedLogger logs the change feed's connection state changes.
 type feedLogger struct {
 	store.Watcher
-	log    *zap.Logger
-	synced bool
+	log     *zap.Logger
+	backend *Backend
+	synced  bool
+}
+
+// Changed passes client changes to the cache and token revocations to the
+// denylist.
+func (f *feedLogger) Changed(c store.Change) {
+	if c.JTI != "" {
+		// The change does not carry the token's expiry; the longest a token can
+		// live bounds the entry, and a restart reloads exact expiries.
+		f.backend.Revoked.Add(c.JTI, time.Now().Add(MaxTokenLifetime))
+		return
+	}
+	f.Watcher.Changed(c)
 }
 
 func (f *feedLogger) Synced(ok bool) {
@@ -117,4 +152,9 @@ func (f *feedLogger) Synced(ok bool) {
 func (f *feedLogger) Reset() {
 	f.log.Warn("change feed was away longer than the change log keeps; cleared the client cache")
 	f.Watcher.Reset()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := f.backend.loadRevoked(ctx); err != nil {
+		f.log.Warn("reloading revoked tokens", zap.Error(err))
+	}
 }

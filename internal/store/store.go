@@ -127,6 +127,16 @@ type SigningKey struct {
 type Change struct {
 	ID       int64
 	ClientID string
+	// JTI is set when the change revokes one access token (RFC 7009) rather
+	// than changing the client.
+	JTI string
+}
+
+// RevokedToken is an access token revoked before its expiry.
+type RevokedToken struct {
+	JTI       string
+	ClientID  string
+	ExpiresAt time.Time
 }
 
 // Audit says who makes a change, for the audit event a store writes in the
@@ -204,6 +214,12 @@ type Store interface {
 	DeleteClient(ctx context.Context, id string, a Audit) error
 	// ListAudit returns audit events, newest first.
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+
+	// RevokeToken records that one access token is revoked until it expires,
+	// with a change-log entry carrying its jti; revoking it again is a no-op.
+	RevokeToken(ctx context.Context, t RevokedToken) error
+	// RevokedTokens lists the revoked tokens that have not expired at now.
+	RevokedTokens(ctx context.Context, now time.Time) ([]RevokedToken, error)
 	// TouchLastUsed records last use times in one round trip; never moves a time backwards.
 	TouchLastUsed(ctx context.Context, used map[string]time.Time) error
 

@@ -95,18 +95,20 @@ func (s *Store) followOnce(ctx context.Context, w store.Watcher, last *int64, sy
 			}
 			return err
 		}
-		idText, clientID, ok := strings.Cut(n.Payload, " ")
+		// "<id> <client_id>" or, for a revoked token, "<id> <client_id> <jti>".
+		idText, rest, ok := strings.Cut(n.Payload, " ")
 		id, perr := strconv.ParseInt(idText, 10, 64)
 		if !ok || perr != nil {
 			continue // not ours; someone else NOTIFYing on the channel
 		}
-		w.Changed(store.Change{ID: id, ClientID: clientID})
+		clientID, jti, _ := strings.Cut(rest, " ")
+		w.Changed(store.Change{ID: id, ClientID: clientID, JTI: jti})
 		*last = max(*last, id)
 	}
 }
 
 func replay(ctx context.Context, conn *pgx.Conn, w store.Watcher, last *int64) error {
-	rows, err := conn.Query(ctx, `SELECT id, client_id FROM blnk_auth_changes WHERE id > $1 ORDER BY id`, *last-replayOverlap)
+	rows, err := conn.Query(ctx, `SELECT id, client_id, jti FROM blnk_auth_changes WHERE id > $1 ORDER BY id`, *last-replayOverlap)
 	if err != nil {
 		return err
 	}
@@ -122,6 +124,9 @@ func replay(ctx context.Context, conn *pgx.Conn, w store.Watcher, last *int64) e
 }
 
 func prune(ctx context.Context, conn *pgx.Conn) error {
-	_, err := conn.Exec(ctx, `DELETE FROM blnk_auth_changes WHERE changed_at < now() - make_interval(secs => $1)`, changeRetention.Seconds())
+	if _, err := conn.Exec(ctx, `DELETE FROM blnk_auth_changes WHERE changed_at < now() - make_interval(secs => $1)`, changeRetention.Seconds()); err != nil {
+		return err
+	}
+	_, err := conn.Exec(ctx, `DELETE FROM blnk_auth_revoked_tokens WHERE expires_at < now()`)
 	return err
 }

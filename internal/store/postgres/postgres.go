@@ -356,6 +356,38 @@ func (s *Store) EnsureSigningKey(ctx context.Context, k store.SigningKey) (store
 	return out, err
 }
 
+// RevokeToken implements store.Store.
+func (s *Store) RevokeToken(ctx context.Context, t store.RevokedToken) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO blnk_auth_revoked_tokens (jti, client_id, expires_at) VALUES ($1, $2, $3)
+			ON CONFLICT (jti) DO NOTHING`, t.JTI, t.ClientID, t.ExpiresAt)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		_, err = tx.Exec(ctx, `WITH c AS (INSERT INTO blnk_auth_changes (client_id, jti) VALUES ($1, $2) RETURNING id, client_id, jti)
+			SELECT pg_notify('blnk_auth_changes', c.id::text || ' ' || c.client_id || ' ' || c.jti) FROM c`, t.ClientID, t.JTI)
+		return err
+	})
+}
+
+// RevokedTokens implements store.Store.
+func (s *Store) RevokedTokens(ctx context.Context, now time.Time) ([]store.RevokedToken, error) {
+	rows, err := s.pool.Query(ctx, `SELECT jti, client_id, expires_at FROM blnk_auth_revoked_tokens WHERE expires_at > $1 ORDER BY jti`, now)
+	if err != nil {
+		return nil, err
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.RevokedToken, error) {
+		var t store.RevokedToken
+		err := r.Scan(&t.JTI, &t.ClientID, &t.ExpiresAt)
+		t.ExpiresAt = t.ExpiresAt.UTC()
+		return t, err
+	})
+	if out == nil {
+		out = []store.RevokedToken{}
+	}
+	return out, err
+}
+
 var (
 	_ store.Store = (*Store)(nil)
 )

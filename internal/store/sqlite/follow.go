@@ -98,14 +98,14 @@ func (s *Store) poll(ctx context.Context, last int64) (changes []store.Change, h
 		err = s.r.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM blnk_auth_changes`).Scan(&head)
 		return nil, head, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT id, client_id FROM blnk_auth_changes WHERE id > ? ORDER BY id`, last)
+	rows, err := s.r.QueryContext(ctx, `SELECT id, client_id, jti FROM blnk_auth_changes WHERE id > ? ORDER BY id`, last)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var c store.Change
-		if err := rows.Scan(&c.ID, &c.ClientID); err != nil {
+		if err := rows.Scan(&c.ID, &c.ClientID, &c.JTI); err != nil {
 			return nil, 0, err
 		}
 		changes = append(changes, c)
@@ -131,6 +131,9 @@ func (s *Store) pruneInBackground() {
 
 // prune deletes the change-log entries written before cutoff.
 func (s *Store) prune(ctx context.Context, cutoff time.Time) error {
-	_, err := s.w.ExecContext(ctx, `DELETE FROM blnk_auth_changes WHERE changed_at < ?`, cutoff.UnixMicro())
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM blnk_auth_changes WHERE changed_at < ?`, cutoff.UnixMicro()); err != nil {
+		return err
+	}
+	_, err := s.w.ExecContext(ctx, `DELETE FROM blnk_auth_revoked_tokens WHERE expires_at < ?`, time.Now().UnixMicro())
 	return err
 }

@@ -555,4 +555,41 @@ func (s *Store) EnsureSigningKey(ctx context.Context, k store.SigningKey) (store
 	return out, nil
 }
 
+// RevokeToken implements store.Store.
+func (s *Store) RevokeToken(ctx context.Context, t store.RevokedToken) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO blnk_auth_revoked_tokens (jti, client_id, expires_at) VALUES (?, ?, ?)
+			ON CONFLICT (jti) DO NOTHING`, t.JTI, t.ClientID, micros(t.ExpiresAt))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO blnk_auth_changes (client_id, jti, changed_at) VALUES (?, ?, ?)`,
+			t.ClientID, t.JTI, time.Now().UnixMicro())
+		return err
+	})
+}
+
+// RevokedTokens implements store.Store.
+func (s *Store) RevokedTokens(ctx context.Context, now time.Time) ([]store.RevokedToken, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT jti, client_id, expires_at FROM blnk_auth_revoked_tokens WHERE expires_at > ? ORDER BY jti`, micros(now))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []store.RevokedToken{}
+	for rows.Next() {
+		var t store.RevokedToken
+		var exp int64
+		if err := rows.Scan(&t.JTI, &t.ClientID, &exp); err != nil {
+			return nil, err
+		}
+		t.ExpiresAt = time.UnixMicro(exp).UTC()
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
 var _ store.Store = (*Store)(nil)

@@ -60,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"MutationRacesRevoke", testMutationRacesRevoke},
 		{"Audit", testAuditEvents},
 		{"AuditPaging", testAuditPaging},
+		{"RevokeToken", testRevokeToken},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1969,5 +1970,42 @@ func testAuditPaging(t *testing.T, s store.Store) {
 		if got := list(tc.f); !sameEvents(got, tc.want) {
 			t.Errorf("ListAudit(%s): IDs %v, want %v", tc.what, eventIDs(got), eventIDs(tc.want))
 		}
+	}
+}
+
+// testRevokeToken: single revoked tokens are kept until they expire and
+// reach every follower as a change carrying their jti.
+func testRevokeToken(t *testing.T, s store.Store) {
+	c := ctx(t)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	if got, err := s.RevokedTokens(c, now); err != nil || got == nil || len(got) != 0 {
+		t.Fatalf("empty store: %v %v", got, err)
+	}
+	rec, stop := StartFollow(t, s)
+	defer stop()
+	from := rec.Mark()
+	live := store.RevokedToken{JTI: "jti-live", ClientID: credential.NewClientID(), ExpiresAt: now.Add(time.Hour)}
+	old := store.RevokedToken{JTI: "jti-old", ClientID: live.ClientID, ExpiresAt: now.Add(-time.Minute)}
+	for _, tok := range []store.RevokedToken{live, old, live} { // the repeat is a no-op
+		if err := s.RevokeToken(c, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.RevokedTokens(c, now)
+	if err != nil || len(got) != 1 || got[0].JTI != live.JTI || got[0].ClientID != live.ClientID || !got[0].ExpiresAt.Equal(live.ExpiresAt) {
+		t.Fatalf("RevokedTokens = %+v, %v; want only the unexpired one", got, err)
+	}
+	ch := WaitChange(t, rec, live.ClientID, from, time.Second, "token revocation")
+	if ch.JTI != live.JTI && ch.JTI != old.JTI {
+		t.Fatalf("change %+v carries no revoked jti", ch)
+	}
+	Eventually(t, time.Second, func() bool { return len(rec.ChangesFor(live.ClientID, from)) >= 2 }, "both revocations reported")
+	time.Sleep(200 * time.Millisecond) // a repeat must not be reported again
+	jtis := map[string]int{}
+	for _, ch := range rec.ChangesFor(live.ClientID, from) {
+		jtis[ch.JTI]++
+	}
+	if jtis[live.JTI] != 1 || jtis[old.JTI] != 1 {
+		t.Fatalf("changes by jti %v, want one each", jtis)
 	}
 }

@@ -1,0 +1,62 @@
+package caddymodule
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+)
+
+// serveRevoke is RFC 7009 token revocation: POST token=… with client
+// authentication. A client revokes only its own access tokens; the token
+// stops working at once on every instance (its jti goes on a denylist kept
+// until the token's expiry, spread through the change feed). Unknown,
+// malformed or expired tokens get 200 as well (§2.2: nothing to revoke).
+func (o *OAuth) serveRevoke(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	req, oerr := parseClientRequest(w, r)
+	if oerr == nil {
+		_, oerr = o.authenticate(r, req, now)
+	}
+	tok := ""
+	if oerr == nil {
+		if tok = req.form.Get("token"); tok == "" {
+			oerr = badRequest("token is required")
+		}
+	}
+	if oerr == nil && credential.IsAPIKey(tok) {
+		// An API key is a client's credential, not a token: revoke the client.
+		oerr = tokenErr(http.StatusBadRequest, "unsupported_token_type", "API keys are revoked by revoking their client")
+	}
+	if oerr == nil {
+		oerr = o.revoke(r, req.clientID, tok, now)
+	}
+	if oerr != nil {
+		o.refuse(w, req, oerr, "token revocation refused")
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+}
+
+func (o *OAuth) revoke(r *http.Request, caller, tok string, now time.Time) *oauthError {
+	a := o.app
+	t, err := a.verifier.Verify(tok, now)
+	if err != nil {
+		return nil // not a live token of ours: nothing to revoke
+	}
+	if t.ClientID != caller {
+		return tokenErr(http.StatusBadRequest, "unauthorized_client", "a client can only revoke its own tokens")
+	}
+	if a.backend.Revoked.Has(t.JTI) {
+		return nil
+	}
+	err = a.backend.Store.RevokeToken(r.Context(), store.RevokedToken{JTI: t.JTI, ClientID: t.ClientID, ExpiresAt: t.ExpiresAt.Add(time.Duration(a.Leeway))})
+	if err != nil {
+		return tokenErr(http.StatusServiceUnavailable, "temporarily_unavailable", "could not record the revocation; retry shortly")
+	}
+	// This instance needs no round trip through the change feed.
+	a.backend.Revoked.Add(t.JTI, t.ExpiresAt.Add(time.Duration(a.Leeway)))
+	return nil
+}
