@@ -342,6 +342,15 @@ func (a *App) addRoute(resource, mount string, scopes []string) {
 
 func (a *App) verifierKeys() []*token.Key { return a.keys }
 
+// onlyMount reports whether the config protects exactly one resource
+// besides the default audience, so that the root Protected Resource Metadata
+// document can only mean that one.
+func (a *App) onlyMount() bool {
+	a.routes.mu.Lock()
+	defer a.routes.mu.Unlock()
+	return len(a.routes.mounts)+len(a.routes.resources)-1 == 1
+}
+
 // knownResource reports whether a token may be minted for resource r: the
 // default audience, a route's resource option, or the canonical URL of a
 // mount (any host: a token for https://other.example/mcp only passes where

@@ -240,6 +240,9 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	if r.URL.Path == h.metadataPath {
 		return h.serveMetadata(w, r)
 	}
+	if r.URL.Path == wellKnownResource && h.app.onlyMount() {
+		return h.serveMetadata(w, r) // the root variant, when unambiguous
+	}
 	// An earlier blnk_auth on this request already authenticated it (and
 	// removed the credential): only this route's scopes remain to check.
 	if p, ok := caddyhttp.GetVar(r.Context(), principalVar).(*principal); ok {

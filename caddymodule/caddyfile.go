@@ -171,8 +171,13 @@ func parseAuthRoute(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 		metaPath = strings.TrimSuffix(u.Path, "/")
 	}
 	route := vals[0].Value.(caddyhttp.Route)
+	metaPaths := []string{wellKnownResource + metaPath}
+	if metaPath != "" {
+		// The root variant, answered only while this is the config's one mount.
+		metaPaths = append(metaPaths, wellKnownResource)
+	}
 	route.MatcherSetsRaw = append(route.MatcherSetsRaw, caddy.ModuleMap{
-		"path": caddyconfig.JSON([]string{wellKnownResource + metaPath}, nil),
+		"path": caddyconfig.JSON(metaPaths, nil),
 	})
 	vals[0].Value = route
 	return vals, nil

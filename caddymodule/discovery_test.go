@@ -32,6 +32,10 @@ func TestProtectedResourceMetadata(t *testing.T) {
 		if g.upstream.hitCount() != 0 {
 			t.Error("a metadata request reached the upstream")
 		}
+		// Three mounts: the root variant would be ambiguous, so the gateway does not claim it.
+		if root := get("/.well-known/oauth-protected-resource"); root.body["resource"] != nil {
+			t.Errorf("ambiguous root metadata served: %s", root.raw)
+		}
 
 		// Challenges say where to look and what to ask for.
 		r := g.call("/mcp")

@@ -107,5 +107,9 @@ func TestMCPEnforcement(t *testing.T) {
 		if !strings.Contains(md.raw, `"scopes_supported":["ledgers:write","mcp:read","mcp:write"]`) {
 			t.Errorf("metadata scopes: %s", md.raw)
 		}
+		// The one mount of the config also answers the root variant (RFC 9728 §3).
+		if root := g.call("/.well-known/oauth-protected-resource"); root.status != 200 || root.raw != md.raw {
+			t.Errorf("root metadata: %d %s", root.status, root.raw)
+		}
 	})
 }
