@@ -309,7 +309,13 @@ func (a *App) authenticate(r *http.Request, aud audienceChecker, now time.Time) 
 		}
 		return entry, entry.Client.Scopes, entry.BoxedScopes, nil
 	}
-	t, err := a.verifier.Verify(cred, now)
+	t, cached, err := a.verifier.Cached(cred, now)
+	if err == nil && !cached {
+		if !isB64Token(cred) {
+			return nil, scope.Set{}, nil, denyMalformed
+		}
+		t, err = a.verifier.Verify(cred, now)
+	}
 	if err != nil || !aud.acceptsAudience(r, t) || a.backend.Revoked.Has(t.JTI) {
 		return nil, scope.Set{}, nil, denyInvalidToken
 	}
@@ -520,10 +526,20 @@ func credentialOf(hdr http.Header) (cred string, isAPIKey bool, d *denial) {
 		return "", false, denyMalformed
 	}
 	cred = v[len(scheme):]
-	if !isB64Token(cred) {
+	if cred == "" || len(cred) > token.MaxTokenLength {
 		return "", false, denyMalformed
 	}
-	return cred, credential.IsAPIKey(cred), nil
+	if credential.IsAPIKey(cred) {
+		if !isB64Token(cred) {
+			return "", false, denyMalformed
+		}
+		return cred, true, nil
+	}
+	// An access token's syntax is checked in authenticate, and only when it
+	// is not in the verified-token cache: a cached token is byte-identical to
+	// one that passed the check, and scanning hundreds of bytes per request
+	// was a fifth of the request path's time.
+	return cred, false, nil
 }
 
 // b64tokenChars marks the bytes of RFC 6750 §2.1's b64token before padding:

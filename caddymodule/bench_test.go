@@ -1,8 +1,10 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -19,7 +21,7 @@ import (
 
 // benchHandler provisions the app and a blnk_auth handler requiring mcp:read
 // outside of a running server, so ServeHTTP can be measured alone.
-func benchHandler(b *testing.B, tokenCacheSize int64) (*Auth, *App, string) {
+func benchHandler(b *testing.B, tokenCacheSize int64, opts ...func(*Auth)) (*Auth, *App, string) {
 	b.Helper()
 	dsn := testdb.New(b)
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
@@ -30,6 +32,9 @@ func benchHandler(b *testing.B, tokenCacheSize int64) (*Auth, *App, string) {
 	}
 	b.Cleanup(func() { _ = a.Cleanup() })
 	h := &Auth{Scopes: []string{"mcp:read"}}
+	for _, o := range opts {
+		o(h)
+	}
 	if err := h.provision(ctx, a); err != nil {
 		b.Fatal(err)
 	}
@@ -144,6 +149,40 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 	}
 	for i := 0; i < 3; i++ {
 		if w := serve(); w.Code != 200 {
+			b.Fatalf("warm-up: %d %s", w.Code, w.Body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		serve()
+	}
+}
+
+// BenchmarkServeHTTPMCP: the cached path on an MCP mount, where the JSON-RPC
+// method (here tools/list in the body) decides the scope. Each iteration
+// also makes a new body reader, as a new request would have.
+func BenchmarkServeHTTPMCP(b *testing.B) {
+	h, _, tok := benchHandler(b, 0, func(h *Auth) { h.MCP = &MCP{} })
+	body := []byte(`{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{}}`)
+	r := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+	r.Header.Set("Content-Type", "application/json")
+	vars := map[string]any{}
+	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer())
+	r = r.WithContext(context.WithValue(ctx, caddyhttp.VarsCtxKey, vars))
+	w := httptest.NewRecorder()
+	authz := []string{"Bearer " + tok}
+	serve := func() {
+		r.Header["Authorization"] = authz
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		delete(vars, principalVar)
+		_ = h.ServeHTTP(w, r, nopHandler{})
+	}
+	for i := 0; i < 3; i++ {
+		serve()
+		if w.Code != 200 {
 			b.Fatalf("warm-up: %d %s", w.Code, w.Body)
 		}
 		time.Sleep(20 * time.Millisecond)

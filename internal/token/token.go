@@ -201,15 +201,8 @@ func (v *Verifier) Close() {
 // served from the cache; a first verification checks exp and iat against the
 // system clock (the JWT parser's), which is what callers pass as now anyway.
 func (v *Verifier) Verify(raw string, now time.Time) (*Verified, error) {
-	if v.cache != nil {
-		// ristretto stores only hashes of the key; comparing the full text
-		// makes a hash collision harmless.
-		if t, ok := v.cache.Get(raw); ok && t.raw == raw {
-			if now.Before(t.ExpiresAt.Add(v.leeway)) {
-				return t, nil
-			}
-			return nil, fmt.Errorf("%w: token has expired", ErrInvalid)
-		}
+	if t, ok, err := v.Cached(raw, now); ok || err != nil {
+		return t, err
 	}
 	t, err := v.verify(raw)
 	if err != nil {
@@ -219,6 +212,24 @@ func (v *Verifier) Verify(raw string, now time.Time) (*Verified, error) {
 		v.cache.SetWithTTL(raw, t, 1, t.ExpiresAt.Add(v.leeway).Sub(now))
 	}
 	return t, nil
+}
+
+// Cached answers from the verified-token cache alone: ok when raw is a token
+// verified before (byte for byte: ristretto keeps only hashes of keys, so the
+// full text is compared and a hash collision is harmless), err when that
+// token has expired since. A miss is (nil, false, nil).
+func (v *Verifier) Cached(raw string, now time.Time) (*Verified, bool, error) {
+	if v.cache == nil {
+		return nil, false, nil
+	}
+	t, ok := v.cache.Get(raw)
+	if !ok || t.raw != raw {
+		return nil, false, nil
+	}
+	if !now.Before(t.ExpiresAt.Add(v.leeway)) {
+		return nil, false, fmt.Errorf("%w: token has expired", ErrInvalid)
+	}
+	return t, true, nil
 }
 
 func (v *Verifier) verify(raw string) (*Verified, error) {
