@@ -296,37 +296,45 @@ func (a *App) authenticate(r *http.Request, aud audienceChecker, now time.Time) 
 	if d != nil {
 		return nil, scope.Set{}, nil, d
 	}
+	entry, _, scopes, scopesBoxed, d = a.judge(r, cred, isAPIKey, aud, now)
+	return entry, scopes, scopesBoxed, d
+}
+
+// judge decides one credential: blnk_auth, the admin API and introspection
+// all go through it, so they cannot disagree. t is the verified token (nil for
+// an API key).
+func (a *App) judge(r *http.Request, cred string, isAPIKey bool, aud audienceChecker, now time.Time) (entry *clientcache.Entry, t *token.Verified, scopes scope.Set, scopesBoxed any, d *denial) {
 	if isAPIKey {
 		id, err := credential.ParseAPIKey(cred)
 		if err != nil {
-			return nil, scope.Set{}, nil, denyInvalidAPIKey
+			return nil, nil, scope.Set{}, nil, denyInvalidAPIKey
 		}
 		if entry, d = a.client(r, id, store.TypeAPIKey, now); d != nil {
-			return nil, scope.Set{}, nil, d
+			return nil, nil, scope.Set{}, nil, d
 		}
 		if !entry.Client.SecretMatches(cred, now) {
-			return nil, scope.Set{}, nil, denyInvalidAPIKey
+			return nil, nil, scope.Set{}, nil, denyInvalidAPIKey
 		}
-		return entry, entry.Client.Scopes, entry.BoxedScopes, nil
+		return entry, nil, entry.Client.Scopes, entry.BoxedScopes, nil
 	}
 	t, cached, err := a.verifier.Cached(cred, now)
 	if err == nil && !cached {
 		if !isB64Token(cred) {
-			return nil, scope.Set{}, nil, denyMalformed
+			return nil, nil, scope.Set{}, nil, denyMalformed
 		}
 		t, err = a.verifier.Verify(cred, now)
 	}
 	if err != nil || !aud.acceptsAudience(r, t) || a.backend.Revoked.Has(t.JTI) {
-		return nil, scope.Set{}, nil, denyInvalidToken
+		return nil, nil, scope.Set{}, nil, denyInvalidToken
 	}
 	if entry, d = a.client(r, t.ClientID, store.TypeOAuth, now); d != nil {
-		return nil, scope.Set{}, nil, d
+		return nil, nil, scope.Set{}, nil, d
 	}
 	// A token carries the scopes of its issue; the client may have lost some since.
 	if !entry.Client.Scopes.CoversAll(t.Scopes) {
-		return entry, t.Scopes.Filter(entry.Client.Scopes), nil, nil
+		return entry, t, t.Scopes.Filter(entry.Client.Scopes), nil, nil
 	}
-	return entry, t.Scopes, t.BoxedScopes, nil
+	return entry, t, t.Scopes, t.BoxedScopes, nil
 }
 
 // authorize checks that scopes cover what the request needs here: the

@@ -7,7 +7,7 @@ import (
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
 )
 
 // scopeIntrospect lets a client use the introspection endpoint.
@@ -72,37 +72,29 @@ func (o *OAuth) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(b)
 }
 
-// introspect judges one token; nil means inactive.
+// introspect judges one token exactly as blnk_auth would (any audience);
+// nil means inactive.
 func (o *OAuth) introspect(r *http.Request, tok string, now time.Time) (*introspection, *denial) {
 	a := o.app
-	if credential.IsAPIKey(tok) {
-		id, err := credential.ParseAPIKey(tok)
-		if err != nil {
-			return nil, nil
-		}
-		e, d := a.client(r, id, store.TypeAPIKey, now)
-		if d != nil || !e.Client.SecretMatches(tok, now) {
-			return nil, unavailableOnly(d)
-		}
-		return &introspection{Active: true, Scope: e.Client.Scopes.String(), ClientID: id, TokenType: "api_key", Sub: id}, nil
-	}
-	t, err := a.verifier.Verify(tok, now)
-	if err != nil || a.backend.Revoked.Has(t.JTI) {
-		return nil, nil
-	}
-	e, d := a.client(r, t.ClientID, store.TypeOAuth, now)
+	e, t, scopes, _, d := a.judge(r, tok, credential.IsAPIKey(tok), anyAudience{}, now)
 	if d != nil {
 		return nil, unavailableOnly(d)
 	}
-	scopes := t.Scopes
-	if !e.Client.Scopes.CoversAll(scopes) {
-		scopes = scopes.Filter(e.Client.Scopes)
+	id := e.Client.ID
+	if t == nil {
+		return &introspection{Active: true, Scope: scopes.String(), ClientID: id, TokenType: "api_key", Sub: id}, nil
 	}
 	return &introspection{
-		Active: true, Scope: scopes.String(), ClientID: t.ClientID, TokenType: "Bearer",
-		Exp: t.ExpiresAt.Unix(), Iat: t.IssuedAt.Unix(), Sub: t.ClientID, Aud: t.Audience, Iss: a.issuerURL.String(), Jti: t.JTI,
+		Active: true, Scope: scopes.String(), ClientID: id, TokenType: "Bearer",
+		Exp: t.ExpiresAt.Unix(), Iat: t.IssuedAt.Unix(), Sub: id, Aud: t.Audience, Iss: a.issuerURL.String(), Jti: t.JTI,
 	}, nil
 }
+
+// anyAudience accepts tokens for every resource: introspection reports on
+// tokens for any resource server.
+type anyAudience struct{}
+
+func (anyAudience) acceptsAudience(*http.Request, *token.Verified) bool { return true }
 
 // unavailableOnly passes on a 503 denial; every other denial means "inactive".
 func unavailableOnly(d *denial) *denial {
