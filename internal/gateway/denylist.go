@@ -12,10 +12,9 @@ const MaxTokenLifetime = 24 * time.Hour
 // Denylist is the set of revoked access-token IDs (jti), each kept until the
 // token would have expired anyway. Lookups take no lock and allocate nothing.
 type Denylist struct {
-	m     sync.Map     // jti → expiry (time.Time)
-	n     atomic.Int64 // entries: lets the common case, none, skip the map
-	adds  int
-	addMu sync.Mutex
+	m    sync.Map     // jti → expiry (time.Time)
+	n    atomic.Int64 // entries: lets the common case, none, skip the map
+	adds atomic.Int64 // every 1024th Add prunes
 }
 
 // Add denies jti until expires.
@@ -23,11 +22,7 @@ func (d *Denylist) Add(jti string, expires time.Time) {
 	if _, loaded := d.m.Swap(jti, expires); !loaded {
 		d.n.Add(1)
 	}
-	d.addMu.Lock()
-	d.adds++
-	prune := d.adds%1024 == 0
-	d.addMu.Unlock()
-	if prune {
+	if d.adds.Add(1)%1024 == 0 {
 		d.Prune(time.Now())
 	}
 }

@@ -51,7 +51,7 @@ func New(st store.Store, cacheCfg clientcache.Config, log *zap.Logger) (*Backend
 	b.done.Add(2)
 	go func() {
 		defer b.done.Done()
-		_ = st.Follow(ctx, &feedLogger{Watcher: cache, log: log, backend: b})
+		_ = st.Follow(ctx, &feedWatcher{Watcher: cache, log: log, backend: b})
 	}()
 	go func() {
 		defer b.done.Done()
@@ -117,8 +117,9 @@ func (b *Backend) Close() {
 	b.Store.Close()
 }
 
-// feedLogger logs the change feed's connection state changes.
-type feedLogger struct {
+// feedWatcher is what the change feed reports to: client changes go to the
+// cache, token revocations to the denylist, connection changes to the log.
+type feedWatcher struct {
 	store.Watcher
 	log     *zap.Logger
 	backend *Backend
@@ -127,7 +128,7 @@ type feedLogger struct {
 
 // Changed passes client changes to the cache and token revocations to the
 // denylist.
-func (f *feedLogger) Changed(c store.Change) {
+func (f *feedWatcher) Changed(c store.Change) {
 	if c.JTI != "" {
 		// The change does not carry the token's expiry; the longest a token can
 		// live bounds the entry, and a restart reloads exact expiries.
@@ -137,7 +138,7 @@ func (f *feedLogger) Changed(c store.Change) {
 	f.Watcher.Changed(c)
 }
 
-func (f *feedLogger) Synced(ok bool) {
+func (f *feedWatcher) Synced(ok bool) {
 	if ok != f.synced {
 		if ok {
 			f.log.Debug("change feed connected")
@@ -149,7 +150,7 @@ func (f *feedLogger) Synced(ok bool) {
 	f.Watcher.Synced(ok)
 }
 
-func (f *feedLogger) Reset() {
+func (f *feedWatcher) Reset() {
 	f.log.Warn("change feed was away longer than the change log keeps; cleared the client cache")
 	f.Watcher.Reset()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
