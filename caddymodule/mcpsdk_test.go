@@ -106,44 +106,7 @@ type transferResult struct {
 // auth/extauth.ClientCredentialsHandler), stepping up on 403 insufficient_scope.
 func TestMCPSDK(t *testing.T) {
 	forEachStore(t, func(t *testing.T, kind string) {
-		var echoes, transfers atomic.Int64
-		server := mcp.NewServer(&mcp.Implementation{Name: "blnk-sdk-test", Version: "0.0.1"}, nil)
-		mcp.AddTool(server, &mcp.Tool{Name: "echo", Description: "echoes its text"},
-			func(_ context.Context, _ *mcp.CallToolRequest, in echoArgs) (*mcp.CallToolResult, echoArgs, error) {
-				echoes.Add(1)
-				return nil, in, nil
-			})
-		mcp.AddTool(server, &mcp.Tool{Name: "transfer_funds", Description: "moves money"},
-			func(_ context.Context, _ *mcp.CallToolRequest, in transferArgs) (*mcp.CallToolResult, transferResult, error) {
-				transfers.Add(1)
-				return nil, transferResult{Status: "transferred"}, nil
-			})
-		// The SDK's handler has DNS-rebinding protection on by default
-		// (StreamableHTTPOptions.DisableLocalhostProtection, mcp/streamable.go,
-		// ServeHTTP): a request arriving on a loopback listener whose Host is
-		// not a loopback name gets 403 "Forbidden: invalid Host header". A
-		// gateway serving a public host name in front of a loopback MCP server
-		// must therefore rewrite Host (header_up Host {upstream_hostport}), which
-		// is what the config below does; nothing else was needed (no
-		// Origin/CrossOriginProtection is set by default, and the SDK accepts the
-		// unchanged body the gateway forwards).
-		//
-		// The SDK speaks protocol 2026-07-28 (its client's default) over HTTP
-		// only when StreamableHTTPOptions.Stateless is set (mcp/streamable.go,
-		// the stateful rejection of calls with a version >= 2026-07-28); a
-		// stateful server answers server/discover with
-		// CodeUnsupportedProtocolVersion and the client falls back to
-		// initialize with 2025-11-25. Both servers are exercised.
-		getServer := func(*http.Request) *mcp.Server { return server }
-		up := &sdkUpstream{
-			stateful:  mcp.NewStreamableHTTPHandler(getServer, nil),
-			stateless: mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{Stateless: true}),
-			methods:   map[string]int{},
-			hosts:     map[string]bool{},
-			versions:  map[string]bool{},
-		}
-		upSrv := httptest.NewServer(up)
-		t.Cleanup(upSrv.Close)
+		up, upSrv, echoes, transfers := startSDKServer(t, "blnk-sdk-test")
 		upHost := strings.TrimPrefix(upSrv.URL, "http://")
 
 		// Why the Host rewrite matters: the same server refuses a public Host.
@@ -158,15 +121,7 @@ func TestMCPSDK(t *testing.T) {
 		clear(up.hosts)
 		up.mu.Unlock()
 
-		g := startGateway(t, gatewayOptions{store: kind, apiRoutes: `
-	blnk_auth /mcp* {
-		mcp {
-			tool transfer_funds ledgers:write
-		}
-	}
-	reverse_proxy ` + upHost + ` {
-		header_up Host {upstream_hostport}
-	}`})
+		g := startGateway(t, gatewayOptions{store: kind, apiRoutes: sdkRoutes(upHost)})
 		endpoint := g.apiURL + "/mcp"
 
 		// connect gives an SDK client nothing but the endpoint and credentials.
@@ -409,4 +364,63 @@ func TestMCPSDK(t *testing.T) {
 		}
 		t.Logf("upstream saw methods %v, protocol versions %v", up.methods, up.versions)
 	})
+}
+
+// startSDKServer runs a real MCP Go SDK server, with the tools echo and
+// transfer_funds, behind a recording upstream (stateful and stateless
+// handlers) for the SDK end-to-end tests.
+func startSDKServer(t *testing.T, name string) (up *sdkUpstream, upSrv *httptest.Server, echoes, transfers *atomic.Int64) {
+	echoes, transfers = new(atomic.Int64), new(atomic.Int64)
+	server := mcp.NewServer(&mcp.Implementation{Name: name, Version: "0.0.1"}, nil)
+	mcp.AddTool(server, &mcp.Tool{Name: "echo", Description: "echoes its text"},
+		func(_ context.Context, _ *mcp.CallToolRequest, in echoArgs) (*mcp.CallToolResult, echoArgs, error) {
+			echoes.Add(1)
+			return nil, in, nil
+		})
+	mcp.AddTool(server, &mcp.Tool{Name: "transfer_funds", Description: "moves money"},
+		func(_ context.Context, _ *mcp.CallToolRequest, in transferArgs) (*mcp.CallToolResult, transferResult, error) {
+			transfers.Add(1)
+			return nil, transferResult{Status: "transferred"}, nil
+		})
+	// The SDK's handler has DNS-rebinding protection on by default
+	// (StreamableHTTPOptions.DisableLocalhostProtection, mcp/streamable.go,
+	// ServeHTTP): a request arriving on a loopback listener whose Host is
+	// not a loopback name gets 403 "Forbidden: invalid Host header". A
+	// gateway serving a public host name in front of a loopback MCP server
+	// must therefore rewrite Host (header_up Host {upstream_hostport}), which
+	// is what the config below does; nothing else was needed (no
+	// Origin/CrossOriginProtection is set by default, and the SDK accepts the
+	// unchanged body the gateway forwards).
+	//
+	// The SDK speaks protocol 2026-07-28 (its client's default) over HTTP
+	// only when StreamableHTTPOptions.Stateless is set (mcp/streamable.go,
+	// the stateful rejection of calls with a version >= 2026-07-28); a
+	// stateful server answers server/discover with
+	// CodeUnsupportedProtocolVersion and the client falls back to
+	// initialize with 2025-11-25. Both servers are exercised.
+	getServer := func(*http.Request) *mcp.Server { return server }
+	up = &sdkUpstream{
+		stateful:  mcp.NewStreamableHTTPHandler(getServer, nil),
+		stateless: mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{Stateless: true}),
+		methods:   map[string]int{},
+		hosts:     map[string]bool{},
+		versions:  map[string]bool{},
+	}
+	upSrv = httptest.NewServer(up)
+	t.Cleanup(upSrv.Close)
+	return up, upSrv, echoes, transfers
+}
+
+// sdkRoutes is the API site of the SDK end-to-end tests: an MCP mount with a
+// tool rule, proxied to the SDK server with the Host rewrite it needs.
+func sdkRoutes(upHost string) string {
+	return `
+	blnk_auth /mcp* {
+		mcp {
+			tool transfer_funds ledgers:write
+		}
+	}
+	reverse_proxy ` + upHost + ` {
+		header_up Host {upstream_hostport}
+	}`
 }

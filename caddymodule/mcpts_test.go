@@ -6,18 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
@@ -148,40 +144,12 @@ func runMCPTS(t *testing.T, mode, endpoint, id, secret string) (tsResult, int) {
 func TestMCPTypeScriptSDK(t *testing.T) {
 	requireMCPTS(t)
 	forEachStore(t, func(t *testing.T, kind string) {
-		var echoes atomic.Int64
-		server := mcp.NewServer(&mcp.Implementation{Name: "blnk-ts-test", Version: "0.0.1"}, nil)
-		mcp.AddTool(server, &mcp.Tool{Name: "echo", Description: "echoes its text"},
-			func(_ context.Context, _ *mcp.CallToolRequest, in echoArgs) (*mcp.CallToolResult, echoArgs, error) {
-				echoes.Add(1)
-				return nil, in, nil
-			})
-		mcp.AddTool(server, &mcp.Tool{Name: "transfer_funds", Description: "moves money"},
-			func(_ context.Context, _ *mcp.CallToolRequest, in transferArgs) (*mcp.CallToolResult, transferResult, error) {
-				return nil, transferResult{Status: "transferred"}, nil
-			})
 		// As in TestMCPSDK: the Go SDK's DNS-rebinding protection needs the
 		// loopback Host, hence header_up Host {upstream_hostport}.
-		getServer := func(*http.Request) *mcp.Server { return server }
-		up := &sdkUpstream{
-			stateful:  mcp.NewStreamableHTTPHandler(getServer, nil),
-			stateless: mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{Stateless: true}),
-			methods:   map[string]int{},
-			hosts:     map[string]bool{},
-			versions:  map[string]bool{},
-		}
-		upSrv := httptest.NewServer(up)
-		t.Cleanup(upSrv.Close)
+		up, upSrv, echoes, _ := startSDKServer(t, "blnk-ts-test")
 		upHost := strings.TrimPrefix(upSrv.URL, "http://")
 
-		g := startGateway(t, gatewayOptions{store: kind, apiRoutes: `
-	blnk_auth /mcp* {
-		mcp {
-			tool transfer_funds ledgers:write
-		}
-	}
-	reverse_proxy ` + upHost + ` {
-		header_up Host {upstream_hostport}
-	}`})
+		g := startGateway(t, gatewayOptions{store: kind, apiRoutes: sdkRoutes(upHost)})
 		endpoint := g.apiURL + "/mcp"
 		prm := g.apiURL + "/.well-known/oauth-protected-resource/mcp"
 

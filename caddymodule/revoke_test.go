@@ -61,7 +61,6 @@ func TestTokenRevocation(t *testing.T) {
 		if e := g.do(req); e.status != 405 {
 			t.Errorf("GET: %d", e.status)
 		}
-		_ = otherTok
 
 		// An instance started later (its own backend: other cache settings)
 		// loads the revocation from the database before it serves.
