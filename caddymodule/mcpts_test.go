@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -284,4 +286,75 @@ func TestMCPTypeScriptSDK(t *testing.T) {
 		}
 		t.Logf("upstream saw methods %v, protocol versions %v", up.methods, up.versions)
 	})
+}
+
+// tsServer is testdata/mcp-ts/server.mjs running: an MCP server built the
+// way the MCP TypeScript SDK documents it (createMcpExpressApp +
+// StreamableHTTPServerTransport).
+type tsServer struct {
+	hostport string // 127.0.0.1:port
+}
+
+// startTSServer runs server.mjs in mode ("stateless" or "stateful") until the
+// test ends.
+func startTSServer(t *testing.T, mode string) *tsServer {
+	t.Helper()
+	requireMCPTS(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, "node", "server.mjs", mode)
+	cmd.Dir = mcpTSDir
+	cmd.WaitDelay = 5 * time.Second
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+		if s := strings.TrimSpace(stderr.String()); s != "" {
+			t.Logf("server.mjs stderr: %s", s)
+		}
+	})
+	ready := make(chan int, 1)
+	go func() {
+		var hello struct {
+			Port int `json:"port"`
+		}
+		if err := json.NewDecoder(stdout).Decode(&hello); err == nil {
+			ready <- hello.Port
+		}
+		close(ready)
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case port, ok := <-ready:
+		if !ok || port == 0 {
+			t.Fatalf("server.mjs did not start: %s", stderr.String())
+		}
+		return &tsServer{hostport: fmt.Sprintf("127.0.0.1:%d", port)}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("server.mjs did not start within 30s: %s", stderr.String())
+	}
+	return nil
+}
+
+// calls reports how often each tool ran and how many HTTP requests reached
+// the server, asked of the server directly (not through the gateway).
+func (s *tsServer) calls(t *testing.T) map[string]int {
+	t.Helper()
+	resp, err := http.Get("http://" + s.hostport + "/__calls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]int
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
