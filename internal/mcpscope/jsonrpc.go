@@ -33,6 +33,12 @@ func Answer(err error) (status, code int, message string, ok bool) {
 	switch {
 	case err == nil:
 		return 0, 0, "", false
+	case errors.Is(err, ErrMediaType):
+		return http.StatusUnsupportedMediaType, CodeInvalidRequest, "Unsupported Media Type: Content-Type must be application/json (charset utf-8 only) with no Content-Encoding", true
+	case errors.Is(err, ErrContentType):
+		return http.StatusBadRequest, CodeInvalidRequest, "Invalid Request: malformed Content-Type header", true
+	case errors.Is(err, ErrUnexpectedBody):
+		return http.StatusBadRequest, CodeInvalidRequest, "Invalid Request: this HTTP method carries no body", true
 	case errors.Is(err, ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, CodeTooLarge, "Request body too large", true
 	case errors.Is(err, ErrBatch):

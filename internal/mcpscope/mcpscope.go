@@ -20,12 +20,43 @@
 //   - Otherwise, or when the headers are absent, Peek parses the body: one
 //     JSON-RPC 2.0 request, notification or response.
 //
-// Body parsing is deliberately stricter than encoding/json: the members
-// that decide the answer (jsonrpc, id, method, params, result, error, and
-// params.name or params.uri) may not appear twice, nor under a spelling that
-// differs only in case (which Go's encoding/json would accept and other
-// parsers would not), so the gateway and the upstream cannot read one body
-// two ways.
+// # One reading
+//
+// The gateway judges a message and the upstream acts on it, so both must
+// read the same bytes the same way. The rule: a message is judged only when
+// every JSON-RPC server can read it in exactly one way, and anything else is
+// refused before a byte of it reaches the upstream. In detail:
+//
+//   - Media type and charset. A request with a body needs exactly one
+//     Content-Type, application/json with no parameter but charset=utf-8
+//     (any case, quoted or not; no RFC 2231 forms), else 415 (400 when the
+//     header is repeated or does not parse). Node's express.json(), which the
+//     TypeScript SDK's createMcpExpressApp installs, decodes a body by any
+//     declared "utf-*" charset: under charset=utf-7 one body read as
+//     tools/list here and as tools/call there.
+//   - Content-Encoding: none, or identity; else 415. Servers that inflate
+//     gzip, deflate or br would act on bytes the gateway never saw.
+//   - Framing. The gateway's HTTP server decodes Content-Length and chunked
+//     Transfer-Encoding (and refuses other codings); the proxy behind it
+//     frames the body anew, so the upstream receives the bytes judged here.
+//   - Bodiless methods. GET, HEAD, DELETE and OPTIONS carry no message; a
+//     body on one is refused (400) rather than passed on unjudged.
+//   - Bytes. The body must be UTF-8 (RFC 8259 §8.1): decoders replace
+//     invalid bytes with U+FFFD in different numbers. A leading byte order
+//     mark is not JSON (encoding/json refuses it; Node strips it), so it is
+//     refused as a parse error, and so is anything after the one value.
+//   - Members. The members that decide the answer (jsonrpc, id, method,
+//     params, result, error, and params.name or params.uri) may not appear
+//     twice, nor under a spelling that differs only in case (Go's
+//     encoding/json matches names without regard to case; JavaScript keeps
+//     the last duplicate). A top-level "__proto__" is refused: JavaScript
+//     code copying the message by assignment makes it the prototype.
+//   - Strings. Escapes decode alike everywhere except an unpaired surrogate
+//     (Go yields U+FFFD, JavaScript keeps the surrogate), so a method or name
+//     containing U+FFFD is refused.
+//   - What does not decide. Whitespace (the same four bytes everywhere),
+//     number spellings in an id (echoed verbatim, never judged) and members
+//     the policy does not read cannot change the scopes a call needs.
 package mcpscope
 
 import (
@@ -141,8 +172,8 @@ func namedMember(method string) (string, bool) {
 // response, ErrTooLarge when the body is longer than maxBody (a negative
 // maxBody counts as 0), and ErrRead when reading fails.
 func Peek(r *http.Request, maxBody int64) (Call, error) {
-	if bodiless(r.Method) {
-		return Call{}, nil
+	if err := checkEntity(r); err != nil || bodiless(r.Method) {
+		return Call{}, err
 	}
 	if headerMode(r.Header) {
 		if c, ok := fromHeaders(r.Header); ok {
@@ -159,8 +190,8 @@ func Peek(r *http.Request, maxBody int64) (Call, error) {
 // request disagrees with the body (the Call then holds only the id). The
 // returned Call always comes from the body.
 func PeekStrict(r *http.Request, maxBody int64) (Call, error) {
-	if bodiless(r.Method) {
-		return Call{}, nil
+	if err := checkEntity(r); err != nil || bodiless(r.Method) {
+		return Call{}, err
 	}
 	c, err := peekBody(r, maxBody)
 	if err != nil || !headerMode(r.Header) {

@@ -16,10 +16,15 @@ const (
 	memberParams
 	memberResult
 	memberError
+	// memberProto is refused, not read: JSON.parse keeps "__proto__" as an
+	// ordinary member, but JavaScript code that copies the message with
+	// assignment (Object.assign) turns it into the prototype, whose members
+	// then show through, e.g. a method the gateway never saw.
+	memberProto
 	memberCount
 )
 
-var memberNames = []string{"jsonrpc", "id", "method", "params", "result", "error"}
+var memberNames = []string{"jsonrpc", "id", "method", "params", "result", "error", "__proto__"}
 
 // errAmbiguous reports a decisive member that appears twice, or under a
 // spelling that differs from its name only in case. Parsers disagree on both
@@ -53,6 +58,12 @@ func parseObject(body []byte) (Call, error) {
 			return Call{}, fmt.Errorf("%w: empty body", ErrParse)
 		}
 		return Call{}, ErrParse
+	}
+	// RFC 8259 §8.1: JSON exchanged between systems is UTF-8. Decoders
+	// replace invalid bytes with U+FFFD differently (Go one per byte, WHATWG
+	// one per maximal subpart), so invalid UTF-8 has no single reading.
+	if !utf8.Valid(body) {
+		return Call{}, fmt.Errorf("%w: not UTF-8", ErrParse)
 	}
 	start := skipSpace(body, 0)
 	switch body[start] {
@@ -91,6 +102,9 @@ func parseObject(body []byte) (Call, error) {
 		}
 		c.ID = bytes.Clone(id) // not an alias of the body the upstream will read
 	}
+	if raw[memberProto] != nil {
+		semErr = cmp(semErr, fmt.Errorf("%w: member __proto__", ErrInvalid))
+	}
 	if semErr != nil {
 		return c, semErr
 	}
@@ -123,6 +137,9 @@ func parseObject(body []byte) (Call, error) {
 	if c.Method == "" {
 		return c, fmt.Errorf("%w: empty method", ErrInvalid)
 	}
+	if !unambiguousString(c.Method) {
+		return c, fmt.Errorf("%w: method contains U+FFFD or an unpaired surrogate", ErrInvalid)
+	}
 	params := raw[memberParams]
 	if params != nil {
 		switch params[0] {
@@ -138,9 +155,20 @@ func parseObject(body []byte) (Call, error) {
 		if err != nil {
 			return c, err
 		}
+		if !unambiguousString(name) {
+			return c, fmt.Errorf("%w: params.%s contains U+FFFD or an unpaired surrogate", ErrInvalid, member)
+		}
 		c.Name = name
 	}
 	return c, nil
+}
+
+// unambiguousString reports whether a decoded decisive string reads the same
+// to every JSON parser. Go decodes an unpaired surrogate escape ("\ud800") to
+// U+FFFD, JavaScript keeps the lone surrogate, so a name holding U+FFFD could
+// stand for either: refused, whatever produced it.
+func unambiguousString(s string) bool {
+	return !strings.ContainsRune(s, utf8.RuneError)
 }
 
 // cmp returns a if it is non-nil, else b.

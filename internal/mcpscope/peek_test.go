@@ -42,13 +42,21 @@ func newPost(body []byte, chunked bool) *http.Request {
 	if chunked {
 		rd = struct{ io.Reader }{rd} // hides *bytes.Reader from httptest
 	}
-	return httptest.NewRequest(http.MethodPost, "/mcp", rd)
+	return jsonRequest(http.MethodPost, rd)
+}
+
+// jsonRequest is a request to the MCP endpoint with the Content-Type every
+// MCP client sends.
+func jsonRequest(method string, body io.Reader) *http.Request {
+	r := httptest.NewRequest(method, "/mcp", body)
+	r.Header.Set("Content-Type", "application/json")
+	return r
 }
 
 // newCountedPost is newPost with a body that counts what is read from it.
 func newCountedPost(body []byte, chunked bool) (*http.Request, *countingReader) {
 	cr := &countingReader{r: bytes.NewReader(body)}
-	r := httptest.NewRequest(http.MethodPost, "/mcp", cr) // ContentLength -1
+	r := jsonRequest(http.MethodPost, cr) // ContentLength -1
 	if !chunked {
 		r.ContentLength = int64(len(body))
 	}
@@ -136,8 +144,8 @@ func TestPeekBody(t *testing.T) {
 		{"empty params", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{}}`, Call{Method: "tools/call", ID: json.RawMessage(`1`)}, nil},
 		{"unicode escapes", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"\u5929\u6c17 \ud83d\ude00"}}`,
 			Call{Method: "tools/call", Name: "天気 😀", ID: json.RawMessage(`1`)}, nil},
-		{"invalid UTF-8 as encoding/json reads it", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"a\xffb\"}}",
-			Call{Method: "tools/call", Name: "a\ufffdb", ID: json.RawMessage(`1`)}, nil},
+		// Decoders replace invalid bytes with U+FFFD in different numbers.
+		{"invalid UTF-8", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"a\xffb\"}}", Call{}, ErrParse},
 		{"_meta of 2026-07-28", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`,
 			Call{Method: "tools/call", Name: "t", ID: json.RawMessage(`1`)}, nil},
 
@@ -272,16 +280,27 @@ func TestPeekBodilessMethods(t *testing.T) {
 			r := httptest.NewRequest(method, "/mcp", cr)
 			r.Header.Set("Accept", "text/event-stream")
 			r.Header.Set("Mcp-Session-Id", "1868a90c")
+			// A body there is refused unread: an upstream that reads it
+			// anyway would act on a message the gateway never judged.
 			for _, peek := range []func(*http.Request, int64) (Call, error){Peek, PeekStrict} {
 				c, err := peek(r, 0)
-				if err != nil || !sameCall(c, Call{}) {
-					t.Fatalf("Peek = %+v, %v; want Call{}, nil", c, err)
+				if !errors.Is(err, ErrUnexpectedBody) || !sameCall(c, Call{}) {
+					t.Fatalf("Peek = %+v, %v; want Call{}, ErrUnexpectedBody", c, err)
 				}
 			}
 			if cr.reads != 0 {
 				t.Fatalf("body read %d times", cr.reads)
 			}
-			checkRestored(t, r, body, -1)
+			if status, _, _, ok := Answer(ErrUnexpectedBody); !ok || status != http.StatusBadRequest {
+				t.Fatalf("Answer(ErrUnexpectedBody) = %d, %v", status, ok)
+			}
+			// Without a body the same request passes.
+			r = httptest.NewRequest(method, "/mcp", nil)
+			for _, peek := range []func(*http.Request, int64) (Call, error){Peek, PeekStrict} {
+				if c, err := peek(r, 0); err != nil || !sameCall(c, Call{}) {
+					t.Fatalf("Peek = %+v, %v; want Call{}, nil", c, err)
+				}
+			}
 		})
 	}
 	t.Run("GET without body", func(t *testing.T) {
@@ -294,9 +313,9 @@ func TestPeekBodilessMethods(t *testing.T) {
 		}
 	})
 	t.Run("client request with empty method", func(t *testing.T) {
-		r := newPost(body, false)
+		r := newPost(body, false) // "" is GET, so the body is refused
 		r.Method = ""
-		if c, err := Peek(r, maxTest); err != nil || !sameCall(c, Call{}) {
+		if c, err := Peek(r, maxTest); !errors.Is(err, ErrUnexpectedBody) || !sameCall(c, Call{}) {
 			t.Fatalf("Peek = %+v, %v", c, err)
 		}
 	})
@@ -550,7 +569,7 @@ func TestPeekLimitBoundary(t *testing.T) {
 }
 
 func TestPeekEmptyBodies(t *testing.T) {
-	r := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+	r := jsonRequest(http.MethodPost, nil)
 	if _, err := Peek(r, maxTest); !errors.Is(err, ErrParse) {
 		t.Fatalf("Peek(NoBody): %v, want ErrParse", err)
 	}
@@ -574,7 +593,7 @@ func TestPeekEmptyBodies(t *testing.T) {
 func TestPeekReadError(t *testing.T) {
 	boom := errors.New("connection reset")
 	prefix := []byte(`{"jsonrpc":"2.0","id":1,"meth`)
-	r := httptest.NewRequest(http.MethodPost, "/mcp", io.MultiReader(bytes.NewReader(prefix), iotest.ErrReader(boom)))
+	r := jsonRequest(http.MethodPost, io.MultiReader(bytes.NewReader(prefix), iotest.ErrReader(boom)))
 	_, err := Peek(r, maxTest)
 	if !errors.Is(err, ErrRead) || !errors.Is(err, boom) {
 		t.Fatalf("Peek error = %v, want ErrRead wrapping %v", err, boom)
