@@ -16,11 +16,84 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
-// accessLogFilter is the access log filter README.md documents (and
-// Caddyfile.example uses): Caddy redacts Authorization but not X-Blnk-Key.
-const accessLogFilter = `format filter {
+// logFilter is the filter README.md documents for the default log and every
+// access log (and Caddyfile.example uses): Caddy redacts Authorization in the
+// request headers it logs, but not X-Blnk-Key.
+const logFilter = `format filter {
 	request>headers>X-Blnk-Key delete
 }`
+
+// normalizeCaddyfile drops comments and collapses white space, so that
+// config text can be compared whatever its layout.
+func normalizeCaddyfile(s string) string {
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		if i := strings.Index(line, "#"); i >= 0 {
+			line = line[:i]
+		}
+		out = append(out, strings.Fields(line)...)
+	}
+	return strings.Join(out, " ")
+}
+
+// globalOptions returns a Caddyfile's global options block: from its first
+// line "{" to the next line "}".
+func globalOptions(t *testing.T, caddyfile string) string {
+	t.Helper()
+	start := strings.Index(caddyfile, "\n{\n")
+	if start < 0 {
+		t.Fatal("no global options block")
+	}
+	end := strings.Index(caddyfile[start:], "\n}\n")
+	if end < 0 {
+		t.Fatal("global options block not closed")
+	}
+	return caddyfile[start+1 : start+end+3]
+}
+
+// TestLogFilterDocumented: README.md and Caddyfile.example filter X-Blnk-Key
+// out of the default log as TestKeysNotInDebugLogs does.
+func TestLogFilterDocumented(t *testing.T) {
+	want := normalizeCaddyfile("log {\n" + logFilter + "\n}")
+	example, err := os.ReadFile("../Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := normalizeCaddyfile(globalOptions(t, string(example))); !strings.Contains(got, want) {
+		t.Errorf("Caddyfile.example's global options lack %q:\n%s", want, got)
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, block := range caddyfileBlocks(string(readme)) {
+		if normalizeCaddyfile(block) == "{ "+want+" }" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("README.md has no caddyfile block of global options that is exactly { %s }", want)
+	}
+}
+
+// caddyfileBlocks returns the ```caddyfile code blocks of a Markdown text.
+func caddyfileBlocks(md string) []string {
+	var blocks []string
+	for {
+		i := strings.Index(md, "```caddyfile\n")
+		if i < 0 {
+			return blocks
+		}
+		md = md[i+len("```caddyfile\n"):]
+		j := strings.Index(md, "```")
+		if j < 0 {
+			return blocks
+		}
+		blocks = append(blocks, md[:j])
+		md = md[j:]
+	}
+}
 
 // randomKey is a key as an operator makes one (openssl rand -base64 32):
 // it contains + / =, so its escaped and encoded forms differ from it.
@@ -46,6 +119,16 @@ func leakForms(key string) []string {
 		url.PathEscape(key),
 		strings.TrimRight(key, "="), // a prefix, in case a line truncates it
 	}
+}
+
+// debugLog is the global options that put the default log at DEBUG, to file,
+// with the documented filter; both ways of raising the level are covered.
+func debugLog(kind, file string) string {
+	filter := "\t" + strings.ReplaceAll(logFilter, "\n", "\n\t")
+	if kind == kindSQLite {
+		return fmt.Sprintf("debug\nlog {\n\toutput file %s\n%s\n}", file, filter)
+	}
+	return fmt.Sprintf("log {\n\toutput file %s\n\tlevel DEBUG\n%s\n}", file, filter)
 }
 
 // TestKeysNotInDebugLogs runs the gateway with Caddy's default logger at
@@ -95,8 +178,8 @@ func TestKeysNotInDebugLogs(t *testing.T) {
 		output file %[4]s
 		level DEBUG
 		%[5]s
-	}`, masterKey, upstreamKey, down, accessLog, strings.ReplaceAll(accessLogFilter, "\n", "\n\t\t")),
-			globalExtra: fmt.Sprintf("log {\n\toutput file %s\n\tlevel DEBUG\n}", logFile),
+	}`, masterKey, upstreamKey, down, accessLog, strings.ReplaceAll(logFilter, "\n", "\n\t\t")),
+			globalExtra: debugLog(kind, logFile),
 		})
 
 		writer := g.create("ledger writer", store.TypeOAuth, []string{"ledgers:*"}, nil)
