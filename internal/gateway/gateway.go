@@ -16,6 +16,12 @@ import (
 // UsageFlushInterval is how often batched last-used times are written.
 const UsageFlushInterval = 5 * time.Second
 
+// afterInitialLoad, when set (by tests only, before New), runs right after the
+// denylist's first load from the store. A token revoked from that moment on
+// must still reach the denylist; the hook lets a test revoke one exactly in
+// that gap instead of hoping to hit it.
+var afterInitialLoad func()
+
 // Backend is a store with its cache kept current by the store's change feed.
 type Backend struct {
 	Store   store.Store
@@ -47,6 +53,9 @@ func New(st store.Store, cacheCfg clientcache.Config, log *zap.Logger) (*Backend
 		cancel()
 		cache.Close()
 		return nil, err
+	}
+	if afterInitialLoad != nil {
+		afterInitialLoad()
 	}
 	b.done.Add(2)
 	go func() {
