@@ -17,7 +17,7 @@ import (
 // forEachStore runs f on a fresh PostgreSQL database and a fresh SQLite file;
 // open returns a new, independent store on it each time it is called (as a
 // second process would have).
-func forEachStore(t *testing.T, f func(t *testing.T, open func() store.Store)) {
+func forEachStore(t *testing.T, f func(t *testing.T, db Database, open func() store.Store)) {
 	for _, kind := range []string{"postgres", "sqlite"} {
 		t.Run(kind, func(t *testing.T) {
 			var db Database
@@ -26,7 +26,7 @@ func forEachStore(t *testing.T, f func(t *testing.T, open func() store.Store)) {
 			} else {
 				db.Postgres = testdb.New(t)
 			}
-			f(t, func() store.Store {
+			f(t, db, func() store.Store {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer cancel()
 				st, err := db.Open(ctx)
@@ -51,7 +51,7 @@ func setAfterInitialLoad(t *testing.T, f func()) {
 // refused by that instance (within the feed's usual delay), not missed until
 // a restart.
 func TestRevocationInStartGap(t *testing.T) {
-	forEachStore(t, func(t *testing.T, open func() store.Store) {
+	forEachStore(t, func(t *testing.T, _ Database, open func() store.Store) {
 		other := open() // the other process, which revokes the token
 		defer other.Close()
 		tok := store.RevokedToken{JTI: "jti-" + credential.NewClientID(), ClientID: credential.NewClientID(), ExpiresAt: time.Now().Add(time.Hour)}
