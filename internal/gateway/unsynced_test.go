@@ -80,6 +80,13 @@ func TestTokenRevokedBeforeFirstLoad(t *testing.T) {
 		if revoked, err := b.TokenRevoked(ctx, live.JTI); err != nil || revoked {
 			t.Fatalf("synced, TokenRevoked(live) = %v, %v; want false", revoked, err)
 		}
+		// The request path: while synced, no store read and no allocation.
+		if allocs := testing.AllocsPerRun(100, func() {
+			_, _ = b.TokenRevoked(ctx, live.JTI)
+			_, _ = b.TokenRevoked(ctx, tok.JTI)
+		}); allocs != 0 {
+			t.Errorf("synced TokenRevoked allocates %v times", allocs)
+		}
 	})
 }
 
