@@ -324,8 +324,17 @@ func (a *App) judge(r *http.Request, cred string, isAPIKey bool, aud audienceChe
 		}
 		t, err = a.verifier.Verify(cred, now)
 	}
-	if err != nil || !aud.acceptsAudience(r, t) || a.backend.Revoked.Has(t.JTI) {
+	if err != nil || !aud.acceptsAudience(r, t) {
 		return nil, nil, scope.Set{}, nil, denyInvalidToken
+	}
+	// The denylist alone while the change feed is synced; else the store too.
+	if revoked, err := a.backend.TokenRevoked(r.Context(), t.JTI); revoked {
+		return nil, nil, scope.Set{}, nil, denyInvalidToken
+	} else if err != nil {
+		if c := a.logger.Check(zapcore.DebugLevel, "token denylist unavailable"); c != nil {
+			c.Write(zap.Error(err))
+		}
+		return nil, nil, scope.Set{}, nil, denyUnavailable
 	}
 	if entry, d = a.client(r, t.ClientID, store.TypeOAuth, now); d != nil {
 		return nil, nil, scope.Set{}, nil, d

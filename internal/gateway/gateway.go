@@ -4,10 +4,13 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
@@ -15,6 +18,17 @@ import (
 
 // UsageFlushInterval is how often batched last-used times are written.
 const UsageFlushInterval = 5 * time.Second
+
+// afterInitialLoad, when set (by tests only, before New), runs on the change
+// feed's goroutine right after the denylist's first load from the store,
+// before the denylist is trusted. A token revoked from that moment on must
+// still reach the denylist; the hook lets a test revoke one exactly in that
+// gap instead of hoping to hit it.
+var afterInitialLoad func()
+
+// maxNotRevoked bounds how many "not revoked" answers of the store are kept
+// while the change feed is not synced; past it the oldest are dropped.
+const maxNotRevoked = 100_000
 
 // Backend is a store with its cache kept current by the store's change feed.
 type Backend struct {
@@ -29,29 +43,55 @@ type Backend struct {
 
 	usageMu sync.Mutex
 	usage   map[string]time.Time
+
+	ctx context.Context // ends at Close
+	// revokedSynced: Revoked holds every token revoked so far, because it was
+	// loaded after the change feed took its position and the feed is
+	// connected. Only then may a jti missing from it pass without asking the
+	// store.
+	revokedSynced atomic.Bool
+	// revokedLostAt is when the feed was lost (unix nanoseconds), 0 before the
+	// first load: for maxUnsynced after a loss the denylist is still trusted,
+	// as cached clients are.
+	revokedLostAt atomic.Int64
+	maxUnsynced   time.Duration // as clientcache.Config.MaxUnsynced
+	lookupTimeout time.Duration // as clientcache.Config.LoadTimeout
+	lookups       singleflight.Group
+	// notRevoked holds the store's recent "not revoked" answers (jti → when
+	// asked), kept for maxUnsynced, so that a feed outage costs one read per
+	// token per interval, not one per request.
+	notRevokedMu sync.Mutex
+	notRevoked   map[string]time.Time
 }
 
 // New starts following st's changes into a new cache. Close stops it.
+//
+// The denylist is loaded once the change feed reports its first sync, that
+// is after the feed took its position in the change log: a token revoked
+// before that moment is in the load, one revoked after it reaches the feed.
+// Until then TokenRevoked asks the store, so nothing passes unchecked.
 func New(st store.Store, cacheCfg clientcache.Config, log *zap.Logger) (*Backend, error) {
 	cache, err := clientcache.New(st.GetClient, cacheCfg)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &Backend{Store: st, Clients: cache, Revoked: &Denylist{}, log: log, cancel: cancel, usage: map[string]time.Time{}}
-	// Revocations made before this instance started, before it serves.
-	lctx, lcancel := context.WithTimeout(ctx, 30*time.Second)
-	err = b.loadRevoked(lctx)
-	lcancel()
-	if err != nil {
-		cancel()
-		cache.Close()
-		return nil, err
+	b := &Backend{
+		Store: st, Clients: cache, Revoked: &Denylist{}, log: log, cancel: cancel, usage: map[string]time.Time{},
+		ctx: ctx, maxUnsynced: cacheCfg.MaxUnsynced, lookupTimeout: cacheCfg.LoadTimeout, notRevoked: map[string]time.Time{},
+	}
+	// The same defaults as the client cache's: the denylist is trusted exactly
+	// as long as cached clients are.
+	if b.maxUnsynced <= 0 {
+		b.maxUnsynced = time.Second
+	}
+	if b.lookupTimeout <= 0 {
+		b.lookupTimeout = 5 * time.Second
 	}
 	b.done.Add(2)
 	go func() {
 		defer b.done.Done()
-		_ = st.Follow(ctx, &feedWatcher{Watcher: cache, log: log, backend: b})
+		_ = st.Follow(ctx, &feedWatcher{Watcher: cache, log: log, backend: b, load: true})
 	}()
 	go func() {
 		defer b.done.Done()
@@ -67,6 +107,75 @@ func New(st store.Store, cacheCfg clientcache.Config, log *zap.Logger) (*Backend
 		}
 	}()
 	return b, nil
+}
+
+// TokenRevoked reports whether the access token jti is revoked. While the
+// change feed is synced the denylist answers alone, without locking or
+// allocating; otherwise (before the first load, or after the feed was lost
+// for longer than cached clients are trusted) a jti not on it is looked up in
+// the store. An error means the store could not answer: the caller must
+// refuse (503), never let the token pass.
+func (b *Backend) TokenRevoked(ctx context.Context, jti string) (bool, error) {
+	if b.Revoked.Has(jti) {
+		return true, nil
+	}
+	if b.revokedSynced.Load() {
+		return false, nil
+	}
+	return b.lookupRevoked(ctx, jti)
+}
+
+// lookupRevoked is TokenRevoked's answer while the change feed is not synced.
+func (b *Backend) lookupRevoked(ctx context.Context, jti string) (bool, error) {
+	now := time.Now()
+	if lost := b.revokedLostAt.Load(); lost != 0 && now.UnixNano()-lost < int64(b.maxUnsynced) {
+		return false, nil // a blip: trusted for as long as cached clients are
+	}
+	b.notRevokedMu.Lock()
+	asked, ok := b.notRevoked[jti]
+	b.notRevokedMu.Unlock()
+	if ok && now.Sub(asked) < b.maxUnsynced {
+		return false, nil
+	}
+	v, err, _ := b.lookups.Do(jti, func() (any, error) {
+		// One caller's cancellation must not fail the others sharing the read.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.lookupTimeout)
+		defer cancel()
+		asked := time.Now()
+		revoked, err := b.Store.TokenRevoked(lctx, jti)
+		if err != nil {
+			return false, fmt.Errorf("%w: %v", clientcache.ErrUnavailable, err)
+		}
+		if revoked {
+			// Its expiry is not at hand; the longest a token lives bounds it.
+			b.Revoked.Add(jti, asked.Add(MaxTokenLifetime))
+			return true, nil
+		}
+		b.notRevokedMu.Lock()
+		if len(b.notRevoked) >= maxNotRevoked {
+			clear(b.notRevoked) // an outage with that many live tokens: start over
+		}
+		b.notRevoked[jti] = asked
+		b.notRevokedMu.Unlock()
+		return false, nil
+	})
+	if err != nil {
+		return false, err
+	}
+	return v.(bool), nil
+}
+
+// setRevokedSynced records whether the denylist is complete and kept current.
+func (b *Backend) setRevokedSynced(ok bool) {
+	if !ok && b.revokedSynced.Load() {
+		b.revokedLostAt.Store(time.Now().UnixNano())
+	}
+	if ok {
+		b.notRevokedMu.Lock()
+		clear(b.notRevoked)
+		b.notRevokedMu.Unlock()
+	}
+	b.revokedSynced.Store(ok)
 }
 
 func (b *Backend) loadRevoked(ctx context.Context) error {
@@ -124,6 +233,10 @@ type feedWatcher struct {
 	log     *zap.Logger
 	backend *Backend
 	synced  bool
+	// load: the denylist must be read from the store before it is trusted;
+	// set at start and by Reset.
+	load    bool
+	started bool // the first load is done
 }
 
 // Changed passes client changes to the cache and token revocations to the
@@ -138,24 +251,62 @@ func (f *feedWatcher) Changed(c store.Change) {
 	f.Watcher.Changed(c)
 }
 
+// Synced loads the denylist when it must be (the feed has taken its position,
+// so nothing revoked from here on is missed) before trusting it again.
 func (f *feedWatcher) Synced(ok bool) {
+	if ok && f.load && !f.loadRevoked() {
+		return // Close: the feed is ending
+	}
 	if ok != f.synced {
 		if ok {
 			f.log.Debug("change feed connected")
 		} else {
-			f.log.Warn("change feed lost its database connection; reconnecting, cached clients are trusted for at most 1s")
+			f.log.Warn("change feed lost its database connection; reconnecting, cached clients and the token denylist are trusted for at most 1s")
 		}
 	}
 	f.synced = ok
+	f.backend.setRevokedSynced(ok)
 	f.Watcher.Synced(ok)
 }
 
+// loadRevoked reads the denylist from the store, retrying until it works or
+// the backend closes (false). The feed waits meanwhile; its changes wait in
+// the log or the connection, and TokenRevoked asks the store.
+func (f *feedWatcher) loadRevoked() bool {
+	ctx := f.backend.ctx
+	backoff := 50 * time.Millisecond
+	for {
+		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := f.backend.loadRevoked(lctx)
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		f.log.Warn("loading revoked tokens; until it works they are looked up in the database", zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+	f.load = false
+	if !f.started {
+		f.started = true
+		if afterInitialLoad != nil {
+			afterInitialLoad()
+		}
+	}
+	return true
+}
+
+// Reset: changes may have been missed for good, so the denylist is read
+// again before it is trusted, at the next Synced(true).
 func (f *feedWatcher) Reset() {
 	f.log.Warn("change feed was away longer than the change log keeps; cleared the client cache")
 	f.Watcher.Reset()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := f.backend.loadRevoked(ctx); err != nil {
-		f.log.Warn("reloading revoked tokens", zap.Error(err))
-	}
+	f.load = true
 }

@@ -220,6 +220,10 @@ type Store interface {
 	RevokeToken(ctx context.Context, t RevokedToken) error
 	// RevokedTokens lists the revoked tokens that have not expired at now.
 	RevokedTokens(ctx context.Context, now time.Time) ([]RevokedToken, error)
+	// TokenRevoked reports whether jti is on record as revoked: for the moments
+	// when an instance cannot trust its denylist (its change feed is not
+	// synced). An expired entry may answer true until it is pruned.
+	TokenRevoked(ctx context.Context, jti string) (bool, error)
 	// TouchLastUsed records last use times in one round trip; never moves a time backwards.
 	TouchLastUsed(ctx context.Context, used map[string]time.Time) error
 

@@ -388,6 +388,13 @@ func (s *Store) RevokedTokens(ctx context.Context, now time.Time) ([]store.Revok
 	return out, err
 }
 
+// TokenRevoked implements store.Store.
+func (s *Store) TokenRevoked(ctx context.Context, jti string) (bool, error) {
+	var revoked bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM blnk_auth_revoked_tokens WHERE jti = $1)`, jti).Scan(&revoked)
+	return revoked, err
+}
+
 var (
 	_ store.Store = (*Store)(nil)
 )

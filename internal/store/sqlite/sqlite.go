@@ -592,4 +592,11 @@ func (s *Store) RevokedTokens(ctx context.Context, now time.Time) ([]store.Revok
 	return out, rows.Err()
 }
 
+// TokenRevoked implements store.Store.
+func (s *Store) TokenRevoked(ctx context.Context, jti string) (bool, error) {
+	var revoked bool
+	err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM blnk_auth_revoked_tokens WHERE jti = ?)`, jti).Scan(&revoked)
+	return revoked, err
+}
+
 var _ store.Store = (*Store)(nil)
