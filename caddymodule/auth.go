@@ -17,6 +17,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/blnkapi"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/inflight"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpscope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
@@ -246,23 +247,30 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	// An earlier blnk_auth on this request already authenticated it (and
 	// removed the credential): only this route's scopes remain to check.
 	if p, ok := caddyhttp.GetVar(r.Context(), principalVar).(*principal); ok {
-		if done, err := h.authorize(w, r, p.scopes); done {
+		more, op, done, err := h.authorize(w, r, p.scopes)
+		if done {
 			return err
 		}
 		h.setUpstreamCredential(r)
-		return next.ServeHTTP(w, r)
+		return h.serveNext(w, r, next, p, more, op)
 	}
 
 	now := time.Now()
-	entry, scopes, scopesBoxed, d := h.app.authenticate(r, h, now)
+	cred, isAPIKey, d := credentialOf(r.Header)
 	if d != nil {
 		return h.deny(w, r, d)
 	}
-	if done, err := h.authorize(w, r, scopes); done {
+	entry, t, scopes, scopesBoxed, d := h.app.judge(r, cred, isAPIKey, h, now)
+	if d != nil {
+		return h.deny(w, r, d)
+	}
+	more, op, done, err := h.authorize(w, r, scopes)
+	if done {
 		return err
 	}
 
-	caddyhttp.SetVar(r.Context(), principalVar, &principal{scopes: scopes})
+	p := &principal{scopes: scopes, entry: entry, token: t}
+	caddyhttp.SetVar(r.Context(), principalVar, p)
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	repl.Set("http.auth.user.id", entry.BoxedID)
 	repl.Set("http.auth.user.name", entry.BoxedName)
@@ -276,7 +284,27 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	h.setUpstreamCredential(r)
 	h.app.backend.RecordUse(entry, now)
 	h.app.metrics.decision("allowed")
-	return next.ServeHTTP(w, r)
+	return h.serveNext(w, r, next, p, more, op)
+}
+
+// serveNext passes the request on for as long as what admitted it holds:
+// it runs under a context that the in-flight registry cancels when the client
+// is revoked, deleted, expires or no longer holds what the request needed, or
+// the token is revoked or expires — on every instance, through the change
+// feed. Cancelling it makes reverse_proxy end the upstream exchange and the
+// response, so a held stream ends too, not just the next request.
+func (h *Auth) serveNext(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, p *principal, more scope.Set, op string) error {
+	a := inflight.Authority{ClientID: p.entry.Client.ID, ClientExpires: p.entry.Client.ExpiresAt, Need: h.required, NeedMore: more, Op: op}
+	if t := p.token; t != nil {
+		// As long as the verifier would still accept the token.
+		a.JTI, a.Token, a.TokenScopes, a.TokenEnd = t.JTI, true, t.Scopes, t.ExpiresAt.Add(time.Duration(h.app.Leeway))
+	}
+	flights := h.app.backend.Flights
+	ctx, f := flights.Start(r.Context(), &a)
+	// Deferred: reverse_proxy ends a cut-off stream by panicking with
+	// http.ErrAbortHandler, and the flight must be unregistered all the same.
+	defer flights.End(f)
+	return next.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // principalVar holds the request's authenticated *principal, for later blnk_auth handlers.
@@ -285,6 +313,8 @@ const principalVar = "blnk_auth.principal"
 // principal is who a request was authenticated as.
 type principal struct {
 	scopes scope.Set
+	entry  *clientcache.Entry
+	token  *token.Verified // nil for an API key
 }
 
 // authenticate finds the active client behind the request's one credential
@@ -340,22 +370,28 @@ func (a *App) judge(r *http.Request, cred string, isAPIKey bool, aud audienceChe
 // authorize checks that scopes cover what the request needs here: the
 // route's scopes, the JSON-RPC method's on an MCP route, the operation's on a
 // Blnk API. If not, it answers (403, or a JSON-RPC error for a malformed MCP
-// message) and reports done.
-func (h *Auth) authorize(w http.ResponseWriter, r *http.Request, scopes scope.Set) (done bool, err error) {
+// message) and reports done. Otherwise more and op are what the request
+// needs beyond the route's scopes, so that its authority can be re-judged
+// while it runs.
+func (h *Auth) authorize(w http.ResponseWriter, r *http.Request, scopes scope.Set) (more scope.Set, op string, done bool, err error) {
 	if h.MCP != nil {
 		call, perr := mcpscope.PeekStrict(r, h.MCP.MaxBodySize)
 		if perr != nil {
-			return true, h.answerJSONRPC(w, call.ID, perr)
+			return more, "", true, h.answerJSONRPC(w, call.ID, perr)
 		}
-		if needs := h.MCP.policy.Required(call); !scopes.CoversAll(h.required) || !scopes.CoversAll(needs) {
-			return true, h.denyNeeding(w, r, denyScope, h.required.Union(needs).String())
+		needs := h.MCP.policy.Required(call)
+		if !scopes.CoversAll(h.required) || !scopes.CoversAll(needs) {
+			return more, "", true, h.denyNeeding(w, r, denyScope, h.required.Union(needs).String())
 		}
-		return false, nil
+		return needs, "", false, nil
 	}
 	if need, ok := h.permits(r, scopes); !ok {
-		return true, h.denyNeeding(w, r, denyScope, need)
+		return more, "", true, h.denyNeeding(w, r, denyScope, need)
 	}
-	return false, nil
+	if h.BlnkAPI != nil {
+		op, _ = blnkapi.RequiredScope(r.Method, r.URL.Path)
+	}
+	return more, op, false, nil
 }
 
 // answerJSONRPC refuses a malformed MCP message as MCP clients expect: a

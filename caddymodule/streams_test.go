@@ -134,7 +134,7 @@ func cutOffs() []cutOff {
 				t.Fatal(err)
 			}
 		}},
-		{name: "token expired", scopes: []string{"mcp:read"}, expires: 3 * time.Second, do: func(*testing.T, *testGateway, string, string, string) {}},
+		{name: "token expired", scopes: []string{"mcp:read"}, expires: 8 * time.Second, do: func(*testing.T, *testGateway, string, string, string) {}},
 	}
 }
 

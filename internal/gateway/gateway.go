@@ -4,12 +4,14 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/inflight"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
@@ -22,6 +24,9 @@ type Backend struct {
 	Clients *clientcache.Cache
 	// Revoked holds the jtis of single access tokens revoked before expiry.
 	Revoked *Denylist
+	// Flights are the requests let through and not yet finished; the change
+	// feed ends those whose client or token loses its authority.
+	Flights *inflight.Registry
 
 	log    *zap.Logger
 	cancel context.CancelFunc
@@ -38,7 +43,7 @@ func New(st store.Store, cacheCfg clientcache.Config, log *zap.Logger) (*Backend
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &Backend{Store: st, Clients: cache, Revoked: &Denylist{}, log: log, cancel: cancel, usage: map[string]time.Time{}}
+	b := &Backend{Store: st, Clients: cache, Revoked: &Denylist{}, Flights: inflight.New(), log: log, cancel: cancel, usage: map[string]time.Time{}}
 	// Revocations made before this instance started, before it serves.
 	lctx, lcancel := context.WithTimeout(ctx, 30*time.Second)
 	err = b.loadRevoked(lctx)
@@ -48,7 +53,11 @@ func New(st store.Store, cacheCfg clientcache.Config, log *zap.Logger) (*Backend
 		cache.Close()
 		return nil, err
 	}
-	b.done.Add(2)
+	b.done.Add(3)
+	go func() {
+		defer b.done.Done()
+		b.Flights.Run(ctx)
+	}()
 	go func() {
 		defer b.done.Done()
 		_ = st.Follow(ctx, &feedWatcher{Watcher: cache, log: log, backend: b})
@@ -76,6 +85,7 @@ func (b *Backend) loadRevoked(ctx context.Context) error {
 	}
 	for _, t := range toks {
 		b.Revoked.Add(t.JTI, t.ExpiresAt)
+		b.Flights.RevokeToken(t.ClientID, t.JTI)
 	}
 	return nil
 }
@@ -133,9 +143,42 @@ func (f *feedWatcher) Changed(c store.Change) {
 		// The change does not carry the token's expiry; the longest a token can
 		// live bounds the entry, and a restart reloads exact expiries.
 		f.backend.Revoked.Add(c.JTI, time.Now().Add(MaxTokenLifetime))
+		f.backend.Flights.RevokeToken(c.ClientID, c.JTI)
 		return
 	}
 	f.Watcher.Changed(c)
+	f.backend.recheck(c.ClientID)
+}
+
+// recheck judges a changed client's requests in flight against its new
+// record, off the feed's goroutine: reading the record must not hold up the
+// changes behind it. Each recheck reads the store after its change was
+// applied to the cache, so the last one to read sees the last state; and
+// since a recheck only ever ends requests, an earlier one finishing later
+// cannot undo it. Called only from the feed's goroutine, which b.done counts.
+func (b *Backend) recheck(id string) {
+	if !b.Flights.Has(id) {
+		return
+	}
+	b.done.Add(1)
+	go func() {
+		defer b.done.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		e, err := b.Clients.Get(ctx, id)
+		var c *store.Client
+		switch {
+		case err == nil:
+			c = e.Client
+		case !errors.Is(err, store.ErrNotFound):
+			// Unknown state: end them, as a new request would be refused (503)
+			// rather than let through.
+			b.log.Warn("cannot read a changed client; ending its requests in flight", zap.String("client_id", id), zap.Error(err))
+		}
+		if n := b.Flights.Recheck(id, c, time.Now()); n > 0 {
+			b.log.Debug("ended requests in flight", zap.String("client_id", id), zap.Int("requests", n))
+		}
+	}()
 }
 
 func (f *feedWatcher) Synced(ok bool) {
@@ -158,4 +201,10 @@ func (f *feedWatcher) Reset() {
 	if err := f.backend.loadRevoked(ctx); err != nil {
 		f.log.Warn("reloading revoked tokens", zap.Error(err))
 	}
+	// Any client may have changed unseen (loadRevoked ended the requests of
+	// tokens revoked unseen).
+	for _, id := range f.backend.Flights.Clients() {
+		f.backend.recheck(id)
+	}
+
 }
