@@ -31,6 +31,7 @@ type pulseServer struct {
 	handler http.Handler
 	pulses  atomic.Int64 // rounds of notifications sent
 	streams atomic.Int64 // GET streams open upstream
+	posts   atomic.Int64 // POSTs that reached the upstream
 
 	mu       sync.Mutex
 	sessions map[string]bool // the session IDs the upstream issued
@@ -40,6 +41,9 @@ func (p *pulseServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet {
 		p.streams.Add(1)
 		defer p.streams.Add(-1)
+	}
+	if r.Method == http.MethodPost {
+		p.posts.Add(1)
 	}
 	p.handler.ServeHTTP(w, r)
 	if id := w.Header().Get("Mcp-Session-Id"); id != "" {
