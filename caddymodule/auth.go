@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/inflight"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpscope"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpsession"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
@@ -299,6 +301,12 @@ func (h *Auth) serveNext(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		// As long as the verifier would still accept the token.
 		a.JTI, a.Token, a.TokenScopes, a.TokenEnd = t.JTI, true, t.Scopes, t.ExpiresAt.Add(time.Duration(h.app.Leeway))
 	}
+	if h.MCP != nil && !p.session.bound {
+		if done := h.bindSession(w, r, p); done {
+			return nil
+		}
+		w = &p.session
+	}
 	flights := h.app.backend.Flights
 	ctx, f := flights.Start(r.Context(), &a)
 	// Deferred: reverse_proxy ends a cut-off stream by panicking with
@@ -315,6 +323,85 @@ type principal struct {
 	scopes scope.Set
 	entry  *clientcache.Entry
 	token  *token.Verified // nil for an API key
+	// session wraps the response writer on an MCP route; kept here, since
+	// the principal is allocated anyway, so that costs nothing more.
+	session sessionWriter
+}
+
+// sessionHeader is the MCP Streamable HTTP session header (canonical form).
+const sessionHeader = "Mcp-Session-Id"
+
+// bindSession keeps MCP sessions to the client that opened them: the session
+// ID the request carries must be one this gateway wrapped for this client
+// (internal/mcpsession); it goes upstream unwrapped, and the upstream's
+// session ID in the response comes back wrapped. A foreign, tampered or
+// made-up ID gets what the MCP specification gives an unknown session, 404,
+// and never reaches the upstream. done reports that it answered.
+func (h *Auth) bindSession(w http.ResponseWriter, r *http.Request, p *principal) (done bool) {
+	p.session = sessionWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, binder: h.app.sessions, clientID: p.entry.Client.ID, bound: true}
+	switch ids := r.Header[sessionHeader]; {
+	case len(ids) > 1:
+		_ = h.answerJSONRPC(w, nil, errors.New("two session IDs"))
+		return true
+	case len(ids) == 1:
+		upstream, ok := h.app.sessions.Unwrap(p.entry.Client.ID, ids[0])
+		if !ok {
+			h.app.metrics.decision("unknown_session")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write(mcpscope.JSONRPCError(nil, -32001, "Session not found"))
+			return true
+		}
+		r.Header[sessionHeader] = []string{upstream}
+	}
+	return false
+}
+
+// sessionWriter wraps the upstream's Mcp-Session-Id in the response for the
+// client, whichever way the response starts.
+type sessionWriter struct {
+	caddyhttp.ResponseWriterWrapper
+	binder   *mcpsession.Binder
+	clientID string
+	bound    bool // the request's session was handled (by this or an earlier blnk_auth)
+	started  bool
+}
+
+func (s *sessionWriter) start() {
+	if s.started {
+		return
+	}
+	s.started = true
+	hdr := s.ResponseWriter.Header()
+	if ids := hdr[sessionHeader]; len(ids) == 1 {
+		hdr[sessionHeader] = []string{s.binder.Wrap(s.clientID, ids[0])}
+	} else if len(ids) > 1 {
+		delete(hdr, sessionHeader) // ambiguous: no client could use it
+	}
+}
+
+func (s *sessionWriter) WriteHeader(code int) {
+	if code >= 200 {
+		s.start()
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *sessionWriter) Write(b []byte) (int, error) {
+	s.start()
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *sessionWriter) ReadFrom(r io.Reader) (int64, error) {
+	s.start()
+	return s.ResponseWriterWrapper.ReadFrom(r)
+}
+
+// FlushError flushes after the header is in place: http.ResponseController
+// would otherwise unwrap past this writer and send the header unwrapped.
+func (s *sessionWriter) FlushError() error {
+	s.start()
+	return http.NewResponseController(s.ResponseWriter).Flush()
 }
 
 // authenticate finds the active client behind the request's one credential

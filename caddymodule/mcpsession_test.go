@@ -122,8 +122,8 @@ func TestMCPSessionBoundToClientTypeScriptSDK(t *testing.T) {
 		}
 		before := srv.calls(t)["requests"]
 		res, code = runMCPTSSession(t, endpoint, otherTok, sid)
-		if code != tsExitSessionRefused || !strings.Contains(res.CallError, "404") {
-			t.Errorf("another client resuming the owner's session: exit %d %+v, want %d and a 404", code, res, tsExitSessionRefused)
+		if code != tsExitSessionRefused || len(res.Requests) != 1 || res.Requests[0].Status != http.StatusNotFound || !strings.Contains(res.CallError, "Session not found") {
+			t.Errorf("another client resuming the owner's session: exit %d %+v, want %d after a 404 Session not found", code, res, tsExitSessionRefused)
 		}
 		if n := srv.calls(t)["requests"] - before; n != 0 {
 			t.Errorf("%d requests of the other client reached the upstream", n)
