@@ -21,6 +21,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpsession"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
 )
@@ -109,6 +110,8 @@ type App struct {
 	metrics   *metrics
 
 	keys []*token.Key
+
+	sessions *mcpsession.Binder // binds MCP session IDs to clients; keyed from the secret
 
 	routes *routes
 }
@@ -210,6 +213,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("blnk_auth: loading signing keys: %w", err)
 	}
 	a.keys = keys
+	a.sessions = mcpsession.New(secret)
 	a.issuer = &token.Issuer{Key: signing, Issuer: issuer, TTL: time.Duration(a.TokenTTL)}
 	cacheSize := max(a.TokenCacheSize, 0)
 	a.verifier, err = token.NewVerifier(keys, issuer, time.Duration(a.Leeway), cacheSize)

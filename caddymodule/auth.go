@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,7 +18,9 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/blnkapi"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/inflight"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpscope"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpsession"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
@@ -246,23 +249,30 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	// An earlier blnk_auth on this request already authenticated it (and
 	// removed the credential): only this route's scopes remain to check.
 	if p, ok := caddyhttp.GetVar(r.Context(), principalVar).(*principal); ok {
-		if done, err := h.authorize(w, r, p.scopes); done {
+		more, op, done, err := h.authorize(w, r, p.scopes)
+		if done {
 			return err
 		}
 		h.setUpstreamCredential(r)
-		return next.ServeHTTP(w, r)
+		return h.serveNext(w, r, next, p, more, op)
 	}
 
 	now := time.Now()
-	entry, scopes, scopesBoxed, d := h.app.authenticate(r, h, now)
+	cred, isAPIKey, d := credentialOf(r.Header)
 	if d != nil {
 		return h.deny(w, r, d)
 	}
-	if done, err := h.authorize(w, r, scopes); done {
+	entry, t, scopes, scopesBoxed, d := h.app.judge(r, cred, isAPIKey, h, now)
+	if d != nil {
+		return h.deny(w, r, d)
+	}
+	more, op, done, err := h.authorize(w, r, scopes)
+	if done {
 		return err
 	}
 
-	caddyhttp.SetVar(r.Context(), principalVar, &principal{scopes: scopes})
+	p := &principal{scopes: scopes, entry: entry, token: t}
+	caddyhttp.SetVar(r.Context(), principalVar, p)
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	repl.Set("http.auth.user.id", entry.BoxedID)
 	repl.Set("http.auth.user.name", entry.BoxedName)
@@ -276,7 +286,33 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	h.setUpstreamCredential(r)
 	h.app.backend.RecordUse(entry, now)
 	h.app.metrics.decision("allowed")
-	return next.ServeHTTP(w, r)
+	return h.serveNext(w, r, next, p, more, op)
+}
+
+// serveNext passes the request on for as long as what admitted it holds:
+// it runs under a context that the in-flight registry cancels when the client
+// is revoked, deleted, expires or no longer holds what the request needed, or
+// the token is revoked or expires — on every instance, through the change
+// feed. Cancelling it makes reverse_proxy end the upstream exchange and the
+// response, so a held stream ends too, not just the next request.
+func (h *Auth) serveNext(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, p *principal, more scope.Set, op string) error {
+	a := inflight.Authority{ClientID: p.entry.Client.ID, ClientExpires: p.entry.Client.ExpiresAt, Need: h.required, NeedMore: more, Op: op}
+	if t := p.token; t != nil {
+		// As long as the verifier would still accept the token.
+		a.JTI, a.Token, a.TokenScopes, a.TokenEnd = t.JTI, true, t.Scopes, t.ExpiresAt.Add(time.Duration(h.app.Leeway))
+	}
+	if h.MCP != nil && !p.session.bound {
+		if done := h.bindSession(w, r, p); done {
+			return nil
+		}
+		w = &p.session
+	}
+	flights := h.app.backend.Flights
+	ctx, f := flights.Start(r.Context(), &a)
+	// Deferred: reverse_proxy ends a cut-off stream by panicking with
+	// http.ErrAbortHandler, and the flight must be unregistered all the same.
+	defer flights.End(f)
+	return next.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // principalVar holds the request's authenticated *principal, for later blnk_auth handlers.
@@ -285,6 +321,87 @@ const principalVar = "blnk_auth.principal"
 // principal is who a request was authenticated as.
 type principal struct {
 	scopes scope.Set
+	entry  *clientcache.Entry
+	token  *token.Verified // nil for an API key
+	// session wraps the response writer on an MCP route; kept here, since
+	// the principal is allocated anyway, so that costs nothing more.
+	session sessionWriter
+}
+
+// sessionHeader is the MCP Streamable HTTP session header (canonical form).
+const sessionHeader = "Mcp-Session-Id"
+
+// bindSession keeps MCP sessions to the client that opened them: the session
+// ID the request carries must be one this gateway wrapped for this client
+// (internal/mcpsession); it goes upstream unwrapped, and the upstream's
+// session ID in the response comes back wrapped. A foreign, tampered or
+// made-up ID gets what the MCP specification gives an unknown session, 404,
+// and never reaches the upstream. done reports that it answered.
+func (h *Auth) bindSession(w http.ResponseWriter, r *http.Request, p *principal) (done bool) {
+	p.session = sessionWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, binder: h.app.sessions, clientID: p.entry.Client.ID, bound: true}
+	switch ids := r.Header[sessionHeader]; {
+	case len(ids) > 1:
+		_ = h.answerJSONRPC(w, nil, errors.New("two session IDs"))
+		return true
+	case len(ids) == 1:
+		upstream, ok := h.app.sessions.Unwrap(p.entry.Client.ID, ids[0])
+		if !ok {
+			h.app.metrics.decision("unknown_session")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write(mcpscope.JSONRPCError(nil, -32001, "Session not found"))
+			return true
+		}
+		r.Header[sessionHeader] = []string{upstream}
+	}
+	return false
+}
+
+// sessionWriter wraps the upstream's Mcp-Session-Id in the response for the
+// client, whichever way the response starts.
+type sessionWriter struct {
+	caddyhttp.ResponseWriterWrapper
+	binder   *mcpsession.Binder
+	clientID string
+	bound    bool // the request's session was handled (by this or an earlier blnk_auth)
+	started  bool
+}
+
+func (s *sessionWriter) start() {
+	if s.started {
+		return
+	}
+	s.started = true
+	hdr := s.ResponseWriter.Header()
+	if ids := hdr[sessionHeader]; len(ids) == 1 {
+		hdr[sessionHeader] = []string{s.binder.Wrap(s.clientID, ids[0])}
+	} else if len(ids) > 1 {
+		delete(hdr, sessionHeader) // ambiguous: no client could use it
+	}
+}
+
+func (s *sessionWriter) WriteHeader(code int) {
+	if code >= 200 {
+		s.start()
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *sessionWriter) Write(b []byte) (int, error) {
+	s.start()
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *sessionWriter) ReadFrom(r io.Reader) (int64, error) {
+	s.start()
+	return s.ResponseWriterWrapper.ReadFrom(r)
+}
+
+// FlushError flushes after the header is in place: http.ResponseController
+// would otherwise unwrap past this writer and send the header unwrapped.
+func (s *sessionWriter) FlushError() error {
+	s.start()
+	return http.NewResponseController(s.ResponseWriter).Flush()
 }
 
 // authenticate finds the active client behind the request's one credential
@@ -349,22 +466,28 @@ func (a *App) judge(r *http.Request, cred string, isAPIKey bool, aud audienceChe
 // authorize checks that scopes cover what the request needs here: the
 // route's scopes, the JSON-RPC method's on an MCP route, the operation's on a
 // Blnk API. If not, it answers (403, or a JSON-RPC error for a malformed MCP
-// message) and reports done.
-func (h *Auth) authorize(w http.ResponseWriter, r *http.Request, scopes scope.Set) (done bool, err error) {
+// message) and reports done. Otherwise more and op are what the request
+// needs beyond the route's scopes, so that its authority can be re-judged
+// while it runs.
+func (h *Auth) authorize(w http.ResponseWriter, r *http.Request, scopes scope.Set) (more scope.Set, op string, done bool, err error) {
 	if h.MCP != nil {
 		call, perr := mcpscope.PeekStrict(r, h.MCP.MaxBodySize)
 		if perr != nil {
-			return true, h.answerJSONRPC(w, call.ID, perr)
+			return more, "", true, h.answerJSONRPC(w, call.ID, perr)
 		}
-		if needs := h.MCP.policy.Required(call); !scopes.CoversAll(h.required) || !scopes.CoversAll(needs) {
-			return true, h.denyNeeding(w, r, denyScope, h.required.Union(needs).String())
+		needs := h.MCP.policy.Required(call)
+		if !scopes.CoversAll(h.required) || !scopes.CoversAll(needs) {
+			return more, "", true, h.denyNeeding(w, r, denyScope, h.required.Union(needs).String())
 		}
-		return false, nil
+		return needs, "", false, nil
 	}
 	if need, ok := h.permits(r, scopes); !ok {
-		return true, h.denyNeeding(w, r, denyScope, need)
+		return more, "", true, h.denyNeeding(w, r, denyScope, need)
 	}
-	return false, nil
+	if h.BlnkAPI != nil {
+		op, _ = blnkapi.RequiredScope(r.Method, r.URL.Path)
+	}
+	return more, op, false, nil
 }
 
 // answerJSONRPC refuses a malformed MCP message as MCP clients expect: a

@@ -96,11 +96,17 @@ func requireMCPTS(t *testing.T) {
 // runMCPTS runs client.mjs in mode with only the endpoint and the credentials.
 func runMCPTS(t *testing.T, mode, endpoint, id, secret string) (tsResult, int) {
 	t.Helper()
+	return runMCPTSEnv(t, mode, "MCP_ENDPOINT="+endpoint, "MCP_CLIENT_ID="+id, "MCP_CLIENT_SECRET="+secret)
+}
+
+// runMCPTSEnv runs client.mjs in mode with env added to the environment.
+func runMCPTSEnv(t *testing.T, mode string, env ...string) (tsResult, int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", "client.mjs", mode)
 	cmd.Dir = mcpTSDir
-	cmd.Env = append(os.Environ(), "MCP_ENDPOINT="+endpoint, "MCP_CLIENT_ID="+id, "MCP_CLIENT_SECRET="+secret)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -4,6 +4,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/inflight"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
@@ -36,6 +38,9 @@ type Backend struct {
 	Clients *clientcache.Cache
 	// Revoked holds the jtis of single access tokens revoked before expiry.
 	Revoked *Denylist
+	// Flights are the requests let through and not yet finished; the change
+	// feed ends those whose client or token loses its authority.
+	Flights *inflight.Registry
 
 	log    *zap.Logger
 	cancel context.CancelFunc
@@ -77,7 +82,7 @@ func New(st store.Store, cacheCfg clientcache.Config, log *zap.Logger) (*Backend
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Backend{
-		Store: st, Clients: cache, Revoked: &Denylist{}, log: log, cancel: cancel, usage: map[string]time.Time{},
+		Store: st, Clients: cache, Revoked: &Denylist{}, Flights: inflight.New(), log: log, cancel: cancel, usage: map[string]time.Time{},
 		ctx: ctx, maxUnsynced: cacheCfg.MaxUnsynced, lookupTimeout: cacheCfg.LoadTimeout, notRevoked: map[string]time.Time{},
 	}
 	// The same defaults as the client cache's: the denylist is trusted exactly
@@ -88,7 +93,11 @@ func New(st store.Store, cacheCfg clientcache.Config, log *zap.Logger) (*Backend
 	if b.lookupTimeout <= 0 {
 		b.lookupTimeout = 5 * time.Second
 	}
-	b.done.Add(2)
+	b.done.Add(3)
+	go func() {
+		defer b.done.Done()
+		b.Flights.Run(ctx)
+	}()
 	go func() {
 		defer b.done.Done()
 		_ = st.Follow(ctx, &feedWatcher{Watcher: cache, log: log, backend: b, load: true})
@@ -185,6 +194,7 @@ func (b *Backend) loadRevoked(ctx context.Context) error {
 	}
 	for _, t := range toks {
 		b.Revoked.Add(t.JTI, t.ExpiresAt)
+		b.Flights.RevokeToken(t.ClientID, t.JTI)
 	}
 	return nil
 }
@@ -246,9 +256,42 @@ func (f *feedWatcher) Changed(c store.Change) {
 		// The change does not carry the token's expiry; the longest a token can
 		// live bounds the entry, and a restart reloads exact expiries.
 		f.backend.Revoked.Add(c.JTI, time.Now().Add(MaxTokenLifetime))
+		f.backend.Flights.RevokeToken(c.ClientID, c.JTI)
 		return
 	}
 	f.Watcher.Changed(c)
+	f.backend.recheck(c.ClientID)
+}
+
+// recheck judges a changed client's requests in flight against its new
+// record, off the feed's goroutine: reading the record must not hold up the
+// changes behind it. Each recheck reads the store after its change was
+// applied to the cache, so the last one to read sees the last state; and
+// since a recheck only ever ends requests, an earlier one finishing later
+// cannot undo it. Called only from the feed's goroutine, which b.done counts.
+func (b *Backend) recheck(id string) {
+	if !b.Flights.Has(id) {
+		return
+	}
+	b.done.Add(1)
+	go func() {
+		defer b.done.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		e, err := b.Clients.Get(ctx, id)
+		var c *store.Client
+		switch {
+		case err == nil:
+			c = e.Client
+		case !errors.Is(err, store.ErrNotFound):
+			// Unknown state: end them, as a new request would be refused (503)
+			// rather than let through.
+			b.log.Warn("cannot read a changed client; ending its requests in flight", zap.String("client_id", id), zap.Error(err))
+		}
+		if n := b.Flights.Recheck(id, c, time.Now()); n > 0 {
+			b.log.Debug("ended requests in flight", zap.String("client_id", id), zap.Int("requests", n))
+		}
+	}()
 }
 
 // Synced loads the denylist when it must be (the feed has taken its position,
@@ -309,4 +352,9 @@ func (f *feedWatcher) Reset() {
 	f.log.Warn("change feed was away longer than the change log keeps; cleared the client cache")
 	f.Watcher.Reset()
 	f.load = true
+	// Any client may have changed unseen (the denylist reload at the next sync
+	// ends the requests of tokens revoked unseen).
+	for _, id := range f.backend.Flights.Clients() {
+		f.backend.recheck(id)
+	}
 }

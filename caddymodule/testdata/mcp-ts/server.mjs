@@ -11,7 +11,10 @@
 // guarded one) and tick (streams a progress notification every 100 ms until
 // the client goes away). GET /__calls (not MCP) answers how often each tool
 // ran and how many other requests arrived, so a test can tell whether a
-// refused call reached the server anyway.
+// refused call reached the server anyway; in stateful mode also how many
+// rounds of pulses were sent (every 100 ms each session gets a
+// notifications/message, which the SDK delivers on its standalone GET stream)
+// and how many GET streams are open right now.
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -20,10 +23,10 @@ import { createMcpExpressApp } from '@modelcontextprotocol/sdk/server/express.js
 import { z } from 'zod';
 
 const [mode = 'stateless'] = process.argv.slice(2);
-const calls = { requests: 0, echo: 0, transfer_funds: 0, tick: 0 };
+const calls = { requests: 0, echo: 0, transfer_funds: 0, tick: 0, pulses: 0, streams: 0 };
 
 function newServer() {
-  const server = new McpServer({ name: 'blnk-ts-upstream', version: '0.0.1' });
+  const server = new McpServer({ name: 'blnk-ts-upstream', version: '0.0.1' }, { capabilities: { logging: {} } });
   server.registerTool('echo', { description: 'Echoes text', inputSchema: { text: z.string() } }, async ({ text }) => {
     calls.echo++;
     return { content: [{ type: 'text', text: `echo: ${text}` }] };
@@ -48,7 +51,18 @@ app.get('/__calls', (_req, res) => res.json(calls));
 
 if (mode === 'stateful') {
   const transports = new Map();
+  const pulsed = new Set(); // the servers of open sessions
+  setInterval(() => {
+    calls.pulses++;
+    for (const server of pulsed) {
+      server.server.sendLoggingMessage({ level: 'info', data: `pulse ${calls.pulses}` }).catch(() => {});
+    }
+  }, 100).unref();
   app.all('/mcp', async (req, res) => {
+    if (req.method === 'GET') {
+      calls.streams++;
+      res.on('close', () => calls.streams--);
+    }
     const sid = req.headers['mcp-session-id'];
     let transport = sid ? transports.get(sid) : undefined;
     if (!transport) {
@@ -56,12 +70,19 @@ if (mode === 'stateful') {
         res.status(404).json({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null });
         return;
       }
+      const server = newServer();
       transport = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
-        onsessioninitialized: (id) => transports.set(id, transport),
+        onsessioninitialized: (id) => {
+          transports.set(id, transport);
+          pulsed.add(server);
+        },
       });
-      transport.onclose = () => transport.sessionId && transports.delete(transport.sessionId);
-      await newServer().connect(transport);
+      transport.onclose = () => {
+        pulsed.delete(server);
+        if (transport.sessionId) transports.delete(transport.sessionId);
+      };
+      await server.connect(transport);
     }
     await transport.handleRequest(req, res, req.body);
   });
