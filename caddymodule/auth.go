@@ -545,7 +545,7 @@ func (h *Auth) serveRootMetadata(w http.ResponseWriter, r *http.Request) error {
 	if owner := h.app.rootMetadataOwner(h, r.Host); owner != nil {
 		return owner.serveMetadata(w, r)
 	}
-	writeJSONError(w, http.StatusNotFound, "not_found", "several resources are protected here: fetch /.well-known/oauth-protected-resource/<path> of the one you want")
+	writeJSONError(w, http.StatusNotFound, "not_found", "no single protected resource is described at the root: fetch /.well-known/oauth-protected-resource/<path> of the mount you want")
 	return nil
 }
 
