@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -119,8 +120,8 @@ type App struct {
 // routes collects what the config's blnk_auth handlers declare at provision time.
 type routes struct {
 	mu        sync.Mutex
-	resources map[string]bool // audiences a token may be requested for
-	mounts    map[string]bool // paths of routes whose resource is their canonical URL
+	resources map[string]bool // audiences a token may be requested for: configured, never from a request
+	described []*Auth         // routes with a resource identifier, each serving its metadata
 	scopes    map[string]bool // scopes routes require, for scopes_supported
 }
 
@@ -162,7 +163,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.audience == "" {
 		a.audience = issuer
 	}
-	a.routes = &routes{resources: map[string]bool{a.audience: true}, mounts: map[string]bool{}, scopes: map[string]bool{}}
+	a.routes = &routes{resources: map[string]bool{a.audience: true}, scopes: map[string]bool{}}
 	if a.TokenTTL == 0 {
 		a.TokenTTL = caddy.Duration(DefaultTokenTTL)
 	}
@@ -328,49 +329,55 @@ func (a *App) Cleanup() error {
 	return nil
 }
 
-// addRoute lets a blnk_auth route declare the resource tokens may be minted
-// for: its resource option, or else its mount path (the host is known only
-// per request), and the scopes it requires.
-func (a *App) addRoute(resource, mount string, scopes []string) {
+// addRoute lets a blnk_auth route declare the resource identifiers tokens
+// may be minted for (all from its configuration) and the scopes it may ask for.
+func (a *App) addRoute(h *Auth) {
 	a.routes.mu.Lock()
 	defer a.routes.mu.Unlock()
-	if resource != "" {
-		a.routes.resources[strings.TrimSuffix(resource, "/")] = true
-	} else {
-		a.routes.mounts[mount] = true
+	for _, id := range h.ids {
+		a.routes.resources[id.url] = true
 	}
-	for _, s := range scopes {
+	if len(h.ids) > 0 {
+		a.routes.described = append(a.routes.described, h)
+	}
+	for _, s := range h.supported.List() {
 		a.routes.scopes[s] = true
 	}
 }
 
 func (a *App) verifierKeys() []*token.Key { return a.keys }
 
-// onlyMount reports whether the config protects exactly one resource
-// besides the default audience, so that the root Protected Resource Metadata
-// document can only mean that one.
-func (a *App) onlyMount() bool {
+// rootMetadataOwner is the route whose metadata the root metadata path means
+// when it reaches route asked: asked itself while it is the config's only
+// route with a resource identifier, else a route mounted at the root with an
+// identifier for host; nil when none or ambiguous.
+func (a *App) rootMetadataOwner(asked *Auth, host string) *Auth {
 	a.routes.mu.Lock()
 	defer a.routes.mu.Unlock()
-	return len(a.routes.mounts)+len(a.routes.resources)-1 == 1
+	if len(a.routes.described) == 1 && a.routes.described[0] == asked {
+		return asked
+	}
+	var owner *Auth
+	for _, h := range a.routes.described {
+		if h.MountPath != "" || !slices.ContainsFunc(h.ids, func(id resourceID) bool { return strings.EqualFold(id.host, host) }) {
+			continue
+		}
+		if owner != nil {
+			return nil // two root mounts for one host: ambiguous
+		}
+		owner = h
+	}
+	return owner
 }
 
 // knownResource reports whether a token may be minted for resource r: the
-// default audience, a route's resource option, or the canonical URL of a
-// mount (any host: a token for https://other.example/mcp only passes where
-// that is the request's own URL).
+// default audience or one of a route's configured identifiers, tolerant of
+// one trailing slash.
 func (a *App) knownResource(r string) bool {
 	a.routes.mu.Lock()
 	defer a.routes.mu.Unlock()
 	r = strings.TrimSuffix(r, "/")
-	if a.routes.resources[r] || a.routes.resources[r+"/"] {
-		return true
-	}
-	u, err := url.Parse(r)
-	if err != nil || u.RawQuery != "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
-		return false
-	}
-	return a.routes.mounts[strings.TrimSuffix(u.Path, "/")]
+	return a.routes.resources[r] || a.routes.resources[r+"/"]
 }
 
 // Service is the client lifecycle on this app's store, keeping its cache current.

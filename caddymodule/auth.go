@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,12 +55,24 @@ type Auth struct {
 	Realm string `json:"realm,omitempty"`
 
 	// Resource is this route's resource identifier (RFC 8707, RFC 9728): an
-	// absolute URL without a fragment. Set it when the gateway sits behind
-	// another proxy; by default it is the canonical URL of the mount,
-	// scheme://host/<mount_path>. Tokens minted for it (token request with
-	// resource=<it>) pass, and so do tokens with the default audience; tokens
-	// for any other resource are refused.
+	// absolute URL without a fragment, e.g. https://api.example.com/mcp.
+	// Tokens minted for it (token request with resource=<it>) pass, and so
+	// do tokens with the default audience; tokens for any other resource are
+	// refused. It never comes from a request's Host header. Default: none
+	// (the Caddyfile fills in Resources instead).
 	Resource string `json:"resource,omitempty"`
+
+	// Resources are more identifiers of the same route, one per name it is
+	// reached by, e.g. https://api.example.com/mcp and
+	// https://mcp.example.com/mcp: a token minted for any of them passes,
+	// and the route's metadata names the one whose host is the request's
+	// Host (else the first). The Caddyfile sets them, when resource is not
+	// set, to the canonical URLs of the mount on the host names of the
+	// site's addresses (or of the route's host matcher). Default: none. A
+	// route with neither resource nor resources accepts only tokens with the
+	// default audience, serves no Protected Resource Metadata (404) and names
+	// none in its challenges.
+	Resources []string `json:"resources,omitempty"`
 
 	// BlnkAPI makes the route a Blnk Core API: each request also needs the
 	// scope Blnk Core derives from its method and first path segment
@@ -78,7 +91,8 @@ type Auth struct {
 	// Protected Resource Metadata (RFC 9728) is served at
 	// /.well-known/oauth-protected-resource/mcp, which must be routed to this
 	// handler too. The Caddyfile sets both from a single path matcher such as
-	// /mcp*. Default: the root, or the path of resource when that is set.
+	// /mcp*. Default: the root, or the path of the first resource identifier
+	// (resource, else resources[0]) when there is one.
 	MountPath string `json:"mount_path,omitempty"`
 
 	app      *App
@@ -89,6 +103,14 @@ type Auth struct {
 	supported    scope.Set // every scope the route may ask for, for its metadata
 	metadataPath string    // where this route's Protected Resource Metadata is served
 	realm        string    // `Bearer realm="…"`, the start of every challenge
+	ids          []resourceID
+}
+
+// resourceID is one resource identifier of a route, ready for use.
+type resourceID struct {
+	url      string // the identifier, without a trailing slash
+	host     string // its host[:port], to pick the one a request's Host names
+	metadata string // the URL of its Protected Resource Metadata
 }
 
 // CaddyModule returns the Caddy module information.
@@ -117,10 +139,26 @@ func (h *Auth) provision(ctx caddy.Context, a *App) (err error) {
 	if h.required, err = scope.FromList(h.Scopes); err != nil {
 		return err
 	}
+	h.ids = nil
+	for _, res := range append([]string{h.Resource}, h.Resources...) {
+		u, err := url.Parse(res)
+		if res == "" || err != nil {
+			continue // Validate refused anything unparsable
+		}
+		res = strings.TrimSuffix(res, "/")
+		if slices.ContainsFunc(h.ids, func(id resourceID) bool { return id.url == res }) {
+			continue
+		}
+		h.ids = append(h.ids, resourceID{
+			url:      res,
+			host:     u.Host,
+			metadata: u.Scheme + "://" + u.Host + wellKnownResource + strings.TrimSuffix(u.Path, "/"),
+		})
+	}
 	mount := strings.TrimSuffix(h.MountPath, "/")
-	if mount == "" && h.Resource != "" {
-		u, _ := url.Parse(h.Resource)
-		mount = strings.TrimSuffix(u.Path, "/")
+	if mount == "" && len(h.ids) > 0 {
+		u, _ := url.Parse(h.ids[0].url)
+		mount = u.Path
 	}
 	h.MountPath = mount
 	h.metadataPath = wellKnownResource + mount
@@ -144,7 +182,7 @@ func (h *Auth) provision(ctx caddy.Context, a *App) (err error) {
 	} else {
 		h.supported = h.required
 	}
-	a.addRoute(h.Resource, h.MountPath, h.supported.List())
+	a.addRoute(h)
 	if h.BlnkAPI != nil {
 		if key := caddy.NewReplacer().ReplaceKnown(h.BlnkAPI.UpstreamKey, ""); key != "" {
 			h.BlnkAPI.key = []string{key}
@@ -213,6 +251,11 @@ func (h *Auth) Validate() error {
 	if h.Resource != "" && !validResource(h.Resource) {
 		return errors.New("blnk_auth: resource must be an absolute URL without a fragment")
 	}
+	for _, res := range h.Resources {
+		if !validResource(res) {
+			return fmt.Errorf("blnk_auth: resources: %q is not an absolute URL without a fragment", res)
+		}
+	}
 	if h.MountPath != "" && (!strings.HasPrefix(h.MountPath, "/") || strings.ContainsAny(h.MountPath, "*?#")) {
 		return errors.New("blnk_auth: mount_path must be a plain path such as /mcp")
 	}
@@ -243,8 +286,8 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	if r.URL.Path == h.metadataPath {
 		return h.serveMetadata(w, r)
 	}
-	if r.URL.Path == wellKnownResource && h.app.onlyMount() {
-		return h.serveMetadata(w, r) // the root variant, when unambiguous
+	if r.URL.Path == wellKnownResource {
+		return h.serveRootMetadata(w, r) // the root variant, which the Caddyfile routes to every mount
 	}
 	// An earlier blnk_auth on this request already authenticated it (and
 	// removed the credential): only this route's scopes remain to check.
@@ -543,19 +586,18 @@ type audienceChecker interface {
 	acceptsAudience(r *http.Request, t *token.Verified) bool
 }
 
-// acceptsAudience: the default audience, or this route's resource (its
-// resource option, else its canonical URL), tolerant of one trailing slash.
-func (h *Auth) acceptsAudience(r *http.Request, t *token.Verified) bool {
+// acceptsAudience: the default audience, or one of this route's configured
+// resource identifiers, tolerant of one trailing slash. Never the request's
+// Host: that is the caller's to choose.
+func (h *Auth) acceptsAudience(_ *http.Request, t *token.Verified) bool {
 	if t.HasAudience(h.app.audience) {
 		return true
 	}
-	res := h.Resource
-	if res == "" {
-		res = canonicalURL(r, h.MountPath) // only tokens bound to a resource pay for this
-	}
 	for _, aud := range t.Audience {
-		if sameResource(aud, res) {
-			return true
+		for i := range h.ids {
+			if sameResource(aud, h.ids[i].url) {
+				return true
+			}
 		}
 	}
 	return false
@@ -572,30 +614,22 @@ func sameResource(a, b string) bool {
 	return strings.TrimSuffix(a, "/") == strings.TrimSuffix(b, "/")
 }
 
-// canonicalURL is the URL of a mount as a client reaches it here.
-func canonicalURL(r *http.Request, mount string) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
+// identifierFor is the resource identifier to name to r's client: the one
+// whose host is r's Host, else the first; nil when the route has none. The
+// Host only chooses among configured identifiers.
+func (h *Auth) identifierFor(r *http.Request) *resourceID {
+	switch len(h.ids) {
+	case 0:
+		return nil
+	case 1:
+		return &h.ids[0]
 	}
-	return scheme + "://" + r.Host + mount
-}
-
-// resourceURL is this route's resource identifier for r.
-func (h *Auth) resourceURL(r *http.Request) string {
-	if h.Resource != "" {
-		return strings.TrimSuffix(h.Resource, "/")
+	for i := range h.ids {
+		if strings.EqualFold(h.ids[i].host, r.Host) {
+			return &h.ids[i]
+		}
 	}
-	return canonicalURL(r, h.MountPath)
-}
-
-// metadataURL is where a client fetches this route's Protected Resource Metadata.
-func (h *Auth) metadataURL(r *http.Request) string {
-	if h.Resource != "" {
-		u, _ := url.Parse(h.Resource)
-		return u.Scheme + "://" + u.Host + wellKnownResource + strings.TrimSuffix(u.Path, "/")
-	}
-	return canonicalURL(r, h.metadataPath)
+	return &h.ids[0]
 }
 
 // serveMetadata answers GET /.well-known/oauth-protected-resource<mount> (RFC 9728 §3.2).
@@ -605,8 +639,13 @@ func (h *Auth) serveMetadata(w http.ResponseWriter, r *http.Request) error {
 		writeJSONError(w, http.StatusMethodNotAllowed, "invalid_request", "use GET")
 		return nil
 	}
+	id := h.identifierFor(r)
+	if id == nil {
+		writeJSONError(w, http.StatusNotFound, "not_found", "this route has no resource identifier: tokens with the default audience pass it")
+		return nil
+	}
 	b, err := json.Marshal(map[string]any{
-		"resource":                 h.resourceURL(r),
+		"resource":                 id.url,
 		"authorization_servers":    []string{h.app.issuerURL.String()},
 		"scopes_supported":         h.supported.List(),
 		"bearer_methods_supported": []string{"header"},
@@ -616,11 +655,29 @@ func (h *Auth) serveMetadata(w http.ResponseWriter, r *http.Request) error {
 	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json")
-	hdr.Set("Cache-Control", "public, max-age=300")
+	if len(h.ids) == 1 {
+		hdr.Set("Cache-Control", "public, max-age=300") // the same document for every request
+	} else {
+		// Chosen by the request's Host: a shared cache must not hand it to another.
+		hdr.Set("Cache-Control", "private, max-age=300")
+	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {
 		_, _ = w.Write(b)
 	}
+	return nil
+}
+
+// serveRootMetadata answers /.well-known/oauth-protected-resource at a
+// mount elsewhere: that mount's metadata while it is the config's only one,
+// else the metadata of a mount at the root of this host, else 404 (several
+// mounts: the root would be ambiguous, and a 401 would send clients looking
+// for a token).
+func (h *Auth) serveRootMetadata(w http.ResponseWriter, r *http.Request) error {
+	if owner := h.app.rootMetadataOwner(h, r.Host); owner != nil {
+		return owner.serveMetadata(w, r)
+	}
+	writeJSONError(w, http.StatusNotFound, "not_found", "no single protected resource is described at the root: fetch /.well-known/oauth-protected-resource/<path> of the mount you want")
 	return nil
 }
 
@@ -744,7 +801,9 @@ func (h *Auth) denyNeeding(w http.ResponseWriter, r *http.Request, d *denial, ne
 		if need != "" {
 			challenge += `, scope="` + need + `"`
 		}
-		challenge += `, resource_metadata="` + h.metadataURL(r) + `"`
+		if id := h.identifierFor(r); id != nil {
+			challenge += `, resource_metadata="` + id.metadata + `"`
+		}
 		hdr.Set("WWW-Authenticate", challenge)
 	}
 	code := d.code

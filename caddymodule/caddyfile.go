@@ -2,7 +2,11 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"errors"
+	"net"
 	"net/url"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -11,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 )
 
 func init() {
@@ -134,13 +139,18 @@ func parseOAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 }
 
 // parseAuthRoute makes the blnk_auth route. When its matcher is a single path
-// such as /mcp*, the path is the route's mount: the route also matches
+// such as /mcp* (with at most a host matcher beside it), the path is the
+// route's mount: the route also matches
 // /.well-known/oauth-protected-resource/mcp, where the handler serves the
-// mount's Protected Resource Metadata (RFC 9728).
+// mount's Protected Resource Metadata (RFC 9728). Unless the route sets
+// resource, its resource identifiers are the mount's canonical URLs on the
+// host names its site's addresses (or its host matcher) name; with none, the
+// adapter warns, since only tokens with the default audience pass it then.
 func parseAuthRoute(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
 	if !h.Next() {
 		return nil, h.ArgErr()
 	}
+	file, line := h.File(), h.Line()
 	matcherSet, err := h.ExtractMatcherSet()
 	if err != nil {
 		return nil, err
@@ -150,17 +160,32 @@ func parseAuthRoute(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 		return nil, err
 	}
 	auth := a.(*Auth)
-	vals := h.NewRoute(matcherSet, auth)
-	if matcherSet == nil {
-		return vals, nil // every request reaches it, the metadata path included
-	}
-	mount, ok := mountOf(matcherSet)
-	if !ok && auth.MountPath == "" && auth.Resource == "" {
-		return vals, nil // an elaborate matcher: no metadata unless resource is set
-	}
-	if auth.MountPath == "" && ok {
+	mount, hosts, hasPath, simple := mountOf(matcherSet)
+	if auth.MountPath == "" && simple {
 		auth.MountPath = mount
-		vals = h.NewRoute(matcherSet, auth)
+	}
+	if auth.Resource == "" && len(auth.Resources) == 0 {
+		if simple || auth.MountPath != "" {
+			keys, err := siteKeys(h)
+			if err != nil {
+				return nil, h.Err(err.Error())
+			}
+			auth.Resources = canonicalURLs(keys, hosts, strings.TrimSuffix(auth.MountPath, "/"), portOption(h, "http_port", "80"), portOption(h, "https_port", "443"))
+		}
+		if len(auth.Resources) == 0 {
+			// Caddy's own idiom for adapt-time advice about site addresses;
+			// `caddy run` and `caddy adapt` print it.
+			caddy.Log().Named("caddyfile").Warn("blnk_auth route without a resource identifier: only tokens with the default audience pass it, and it serves no Protected Resource Metadata, so MCP clients cannot discover it; "+
+				"give its site a host name (e.g. https://api.example.com or http://localhost:8081, not :8081) or set its resource option",
+				zap.String("file", file), zap.Int("line", line))
+		}
+	}
+	vals := h.NewRoute(matcherSet, auth)
+	if !hasPath && simple {
+		return vals, nil // every request to its hosts reaches it, the metadata path included
+	}
+	if !simple && auth.MountPath == "" && auth.Resource == "" {
+		return vals, nil // an elaborate matcher: no metadata unless resource or mount_path is set
 	}
 	metaPath := auth.MountPath
 	if metaPath == "" {
@@ -173,31 +198,131 @@ func parseAuthRoute(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 	route := vals[0].Value.(caddyhttp.Route)
 	metaPaths := []string{wellKnownResource + metaPath}
 	if metaPath != "" {
-		// The root variant, answered only while this is the config's one mount.
+		// The root variant: this mount's metadata while it is the config's
+		// only one, else a root mount's of the request's host, else 404.
 		metaPaths = append(metaPaths, wellKnownResource)
 	}
-	route.MatcherSetsRaw = append(route.MatcherSetsRaw, caddy.ModuleMap{
-		"path": caddyconfig.JSON(metaPaths, nil),
-	})
+	meta := caddy.ModuleMap{"path": caddyconfig.JSON(metaPaths, nil)}
+	if hosts != nil {
+		meta["host"] = caddyconfig.JSON(hosts, nil)
+	}
+	route.MatcherSetsRaw = append(route.MatcherSetsRaw, meta)
 	vals[0].Value = route
 	return vals, nil
 }
 
-// mountOf reads the mount path from a matcher set that is exactly one path
-// pattern with at most a trailing wildcard: /mcp, /mcp* and /mcp/* give /mcp.
-func mountOf(set caddy.ModuleMap) (string, bool) {
-	if len(set) != 1 || set["path"] == nil {
-		return "", false
+// mountOf reads a matcher set made of at most one path pattern, with at most
+// a trailing wildcard (/mcp, /mcp* and /mcp/* give the mount /mcp), and a
+// host matcher (hosts). No matcher at all is the root mount. simple is false
+// for any other matcher.
+func mountOf(set caddy.ModuleMap) (mount string, hosts []string, hasPath, simple bool) {
+	for name := range set {
+		if name != "path" && name != "host" {
+			return "", nil, false, false
+		}
+	}
+	if raw := set["host"]; raw != nil {
+		if err := json.Unmarshal(raw, &hosts); err != nil || len(hosts) == 0 {
+			return "", nil, false, false
+		}
+	}
+	raw := set["path"]
+	if raw == nil {
+		return "", hosts, false, true
 	}
 	var paths []string
-	if err := json.Unmarshal(set["path"], &paths); err != nil || len(paths) != 1 {
-		return "", false
+	if err := json.Unmarshal(raw, &paths); err != nil || len(paths) != 1 {
+		return "", nil, false, false
 	}
 	p := strings.TrimSuffix(strings.TrimSuffix(paths[0], "*"), "/")
 	if !strings.HasPrefix(paths[0], "/") || strings.ContainsAny(p, "*?[]%") {
-		return "", false
+		return "", nil, false, false
 	}
-	return p, true
+	return p, hosts, true, true
+}
+
+// siteKeys returns the addresses of the site block the directive is in.
+// httpcaddyfile.Helper has no accessor for them (Caddy v2.11), so they are
+// read, read-only, from its parentBlock field through reflect, after checking
+// its type. Should a Caddy upgrade rename it, adapting fails here rather than
+// leaving every route without identifiers in silence.
+func siteKeys(h httpcaddyfile.Helper) ([]string, error) {
+	if h.IsNamedRoute() {
+		return nil, nil // a named route belongs to no site
+	}
+	block := reflect.ValueOf(h).FieldByName("parentBlock")
+	if !block.IsValid() || block.Type() != reflect.TypeFor[caddyfile.ServerBlock]() {
+		return nil, errors.New("blnk_auth: this Caddy version hides the site's addresses; set resource on each blnk_auth route")
+	}
+	keys := block.FieldByName("Keys")
+	out := make([]string, 0, keys.Len())
+	for i := range keys.Len() {
+		out = append(out, keys.Index(i).FieldByName("Text").String())
+	}
+	return out, nil
+}
+
+// portOption is the http_port or https_port global option, else def.
+func portOption(h httpcaddyfile.Helper, name, def string) string {
+	if p, ok := h.Option(name).(int); ok && p > 0 {
+		return strconv.Itoa(p)
+	}
+	return def
+}
+
+// canonicalURLs are the URLs a mount is reached at through a site with the
+// given addresses, as Caddy serves them: the address's scheme, else http on
+// the HTTP port, https on the HTTPS port or for a host name (automatic
+// HTTPS), http otherwise; the port unless it is the scheme's default. hosts
+// from a host matcher replace the addresses' own. Addresses without a host
+// name, wildcards and placeholders give none: a URL needs one host.
+func canonicalURLs(keys, hosts []string, mount, httpPort, httpsPort string) []string {
+	var out []string
+	for _, key := range keys {
+		addr, err := httpcaddyfile.ParseAddress(key)
+		if err != nil {
+			continue // Caddy refuses the address itself
+		}
+		names := hosts
+		if names == nil {
+			names = []string{addr.Host}
+		}
+		scheme, port := addr.Scheme, addr.Port
+		if scheme == "" {
+			switch {
+			case port == httpPort:
+				scheme = "http"
+			case port == httpsPort || addr.Host != "":
+				scheme = "https"
+			default:
+				scheme = "http"
+			}
+		}
+		if port == "" {
+			port = httpsPort
+			if scheme == "http" {
+				port = httpPort
+			}
+		}
+		for _, name := range names {
+			name = strings.ToLower(name)
+			if name == "" || strings.ContainsAny(name, "*{}") {
+				continue
+			}
+			hostport := name
+			if scheme == "http" && port == "80" || scheme == "https" && port == "443" {
+				if strings.Contains(name, ":") {
+					hostport = "[" + name + "]" // IPv6
+				}
+			} else {
+				hostport = net.JoinHostPort(name, port)
+			}
+			if u := scheme + "://" + hostport + mount; !slices.Contains(out, u) {
+				out = append(out, u)
+			}
+		}
+	}
+	return out
 }
 
 // parseAuth sets up enforcement on the matched requests:
@@ -205,7 +330,8 @@ func mountOf(set caddy.ModuleMap) (string, bool) {
 //	blnk_auth [<matcher>] [<scope...>] {
 //		scopes     <scope...>  # required scopes, all of them (added to the inline ones)
 //		realm      <realm>     # default "blnk"
-//		resource   <url>       # this route's resource identifier (RFC 8707, RFC 9728); default: its canonical URL
+//		resource   <url>       # this route's resource identifier (RFC 8707, RFC 9728); default: the mount's
+//		                       # canonical URL on each host name of the site's addresses (none without one)
 //		mount_path <path>      # the path it protects, for its metadata; default: from a single path matcher
 //		mcp {                  # an MCP endpoint: also require the scopes of each JSON-RPC method
 //			tool   <name> <scope...>   # more scopes for tools/call of that tool

@@ -44,6 +44,7 @@ type testGateway struct {
 
 	upstreamSrv                        *httptest.Server
 	appExtra, extraConfig, globalExtra string
+	apiSite                            string // the API site's address, with %d for its port
 }
 
 // recorder is the upstream: it answers 200 and remembers the last request's headers.
@@ -116,6 +117,7 @@ type gatewayOptions struct {
 	apiRoutes   string // replaces the default API site body
 	authPort    int
 	apiPort     int
+	apiSite     string // the API site's address, with %d for the port; default http://127.0.0.1:%d
 	noUpstream  bool
 	extraConfig string // more sites
 	globalExtra string // more global options
@@ -136,7 +138,12 @@ func startGateway(t *testing.T, o gatewayOptions) *testGateway {
 	if o.apiPort == 0 {
 		o.apiPort = freePort(t)
 	}
-	g := &testGateway{t: t, dsn: o.dsn, upstream: &recorder{}, appExtra: o.appExtra, extraConfig: o.extraConfig, globalExtra: o.globalExtra}
+	if o.apiSite == "" {
+		// A host-named site: its routes' resource identifiers come from its
+		// address (a site answering any host has none).
+		o.apiSite = "http://127.0.0.1:%d"
+	}
+	g := &testGateway{t: t, dsn: o.dsn, upstream: &recorder{}, appExtra: o.appExtra, extraConfig: o.extraConfig, globalExtra: o.globalExtra, apiSite: o.apiSite}
 	up := httptest.NewServer(g.upstream)
 	t.Cleanup(up.Close)
 	g.upstreamSrv = up
@@ -189,12 +196,12 @@ http://:%d {
 	blnk_oauth
 	respond "not here" 404
 }
-http://:%d {
+%s {
 	bind 127.0.0.1
 	%s
 }
 %s
-`, strings.ReplaceAll(indentLines(g.globalExtra), "\t\t", "\t"), g.dsn, testSecret, g.authURL, indentLines(g.appExtra), authPort, apiPort, routes, g.extraConfig)
+`, strings.ReplaceAll(indentLines(g.globalExtra), "\t\t", "\t"), g.dsn, testSecret, g.authURL, indentLines(g.appExtra), authPort, fmt.Sprintf(g.apiSite, apiPort), routes, g.extraConfig)
 }
 
 func indentLines(s string) string {
