@@ -245,7 +245,7 @@ func (s *Service) Revoke(ctx context.Context, actor Actor, id string) (*store.Cl
 		return nil, store.ErrNotFound
 	}
 	a := s.audit(actor)
-	c, err := s.Store.RevokeClient(ctx, id, a.Time, a)
+	c, err := s.Store.RevokeClient(ctx, id, a.Time, a, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +258,7 @@ func (s *Service) Delete(ctx context.Context, actor Actor, id string) error {
 	if !credential.ValidClientID(id) {
 		return store.ErrNotFound
 	}
-	if err := s.Store.DeleteClient(ctx, id, s.audit(actor)); err != nil {
+	if err := s.Store.DeleteClient(ctx, id, s.audit(actor), nil); err != nil {
 		return err
 	}
 	s.changed(id)
@@ -314,7 +314,7 @@ func (s *Service) Update(ctx context.Context, actor Actor, id string, p UpdatePa
 		}
 		u.ExpiresAt = &exp
 	}
-	c, err := s.Store.UpdateClient(ctx, id, u, s.audit(actor))
+	c, err := s.Store.UpdateClient(ctx, id, u, s.audit(actor), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -351,7 +351,7 @@ func (s *Service) RollSecret(ctx context.Context, actor Actor, id string, grace 
 		until := a.Time.Add(grace)
 		roll.PreviousValidUntil = &until
 	}
-	c, err := s.Store.RollSecret(ctx, id, roll, a)
+	c, err := s.Store.RollSecret(ctx, id, roll, a, nil)
 	if err != nil {
 		return nil, err
 	}

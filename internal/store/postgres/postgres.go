@@ -191,7 +191,7 @@ func (s *Store) ListClients(ctx context.Context, f store.ListFilter, now time.Ti
 }
 
 // RevokeClient implements store.Store.
-func (s *Store) RevokeClient(ctx context.Context, id string, at time.Time, a store.Audit) (*store.Client, error) {
+func (s *Store) RevokeClient(ctx context.Context, id string, at time.Time, a store.Audit, g store.Guard) (*store.Client, error) {
 	var c *store.Client
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
@@ -221,7 +221,7 @@ func lockActive(ctx context.Context, tx pgx.Tx, id string) error {
 }
 
 // UpdateClient implements store.Store.
-func (s *Store) UpdateClient(ctx context.Context, id string, u store.ClientUpdate, a store.Audit) (*store.Client, error) {
+func (s *Store) UpdateClient(ctx context.Context, id string, u store.ClientUpdate, a store.Audit, g store.Guard) (*store.Client, error) {
 	var c *store.Client
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := lockActive(ctx, tx, id); err != nil {
@@ -258,7 +258,7 @@ func deref(s *string) string {
 }
 
 // RollSecret implements store.Store.
-func (s *Store) RollSecret(ctx context.Context, id string, r store.SecretRoll, a store.Audit) (*store.Client, error) {
+func (s *Store) RollSecret(ctx context.Context, id string, r store.SecretRoll, a store.Audit, g store.Guard) (*store.Client, error) {
 	var c *store.Client
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := lockActive(ctx, tx, id); err != nil {
@@ -293,7 +293,7 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 }
 
 // DeleteClient implements store.Store.
-func (s *Store) DeleteClient(ctx context.Context, id string, a store.Audit) error {
+func (s *Store) DeleteClient(ctx context.Context, id string, a store.Audit, g store.Guard) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM blnk_auth_clients WHERE client_id = $1`, id)
 		if err != nil {

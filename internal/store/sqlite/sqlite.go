@@ -328,7 +328,7 @@ func (s *Store) ListClients(ctx context.Context, f store.ListFilter, now time.Ti
 }
 
 // RevokeClient implements store.Store.
-func (s *Store) RevokeClient(ctx context.Context, id string, at time.Time, a store.Audit) (*store.Client, error) {
+func (s *Store) RevokeClient(ctx context.Context, id string, at time.Time, a store.Audit, g store.Guard) (*store.Client, error) {
 	var c *store.Client
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -363,7 +363,7 @@ func checkActive(ctx context.Context, tx *sql.Tx, id string) error {
 }
 
 // UpdateClient implements store.Store.
-func (s *Store) UpdateClient(ctx context.Context, id string, u store.ClientUpdate, a store.Audit) (*store.Client, error) {
+func (s *Store) UpdateClient(ctx context.Context, id string, u store.ClientUpdate, a store.Audit, g store.Guard) (*store.Client, error) {
 	var c *store.Client
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		if err := checkActive(ctx, tx, id); err != nil {
@@ -401,7 +401,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, u store.ClientUpdat
 }
 
 // RollSecret implements store.Store.
-func (s *Store) RollSecret(ctx context.Context, id string, r store.SecretRoll, a store.Audit) (*store.Client, error) {
+func (s *Store) RollSecret(ctx context.Context, id string, r store.SecretRoll, a store.Audit, g store.Guard) (*store.Client, error) {
 	var c *store.Client
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		if err := checkActive(ctx, tx, id); err != nil {
@@ -428,7 +428,7 @@ func (s *Store) RollSecret(ctx context.Context, id string, r store.SecretRoll, a
 }
 
 // DeleteClient implements store.Store.
-func (s *Store) DeleteClient(ctx context.Context, id string, a store.Audit) error {
+func (s *Store) DeleteClient(ctx context.Context, id string, a store.Audit, g store.Guard) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM blnk_auth_clients WHERE client_id = ?`, id)
 		if err != nil {
