@@ -15,12 +15,18 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
 )
 
 // Limits on what a client may be given.
 const (
 	MaxNameLength = 128
 	MaxScopes     = 64
+	// MaxScopesLength bounds a client's scopes joined by single spaces (each
+	// at most scope.MaxLength bytes): every token carries them (unless it asks
+	// for fewer), and token.MaxScopeLength is what a token can carry and still
+	// fit in the 4096 bytes blnk_auth accepts.
+	MaxScopesLength = token.MaxScopeLength
 	// DefaultListLimit and MaxListLimit bound a page of clients.
 	DefaultListLimit = 50
 	MaxListLimit     = 500
@@ -141,7 +147,8 @@ func ValidateName(name string) error {
 	return nil
 }
 
-// ParseScopes checks a client's scopes: 1 to 64 valid scope tokens.
+// ParseScopes checks a client's scopes: 1 to 64 valid scope tokens, at most
+// 1536 bytes joined by spaces (duplicates dropped).
 func ParseScopes(list []string) (scope.Set, error) {
 	if len(list) == 0 {
 		return scope.Set{}, invalid("scopes", `at least one scope is required ("*" grants everything)`)
@@ -152,6 +159,9 @@ func ParseScopes(list []string) (scope.Set, error) {
 	set, err := scope.FromList(list)
 	if err != nil {
 		return scope.Set{}, invalid("scopes", "%v", err)
+	}
+	if n := len(set.String()); n > MaxScopesLength {
+		return scope.Set{}, invalid("scopes", "at most %d bytes in all, joined by spaces (got %d), so that a token can carry them", MaxScopesLength, n)
 	}
 	return set, nil
 }

@@ -55,7 +55,8 @@ type Auth struct {
 	// another proxy; by default it is the canonical URL of the mount,
 	// scheme://host/<mount_path>. Tokens minted for it (token request with
 	// resource=<it>) pass, and so do tokens with the default audience; tokens
-	// for any other resource are refused.
+	// for any other resource are refused. At most 512 bytes as a token carries
+	// it (JSON-escaped), so that every token fits. Default: none.
 	Resource string `json:"resource,omitempty"`
 
 	// BlnkAPI makes the route a Blnk Core API: each request also needs the
@@ -209,6 +210,9 @@ func (h *Auth) Validate() error {
 	}
 	if h.Resource != "" && !validResource(h.Resource) {
 		return errors.New("blnk_auth: resource must be an absolute URL without a fragment")
+	}
+	if err := checkURLLength("resource", h.Resource); err != nil {
+		return err
 	}
 	if h.MountPath != "" && (!strings.HasPrefix(h.MountPath, "/") || strings.ContainsAny(h.MountPath, "*?#")) {
 		return errors.New("blnk_auth: mount_path must be a plain path such as /mcp")

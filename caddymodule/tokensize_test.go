@@ -11,6 +11,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
@@ -20,9 +21,9 @@ import (
 
 // The limits the token size rests on (issue #8, item 7).
 const (
-	limitURL    = 512  // issuer, audience, resource: bytes as a token carries them (JSON-escaped)
-	limitScopes = 1536 // a client's scopes joined by single spaces
-	limitCount  = 64   // scopes per client
+	limitURL    = token.MaxURLLength    // issuer, audience, resource: bytes as a token carries them (JSON-escaped)
+	limitScopes = admin.MaxScopesLength // a client's scopes joined by single spaces
+	limitCount  = admin.MaxScopes       // scopes per client
 )
 
 // claimLength is s's length as a token's claims carry it: its JSON string
