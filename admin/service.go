@@ -15,12 +15,18 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
 )
 
 // Limits on what a client may be given.
 const (
 	MaxNameLength = 128
 	MaxScopes     = 64
+	// MaxScopesLength bounds a client's scopes joined by single spaces (each
+	// at most scope.MaxLength bytes): every token carries them (unless it asks
+	// for fewer), and token.MaxScopeLength is what a token can carry and still
+	// fit in the 4096 bytes blnk_auth accepts.
+	MaxScopesLength = token.MaxScopeLength
 	// DefaultListLimit and MaxListLimit bound a page of clients.
 	DefaultListLimit = 50
 	MaxListLimit     = 500
@@ -62,6 +68,26 @@ var ErrForbidden = errors.New("forbidden")
 // mayGrant reports whether the actor holds every scope in s: nobody hands out
 // more than they have.
 func (a Actor) mayGrant(s scope.Set) bool { return a.Unrestricted || a.Scopes.CoversAll(s) }
+
+// mayManage is the store guard of a change to an existing client: the actor
+// must hold every scope the client holds, as committed when the change is
+// made (so a concurrent widening of the client cannot slip in between a check
+// and the change); what names the change for the error. A client may always
+// revoke itself when self is set: giving up one's own access needs no power.
+func (a Actor) mayManage(what string, self bool) store.Guard {
+	if a.Unrestricted {
+		return nil
+	}
+	return func(c *store.Client) error {
+		if self && c.ID == a.ID {
+			return nil
+		}
+		if !a.Scopes.CoversAll(c.Scopes) {
+			return fmt.Errorf("%w: %s needs every scope of that client", ErrForbidden, what)
+		}
+		return nil
+	}
+}
 
 func (s *Service) audit(a Actor) store.Audit {
 	return store.Audit{Time: s.now().UTC().Truncate(time.Microsecond), Actor: a.ID, Source: a.Source, RequestID: a.RequestID}
@@ -121,7 +147,8 @@ func ValidateName(name string) error {
 	return nil
 }
 
-// ParseScopes checks a client's scopes: 1 to 64 valid scope tokens.
+// ParseScopes checks a client's scopes: 1 to 64 valid scope tokens, at most
+// 1536 bytes joined by spaces (duplicates dropped).
 func ParseScopes(list []string) (scope.Set, error) {
 	if len(list) == 0 {
 		return scope.Set{}, invalid("scopes", `at least one scope is required ("*" grants everything)`)
@@ -132,6 +159,9 @@ func ParseScopes(list []string) (scope.Set, error) {
 	set, err := scope.FromList(list)
 	if err != nil {
 		return scope.Set{}, invalid("scopes", "%v", err)
+	}
+	if n := len(set.String()); n > MaxScopesLength {
+		return scope.Set{}, invalid("scopes", "at most %d bytes in all, joined by spaces (got %d), so that a token can carry them", MaxScopesLength, n)
 	}
 	return set, nil
 }
@@ -239,13 +269,14 @@ func (s *Service) List(ctx context.Context, p ListParams) ([]*store.Client, *sto
 	return clients, &store.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}, nil
 }
 
-// Revoke disables a client for good; revoking again changes nothing.
+// Revoke disables a client for good; revoking again changes nothing. The
+// actor must hold every scope of the client, unless it is the client itself.
 func (s *Service) Revoke(ctx context.Context, actor Actor, id string) (*store.Client, error) {
 	if !credential.ValidClientID(id) {
 		return nil, store.ErrNotFound
 	}
 	a := s.audit(actor)
-	c, err := s.Store.RevokeClient(ctx, id, a.Time, a)
+	c, err := s.Store.RevokeClient(ctx, id, a.Time, a, actor.mayManage("revoking a client", true))
 	if err != nil {
 		return nil, err
 	}
@@ -253,12 +284,13 @@ func (s *Service) Revoke(ctx context.Context, actor Actor, id string) (*store.Cl
 	return c, nil
 }
 
-// Delete removes a client; its tokens stop working.
+// Delete removes a client; its tokens stop working. The actor must hold
+// every scope of the client.
 func (s *Service) Delete(ctx context.Context, actor Actor, id string) error {
 	if !credential.ValidClientID(id) {
 		return store.ErrNotFound
 	}
-	if err := s.Store.DeleteClient(ctx, id, s.audit(actor)); err != nil {
+	if err := s.Store.DeleteClient(ctx, id, s.audit(actor), actor.mayManage("deleting a client", false)); err != nil {
 		return err
 	}
 	s.changed(id)
@@ -280,15 +312,6 @@ type UpdateParams struct {
 func (s *Service) Update(ctx context.Context, actor Actor, id string, p UpdateParams) (*store.Client, error) {
 	if !credential.ValidClientID(id) {
 		return nil, store.ErrNotFound
-	}
-	current, err := s.Store.GetClient(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	// Managing a client (even renaming it or extending its life) needs the
-	// power it holds, as rolling its secret does.
-	if !actor.mayGrant(current.Scopes) {
-		return nil, fmt.Errorf("%w: changing a client needs every scope of that client", ErrForbidden)
 	}
 	var u store.ClientUpdate
 	if p.Name != nil {
@@ -314,7 +337,10 @@ func (s *Service) Update(ctx context.Context, actor Actor, id string, p UpdatePa
 		}
 		u.ExpiresAt = &exp
 	}
-	c, err := s.Store.UpdateClient(ctx, id, u, s.audit(actor))
+	// Managing a client (even renaming it or extending its life) needs the
+	// power it holds, as rolling its secret does; the store checks it on the
+	// client as it is when the change is made.
+	c, err := s.Store.UpdateClient(ctx, id, u, s.audit(actor), actor.mayManage("changing a client", false))
 	if err != nil {
 		return nil, err
 	}
@@ -332,12 +358,11 @@ func (s *Service) RollSecret(ctx context.Context, actor Actor, id string, grace 
 	if grace < 0 || grace > MaxGracePeriod {
 		return nil, invalid("grace_period", "must be between 0 and %s", MaxGracePeriod)
 	}
+	// The type decides the new credential's form; it never changes, so it
+	// may be read before the change. The scopes are judged in the change.
 	current, err := s.Get(ctx, id)
 	if err != nil {
 		return nil, err
-	}
-	if !actor.mayGrant(current.Scopes) {
-		return nil, fmt.Errorf("%w: rolling a secret needs every scope of its client", ErrForbidden)
 	}
 	secret := credential.NewSecret()
 	if current.Type == store.TypeAPIKey {
@@ -351,7 +376,7 @@ func (s *Service) RollSecret(ctx context.Context, actor Actor, id string, grace 
 		until := a.Time.Add(grace)
 		roll.PreviousValidUntil = &until
 	}
-	c, err := s.Store.RollSecret(ctx, id, roll, a)
+	c, err := s.Store.RollSecret(ctx, id, roll, a, actor.mayManage("rolling a secret", false))
 	if err != nil {
 		return nil, err
 	}

@@ -1208,6 +1208,72 @@ func TestNoEscalation(t *testing.T) {
 	}
 }
 
+// TestNoEscalationRevokeDelete: revoking and deleting a client need every
+// scope of that client, as updating it and rolling its secret do, except that
+// a client may always revoke itself. Issue #8, item 5.
+func TestNoEscalationRevokeDelete(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	delegateClient := f.create(t, admin.CreateParams{Name: "delegate", Scopes: []string{"api-keys:write", "api-keys:delete", "mcp:read"}}).Client
+	delegate := admin.Actor{ID: delegateClient.ID, Scopes: delegateClient.Scopes, Source: "192.0.2.1:1", RequestID: "req-delegate"}
+	star := f.create(t, admin.CreateParams{Name: "star", Scopes: []string{"*"}}).Client
+	wider := f.create(t, admin.CreateParams{Name: "wider", Type: store.TypeAPIKey, Scopes: []string{"mcp:read", "ledgers:read"}}).Client
+	f.inv.take()
+	events := f.auditCount(t)
+
+	for _, target := range []*store.Client{star, wider} {
+		got, err := f.svc.Revoke(ctx, delegate, target.ID)
+		if got != nil {
+			t.Errorf("delegate revoked a %q client: %+v", target.Scopes, got)
+		}
+		forbidden(t, fmt.Sprintf("delegate revoking a %q client", target.Scopes), err)
+		f.unchanged(t, "forbidden revoke", target, events)
+		forbidden(t, fmt.Sprintf("delegate deleting a %q client", target.Scopes), f.svc.Delete(ctx, delegate, target.ID))
+		f.unchanged(t, "forbidden delete", target, events)
+	}
+	// Already revoked makes no difference: revoking stays the target's
+	// holder's business.
+	if _, err := f.svc.Revoke(ctx, admin.CLI, wider.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.inv.take()
+	revokedWider, events := f.mustGet(t, wider.ID), f.auditCount(t)
+	_, err := f.svc.Revoke(ctx, delegate, wider.ID)
+	forbidden(t, "delegate revoking a revoked wider client", err)
+	forbidden(t, "delegate deleting a revoked wider client", f.svc.Delete(ctx, delegate, wider.ID))
+	f.unchanged(t, "forbidden revoke or delete of a revoked client", revokedWider, events)
+
+	// Within its scopes it may revoke and delete.
+	small := f.create(t, admin.CreateParams{Name: "small", Scopes: []string{"mcp:read"}}).Client
+	other := f.create(t, admin.CreateParams{Name: "other", Type: store.TypeAPIKey, Scopes: []string{"api-keys:write"}}).Client
+	if got, err := f.svc.Revoke(ctx, delegate, small.ID); err != nil || got.RevokedAt == nil {
+		t.Errorf("delegate revoking an mcp:read client: %v, %v", got, err)
+	}
+	if err := f.svc.Delete(ctx, delegate, other.ID); err != nil {
+		t.Errorf("delegate deleting an api-keys:write client: %v", err)
+	}
+	if err := f.svc.Delete(ctx, delegate, small.ID); err != nil {
+		t.Errorf("delegate deleting the revoked mcp:read client: %v", err)
+	}
+
+	// A client may revoke itself even through a token narrowed to fewer
+	// scopes than it holds, but a narrowed token is still held to the rule
+	// for deleting itself.
+	narrowed := admin.Actor{ID: delegate.ID, Scopes: scope.MustParse("api-keys:write api-keys:delete")}
+	err = f.svc.Delete(ctx, narrowed, delegate.ID)
+	forbidden(t, "a narrowed token deleting its own client", err)
+	if got, err := f.svc.Revoke(ctx, narrowed, delegate.ID); err != nil || got.RevokedAt == nil {
+		t.Errorf("a client revoking itself: %v, %v", got, err)
+	}
+	// Unknown clients are not found, whoever asks.
+	if _, err := f.svc.Revoke(ctx, delegate, credential.NewClientID()); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("delegate revoking an unknown client: %v, want store.ErrNotFound", err)
+	}
+	if err := f.svc.Delete(ctx, delegate, credential.NewClientID()); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("delegate deleting an unknown client: %v, want store.ErrNotFound", err)
+	}
+}
+
 func TestUnrestrictedActors(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()

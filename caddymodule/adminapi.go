@@ -53,7 +53,8 @@ var openAPIDocument []byte
 // Every request must be authenticated: a bearer token or API key of this
 // gateway with api-keys:read (GET), api-keys:write (POST, PATCH) or
 // api-keys:delete (DELETE), or the master key in X-Blnk-Key. Callers cannot
-// hand out scopes they do not hold.
+// hand out scopes they do not hold, nor change, roll, revoke or delete a
+// client holding scopes they do not hold (a client may revoke itself).
 type AdminAPI struct {
 	// MasterKey, presented in the X-Blnk-Key header, may do anything: it is
 	// for bootstrap. Placeholders such as {env.BLNK_AUTH_MASTER_KEY} are

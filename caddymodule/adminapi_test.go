@@ -272,6 +272,62 @@ func TestAdminAPIEscalation(t *testing.T) {
 	})
 }
 
+// TestAdminAPIRevokeDeleteEscalation: a delegated admin cannot revoke or
+// delete a client more powerful than itself, but can revoke itself and any
+// client whose scopes it holds. Issue #8, item 5.
+func TestAdminAPIRevokeDeleteEscalation(t *testing.T) {
+	forEachStore(t, func(t *testing.T, kind string) {
+		g := startGateway(t, gatewayOptions{store: kind, apiRoutes: adminRoutesConfig})
+		delegate := g.create("delegate", store.TypeOAuth, []string{"api-keys:write", "api-keys:delete", "mcp:read"}, nil)
+		tok := g.token(delegate.Client.ID, delegate.Secret, nil)
+		all := g.create("everything", store.TypeOAuth, []string{"*"}, nil)
+		allTok := g.token(all.Client.ID, all.Secret, nil)
+		key := g.create("ledger key", store.TypeAPIKey, []string{"ledgers:read", "mcp:read"}, nil)
+
+		for _, target := range []*admin.Created{all, key} {
+			for _, req := range []struct{ method, path string }{
+				{"POST", "/clients/" + target.Client.ID + "/revoke"},
+				{"DELETE", "/clients/" + target.Client.ID},
+			} {
+				r := g.adminCall(req.method, req.path, tok, nil)
+				if r.status != 403 || r.body["error"] != "forbidden" || r.body["error_description"] == "" {
+					t.Errorf("%s %s by a delegate: %d %s, want 403 forbidden", req.method, req.path, r.status, r.raw)
+				}
+			}
+			got := g.adminCall("GET", "/clients/"+target.Client.ID, "master", nil)
+			if got.status != 200 || got.body["status"] != "active" {
+				t.Errorf("target %q after the refused revoke and delete: %d %s", target.Client.Scopes, got.status, got.raw)
+			}
+			audit := g.adminCall("GET", "/audit?client_id="+target.Client.ID, "master", nil)
+			if evs, _ := audit.body["events"].([]any); len(evs) != 1 {
+				t.Errorf("audit of the target: %s, want only its creation", audit.raw)
+			}
+		}
+		// The * client and the key still work.
+		mustStatus(t, g.call("/ledgers", bearer(allTok)...), 200, "the * client after the refused revoke")
+		mustStatus(t, g.call("/ledgers", "X-Blnk-Key", key.Secret), 200, "the key after the refused delete")
+
+		// Within its scopes the delegate may revoke and delete.
+		small := g.create("small", store.TypeOAuth, []string{"mcp:read"}, nil)
+		r := g.adminCall("POST", "/clients/"+small.Client.ID+"/revoke", tok, nil)
+		if r.status != 200 || r.body["status"] != "revoked" {
+			t.Errorf("delegate revoking an mcp:read client: %d %s", r.status, r.raw)
+		}
+		smallKey := g.create("small key", store.TypeAPIKey, []string{"mcp:read"}, nil)
+		mustStatus(t, g.adminCall("DELETE", "/clients/"+smallKey.Client.ID, tok, nil), 204, "delegate deleting an mcp:read key")
+
+		// And it may revoke itself, even with a token narrowed to api-keys:write.
+		narrow := g.token(delegate.Client.ID, delegate.Secret, url.Values{"scope": {"api-keys:write"}})
+		r = g.adminCall("POST", "/clients/"+delegate.Client.ID+"/revoke", narrow, nil)
+		if r.status != 200 || r.body["status"] != "revoked" {
+			t.Errorf("delegate revoking itself: %d %s", r.status, r.raw)
+		}
+		eventually(t, time.Second, "the delegate's token refused after it revoked itself", func() bool {
+			return g.adminCall("GET", "/clients", tok, nil).status == 401
+		})
+	})
+}
+
 // TestAdminAPIChangesBite: narrowing scopes and bringing expiry forward act on live tokens.
 func TestAdminAPIChangesBite(t *testing.T) {
 	forEachStore(t, func(t *testing.T, kind string) {

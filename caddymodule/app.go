@@ -64,11 +64,13 @@ type App struct {
 
 	// Issuer is the "iss" claim of every token and the base URL of the token
 	// endpoint and the metadata documents, e.g. https://auth.example.com.
-	// Required; https, except for localhost and loopback addresses.
+	// Required; https, except for localhost and loopback addresses; at most
+	// 512 bytes as a token carries it (JSON-escaped: & < > count six), so
+	// that every token fits in the 4096 bytes blnk_auth accepts.
 	Issuer string `json:"issuer,omitempty"`
 
 	// Audience is the "aud" of tokens requested without a resource parameter.
-	// Default: the issuer.
+	// At most 512 bytes, as the issuer. Default: the issuer.
 	Audience string `json:"audience,omitempty"`
 
 	// TokenTTL is the lifetime of access tokens (never past the client's own
@@ -163,6 +165,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.audience == "" {
 		a.audience = issuer
 	}
+	if err := checkURLLength("audience", a.audience); err != nil {
+		return err
+	}
 	a.routes = &routes{resources: map[string]bool{a.audience: true}, scopes: map[string]bool{}}
 	if a.TokenTTL == 0 {
 		a.TokenTTL = caddy.Duration(DefaultTokenTTL)
@@ -243,7 +248,20 @@ func (a *App) checkSettings(db gateway.Database, secret, issuer string) error {
 	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
 		return fmt.Errorf("blnk_auth: issuer must use https (http only for localhost), got %q", issuer)
 	}
+	if err := checkURLLength("issuer", issuer); err != nil {
+		return err
+	}
 	a.issuerURL = u
+	return nil
+}
+
+// checkURLLength refuses an issuer, audience or resource too long for every
+// token to fit in token.MaxTokenLength (see token.MaxURLLength).
+func checkURLLength(field, s string) error {
+	if n := token.ClaimLength(s); n > token.MaxURLLength {
+		return fmt.Errorf("blnk_auth: %s must be at most %d bytes as a token carries it (JSON-escaped: & < > count six each), so that every token fits in %d bytes; got %d",
+			field, token.MaxURLLength, token.MaxTokenLength, n)
+	}
 	return nil
 }
 

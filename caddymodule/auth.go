@@ -59,7 +59,8 @@ type Auth struct {
 	// Tokens minted for it (token request with resource=<it>) pass, and so
 	// do tokens with the default audience; tokens for any other resource are
 	// refused. It never comes from a request's Host header. Default: none
-	// (the Caddyfile fills in Resources instead).
+	// (the Caddyfile fills in Resources instead). At most 512 bytes as a token
+	// carries it (JSON-escaped), so that every token fits.
 	Resource string `json:"resource,omitempty"`
 
 	// Resources are more identifiers of the same route, one per name it is
@@ -251,9 +252,15 @@ func (h *Auth) Validate() error {
 	if h.Resource != "" && !validResource(h.Resource) {
 		return errors.New("blnk_auth: resource must be an absolute URL without a fragment")
 	}
+	if err := checkURLLength("resource", h.Resource); err != nil {
+		return err
+	}
 	for _, res := range h.Resources {
 		if !validResource(res) {
 			return fmt.Errorf("blnk_auth: resources: %q is not an absolute URL without a fragment", res)
+		}
+		if err := checkURLLength("resources", res); err != nil {
+			return err
 		}
 	}
 	if h.MountPath != "" && (!strings.HasPrefix(h.MountPath, "/") || strings.ContainsAny(h.MountPath, "*?#")) {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
 )
 
 func init() {
@@ -385,9 +387,18 @@ func (o *OAuth) issue(w http.ResponseWriter, req *tokenRequest, e *clientcache.E
 		if !validResource(res[0]) || !o.app.knownResource(res[0]) {
 			return tokenErr(http.StatusBadRequest, "invalid_target", "the resource is not protected by this gateway")
 		}
+		// A mount's canonical URL may name any host: bound it as the
+		// configured resources are, so the token fits.
+		if token.ClaimLength(res[0]) > token.MaxURLLength {
+			return tokenErr(http.StatusBadRequest, "invalid_target", fmt.Sprintf("the resource must be at most %d bytes", token.MaxURLLength))
+		}
 		audience = res[0]
 	}
 	issued, err := o.app.issuer.Issue(c.ID, granted, audience, c.ExpiresAt, now)
+	if errors.Is(err, token.ErrTooLong) {
+		// Only a client stored before its scopes were bounded gets here.
+		return tokenErr(http.StatusBadRequest, "invalid_scope", "the client's scopes are too long for one token; request fewer with the scope parameter")
+	}
 	if err != nil {
 		if c.ExpiresAt != nil {
 			return errBadClient // expires within the second

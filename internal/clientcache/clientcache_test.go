@@ -203,7 +203,7 @@ func TestInvalidateRereadsAndSeesRevocation(t *testing.T) {
 	getCached(t, c, cnt, other.ID)
 	reads := cnt.reads.Load()
 
-	if _, err := st.RevokeClient(context.Background(), cl.ID, time.Now().UTC().Truncate(time.Microsecond), store.Audit{Actor: "test"}); err != nil {
+	if _, err := st.RevokeClient(context.Background(), cl.ID, time.Now().UTC().Truncate(time.Microsecond), store.Audit{Actor: "test"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Until invalidated, the cache still serves the old record.
@@ -227,7 +227,7 @@ func TestInvalidateRereadsAndSeesRevocation(t *testing.T) {
 
 	// A deleted client becomes "not found" once invalidated.
 	getCached(t, c, cnt, other.ID)
-	if err := st.DeleteClient(context.Background(), other.ID, store.Audit{Actor: "test"}); err != nil {
+	if err := st.DeleteClient(context.Background(), other.ID, store.Audit{Actor: "test"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	c.Invalidate(other.ID)
@@ -269,7 +269,7 @@ func TestFillInvalidateRace(t *testing.T) {
 				done <- result{e, err}
 			}()
 			<-readDone
-			if _, err := st.RevokeClient(context.Background(), cl.ID, time.Now().UTC().Truncate(time.Microsecond), store.Audit{Actor: "test"}); err != nil {
+			if _, err := st.RevokeClient(context.Background(), cl.ID, time.Now().UTC().Truncate(time.Microsecond), store.Audit{Actor: "test"}, nil); err != nil {
 				t.Fatal(err)
 			}
 			switch op {
@@ -340,7 +340,7 @@ func TestUnsyncedBypassesCache(t *testing.T) {
 		wantReads(t, cnt, reads+int64(2*(i+1)))
 	}
 	// What the store says while unsynced is not kept either.
-	if _, err := st.RevokeClient(context.Background(), cl.ID, time.Now().UTC().Truncate(time.Microsecond), store.Audit{Actor: "test"}); err != nil {
+	if _, err := st.RevokeClient(context.Background(), cl.ID, time.Now().UTC().Truncate(time.Microsecond), store.Audit{Actor: "test"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if e := mustGet(t, c, cl.ID); e.Client.RevokedAt == nil {
@@ -704,7 +704,7 @@ func TestFirstSyncForgetsEarlierFills(t *testing.T) {
 	cl := createClient(t, st)
 	mustGet(t, c, cl.ID) // filled before the feed is up
 	c.Wait()
-	if _, err := st.RevokeClient(context.Background(), cl.ID, time.Now().UTC().Truncate(time.Microsecond), store.Audit{Actor: "test"}); err != nil {
+	if _, err := st.RevokeClient(context.Background(), cl.ID, time.Now().UTC().Truncate(time.Microsecond), store.Audit{Actor: "test"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	c.Synced(true) // the feed connects after the revocation: it will not report it

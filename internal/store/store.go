@@ -191,6 +191,19 @@ type SecretRoll struct {
 	PreviousValidUntil *time.Time
 }
 
+// Guard decides whether a change to an existing client may happen, from the
+// client as it is when the change is made: a store calls it inside the
+// change's transaction, after locking the client's row (or the database), so
+// no other change to the client can come between the check and the change.
+// A check made on an earlier read could be outdone by a concurrent change:
+// an administrator allowed to revoke a client with narrow scopes must not
+// revoke it after another one widened them. A non-nil error aborts the change
+// with nothing written (no audit event, no change-log entry) and is returned
+// as it is. A nil Guard allows every change. The store calls it at most once,
+// only for a client that exists, before checking whether it is revoked. It
+// must not call the store: it runs while the store holds the client's lock.
+type Guard func(current *Client) error
+
 // Store is everything the gateway needs from a database. Every mutation writes
 // its audit event and its change-log entry in the same transaction as the
 // change: all three happen, or none.
@@ -203,15 +216,16 @@ type Store interface {
 	// the expired status.
 	ListClients(ctx context.Context, f ListFilter, now time.Time) ([]*Client, error)
 	// RevokeClient sets revoked_at (keeping an earlier one: revoking is idempotent)
-	// and returns the client; ErrNotFound if absent.
-	RevokeClient(ctx context.Context, id string, at time.Time, a Audit) (*Client, error)
+	// and returns the client; ErrNotFound if absent, or g's error.
+	RevokeClient(ctx context.Context, id string, at time.Time, a Audit, g Guard) (*Client, error)
 	// UpdateClient changes the fields u sets and returns the client;
-	// ErrNotFound if absent, ErrRevoked if revoked (nothing changes then).
-	UpdateClient(ctx context.Context, id string, u ClientUpdate, a Audit) (*Client, error)
-	// RollSecret replaces the client's secret; ErrNotFound, or ErrRevoked.
-	RollSecret(ctx context.Context, id string, r SecretRoll, a Audit) (*Client, error)
-	// DeleteClient removes the client; ErrNotFound if absent.
-	DeleteClient(ctx context.Context, id string, a Audit) error
+	// ErrNotFound if absent, g's error, or ErrRevoked if revoked (nothing
+	// changes then).
+	UpdateClient(ctx context.Context, id string, u ClientUpdate, a Audit, g Guard) (*Client, error)
+	// RollSecret replaces the client's secret; ErrNotFound, g's error, or ErrRevoked.
+	RollSecret(ctx context.Context, id string, r SecretRoll, a Audit, g Guard) (*Client, error)
+	// DeleteClient removes the client; ErrNotFound if absent, or g's error.
+	DeleteClient(ctx context.Context, id string, a Audit, g Guard) error
 	// ListAudit returns audit events, newest first.
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 

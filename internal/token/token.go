@@ -23,6 +23,43 @@ const JWTType = "at+jwt"
 // MaxTokenLength refuses absurd bearer values before any parsing.
 const MaxTokenLength = 4096
 
+// Bounds on what goes into a token, chosen so that every token Issue makes
+// fits in MaxTokenLength, whatever the client, key or time:
+//
+//	header  {"alg":"ES256","kid":"<43>","typ":"at+jwt"}      82 bytes →  110 base64url
+//	claims  punctuation and names 75, sub and client_id 2×31,
+//	        jti 22, exp and iat 2×11 digits (until year 5138)   181 bytes
+//	        iss and aud, quoted: 2×(MaxURLLength+2)            1028 bytes
+//	        scope: MaxScopeLength                              1536 bytes
+//	        in all                                             2745 bytes → 3660 base64url
+//	sig     ES256 (r‖s) or Ed25519: 64 bytes                              →   86 base64url
+//	two dots                                                                   2
+//	                                                                        3858 ≤ 4096
+//
+// The kid is the 43-character RFC 7638 thumbprint and both algorithm names
+// have five letters. TestIssueWorstCaseFits checks the sum on real tokens.
+const (
+	// MaxURLLength bounds the issuer and an audience (a resource) as a token
+	// carries them: their JSON string without the quotes, where & < > count
+	// six bytes each (see ClaimLength).
+	MaxURLLength = 512
+	// MaxScopeLength bounds a token's scope claim: the scopes joined by single
+	// spaces. Scope tokens need no JSON escaping.
+	MaxScopeLength = 1536
+)
+
+// ClaimLength is the length of s as a token's claims carry it: its JSON
+// string without the quotes.
+func ClaimLength(s string) int {
+	b, _ := json.Marshal(s) // a string always marshals
+	return len(b) - 2
+}
+
+// ErrTooLong: the token would exceed MaxTokenLength, so nobody would accept
+// it; only a client stored with more scopes than MaxScopeLength allows (or a
+// caller bypassing the bounds on the issuer and audience) gets it.
+var ErrTooLong = errors.New("the token would be longer than " + strconv.Itoa(MaxTokenLength) + " bytes")
+
 // MaxLeeway is the largest clock skew tolerated when checking exp and iat.
 const MaxLeeway = time.Minute
 
@@ -111,6 +148,9 @@ func (i *Issuer) Issue(clientID string, scopes scope.Set, audience string, clien
 	}
 	buf = append(buf, '.')
 	buf = enc.AppendEncode(buf, sig)
+	if len(buf) > MaxTokenLength {
+		return Issued{}, ErrTooLong
+	}
 	return Issued{Token: string(buf), ExpiresIn: int64(exp.Sub(now) / time.Second)}, nil
 }
 

@@ -537,22 +537,36 @@ func TestVerifyTokenLength(t *testing.T) {
 	for i := 0; ; i++ {
 		list = append(list, fmt.Sprintf("s%03d:%s", i, strings.Repeat("x", 90)))
 		tok, err := iss.Issue(testClient, scope.MustParse(strings.Join(list, " ")), testAudience, nil, now)
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrTooLong) {
 			t.Fatal(err)
 		}
-		if len(tok.Token) > MaxTokenLength {
+		if err != nil {
 			if len(last) == 0 {
 				t.Fatal("no token within the limit")
 			}
 			if _, err := v.Verify(last, now); err != nil {
 				t.Errorf("token of %d bytes (limit %d) rejected: %v", len(last), MaxTokenLength, err)
 			}
-			if _, err := v.Verify(tok.Token, now); !errors.Is(err, ErrInvalid) {
-				t.Errorf("token of %d bytes (limit %d): %v, want ErrInvalid", len(tok.Token), MaxTokenLength, err)
+			// Issue refuses to make the next one; sign it by hand.
+			jt := jwt.NewWithClaims(k.method, Claims{
+				RegisteredClaims: jwt.RegisteredClaims{Issuer: testIssuer, Subject: testClient, Audience: jwt.ClaimStrings{testAudience},
+					ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute)), IssuedAt: jwt.NewNumericDate(now), ID: "AAAAAAAAAAAAAAAAAAAAAA"},
+				ClientID: testClient, Scope: strings.Join(list, " "),
+			})
+			jt.Header["kid"], jt.Header["typ"] = k.KID, JWTType
+			long, err := jt.SignedString(k.private)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(long) <= MaxTokenLength {
+				t.Fatalf("Issue refused a token of %d bytes (limit %d)", len(long), MaxTokenLength)
+			}
+			if _, err := v.Verify(long, now); !errors.Is(err, ErrInvalid) {
+				t.Errorf("token of %d bytes (limit %d): %v, want ErrInvalid", len(long), MaxTokenLength, err)
 			}
 			// It is refused for its length alone: the signature is fine.
 			_, err = jwt.NewParser(jwt.WithValidMethods([]string{ES256})).
-				ParseWithClaims(tok.Token, &Claims{}, func(*jwt.Token) (any, error) { return k.Public(), nil })
+				ParseWithClaims(long, &Claims{}, func(*jwt.Token) (any, error) { return k.Public(), nil })
 			if err != nil {
 				t.Errorf("oversized token is not otherwise valid: %v", err)
 			}
@@ -764,6 +778,62 @@ func TestNewVerifierLeeway(t *testing.T) {
 		if v, err := NewVerifier([]*Key{k}, testIssuer, l, 10); err == nil {
 			v.Close()
 			t.Errorf("leeway %v accepted", l)
+		}
+	}
+}
+
+// TestIssueWorstCaseFits: the arithmetic behind MaxURLLength and
+// MaxScopeLength. With the longest issuer and audience (their JSON escapes
+// included), the longest scope claim and eleven-digit times, a token of
+// either algorithm is exactly the 3858 bytes the comment on the bounds adds
+// up, within MaxTokenLength; one that would not fit is refused.
+func TestIssueWorstCaseFits(t *testing.T) {
+	pad := func(prefix string) string {
+		u := prefix + strings.Repeat("&", (MaxURLLength-ClaimLength(prefix))/6)
+		u += strings.Repeat("p", MaxURLLength-ClaimLength(u))
+		if ClaimLength(u) != MaxURLLength {
+			t.Fatalf("pad: %d", ClaimLength(u))
+		}
+		return u
+	}
+	issuer, audience := pad("https://auth.example.test/"), pad("https://api.example.test/")
+	var list []string
+	for i := 0; len(strings.Join(list, " ")) < MaxScopeLength; i++ {
+		n := min(scope.MaxLength, MaxScopeLength-len(strings.Join(list, " "))-1)
+		list = append(list, fmt.Sprintf("s%02d:", i)+strings.Repeat("<", n-4))
+	}
+	scopes := scope.MustParse(strings.Join(list, " "))
+	if len(scopes.String()) != MaxScopeLength {
+		t.Fatalf("scopes of %d bytes", len(scopes.String()))
+	}
+	far := time.Date(2500, 1, 1, 0, 0, 0, 0, time.UTC) // eleven-digit exp and iat
+	for _, alg := range []string{ES256, EdDSA} {
+		k := genKey(t, alg)
+		iss := &Issuer{Key: k, Issuer: issuer, TTL: 24 * time.Hour}
+		tok, err := iss.Issue(testClient, scopes, audience, nil, far)
+		if err != nil {
+			t.Fatalf("%s: %v", alg, err)
+		}
+		if len(tok.Token) != 3858 || len(tok.Token) > MaxTokenLength {
+			t.Errorf("%s: worst-case token of %d bytes, want the 3858 the bounds add up to", alg, len(tok.Token))
+		}
+		// Today's times are shorter; the token verifies.
+		v, err := NewVerifier([]*Key{k}, issuer, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		tok, err = iss.Issue(testClient, scopes, audience, nil, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := v.Verify(tok.Token, now); err != nil || got.Scopes.String() != scopes.String() || !got.HasAudience(audience) {
+			t.Errorf("%s: the longest token does not verify: %v", alg, err)
+		}
+		// Past the bounds, Issue refuses rather than mint a token nobody accepts.
+		wide := scope.MustParse(scopes.String() + " " + strings.Repeat("w", scope.MaxLength) + " " + strings.Repeat("v", scope.MaxLength))
+		if _, err := iss.Issue(testClient, wide, audience, nil, far); !errors.Is(err, ErrTooLong) {
+			t.Errorf("%s: token over the limit: err = %v, want ErrTooLong", alg, err)
 		}
 	}
 }

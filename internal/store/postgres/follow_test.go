@@ -127,7 +127,7 @@ func TestFollowReplaysAfterDisconnect(t *testing.T) {
 		return ok && !v
 	}, "no Synced(false) after the listener was terminated; events: %v", rec.Since(mark))
 
-	if _, err := s.RevokeClient(ctx, c.ID, storetest.Base, store.Audit{Actor: "test"}); err != nil {
+	if _, err := s.RevokeClient(ctx, c.ID, storetest.Base, store.Audit{Actor: "test"}, nil); err != nil {
 		t.Fatalf("RevokeClient while the listener is down: %v", err)
 	}
 	revocation := latestChange(t, s, c.ID)
@@ -151,7 +151,7 @@ func TestFollowReplaysAfterDisconnect(t *testing.T) {
 
 	// And it keeps following.
 	m := rec.Mark()
-	if err := s.DeleteClient(ctx, c.ID, store.Audit{Actor: "test"}); err != nil {
+	if err := s.DeleteClient(ctx, c.ID, store.Audit{Actor: "test"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	storetest.WaitChange(t, rec, c.ID, m, time.Second, "delete after reconnecting")
@@ -176,7 +176,7 @@ func TestFollowSurvivesRepeatedDisconnects(t *testing.T) {
 		if n := terminateListener(t, admin, s); n < 1 {
 			t.Fatalf("round %d: no listener connection to terminate", round)
 		}
-		if _, err := s.RevokeClient(ctx, c.ID, storetest.Base, store.Audit{Actor: "test"}); err != nil {
+		if _, err := s.RevokeClient(ctx, c.ID, storetest.Base, store.Audit{Actor: "test"}, nil); err != nil {
 			t.Fatal(err)
 		}
 		revocation := latestChange(t, s, c.ID)
@@ -268,10 +268,10 @@ func TestFollowSeesOtherStore(t *testing.T) {
 	}{
 		{"create", func() error { return s2.CreateClient(ctx, c, store.Audit{Actor: "test"}) }},
 		{"revoke", func() error {
-			_, err := s2.RevokeClient(ctx, c.ID, storetest.Base, store.Audit{Actor: "test"})
+			_, err := s2.RevokeClient(ctx, c.ID, storetest.Base, store.Audit{Actor: "test"}, nil)
 			return err
 		}},
-		{"delete", func() error { return s2.DeleteClient(ctx, c.ID, store.Audit{Actor: "test"}) }},
+		{"delete", func() error { return s2.DeleteClient(ctx, c.ID, store.Audit{Actor: "test"}, nil) }},
 	} {
 		m := rec.Mark()
 		if err := op.do(); err != nil {

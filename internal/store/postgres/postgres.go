@@ -191,9 +191,12 @@ func (s *Store) ListClients(ctx context.Context, f store.ListFilter, now time.Ti
 }
 
 // RevokeClient implements store.Store.
-func (s *Store) RevokeClient(ctx context.Context, id string, at time.Time, a store.Audit) (*store.Client, error) {
+func (s *Store) RevokeClient(ctx context.Context, id string, at time.Time, a store.Audit, g store.Guard) (*store.Client, error) {
 	var c *store.Client
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := lockGuarded(ctx, tx, id, g); err != nil {
+			return err
+		}
 		var err error
 		c, err = scanClient(tx.QueryRow(ctx, `UPDATE blnk_auth_clients SET revoked_at = coalesce(revoked_at, $2)
 			WHERE client_id = $1 RETURNING `+clientColumns, id, at))
@@ -205,26 +208,47 @@ func (s *Store) RevokeClient(ctx context.Context, id string, at time.Time, a sto
 	return c, err
 }
 
-// lockActive locks a client's row for a change that a revoked client refuses.
-func lockActive(ctx context.Context, tx pgx.Tx, id string) error {
-	var revoked bool
-	err := tx.QueryRow(ctx, `SELECT revoked_at IS NOT NULL FROM blnk_auth_clients WHERE client_id = $1 FOR UPDATE`, id).Scan(&revoked)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return store.ErrNotFound
-	case err != nil:
+// lockGuarded locks a client's row until the transaction ends and asks g
+// (if any) about the client as committed: a change to the client made by
+// another transaction either committed before the lock, and g sees it, or
+// waits for this transaction. It reports whether the client is revoked.
+// Without a guard it reads no more than that, so an unguarded change (the
+// CLI's) still reaches a row that does not scan.
+func lockGuarded(ctx context.Context, tx pgx.Tx, id string, g store.Guard) (revoked bool, err error) {
+	if g == nil {
+		err := tx.QueryRow(ctx, `SELECT revoked_at IS NOT NULL FROM blnk_auth_clients WHERE client_id = $1 FOR UPDATE`, id).Scan(&revoked)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return false, store.ErrNotFound
+		}
+		return revoked, err
+	}
+	c, err := scanClient(tx.QueryRow(ctx, `SELECT `+clientColumns+` FROM blnk_auth_clients WHERE client_id = $1 FOR UPDATE`, id))
+	if err != nil {
+		return false, err
+	}
+	if err := g(c); err != nil {
+		return false, err
+	}
+	return c.RevokedAt != nil, nil
+}
+
+// lockActive is lockGuarded for a change that a revoked client refuses.
+func lockActive(ctx context.Context, tx pgx.Tx, id string, g store.Guard) error {
+	revoked, err := lockGuarded(ctx, tx, id, g)
+	if err != nil {
 		return err
-	case revoked:
+	}
+	if revoked {
 		return store.ErrRevoked
 	}
 	return nil
 }
 
 // UpdateClient implements store.Store.
-func (s *Store) UpdateClient(ctx context.Context, id string, u store.ClientUpdate, a store.Audit) (*store.Client, error) {
+func (s *Store) UpdateClient(ctx context.Context, id string, u store.ClientUpdate, a store.Audit, g store.Guard) (*store.Client, error) {
 	var c *store.Client
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := lockActive(ctx, tx, id); err != nil {
+		if err := lockActive(ctx, tx, id, g); err != nil {
 			return err
 		}
 		var scopes []string
@@ -258,10 +282,10 @@ func deref(s *string) string {
 }
 
 // RollSecret implements store.Store.
-func (s *Store) RollSecret(ctx context.Context, id string, r store.SecretRoll, a store.Audit) (*store.Client, error) {
+func (s *Store) RollSecret(ctx context.Context, id string, r store.SecretRoll, a store.Audit, g store.Guard) (*store.Client, error) {
 	var c *store.Client
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := lockActive(ctx, tx, id); err != nil {
+		if err := lockActive(ctx, tx, id, g); err != nil {
 			return err
 		}
 		var err error
@@ -293,14 +317,13 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 }
 
 // DeleteClient implements store.Store.
-func (s *Store) DeleteClient(ctx context.Context, id string, a store.Audit) error {
+func (s *Store) DeleteClient(ctx context.Context, id string, a store.Audit, g store.Guard) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM blnk_auth_clients WHERE client_id = $1`, id)
-		if err != nil {
+		if _, err := lockGuarded(ctx, tx, id, g); err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return store.ErrNotFound
+		if _, err := tx.Exec(ctx, `DELETE FROM blnk_auth_clients WHERE client_id = $1`, id); err != nil {
+			return err
 		}
 		return record(ctx, tx, id, store.ActionDelete, a)
 	})

@@ -362,19 +362,19 @@ func TestChangeLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect(c.ID, 1, "TouchLastUsed")
-	if _, err := s.RevokeClient(ctx, c.ID, storetest.Base, store.Audit{Actor: "test"}); err != nil {
+	if _, err := s.RevokeClient(ctx, c.ID, storetest.Base, store.Audit{Actor: "test"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	expect(c.ID, 2, "revoke")
-	if err := s.DeleteClient(ctx, c.ID, store.Audit{Actor: "test"}); err != nil {
+	if err := s.DeleteClient(ctx, c.ID, store.Audit{Actor: "test"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	expect(c.ID, 3, "delete")
 	unknown := credential.NewClientID()
-	if _, err := s.RevokeClient(ctx, unknown, storetest.Base, store.Audit{Actor: "test"}); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.RevokeClient(ctx, unknown, storetest.Base, store.Audit{Actor: "test"}, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Fatal(err)
 	}
-	if err := s.DeleteClient(ctx, unknown, store.Audit{Actor: "test"}); !errors.Is(err, store.ErrNotFound) {
+	if err := s.DeleteClient(ctx, unknown, store.Audit{Actor: "test"}, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Fatal(err)
 	}
 	expect(unknown, 0, "revoking and deleting an unknown client")

@@ -76,7 +76,7 @@ func TestUpgradeKeepsData(t *testing.T) {
 	if err := st.CreateClient(ctx, o, store.Audit{Actor: "test", Time: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.RollSecret(ctx, other, store.SecretRoll{Hash: credential.HashOf(credential.NewSecret()), Hint: "n"}, store.Audit{Actor: "test", Time: time.Now()}); err != nil {
+	if _, err := st.RollSecret(ctx, other, store.SecretRoll{Hash: credential.HashOf(credential.NewSecret()), Hint: "n"}, store.Audit{Actor: "test", Time: time.Now()}, nil); err != nil {
 		t.Fatal(err)
 	}
 }

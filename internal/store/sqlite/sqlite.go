@@ -328,9 +328,12 @@ func (s *Store) ListClients(ctx context.Context, f store.ListFilter, now time.Ti
 }
 
 // RevokeClient implements store.Store.
-func (s *Store) RevokeClient(ctx context.Context, id string, at time.Time, a store.Audit) (*store.Client, error) {
+func (s *Store) RevokeClient(ctx context.Context, id string, at time.Time, a store.Audit, g store.Guard) (*store.Client, error) {
 	var c *store.Client
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := readGuarded(ctx, tx, id, g); err != nil {
+			return err
+		}
 		var err error
 		c, err = scanClient(tx.QueryRowContext(ctx, `UPDATE blnk_auth_clients SET revoked_at = coalesce(revoked_at, ?)
 			WHERE client_id = ? RETURNING `+clientColumns, micros(at), id))
@@ -345,28 +348,50 @@ func (s *Store) RevokeClient(ctx context.Context, id string, at time.Time, a sto
 	return c, nil
 }
 
-// checkActive fails with ErrNotFound or ErrRevoked unless the client exists
-// and is not revoked. The caller's transaction holds the write lock, so the
-// answer stays true until it commits.
-func checkActive(ctx context.Context, tx *sql.Tx, id string) error {
-	var revoked bool
-	err := tx.QueryRowContext(ctx, `SELECT revoked_at IS NOT NULL FROM blnk_auth_clients WHERE client_id = ?`, id).Scan(&revoked)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return store.ErrNotFound
-	case err != nil:
+// readGuarded reads a client inside the caller's transaction and asks g (if
+// any) about it, and reports whether the client is revoked. The transaction
+// holds the database's write lock from its start (BEGIN IMMEDIATE), so what
+// g sees is committed and stays true until the transaction ends: a change by
+// another connection or process committed before, or waits. Without a guard
+// it reads no more than the revocation, so an unguarded change (the CLI's)
+// still reaches a row that does not scan.
+func readGuarded(ctx context.Context, tx *sql.Tx, id string, g store.Guard) (revoked bool, err error) {
+	if g == nil {
+		err := tx.QueryRowContext(ctx, `SELECT revoked_at IS NOT NULL FROM blnk_auth_clients WHERE client_id = ?`, id).Scan(&revoked)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, store.ErrNotFound
+		}
+		return revoked, err
+	}
+	c, err := scanClient(tx.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM blnk_auth_clients WHERE client_id = ?`, id))
+	if err != nil {
+		return false, err
+	}
+	if err := g(c); err != nil {
+		return false, err
+	}
+	return c.RevokedAt != nil, nil
+}
+
+// checkActive is readGuarded for a change that a revoked client refuses:
+// ErrNotFound, g's error or ErrRevoked unless the client exists, g allows
+// the change and the client is not revoked.
+func checkActive(ctx context.Context, tx *sql.Tx, id string, g store.Guard) error {
+	revoked, err := readGuarded(ctx, tx, id, g)
+	if err != nil {
 		return err
-	case revoked:
+	}
+	if revoked {
 		return store.ErrRevoked
 	}
 	return nil
 }
 
 // UpdateClient implements store.Store.
-func (s *Store) UpdateClient(ctx context.Context, id string, u store.ClientUpdate, a store.Audit) (*store.Client, error) {
+func (s *Store) UpdateClient(ctx context.Context, id string, u store.ClientUpdate, a store.Audit, g store.Guard) (*store.Client, error) {
 	var c *store.Client
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		if err := checkActive(ctx, tx, id); err != nil {
+		if err := checkActive(ctx, tx, id, g); err != nil {
 			return err
 		}
 		sets := []string{}
@@ -401,10 +426,10 @@ func (s *Store) UpdateClient(ctx context.Context, id string, u store.ClientUpdat
 }
 
 // RollSecret implements store.Store.
-func (s *Store) RollSecret(ctx context.Context, id string, r store.SecretRoll, a store.Audit) (*store.Client, error) {
+func (s *Store) RollSecret(ctx context.Context, id string, r store.SecretRoll, a store.Audit, g store.Guard) (*store.Client, error) {
 	var c *store.Client
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		if err := checkActive(ctx, tx, id); err != nil {
+		if err := checkActive(ctx, tx, id, g); err != nil {
 			return err
 		}
 		until := nullMicros(r.PreviousValidUntil)
@@ -428,16 +453,13 @@ func (s *Store) RollSecret(ctx context.Context, id string, r store.SecretRoll, a
 }
 
 // DeleteClient implements store.Store.
-func (s *Store) DeleteClient(ctx context.Context, id string, a store.Audit) error {
+func (s *Store) DeleteClient(ctx context.Context, id string, a store.Audit, g store.Guard) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM blnk_auth_clients WHERE client_id = ?`, id)
-		if err != nil {
+		if _, err := readGuarded(ctx, tx, id, g); err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM blnk_auth_clients WHERE client_id = ?`, id); err != nil {
 			return err
-		} else if n == 0 {
-			return store.ErrNotFound
 		}
 		return record(ctx, tx, id, store.ActionDelete, a)
 	})

@@ -60,7 +60,7 @@ func helper(path, prefix, count string) error {
 		if err := s.CreateClient(ctx, c, store.Audit{Actor: "cli"}); err != nil {
 			return fmt.Errorf("create %s: %w", c.ID, err)
 		}
-		if _, err := s.RevokeClient(ctx, c.ID, storetest.Base, store.Audit{Actor: "cli"}); err != nil {
+		if _, err := s.RevokeClient(ctx, c.ID, storetest.Base, store.Audit{Actor: "cli"}, nil); err != nil {
 			return fmt.Errorf("revoke %s: %w", c.ID, err)
 		}
 	}
@@ -250,18 +250,18 @@ func TestFollowSeesOtherStore(t *testing.T) {
 	}{
 		{"create", func() error { return cli.CreateClient(ctx, c, audit) }},
 		{"update", func() error {
-			_, err := cli.UpdateClient(ctx, c.ID, store.ClientUpdate{Name: &name}, audit)
+			_, err := cli.UpdateClient(ctx, c.ID, store.ClientUpdate{Name: &name}, audit, nil)
 			return err
 		}},
 		{"roll", func() error {
-			_, err := cli.RollSecret(ctx, c.ID, store.SecretRoll{Hash: credential.HashOf("new"), Hint: "new"}, audit)
+			_, err := cli.RollSecret(ctx, c.ID, store.SecretRoll{Hash: credential.HashOf("new"), Hint: "new"}, audit, nil)
 			return err
 		}},
 		{"revoke", func() error {
-			_, err := cli.RevokeClient(ctx, c.ID, storetest.Base, audit)
+			_, err := cli.RevokeClient(ctx, c.ID, storetest.Base, audit, nil)
 			return err
 		}},
-		{"delete", func() error { return cli.DeleteClient(ctx, c.ID, audit) }},
+		{"delete", func() error { return cli.DeleteClient(ctx, c.ID, audit, nil) }},
 	} {
 		m := rec.Mark()
 		start := time.Now()
@@ -625,7 +625,7 @@ func TestMigrateFromV1(t *testing.T) {
 
 	// The new columns and table work on the migrated data, and change IDs
 	// continue above the old ones.
-	rolled, err := s.RollSecret(ctx, bare.ID, store.SecretRoll{Hash: credential.HashOf("next"), Hint: "next", PreviousValidUntil: ptr(storetest.Base.Add(time.Hour))}, audit)
+	rolled, err := s.RollSecret(ctx, bare.ID, store.SecretRoll{Hash: credential.HashOf("next"), Hint: "next", PreviousValidUntil: ptr(storetest.Base.Add(time.Hour))}, audit, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -675,7 +675,7 @@ func TestConcurrentWriters(t *testing.T) {
 			s := stores[(g+1)%len(stores)]
 			for i := range updates {
 				name := fmt.Sprintf("updated by %d", g)
-				if _, err := s.UpdateClient(ctx, fmt.Sprintf("blnk_cid_w%d_%03d", (g+1)%goroutines, i), store.ClientUpdate{Name: &name}, audit); err != nil {
+				if _, err := s.UpdateClient(ctx, fmt.Sprintf("blnk_cid_w%d_%03d", (g+1)%goroutines, i), store.ClientUpdate{Name: &name}, audit, nil); err != nil {
 					errs <- fmt.Errorf("goroutine %d, update %d: %w", g, i, err)
 				}
 			}
@@ -728,7 +728,7 @@ func TestChangeLogAndAudit(t *testing.T) {
 	name := "new name"
 	scopes := scope.MustParse("balances:read")
 	var never *time.Time
-	got, err := s.UpdateClient(ctx, c.ID, store.ClientUpdate{Name: &name, Scopes: &scopes, ExpiresAt: &never}, audit)
+	got, err := s.UpdateClient(ctx, c.ID, store.ClientUpdate{Name: &name, Scopes: &scopes, ExpiresAt: &never}, audit, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -737,7 +737,7 @@ func TestChangeLogAndAudit(t *testing.T) {
 	storetest.CheckClient(t, got, &want)
 	expect(c.ID, 2, "update")
 	exp := ptr(storetest.Base.Add(time.Hour))
-	if got, err = s.UpdateClient(ctx, c.ID, store.ClientUpdate{ExpiresAt: &exp}, audit); err != nil {
+	if got, err = s.UpdateClient(ctx, c.ID, store.ClientUpdate{ExpiresAt: &exp}, audit, nil); err != nil {
 		t.Fatal(err)
 	}
 	want.ExpiresAt = exp
@@ -745,7 +745,7 @@ func TestChangeLogAndAudit(t *testing.T) {
 	expect(c.ID, 3, "update of the expiry alone")
 
 	until := storetest.Base.Add(time.Hour)
-	got, err = s.RollSecret(ctx, c.ID, store.SecretRoll{Hash: credential.HashOf("s2"), Hint: "s2", PreviousValidUntil: &until}, audit)
+	got, err = s.RollSecret(ctx, c.ID, store.SecretRoll{Hash: credential.HashOf("s2"), Hint: "s2", PreviousValidUntil: &until}, audit, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -757,7 +757,7 @@ func TestChangeLogAndAudit(t *testing.T) {
 		t.Errorf("the new secret does not match")
 	}
 	expect(c.ID, 4, "roll")
-	got, err = s.RollSecret(ctx, c.ID, store.SecretRoll{Hash: credential.HashOf("s3"), Hint: "s3"}, audit)
+	got, err = s.RollSecret(ctx, c.ID, store.SecretRoll{Hash: credential.HashOf("s3"), Hint: "s3"}, audit, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -768,36 +768,36 @@ func TestChangeLogAndAudit(t *testing.T) {
 	expect(c.ID, 5, "roll without grace")
 
 	revokedAt := storetest.Base.Add(2 * time.Hour)
-	if _, err := s.RevokeClient(ctx, c.ID, revokedAt, audit); err != nil {
+	if _, err := s.RevokeClient(ctx, c.ID, revokedAt, audit, nil); err != nil {
 		t.Fatal(err)
 	}
 	expect(c.ID, 6, "revoke")
 	before := mustGet(t, s, c.ID)
-	if _, err := s.UpdateClient(ctx, c.ID, store.ClientUpdate{Name: &name}, audit); !errors.Is(err, store.ErrRevoked) {
+	if _, err := s.UpdateClient(ctx, c.ID, store.ClientUpdate{Name: &name}, audit, nil); !errors.Is(err, store.ErrRevoked) {
 		t.Errorf("UpdateClient of a revoked client: err = %v, want ErrRevoked", err)
 	}
-	if _, err := s.RollSecret(ctx, c.ID, store.SecretRoll{Hash: credential.HashOf("s4")}, audit); !errors.Is(err, store.ErrRevoked) {
+	if _, err := s.RollSecret(ctx, c.ID, store.SecretRoll{Hash: credential.HashOf("s4")}, audit, nil); !errors.Is(err, store.ErrRevoked) {
 		t.Errorf("RollSecret of a revoked client: err = %v, want ErrRevoked", err)
 	}
 	storetest.CheckClient(t, mustGet(t, s, c.ID), before)
 	expect(c.ID, 6, "refused changes to a revoked client")
 
 	unknown := credential.NewClientID()
-	if _, err := s.UpdateClient(ctx, unknown, store.ClientUpdate{Name: &name}, audit); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.UpdateClient(ctx, unknown, store.ClientUpdate{Name: &name}, audit, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("UpdateClient(unknown): %v", err)
 	}
-	if _, err := s.RollSecret(ctx, unknown, store.SecretRoll{}, audit); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.RollSecret(ctx, unknown, store.SecretRoll{}, audit, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("RollSecret(unknown): %v", err)
 	}
-	if _, err := s.RevokeClient(ctx, unknown, storetest.Base, audit); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.RevokeClient(ctx, unknown, storetest.Base, audit, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("RevokeClient(unknown): %v", err)
 	}
-	if err := s.DeleteClient(ctx, unknown, audit); !errors.Is(err, store.ErrNotFound) {
+	if err := s.DeleteClient(ctx, unknown, audit, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("DeleteClient(unknown): %v", err)
 	}
 	expect(unknown, 0, "changes to an unknown client")
 
-	if err := s.DeleteClient(ctx, c.ID, audit); err != nil {
+	if err := s.DeleteClient(ctx, c.ID, audit, nil); err != nil {
 		t.Fatal(err)
 	}
 	expect(c.ID, 7, "delete")
@@ -912,7 +912,7 @@ func TestPrune(t *testing.T) {
 	rec, stop := storetest.StartFollow(t, s)
 	defer stop()
 	m := rec.Mark()
-	if err := s.DeleteClient(ctx, b.ID, audit); err != nil {
+	if err := s.DeleteClient(ctx, b.ID, audit, nil); err != nil {
 		t.Fatal(err)
 	}
 	if ch := storetest.WaitChange(t, rec, b.ID, m, time.Second, "delete after pruning"); ch.ID <= int64(head)+1 {

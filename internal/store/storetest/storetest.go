@@ -62,6 +62,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuditPaging", testAuditPaging},
 		{"RevokeToken", testRevokeToken},
 		{"TokenRevoked", testTokenRevoked},
+		{"Guard", testGuard},
+		{"GuardSeesConcurrentChange", testGuardSeesConcurrentChange},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -317,10 +319,10 @@ func testNotFound(t *testing.T, s store.Store) {
 	if _, err := s.GetClient(ctx(t), unknown); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("GetClient(unknown): err = %v, want ErrNotFound", err)
 	}
-	if _, err := s.RevokeClient(ctx(t), unknown, Base, testAudit); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.RevokeClient(ctx(t), unknown, Base, testAudit, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("RevokeClient(unknown): err = %v, want ErrNotFound", err)
 	}
-	if err := s.DeleteClient(ctx(t), unknown, testAudit); !errors.Is(err, store.ErrNotFound) {
+	if err := s.DeleteClient(ctx(t), unknown, testAudit, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("DeleteClient(unknown): err = %v, want ErrNotFound", err)
 	}
 	// A failed revoke must not have created anything.
@@ -343,7 +345,7 @@ func testRevoke(t *testing.T, s store.Store) {
 	first := Base.Add(time.Hour + 7*time.Microsecond)
 	want := *c
 	want.RevokedAt = ptr(first)
-	got, err := s.RevokeClient(ctx(t), c.ID, first, testAudit)
+	got, err := s.RevokeClient(ctx(t), c.ID, first, testAudit, nil)
 	if err != nil {
 		t.Fatalf("RevokeClient: %v", err)
 	}
@@ -355,7 +357,7 @@ func testRevoke(t *testing.T, s store.Store) {
 
 	// Revoking again keeps the first revocation time, later or earlier.
 	for _, at := range []time.Time{first.Add(time.Hour), first.Add(-time.Minute)} {
-		got, err = s.RevokeClient(ctx(t), c.ID, at, testAudit)
+		got, err = s.RevokeClient(ctx(t), c.ID, at, testAudit, nil)
 		if err != nil {
 			t.Fatalf("second RevokeClient: %v", err)
 		}
@@ -388,16 +390,16 @@ func testDelete(t *testing.T, s store.Store) {
 	revoked.RevokedAt = ptr(Base)
 	mustCreate(t, s, a, b, revoked)
 	for _, id := range []string{a.ID, revoked.ID} {
-		if err := s.DeleteClient(ctx(t), id, testAudit); err != nil {
+		if err := s.DeleteClient(ctx(t), id, testAudit, nil); err != nil {
 			t.Fatalf("DeleteClient(%s): %v", id, err)
 		}
 		if _, err := s.GetClient(ctx(t), id); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("GetClient after DeleteClient: err = %v, want ErrNotFound", err)
 		}
-		if err := s.DeleteClient(ctx(t), id, testAudit); !errors.Is(err, store.ErrNotFound) {
+		if err := s.DeleteClient(ctx(t), id, testAudit, nil); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("second DeleteClient: err = %v, want ErrNotFound", err)
 		}
-		if _, err := s.RevokeClient(ctx(t), id, Base, testAudit); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.RevokeClient(ctx(t), id, Base, testAudit, nil); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("RevokeClient after DeleteClient: err = %v, want ErrNotFound", err)
 		}
 	}
@@ -724,7 +726,7 @@ func testFilters(t *testing.T, s store.Store) {
 	toRevoke := mk("revoked through RevokeClient, then expired", store.TypeAPIKey, ptr(now.Add(-time.Second)), nil)
 	cs = append(cs, toRevoke)
 	mustCreate(t, s, cs...)
-	if _, err := s.RevokeClient(ctx(t), toRevoke.ID, Base.Add(time.Hour), testAudit); err != nil {
+	if _, err := s.RevokeClient(ctx(t), toRevoke.ID, Base.Add(time.Hour), testAudit, nil); err != nil {
 		t.Fatal(err)
 	}
 	toRevoke.RevokedAt = ptr(Base.Add(time.Hour))
@@ -794,7 +796,7 @@ func testTouchLastUsed(t *testing.T, s store.Store) {
 	untouched := NewClient(credential.NewClientID(), store.TypeOAuth, Base)
 	deleted := NewClient(credential.NewClientID(), store.TypeOAuth, Base)
 	mustCreate(t, s, fresh, used, revoked, untouched, deleted)
-	if err := s.DeleteClient(ctx(t), deleted.ID, testAudit); err != nil {
+	if err := s.DeleteClient(ctx(t), deleted.ID, testAudit, nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -1135,27 +1137,27 @@ func testFollow(t *testing.T, s store.Store) {
 	step("create api key", k.ID, func() error { return s.CreateClient(ctx(t), k, testAudit) })
 	step("update", c.ID, func() error {
 		name := "renamed"
-		_, err := s.UpdateClient(ctx(t), c.ID, store.ClientUpdate{Name: &name}, testAudit)
+		_, err := s.UpdateClient(ctx(t), c.ID, store.ClientUpdate{Name: &name}, testAudit, nil)
 		return err
 	})
 	step("roll secret", c.ID, func() error {
-		_, err := s.RollSecret(ctx(t), c.ID, store.SecretRoll{Hash: credential.HashOf(credential.NewSecret()), Hint: "hint", PreviousValidUntil: ptr(Base)}, testAudit)
+		_, err := s.RollSecret(ctx(t), c.ID, store.SecretRoll{Hash: credential.HashOf(credential.NewSecret()), Hint: "hint", PreviousValidUntil: ptr(Base)}, testAudit, nil)
 		return err
 	})
 	step("roll api key without grace", k.ID, func() error {
-		_, err := s.RollSecret(ctx(t), k.ID, store.SecretRoll{Hash: credential.HashOf(credential.NewSecret()), Hint: "hint"}, testAudit)
+		_, err := s.RollSecret(ctx(t), k.ID, store.SecretRoll{Hash: credential.HashOf(credential.NewSecret()), Hint: "hint"}, testAudit, nil)
 		return err
 	})
 	step("update expiry", k.ID, func() error {
 		never := (*time.Time)(nil)
-		_, err := s.UpdateClient(ctx(t), k.ID, store.ClientUpdate{ExpiresAt: &never}, testAudit)
+		_, err := s.UpdateClient(ctx(t), k.ID, store.ClientUpdate{ExpiresAt: &never}, testAudit, nil)
 		return err
 	})
-	step("revoke", c.ID, func() error { _, err := s.RevokeClient(ctx(t), c.ID, Base, testAudit); return err })
-	step("delete", c.ID, func() error { return s.DeleteClient(ctx(t), c.ID, testAudit) })
-	step("delete api key", k.ID, func() error { return s.DeleteClient(ctx(t), k.ID, testAudit) })
+	step("revoke", c.ID, func() error { _, err := s.RevokeClient(ctx(t), c.ID, Base, testAudit, nil); return err })
+	step("delete", c.ID, func() error { return s.DeleteClient(ctx(t), c.ID, testAudit, nil) })
+	step("delete api key", k.ID, func() error { return s.DeleteClient(ctx(t), k.ID, testAudit, nil) })
 	step("revoke the client created before Follow", before.ID, func() error {
-		_, err := s.RevokeClient(ctx(t), before.ID, Base, testAudit)
+		_, err := s.RevokeClient(ctx(t), before.ID, Base, testAudit, nil)
 		return err
 	})
 
@@ -1305,7 +1307,7 @@ func testUpdate(t *testing.T, s store.Store) {
 	update := func(what string, u store.ClientUpdate) {
 		t.Helper()
 		n++
-		got, err := s.UpdateClient(ctx(t), c.ID, u, auditN(n))
+		got, err := s.UpdateClient(ctx(t), c.ID, u, auditN(n), nil)
 		if err != nil {
 			t.Fatalf("UpdateClient(%s): %v", what, err)
 		}
@@ -1351,7 +1353,7 @@ func testUpdate(t *testing.T, s store.Store) {
 	name2, scopes2, *exp2 = "changed by the caller", scope.MustParse("*"), Base.Add(time.Hour)
 	CheckClient(t, mustGet(t, s, c.ID), want)
 	// Nor does changing what UpdateClient returned.
-	got, err := s.UpdateClient(ctx(t), c.ID, store.ClientUpdate{}, testAudit)
+	got, err := s.UpdateClient(ctx(t), c.ID, store.ClientUpdate{}, testAudit, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1365,10 +1367,10 @@ func testUpdate(t *testing.T, s store.Store) {
 	// An unknown client is not found, and not created.
 	unknown := credential.NewClientID()
 	events := len(allAudit(t, s, ""))
-	if _, err := s.UpdateClient(ctx(t), unknown, store.ClientUpdate{Name: &name}, testAudit); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.UpdateClient(ctx(t), unknown, store.ClientUpdate{Name: &name}, testAudit, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("UpdateClient(unknown): err = %v, want ErrNotFound", err)
 	}
-	if _, err := s.UpdateClient(ctx(t), unknown, store.ClientUpdate{}, testAudit); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.UpdateClient(ctx(t), unknown, store.ClientUpdate{}, testAudit, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("UpdateClient(unknown, nothing): err = %v, want ErrNotFound", err)
 	}
 	if _, err := s.GetClient(ctx(t), unknown); !errors.Is(err, store.ErrNotFound) {
@@ -1386,7 +1388,7 @@ func testUpdateRevoked(t *testing.T, s store.Store) {
 	createdRevoked := NewClient(credential.NewClientID(), store.TypeAPIKey, Base)
 	createdRevoked.RevokedAt = ptr(Base)
 	mustCreate(t, s, revoked, createdRevoked)
-	if _, err := s.RevokeClient(ctx(t), revoked.ID, Base.Add(time.Minute), testAudit); err != nil {
+	if _, err := s.RevokeClient(ctx(t), revoked.ID, Base.Add(time.Minute), testAudit, nil); err != nil {
 		t.Fatal(err)
 	}
 	revoked.RevokedAt = ptr(Base.Add(time.Minute))
@@ -1409,7 +1411,7 @@ func testUpdateRevoked(t *testing.T, s store.Store) {
 	}
 	for _, c := range []*store.Client{revoked, createdRevoked} {
 		for _, u := range updates {
-			if _, err := s.UpdateClient(ctx(t), c.ID, u.u, testAudit); !errors.Is(err, store.ErrRevoked) {
+			if _, err := s.UpdateClient(ctx(t), c.ID, u.u, testAudit, nil); !errors.Is(err, store.ErrRevoked) {
 				t.Errorf("UpdateClient(revoked, %s): err = %v, want ErrRevoked", u.what, err)
 			}
 			checkUnchanged(t, s, c, events, "UpdateClient(revoked, "+u.what+")")
@@ -1433,7 +1435,7 @@ func testRollSecret(t *testing.T, s store.Store) {
 		n++
 		want.SecretHash, want.SecretHint = credential.HashOf(secret), credential.Hint(secret)
 		r := store.SecretRoll{Hash: credential.HashOf(secret), Hint: credential.Hint(secret), PreviousValidUntil: until}
-		got, err := s.RollSecret(ctx(t), c.ID, r, auditN(n))
+		got, err := s.RollSecret(ctx(t), c.ID, r, auditN(n), nil)
 		if err != nil {
 			t.Fatalf("RollSecret(%s): %v", what, err)
 		}
@@ -1495,7 +1497,7 @@ func testRollSecret(t *testing.T, s store.Store) {
 	n++
 	r := store.SecretRoll{Hash: credential.HashOf(secret5), Hint: credential.Hint(secret5), PreviousValidUntil: until5}
 	want.SecretHash, want.SecretHint = r.Hash, r.Hint
-	ret, err := s.RollSecret(ctx(t), c.ID, r, auditN(n))
+	ret, err := s.RollSecret(ctx(t), c.ID, r, auditN(n), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1516,7 +1518,7 @@ func testRollSecret(t *testing.T, s store.Store) {
 	wantK := cloneClient(k)
 	wantK.SecretHash, wantK.SecretHint = credential.HashOf(key), credential.Hint(key)
 	wantK.PreviousSecretHash, wantK.PreviousSecretExpiresAt = hashPtr(k.SecretHash), ptr(Base.Add(time.Minute))
-	gotK, err := s.RollSecret(ctx(t), k.ID, store.SecretRoll{Hash: credential.HashOf(key), Hint: credential.Hint(key), PreviousValidUntil: ptr(Base.Add(time.Minute))}, testAudit)
+	gotK, err := s.RollSecret(ctx(t), k.ID, store.SecretRoll{Hash: credential.HashOf(key), Hint: credential.Hint(key), PreviousValidUntil: ptr(Base.Add(time.Minute))}, testAudit, nil)
 	if err != nil {
 		t.Fatalf("RollSecret(api key): %v", err)
 	}
@@ -1530,7 +1532,7 @@ func testRollSecret(t *testing.T, s store.Store) {
 	events := len(allAudit(t, s, ""))
 	unknown := credential.NewClientID()
 	for _, until := range []*time.Time{nil, ptr(Base)} {
-		if _, err := s.RollSecret(ctx(t), unknown, store.SecretRoll{Hash: credential.HashOf(secret0), Hint: "h", PreviousValidUntil: until}, testAudit); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.RollSecret(ctx(t), unknown, store.SecretRoll{Hash: credential.HashOf(secret0), Hint: "h", PreviousValidUntil: until}, testAudit, nil); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("RollSecret(unknown): err = %v, want ErrNotFound", err)
 		}
 	}
@@ -1550,7 +1552,7 @@ func testRollSecretRevoked(t *testing.T, s store.Store) {
 	createdRevoked.PreviousSecretHash = hashPtr(credential.HashOf(credential.NewSecret()))
 	createdRevoked.PreviousSecretExpiresAt = ptr(Base.Add(time.Hour))
 	mustCreate(t, s, revoked, createdRevoked)
-	if _, err := s.RevokeClient(ctx(t), revoked.ID, Base.Add(time.Minute), testAudit); err != nil {
+	if _, err := s.RevokeClient(ctx(t), revoked.ID, Base.Add(time.Minute), testAudit, nil); err != nil {
 		t.Fatal(err)
 	}
 	revoked.RevokedAt = ptr(Base.Add(time.Minute))
@@ -1559,7 +1561,7 @@ func testRollSecretRevoked(t *testing.T, s store.Store) {
 		for _, until := range []*time.Time{nil, ptr(Base.Add(time.Hour))} {
 			secret := credential.NewSecret()
 			r := store.SecretRoll{Hash: credential.HashOf(secret), Hint: credential.Hint(secret), PreviousValidUntil: until}
-			if _, err := s.RollSecret(ctx(t), c.ID, r, testAudit); !errors.Is(err, store.ErrRevoked) {
+			if _, err := s.RollSecret(ctx(t), c.ID, r, testAudit, nil); !errors.Is(err, store.ErrRevoked) {
 				t.Errorf("RollSecret(revoked, grace until %s): err = %v, want ErrRevoked", fmtTime(until), err)
 			}
 			checkUnchanged(t, s, c, events, "RollSecret(revoked)")
@@ -1581,7 +1583,7 @@ func testSecretMatches(t *testing.T, s store.Store) {
 	rolled := NewClient(credential.NewClientID(), store.TypeOAuth, Base)
 	rolled.SecretHash = credential.HashOf(previous)
 	mustCreate(t, s, c, rolled)
-	if _, err := s.RollSecret(ctx(t), rolled.ID, store.SecretRoll{Hash: credential.HashOf(current), Hint: credential.Hint(current), PreviousValidUntil: ptr(until)}, testAudit); err != nil {
+	if _, err := s.RollSecret(ctx(t), rolled.ID, store.SecretRoll{Hash: credential.HashOf(current), Hint: credential.Hint(current), PreviousValidUntil: ptr(until)}, testAudit, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{c.ID, rolled.ID} {
@@ -1639,15 +1641,15 @@ func testMutationRacesRevoke(t *testing.T, s store.Store) {
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			<-start
-			_, updateErr = s.UpdateClient(ctx(t), c.ID, store.ClientUpdate{Name: &name}, testAudit)
+			_, updateErr = s.UpdateClient(ctx(t), c.ID, store.ClientUpdate{Name: &name}, testAudit, nil)
 		})
 		wg.Go(func() {
 			<-start
-			_, rollErr = s.RollSecret(ctx(t), c.ID, store.SecretRoll{Hash: credential.HashOf(secret), Hint: "new"}, testAudit)
+			_, rollErr = s.RollSecret(ctx(t), c.ID, store.SecretRoll{Hash: credential.HashOf(secret), Hint: "new"}, testAudit, nil)
 		})
 		wg.Go(func() {
 			<-start
-			_, revokeErr = s.RevokeClient(ctx(t), c.ID, Base.Add(time.Hour), testAudit)
+			_, revokeErr = s.RevokeClient(ctx(t), c.ID, Base.Add(time.Hour), testAudit, nil)
 		})
 		close(start)
 		wg.Wait()
@@ -1746,11 +1748,11 @@ func testAuditEvents(t *testing.T, s store.Store) {
 	one("create", store.ActionCreate, c.ID, next(), func(a store.Audit) error { return s.CreateClient(ctx(t), c, a) })
 	one("create api key", store.ActionCreate, k.ID, next(), func(a store.Audit) error { return s.CreateClient(ctx(t), k, a) })
 	one("update", store.ActionUpdate, c.ID, next(), func(a store.Audit) error {
-		_, err := s.UpdateClient(ctx(t), c.ID, store.ClientUpdate{Name: &name}, a)
+		_, err := s.UpdateClient(ctx(t), c.ID, store.ClientUpdate{Name: &name}, a, nil)
 		return err
 	})
 	one("roll", store.ActionRollSecret, c.ID, next(), func(a store.Audit) error {
-		_, err := s.RollSecret(ctx(t), c.ID, newSecret(), a)
+		_, err := s.RollSecret(ctx(t), c.ID, newSecret(), a, nil)
 		return err
 	})
 	// As the CLI records it: no source, no request ID.
@@ -1758,15 +1760,15 @@ func testAuditEvents(t *testing.T, s store.Store) {
 	one("roll api key without grace", store.ActionRollSecret, k.ID, cli, func(a store.Audit) error {
 		r := newSecret()
 		r.PreviousValidUntil = nil
-		_, err := s.RollSecret(ctx(t), k.ID, r, a)
+		_, err := s.RollSecret(ctx(t), k.ID, r, a, nil)
 		return err
 	})
 	one("revoke", store.ActionRevoke, c.ID, next(), func(a store.Audit) error {
-		_, err := s.RevokeClient(ctx(t), c.ID, a.Time, a)
+		_, err := s.RevokeClient(ctx(t), c.ID, a.Time, a, nil)
 		return err
 	})
 	one("revoke again", store.ActionRevoke, c.ID, next(), func(a store.Audit) error {
-		_, err := s.RevokeClient(ctx(t), c.ID, a.Time, a)
+		_, err := s.RevokeClient(ctx(t), c.ID, a.Time, a, nil)
 		return err
 	})
 
@@ -1776,47 +1778,47 @@ func testAuditEvents(t *testing.T, s store.Store) {
 	})
 	for _, id := range []string{unknown} {
 		none("update unknown", store.ErrNotFound, func(a store.Audit) error {
-			_, err := s.UpdateClient(ctx(t), id, store.ClientUpdate{Name: &name}, a)
+			_, err := s.UpdateClient(ctx(t), id, store.ClientUpdate{Name: &name}, a, nil)
 			return err
 		})
 		none("roll unknown", store.ErrNotFound, func(a store.Audit) error {
-			_, err := s.RollSecret(ctx(t), id, newSecret(), a)
+			_, err := s.RollSecret(ctx(t), id, newSecret(), a, nil)
 			return err
 		})
 		none("revoke unknown", store.ErrNotFound, func(a store.Audit) error {
-			_, err := s.RevokeClient(ctx(t), id, a.Time, a)
+			_, err := s.RevokeClient(ctx(t), id, a.Time, a, nil)
 			return err
 		})
-		none("delete unknown", store.ErrNotFound, func(a store.Audit) error { return s.DeleteClient(ctx(t), id, a) })
+		none("delete unknown", store.ErrNotFound, func(a store.Audit) error { return s.DeleteClient(ctx(t), id, a, nil) })
 	}
 	none("update revoked", store.ErrRevoked, func(a store.Audit) error {
-		_, err := s.UpdateClient(ctx(t), c.ID, store.ClientUpdate{Name: &name}, a)
+		_, err := s.UpdateClient(ctx(t), c.ID, store.ClientUpdate{Name: &name}, a, nil)
 		return err
 	})
 	none("roll revoked", store.ErrRevoked, func(a store.Audit) error {
-		_, err := s.RollSecret(ctx(t), c.ID, newSecret(), a)
+		_, err := s.RollSecret(ctx(t), c.ID, newSecret(), a, nil)
 		return err
 	})
 
-	one("delete revoked", store.ActionDelete, c.ID, next(), func(a store.Audit) error { return s.DeleteClient(ctx(t), c.ID, a) })
+	one("delete revoked", store.ActionDelete, c.ID, next(), func(a store.Audit) error { return s.DeleteClient(ctx(t), c.ID, a, nil) })
 	for what, op := range map[string]func(store.Audit) error{
-		"delete deleted": func(a store.Audit) error { return s.DeleteClient(ctx(t), c.ID, a) },
+		"delete deleted": func(a store.Audit) error { return s.DeleteClient(ctx(t), c.ID, a, nil) },
 		"update deleted": func(a store.Audit) error {
-			_, err := s.UpdateClient(ctx(t), c.ID, store.ClientUpdate{Name: &name}, a)
+			_, err := s.UpdateClient(ctx(t), c.ID, store.ClientUpdate{Name: &name}, a, nil)
 			return err
 		},
 		"roll deleted": func(a store.Audit) error {
-			_, err := s.RollSecret(ctx(t), c.ID, newSecret(), a)
+			_, err := s.RollSecret(ctx(t), c.ID, newSecret(), a, nil)
 			return err
 		},
 		"revoke deleted": func(a store.Audit) error {
-			_, err := s.RevokeClient(ctx(t), c.ID, a.Time, a)
+			_, err := s.RevokeClient(ctx(t), c.ID, a.Time, a, nil)
 			return err
 		},
 	} {
 		none(what, store.ErrNotFound, op)
 	}
-	one("delete api key", store.ActionDelete, k.ID, next(), func(a store.Audit) error { return s.DeleteClient(ctx(t), k.ID, a) })
+	one("delete api key", store.ActionDelete, k.ID, next(), func(a store.Audit) error { return s.DeleteClient(ctx(t), k.ID, a, nil) })
 
 	// Everything, newest first by ID (the audit times run backwards).
 	evs := allAudit(t, s, "")
@@ -1862,10 +1864,10 @@ func testAuditPaging(t *testing.T, s store.Store) {
 			action, err = store.ActionCreate, s.CreateClient(ctx(t), c, a)
 		case n%2 == 0:
 			name := fmt.Sprintf("name %d", n)
-			_, err = s.UpdateClient(ctx(t), c.ID, store.ClientUpdate{Name: &name}, a)
+			_, err = s.UpdateClient(ctx(t), c.ID, store.ClientUpdate{Name: &name}, a, nil)
 		default:
 			action = store.ActionRollSecret
-			_, err = s.RollSecret(ctx(t), c.ID, store.SecretRoll{Hash: credential.HashOf(credential.NewSecret()), Hint: "h"}, a)
+			_, err = s.RollSecret(ctx(t), c.ID, store.SecretRoll{Hash: credential.HashOf(credential.NewSecret()), Hint: "h"}, a, nil)
 		}
 		if err != nil {
 			t.Fatalf("change %d: %v", n, err)
@@ -2008,5 +2010,244 @@ func testRevokeToken(t *testing.T, s store.Store) {
 	}
 	if jtis[live.JTI] != 1 || jtis[old.JTI] != 1 {
 		t.Fatalf("changes by jti %v, want one each", jtis)
+	}
+}
+
+// errRefused is what the suite's refusing guards return.
+var errRefused = errors.New("storetest: refused by the guard")
+
+// guardRecorder is a Guard that remembers the clients it was shown and
+// answers with err (nil allows).
+type guardRecorder struct {
+	mu   sync.Mutex
+	seen []*store.Client
+	err  error
+}
+
+func (g *guardRecorder) guard(c *store.Client) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.seen = append(g.seen, cloneClient(c))
+	if g.err != nil {
+		return fmt.Errorf("%w (client %s)", g.err, c.ID)
+	}
+	return nil
+}
+
+// calls returns the clients the guard was shown so far.
+func (g *guardRecorder) calls() []*store.Client {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.seen)
+}
+
+// mutation is one of the store's guarded changes of a client.
+type mutation struct {
+	name, action string
+	do           func(t testing.TB, s store.Store, id string, g store.Guard) error
+}
+
+// mutations are the four guarded changes, each with its audit action.
+var mutations = []mutation{
+	{"RevokeClient", store.ActionRevoke, func(t testing.TB, s store.Store, id string, g store.Guard) error {
+		_, err := s.RevokeClient(ctx(t), id, Base.Add(time.Hour), testAudit, g)
+		return err
+	}},
+	{"UpdateClient", store.ActionUpdate, func(t testing.TB, s store.Store, id string, g store.Guard) error {
+		name := "renamed by a guarded update"
+		_, err := s.UpdateClient(ctx(t), id, store.ClientUpdate{Name: &name}, testAudit, g)
+		return err
+	}},
+	{"RollSecret", store.ActionRollSecret, func(t testing.TB, s store.Store, id string, g store.Guard) error {
+		_, err := s.RollSecret(ctx(t), id, store.SecretRoll{Hash: credential.HashOf(credential.NewSecret()), Hint: "rolled"}, testAudit, g)
+		return err
+	}},
+	{"DeleteClient", store.ActionDelete, func(t testing.TB, s store.Store, id string, g store.Guard) error {
+		return s.DeleteClient(ctx(t), id, testAudit, g)
+	}},
+}
+
+// testGuard: each mutation shows its guard the client as stored; a guard's
+// error aborts the change with nothing written (no audit event, no
+// change-log entry) and comes back as it is; an unknown client is not found
+// without asking the guard; a revoked client is shown to the guard before
+// UpdateClient and RollSecret refuse it.
+func testGuard(t *testing.T, s store.Store) {
+	c := NewClient(credential.NewClientID(), store.TypeOAuth, Base)
+	c.Scopes = scope.MustParse("mcp:read ledgers:*")
+	c.ExpiresAt = ptr(Base.Add(48 * time.Hour))
+	c.PreviousSecretHash = hashPtr(credential.HashOf(credential.NewSecret()))
+	c.PreviousSecretExpiresAt = ptr(Base.Add(time.Hour))
+	bystander := NewClient(credential.NewClientID(), store.TypeAPIKey, Base)
+	mustCreate(t, s, c, bystander)
+	rec, _ := StartFollow(t, s)
+	mark := rec.Mark()
+	events := len(allAudit(t, s, ""))
+
+	for _, m := range mutations {
+		refuse := &guardRecorder{err: errRefused}
+		err := m.do(t, s, c.ID, refuse.guard)
+		if !errors.Is(err, errRefused) {
+			t.Errorf("%s with a refusing guard: err = %v, want the guard's error", m.name, err)
+		}
+		seen := refuse.calls()
+		if len(seen) != 1 {
+			t.Fatalf("%s called its guard %d times, want once", m.name, len(seen))
+		}
+		if d := diffClient(seen[0], c); len(d) > 0 {
+			t.Errorf("%s showed its guard:\n\t%s", m.name, strings.Join(d, "\n\t"))
+		}
+		checkUnchanged(t, s, c, events, m.name+" refused by its guard")
+	}
+	// No change-log entry either: a change of the bystander, logged after the
+	// refusals, arrives alone.
+	if _, err := s.RevokeClient(ctx(t), bystander.ID, Base, testAudit, nil); err != nil {
+		t.Fatal(err)
+	}
+	WaitChange(t, rec, bystander.ID, mark, 10*time.Second, "the bystander's revocation")
+	if got := rec.ChangesFor(c.ID, mark); len(got) != 0 {
+		t.Errorf("refused changes logged %v", got)
+	}
+	bystander.RevokedAt = ptr(Base)
+
+	// Unknown clients: not found, and the guard is not asked.
+	for _, m := range mutations {
+		g := &guardRecorder{err: errRefused}
+		if err := m.do(t, s, credential.NewClientID(), g.guard); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s(unknown): err = %v, want ErrNotFound", m.name, err)
+		}
+		if n := len(g.calls()); n != 0 {
+			t.Errorf("%s(unknown) called its guard %d times", m.name, n)
+		}
+	}
+
+	// An allowing guard sees each change's starting point.
+	want := cloneClient(c)
+	for _, m := range mutations[1:3] { // update and roll; revoke and delete below
+		allow := &guardRecorder{}
+		if err := m.do(t, s, c.ID, allow.guard); err != nil {
+			t.Fatalf("%s with an allowing guard: %v", m.name, err)
+		}
+		if seen := allow.calls(); len(seen) != 1 || len(diffClient(seen[0], want)) > 0 {
+			t.Errorf("%s showed its guard %d clients, want once the client as stored before the change", m.name, len(seen))
+		}
+		want = mustGet(t, s, c.ID)
+	}
+	allow := &guardRecorder{}
+	if err := mutations[0].do(t, s, c.ID, allow.guard); err != nil {
+		t.Fatalf("RevokeClient with an allowing guard: %v", err)
+	}
+	if seen := allow.calls(); len(seen) != 1 || seen[0].RevokedAt != nil || len(diffClient(seen[0], want)) > 0 {
+		t.Errorf("RevokeClient showed its guard %d clients, want once the active client", len(seen))
+	}
+	revoked := mustGet(t, s, c.ID)
+	if revoked.RevokedAt == nil {
+		t.Fatal("not revoked")
+	}
+	events = len(allAudit(t, s, ""))
+	// Revoked: the guard sees it (revoked), and its refusal comes first.
+	for _, m := range mutations {
+		refuse := &guardRecorder{err: errRefused}
+		if err := m.do(t, s, c.ID, refuse.guard); !errors.Is(err, errRefused) {
+			t.Errorf("%s of a revoked client with a refusing guard: err = %v, want the guard's error", m.name, err)
+		}
+		if seen := refuse.calls(); len(seen) != 1 || seen[0].RevokedAt == nil || !seen[0].RevokedAt.Equal(*revoked.RevokedAt) {
+			t.Errorf("%s of a revoked client: guard shown %d clients, want once the revoked client", m.name, len(seen))
+		}
+		checkUnchanged(t, s, revoked, events, m.name+" of a revoked client refused by its guard")
+	}
+	for _, m := range mutations[1:3] {
+		allow := &guardRecorder{}
+		if err := m.do(t, s, c.ID, allow.guard); !errors.Is(err, store.ErrRevoked) {
+			t.Errorf("%s of a revoked client with an allowing guard: err = %v, want ErrRevoked", m.name, err)
+		}
+		checkUnchanged(t, s, revoked, events, m.name+" of a revoked client")
+	}
+	allow = &guardRecorder{}
+	if err := mutations[3].do(t, s, c.ID, allow.guard); err != nil {
+		t.Fatalf("DeleteClient with an allowing guard: %v", err)
+	}
+	if seen := allow.calls(); len(seen) != 1 || len(diffClient(seen[0], revoked)) > 0 {
+		t.Errorf("DeleteClient showed its guard %d clients, want once the client as stored", len(seen))
+	}
+	if _, err := s.GetClient(ctx(t), c.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after DeleteClient: %v, want ErrNotFound", err)
+	}
+	CheckClient(t, mustGet(t, s, bystander.ID), bystander)
+}
+
+// testGuardSeesConcurrentChange: a guard judges the client as committed when
+// its change is made, not as it was read before. Another transaction widens
+// the client's scopes and holds on before committing (its own guard blocks);
+// each mutation started meanwhile, guarded by "only clients with no more than
+// mcp:read", must wait for it, see the widened scopes, and refuse.
+func testGuardSeesConcurrentChange(t *testing.T, s store.Store) {
+	reader := scope.MustParse("mcp:read")
+	all := scope.MustParse("*")
+	for _, m := range mutations {
+		c := NewClient(credential.NewClientID(), store.TypeOAuth, Base)
+		c.Scopes = reader
+		mustCreate(t, s, c)
+
+		locked, release := make(chan struct{}), make(chan struct{})
+		widened := make(chan error, 1)
+		go func() {
+			_, err := s.UpdateClient(ctx(t), c.ID, store.ClientUpdate{Scopes: &all}, testAudit, func(*store.Client) error {
+				close(locked)
+				<-release
+				return nil
+			})
+			widened <- err
+		}()
+		select {
+		case <-locked:
+		case err := <-widened:
+			t.Fatalf("widening the scopes ended (err %v) without calling its guard", err)
+		}
+
+		asked := make(chan struct{}, 1)
+		var seen *store.Client
+		done := make(chan error, 1)
+		go func() {
+			done <- m.do(t, s, c.ID, func(cur *store.Client) error {
+				seen = cloneClient(cur)
+				asked <- struct{}{}
+				if !reader.CoversAll(cur.Scopes) {
+					return errRefused
+				}
+				return nil
+			})
+		}()
+		// Give a store that judges too early the chance to show it: its guard
+		// would run now, before the widening commits. A correct one waits.
+		select {
+		case <-asked:
+		case <-time.After(300 * time.Millisecond):
+		}
+		close(release)
+		if err := <-widened; err != nil {
+			t.Fatalf("widening the scopes: %v", err)
+		}
+		err := <-done
+		if seen == nil {
+			t.Fatalf("%s did not call its guard", m.name)
+		}
+		if seen.Scopes.String() != "*" {
+			t.Errorf("%s: the guard saw scopes %q, not the %q committed before the change was made", m.name, seen.Scopes, "*")
+		}
+		if !errors.Is(err, errRefused) {
+			t.Errorf("%s after a concurrent widening: err = %v, want the guard's refusal", m.name, err)
+		}
+		got := mustGet(t, s, c.ID)
+		if got.Scopes.String() != "*" || got.RevokedAt != nil || got.Name != c.Name || got.SecretHash != c.SecretHash {
+			t.Errorf("%s changed the client despite the refusal: %+v", m.name, got)
+		}
+		var actions []string
+		for _, e := range slices.Backward(allAudit(t, s, c.ID)) {
+			actions = append(actions, e.Action)
+		}
+		if !slices.Equal(actions, []string{store.ActionCreate, store.ActionUpdate}) {
+			t.Errorf("%s: audit actions %q, want only the creation and the widening", m.name, actions)
+		}
 	}
 }
