@@ -232,6 +232,8 @@ var (
 	denyInvalidAPIKey = &denial{http.StatusUnauthorized, "invalid_token", "the API key is invalid, expired or revoked"}
 	denyScope         = &denial{http.StatusForbidden, "insufficient_scope", "the credential lacks a required scope"}
 	denyUnavailable   = &denial{http.StatusServiceUnavailable, "temporarily_unavailable", "cannot check the credential right now; retry shortly"}
+
+	denyPathNotCanonical = &denial{http.StatusBadRequest, "invalid_request", "the path has dot or empty segments, encoded separators or characters outside RFC 3986 pchar"}
 )
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler. It reads top to bottom:
@@ -351,6 +353,10 @@ func (h *Auth) authorize(w http.ResponseWriter, r *http.Request, scopes scope.Se
 			return true, h.denyNeeding(w, r, denyScope, h.required.Union(needs).String())
 		}
 		return false, nil
+	}
+	// Judge a Blnk path only when every hop after this one reads it alike.
+	if h.BlnkAPI != nil && !blnkapi.Canonical(r.URL.Path, r.URL.RawPath) {
+		return true, h.deny(w, r, denyPathNotCanonical)
 	}
 	if need, ok := h.permits(r, scopes); !ok {
 		return true, h.denyNeeding(w, r, denyScope, need)
