@@ -127,3 +127,114 @@ func TestBlnkAPIKeysRefusedByDefault(t *testing.T) {
 		}
 	})
 }
+
+// TestBlnkAPIKeysManaged: with manage_api_keys the gateway applies Blnk Core's
+// own rules for a scoped key, with the caller's client ID as the owner: a new
+// key's owner is the caller and its scopes within the caller's, and list and
+// revoke reach Blnk with exactly owner=<client ID>. The body is judged only
+// when Blnk can read it one way, and reaches Blnk byte for byte.
+//
+// Against real Blnk Core: see TestBlnkAPIKeysManaged's notes in README.md
+// ("In front of Blnk Core") and the report of the change that added it.
+func TestBlnkAPIKeysManaged(t *testing.T) {
+	forEachStore(t, func(t *testing.T, kind string) {
+		g, up := startBlnkKeysGateway(t, kind, "\n\t\t\t\tmanage_api_keys")
+		caller := g.create("key admin", store.TypeOAuth, []string{"api-keys:*", "ledgers:read", "balances:*"}, nil)
+		key := g.create("key admin key", store.TypeAPIKey, []string{"api-keys:write", "*:read"}, nil)
+		tok := g.token(caller.Client.ID, caller.Secret, nil)
+		me := caller.Client.ID
+		create := func(owner, scopes string) string {
+			return `{"name":"k","owner":"` + owner + `","scopes":` + scopes + `,"expires_at":"2030-01-01T00:00:00Z"}`
+		}
+		jsonCT := []string{"Content-Type", "application/json"}
+		cases := []struct {
+			name, method, path string
+			body               *string
+			headers            []string
+			status             int
+			need               string // scope named by a 403 challenge
+			wantURI            string // what Blnk receives, when it does
+		}{
+			{"create own, narrower", "POST", "/api-keys", ptr(create(me, `["ledgers:read","balances:write"]`)), jsonCT, 200, "", "/api-keys"},
+			{"create own, equal wildcard", "POST", "/api-keys", ptr(create(me, `["balances:*","api-keys:delete"]`)), jsonCT, 200, "", "/api-keys"},
+			{"create own, no scopes", "POST", "/api-keys", ptr(create(me, `[]`)), []string{"Content-Type", "application/json; charset=utf-8"}, 200, "", "/api-keys"},
+			{"create own, escaped name", "POST", "/api-keys", ptr(`{"\u006fwner":"` + me + `","scopes":["ledgers:read"]}`), jsonCT, 200, "", "/api-keys"},
+			{"another owner", "POST", "/api-keys", ptr(create("someone-else", `["ledgers:read"]`)), jsonCT, 403, "", ""},
+			{"another owner, escaped name", "POST", "/api-keys", ptr(`{"\u006fwner":"someone-else","scopes":["ledgers:read"]}`), jsonCT, 403, "", ""},
+			{"escalation to everything", "POST", "/api-keys", ptr(create(me, `["*:*"]`)), jsonCT, 403, "*:*", ""},
+			{"escalation to an action", "POST", "/api-keys", ptr(create(me, `["ledgers:read","ledgers:write"]`)), jsonCT, 403, "ledgers:write", ""},
+			{"escalation to a resource wildcard", "POST", "/api-keys", ptr(create(me, `["ledgers:*"]`)), jsonCT, 403, "ledgers:*", ""},
+			{"escalation to an action wildcard", "POST", "/api-keys", ptr(create(me, `["*:read"]`)), jsonCT, 403, "*:read", ""},
+			{"owner twice", "POST", "/api-keys", ptr(`{"owner":"` + me + `","owner":"someone-else","scopes":[]}`), jsonCT, 400, "", ""},
+			{"owner in upper case", "POST", "/api-keys", ptr(`{"owner":"` + me + `","OWNER":"someone-else","scopes":[]}`), jsonCT, 400, "", ""},
+			{"scopes with a long s", "POST", "/api-keys", ptr(`{"owner":"` + me + `","scopes":[],"ſcopes":["*:*"]}`), jsonCT, 400, "", ""},
+			{"second object", "POST", "/api-keys", ptr(create(me, `[]`) + create("someone-else", `["*:*"]`)), jsonCT, 400, "", ""},
+			{"owner missing", "POST", "/api-keys", ptr(`{"scopes":["ledgers:read"]}`), jsonCT, 400, "", ""},
+			{"owner null", "POST", "/api-keys", ptr(`{"owner":null,"scopes":["ledgers:read"]}`), jsonCT, 400, "", ""},
+			{"scopes missing", "POST", "/api-keys", ptr(`{"owner":"` + me + `"}`), jsonCT, 400, "", ""},
+			{"scopes a string", "POST", "/api-keys", ptr(create(me, `"*:*"`)), jsonCT, 400, "", ""},
+			{"scope not Blnk's", "POST", "/api-keys", ptr(create(me, `["ledgers"]`)), jsonCT, 400, "", ""},
+			{"bare star", "POST", "/api-keys", ptr(create(me, `["*"]`)), jsonCT, 400, "", ""},
+			{"scope null", "POST", "/api-keys", ptr(create(me, `[null]`)), jsonCT, 400, "", ""},
+			{"not JSON", "POST", "/api-keys", ptr(`{"owner":`), jsonCT, 400, "", ""},
+			{"invalid UTF-8", "POST", "/api-keys", ptr(`{"owner":"` + me + "\xff" + `","scopes":[]}`), jsonCT, 400, "", ""},
+			{"byte order mark", "POST", "/api-keys", ptr("\xef\xbb\xbf" + create(me, `[]`)), jsonCT, 400, "", ""},
+			{"no body", "POST", "/api-keys", nil, jsonCT, 400, "", ""},
+			{"text/plain", "POST", "/api-keys", ptr(create(me, `[]`)), []string{"Content-Type", "text/plain"}, 415, "", ""},
+			{"utf-7", "POST", "/api-keys", ptr(create(me, `[]`)), []string{"Content-Type", "application/json; charset=utf-7"}, 415, "", ""},
+			{"gzip", "POST", "/api-keys", ptr(create(me, `[]`)), []string{"Content-Type", "application/json", "Content-Encoding", "gzip"}, 415, "", ""},
+			{"two content types", "POST", "/api-keys", ptr(create(me, `[]`)), []string{"Content-Type", "application/json", "Content-Type", "text/plain"}, 400, "", ""},
+			{"too large", "POST", "/api-keys", ptr(`{"owner":"` + me + `","scopes":[],"name":"` + strings.Repeat("a", 70<<10) + `"}`), jsonCT, 413, "", ""},
+			{"list own", "GET", "/api-keys", nil, nil, 200, "", "/api-keys?owner=" + me},
+			{"list own, named", "GET", "/api-keys?owner=" + me + "&x=1", nil, nil, 200, "", "/api-keys?owner=" + me},
+			{"list another's", "GET", "/api-keys?owner=someone-else", nil, nil, 403, "", ""},
+			{"list own and another's", "GET", "/api-keys?owner=" + me + "&owner=someone-else", nil, nil, 403, "", ""},
+			{"list, query does not parse", "GET", "/api-keys?owner=%zz", nil, nil, 400, "", ""},
+			{"revoke own", "DELETE", "/api-keys/api_key_1", nil, nil, 200, "", "/api-keys/api_key_1?owner=" + me},
+			{"revoke another's", "DELETE", "/api-keys/api_key_1?owner=someone-else", nil, nil, 403, "", ""},
+			{"not a Blnk route", "GET", "/api-keys/api_key_1", nil, nil, 403, "", ""},
+			{"not a Blnk route either", "PUT", "/api-keys", ptr(create(me, `[]`)), jsonCT, 403, "", ""},
+		}
+		for _, c := range cases {
+			before := up.count()
+			r := g.send(c.method, c.path, c.body, append(append([]string(nil), c.headers...), bearer(tok)...)...)
+			if r.status != c.status {
+				t.Errorf("%s: %d %s, want %d", c.name, r.status, r.raw, c.status)
+				continue
+			}
+			if c.status != 200 {
+				if up.count() != before {
+					t.Errorf("%s reached Blnk: %+v", c.name, up.last())
+				}
+				if c.need != "" && !strings.Contains(r.header.Get("WWW-Authenticate"), `scope="`+c.need+`"`) {
+					t.Errorf("%s: challenge %q should name %s", c.name, r.header.Get("WWW-Authenticate"), c.need)
+				}
+				continue
+			}
+			got := up.last()
+			if up.count() != before+1 || got.uri != c.wantURI || got.key != "gateway-master-key" {
+				t.Errorf("%s: Blnk saw %+v, want %s", c.name, got, c.wantURI)
+			}
+			if c.body != nil && got.body != *c.body {
+				t.Errorf("%s: Blnk got body %q, want it byte for byte", c.name, got.body)
+			}
+		}
+
+		// An API key of the gateway: its own client ID is the owner.
+		r := g.send("POST", "/api-keys", ptr(create(key.Client.ID, `["ledgers:read"]`)), "Content-Type", "application/json", "X-Blnk-Key", key.Secret)
+		if r.status != 200 {
+			t.Errorf("API key creates its own: %d %s", r.status, r.raw)
+		}
+		r = g.send("POST", "/api-keys", ptr(create(me, `["ledgers:read"]`)), "Content-Type", "application/json", "X-Blnk-Key", key.Secret)
+		if r.status != 403 {
+			t.Errorf("API key creates for another client: %d %s", r.status, r.raw)
+		}
+		// The route's scope still comes first: no api-keys:write, no create.
+		reader := g.create("reader", store.TypeOAuth, []string{"*:read"}, nil)
+		rt := g.token(reader.Client.ID, reader.Secret, nil)
+		r = g.send("POST", "/api-keys", ptr(create(reader.Client.ID, `["ledgers:read"]`)), "Content-Type", "application/json", "Authorization", "Bearer "+rt)
+		if r.status != 403 || !strings.Contains(r.header.Get("WWW-Authenticate"), `scope="api-keys:write"`) {
+			t.Errorf("reader creates: %d %s %q", r.status, r.raw, r.header.Get("WWW-Authenticate"))
+		}
+	})
+}
