@@ -157,6 +157,15 @@ type BlnkAPI struct {
 	// {env.BLNK_API_KEY} are expanded. Default: none (nothing is added).
 	UpstreamKey string `json:"upstream_key,omitempty"`
 
+	// ManageAPIKeys lets callers use Blnk Core's own API-key management
+	// (POST /api-keys, GET /api-keys, DELETE /api-keys/{id}) through this
+	// route, under Blnk's rules for a scoped key, which Blnk itself skips for
+	// the gateway's master key: a new key's owner must be the caller's
+	// client ID and its scopes within the caller's; listing and revoking are
+	// confined to the caller's own keys. Default false: every request to
+	// /api-keys is refused with 403, whatever the caller's scopes.
+	ManageAPIKeys bool `json:"manage_api_keys,omitempty"`
+
 	key []string // the expanded key, ready to put in a header map
 }
 
@@ -248,7 +257,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	// An earlier blnk_auth on this request already authenticated it (and
 	// removed the credential): only this route's scopes remain to check.
 	if p, ok := caddyhttp.GetVar(r.Context(), principalVar).(*principal); ok {
-		if done, err := h.authorize(w, r, p.scopes); done {
+		if done, err := h.authorize(w, r, p.id, p.scopes); done {
 			return err
 		}
 		h.setUpstreamCredential(r)
@@ -260,11 +269,11 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	if d != nil {
 		return h.deny(w, r, d)
 	}
-	if done, err := h.authorize(w, r, scopes); done {
+	if done, err := h.authorize(w, r, entry.Client.ID, scopes); done {
 		return err
 	}
 
-	caddyhttp.SetVar(r.Context(), principalVar, &principal{scopes: scopes})
+	caddyhttp.SetVar(r.Context(), principalVar, &principal{id: entry.Client.ID, scopes: scopes})
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	repl.Set("http.auth.user.id", entry.BoxedID)
 	repl.Set("http.auth.user.name", entry.BoxedName)
@@ -286,6 +295,7 @@ const principalVar = "blnk_auth.principal"
 
 // principal is who a request was authenticated as.
 type principal struct {
+	id     string // the client ID
 	scopes scope.Set
 }
 
@@ -341,9 +351,10 @@ func (a *App) judge(r *http.Request, cred string, isAPIKey bool, aud audienceChe
 
 // authorize checks that scopes cover what the request needs here: the
 // route's scopes, the JSON-RPC method's on an MCP route, the operation's on a
-// Blnk API. If not, it answers (403, or a JSON-RPC error for a malformed MCP
-// message) and reports done.
-func (h *Auth) authorize(w http.ResponseWriter, r *http.Request, scopes scope.Set) (done bool, err error) {
+// Blnk API, and on Blnk's /api-keys its own rules for the caller clientID.
+// If not, it answers (403, or a JSON-RPC error for a malformed MCP message)
+// and reports done.
+func (h *Auth) authorize(w http.ResponseWriter, r *http.Request, clientID string, scopes scope.Set) (done bool, err error) {
 	if h.MCP != nil {
 		call, perr := mcpscope.PeekStrict(r, h.MCP.MaxBodySize)
 		if perr != nil {
@@ -354,12 +365,22 @@ func (h *Auth) authorize(w http.ResponseWriter, r *http.Request, scopes scope.Se
 		}
 		return false, nil
 	}
-	// Judge a Blnk path only when every hop after this one reads it alike.
-	if h.BlnkAPI != nil && !blnkapi.Canonical(r.URL.Path, r.URL.RawPath) {
-		return true, h.deny(w, r, denyPathNotCanonical)
+	if h.BlnkAPI != nil {
+		// Judge a Blnk path only when every hop after this one reads it alike.
+		if !blnkapi.Canonical(r.URL.Path, r.URL.RawPath) {
+			return true, h.deny(w, r, denyPathNotCanonical)
+		}
+		// Before the scopes, so that no challenge asks for a scope that
+		// cannot help.
+		if !h.BlnkAPI.ManageAPIKeys && blnkapi.KeysOperation(r.Method, r.URL.Path) != blnkapi.NotKeys {
+			return true, h.deny(w, r, denyKeysDisabled)
+		}
 	}
 	if need, ok := h.permits(r, scopes); !ok {
 		return true, h.denyNeeding(w, r, denyScope, need)
+	}
+	if h.BlnkAPI != nil {
+		return h.judgeAPIKeys(w, r, clientID, scopes)
 	}
 	return false, nil
 }
