@@ -138,6 +138,14 @@ func (h *Auth) provision(ctx caddy.Context, a *App) (err error) {
 				h.supported = h.supported.Union(set)
 			}
 		}
+	} else if h.BlnkAPI != nil {
+		// What a client may need here: the route's scopes and every scope
+		// Blnk Core checks (RFC 9728 scopes_supported).
+		blnk, err := scope.FromList(blnkapi.Scopes(h.BlnkAPI.ManageAPIKeys))
+		if err != nil {
+			return err
+		}
+		h.supported = h.required.Union(blnk)
 	} else {
 		h.supported = h.required
 	}

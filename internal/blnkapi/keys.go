@@ -278,3 +278,18 @@ func OwnerQuery(rawQuery, clientID string) (string, error) {
 	}
 	return "owner=" + url.QueryEscape(clientID), nil
 }
+
+// Scopes lists the concrete scopes Blnk Core checks, "<resource>:read",
+// ":write" and ":delete" for each resource in Blnk's order, for a route's
+// scopes_supported; the api-keys ones only when withKeys (a route that
+// refuses /api-keys has no use for them). Each call returns a new slice.
+func Scopes(withKeys bool) []string {
+	var out []string
+	for r := range numResources {
+		if r == resAPIKeys && !withKeys {
+			continue
+		}
+		out = append(out, scopes[r][:]...)
+	}
+	return out
+}

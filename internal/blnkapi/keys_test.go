@@ -68,3 +68,24 @@ func TestBlnkScope(t *testing.T) {
 		}
 	}
 }
+
+func TestScopes(t *testing.T) {
+	all, some := Scopes(true), Scopes(false)
+	if len(all) != 3*len(wantResources) || len(some) != len(all)-3 {
+		t.Fatalf("Scopes: %d and %d scopes", len(all), len(some))
+	}
+	for _, s := range all {
+		if !blnkScope(s) {
+			t.Errorf("%q is not a Blnk scope", s)
+		}
+	}
+	for _, s := range some {
+		if s == "api-keys:read" || s == "api-keys:write" || s == "api-keys:delete" {
+			t.Errorf("Scopes(false) lists %s", s)
+		}
+	}
+	all[0] = "mutated"
+	if Scopes(true)[0] != "ledgers:read" {
+		t.Fatal("Scopes returned a slice that aliases internal state")
+	}
+}
