@@ -134,8 +134,25 @@ func TestBlnkAPIKeysRefusedByDefault(t *testing.T) {
 // revoke reach Blnk with exactly owner=<client ID>. The body is judged only
 // when Blnk can read it one way, and reaches Blnk byte for byte.
 //
-// Against real Blnk Core: see TestBlnkAPIKeysManaged's notes in README.md
-// ("In front of Blnk Core") and the report of the change that added it.
+// Checked once by hand against real Blnk Core (github.com/blnkfinance/blnk at
+// cba0072, built from source with its listen addresses patched to 127.0.0.1,
+// secure mode on, PostgreSQL and Redis on loopback), with a gateway client
+// holding "api-keys:* ledgers:read":
+//
+//   - Directly, with the master key the gateway forwards, POST /api-keys
+//     {"owner":"someone-else","scopes":["*:*"]} answered 201 with a *:* key
+//     for someone-else: what the gateway used to pass on unchanged.
+//   - Through a blnk_api route without manage_api_keys: that POST and
+//     GET /api-keys?owner=someone-else got 403 at the gateway;
+//     /ledgers/../api-keys, /ledgers/%2e%2e/api-keys and
+//     /ledgers/..%2Fapi-keys got 400.
+//   - With manage_api_keys: owner someone-else → 403; own owner with *:* →
+//     403; own owner with ledgers:read → 201 from Blnk, owner_id the client
+//     ID, and that key then read /ledgers (200) but could not POST there
+//     (403) on Blnk directly. GET /api-keys listed only the caller's key;
+//     ?owner=someone-else → 403. DELETE of someone-else's key → Blnk's 404,
+//     the key stayed unrevoked; DELETE of its own → 204, and the key then got
+//     401 from Blnk.
 func TestBlnkAPIKeysManaged(t *testing.T) {
 	forEachStore(t, func(t *testing.T, kind string) {
 		g, up := startBlnkKeysGateway(t, kind, "\n\t\t\t\tmanage_api_keys")
