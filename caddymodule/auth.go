@@ -180,6 +180,14 @@ func (h *Auth) provision(ctx caddy.Context, a *App) (err error) {
 				h.supported = h.supported.Union(set)
 			}
 		}
+	} else if h.BlnkAPI != nil {
+		// What a client may need here: the route's scopes and every scope
+		// Blnk Core checks (RFC 9728 scopes_supported).
+		blnk, err := scope.FromList(blnkapi.Scopes(h.BlnkAPI.ManageAPIKeys))
+		if err != nil {
+			return err
+		}
+		h.supported = h.required.Union(blnk)
 	} else {
 		h.supported = h.required
 	}
@@ -198,6 +206,15 @@ type BlnkAPI struct {
 	// X-Blnk-Key in place of the caller's credential. Placeholders such as
 	// {env.BLNK_API_KEY} are expanded. Default: none (nothing is added).
 	UpstreamKey string `json:"upstream_key,omitempty"`
+
+	// ManageAPIKeys lets callers use Blnk Core's own API-key management
+	// (POST /api-keys, GET /api-keys, DELETE /api-keys/{id}) through this
+	// route, under Blnk's rules for a scoped key, which Blnk itself skips for
+	// the gateway's master key: a new key's owner must be the caller's
+	// client ID and its scopes within the caller's; listing and revoking are
+	// confined to the caller's own keys. Default false: every request to
+	// /api-keys is refused with 403, whatever the caller's scopes.
+	ManageAPIKeys bool `json:"manage_api_keys,omitempty"`
 
 	key []string // the expanded key, ready to put in a header map
 }
@@ -285,6 +302,8 @@ var (
 	denyInvalidAPIKey = &denial{http.StatusUnauthorized, "invalid_token", "the API key is invalid, expired or revoked"}
 	denyScope         = &denial{http.StatusForbidden, "insufficient_scope", "the credential lacks a required scope"}
 	denyUnavailable   = &denial{http.StatusServiceUnavailable, "temporarily_unavailable", "cannot check the credential right now; retry shortly"}
+
+	denyPathNotCanonical = &denial{http.StatusBadRequest, "invalid_request", "the path has dot or empty segments, encoded separators or characters outside RFC 3986 pchar"}
 )
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler. It reads top to bottom:
@@ -299,7 +318,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	// An earlier blnk_auth on this request already authenticated it (and
 	// removed the credential): only this route's scopes remain to check.
 	if p, ok := caddyhttp.GetVar(r.Context(), principalVar).(*principal); ok {
-		more, op, done, err := h.authorize(w, r, p.scopes)
+		more, op, done, err := h.authorize(w, r, p.entry.Client.ID, p.scopes)
 		if done {
 			return err
 		}
@@ -316,7 +335,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	if d != nil {
 		return h.deny(w, r, d)
 	}
-	more, op, done, err := h.authorize(w, r, scopes)
+	more, op, done, err := h.authorize(w, r, entry.Client.ID, scopes)
 	if done {
 		return err
 	}
@@ -515,11 +534,11 @@ func (a *App) judge(r *http.Request, cred string, isAPIKey bool, aud audienceChe
 
 // authorize checks that scopes cover what the request needs here: the
 // route's scopes, the JSON-RPC method's on an MCP route, the operation's on a
-// Blnk API. If not, it answers (403, or a JSON-RPC error for a malformed MCP
-// message) and reports done. Otherwise more and op are what the request
-// needs beyond the route's scopes, so that its authority can be re-judged
-// while it runs.
-func (h *Auth) authorize(w http.ResponseWriter, r *http.Request, scopes scope.Set) (more scope.Set, op string, done bool, err error) {
+// Blnk API, and on Blnk's /api-keys its own rules for the caller clientID.
+// If not, it answers (403, or a JSON-RPC error for a malformed MCP message)
+// and reports done. Otherwise more and op are what the request needs beyond
+// the route's scopes, so that its authority can be re-judged while it runs.
+func (h *Auth) authorize(w http.ResponseWriter, r *http.Request, clientID string, scopes scope.Set) (more scope.Set, op string, done bool, err error) {
 	if h.MCP != nil {
 		call, perr := mcpscope.PeekStrict(r, h.MCP.MaxBodySize)
 		if perr != nil {
@@ -531,11 +550,25 @@ func (h *Auth) authorize(w http.ResponseWriter, r *http.Request, scopes scope.Se
 		}
 		return needs, "", false, nil
 	}
+	if h.BlnkAPI != nil {
+		// Judge a Blnk path only when every hop after this one reads it alike.
+		if !blnkapi.Canonical(r.URL.Path, r.URL.RawPath) {
+			return more, "", true, h.deny(w, r, denyPathNotCanonical)
+		}
+		// Before the scopes, so that no challenge asks for a scope that
+		// cannot help.
+		if !h.BlnkAPI.ManageAPIKeys && blnkapi.KeysOperation(r.Method, r.URL.Path) != blnkapi.NotKeys {
+			return more, "", true, h.deny(w, r, denyKeysDisabled)
+		}
+	}
 	if need, ok := h.permits(r, scopes); !ok {
 		return more, "", true, h.denyNeeding(w, r, denyScope, need)
 	}
 	if h.BlnkAPI != nil {
 		op, _ = blnkapi.RequiredScope(r.Method, r.URL.Path)
+		if done, err := h.judgeAPIKeys(w, r, clientID, scopes); done {
+			return more, "", true, err
+		}
 	}
 	return more, op, false, nil
 }

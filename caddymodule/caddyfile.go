@@ -340,6 +340,7 @@ func canonicalURLs(keys, hosts []string, mount, httpPort, httpsPort string) []st
 //		}
 //		blnk_api {             # a Blnk Core API: also require the scope of each operation
 //			upstream_key <key> # the gateway's own Blnk API key, sent as X-Blnk-Key
+//			manage_api_keys    # let callers manage their own Blnk API keys (/api-keys); default: refused
 //		}
 //	}
 func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
@@ -408,6 +409,11 @@ func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 					if err := oneString(h.Dispenser, &a.BlnkAPI.UpstreamKey); err != nil {
 						return nil, err
 					}
+				case "manage_api_keys":
+					if h.NextArg() {
+						return nil, h.ArgErr()
+					}
+					a.BlnkAPI.ManageAPIKeys = true
 				default:
 					return nil, h.Errf("unrecognized blnk_api option %q", h.Val())
 				}
