@@ -318,70 +318,115 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	// An earlier blnk_auth on this request already authenticated it (and
 	// removed the credential): only this route's scopes remain to check.
 	if p, ok := caddyhttp.GetVar(r.Context(), principalVar).(*principal); ok {
-		more, op, done, err := h.authorize(w, r, p.entry.Client.ID, p.scopes)
-		if done {
-			return err
-		}
-		h.setUpstreamCredential(r)
-		return h.serveNext(w, r, next, p, more, op)
+		return h.serve(w, r, next, p, false)
 	}
 
-	now := time.Now()
 	cred, isAPIKey, d := credentialOf(r.Header)
 	if d != nil {
 		return h.deny(w, r, d)
 	}
-	entry, t, scopes, scopesBoxed, d := h.app.judge(r, cred, isAPIKey, h, now)
+	entry, t, scopes, scopesBoxed, d := h.app.judge(r, cred, isAPIKey, h, time.Now())
 	if d != nil {
 		return h.deny(w, r, d)
 	}
-	more, op, done, err := h.authorize(w, r, entry.Client.ID, scopes)
-	if done {
-		return err
+	p := &principal{scopes: scopes, scopesBoxed: scopesBoxed, entry: entry, token: t}
+	if isAPIKey {
+		p.apiKey = cred
 	}
-
-	p := &principal{scopes: scopes, entry: entry, token: t}
-	caddyhttp.SetVar(r.Context(), principalVar, p)
-	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	repl.Set("http.auth.user.id", entry.BoxedID)
-	repl.Set("http.auth.user.name", entry.BoxedName)
-	if scopesBoxed == nil {
-		scopesBoxed = scopes.String()
-	}
-	repl.Set("http.auth.user.scopes", scopesBoxed)
-	// No token passthrough: the upstream trusts the gateway, not the caller's credential.
-	r.Header.Del("Authorization")
-	r.Header.Del(APIKeyHeader)
-	h.setUpstreamCredential(r)
-	h.app.backend.RecordUse(entry, now)
-	h.app.metrics.decision("allowed")
-	return h.serveNext(w, r, next, p, more, op)
+	return h.serve(w, r, next, p, true)
 }
 
-// serveNext passes the request on for as long as what admitted it holds:
-// it runs under a context that the in-flight registry cancels when the client
-// is revoked, deleted, expires or no longer holds what the request needed, or
-// the token is revoked or expires — on every instance, through the change
-// feed. Cancelling it makes reverse_proxy end the upstream exchange and the
-// response, so a held stream ends too, not just the next request.
-func (h *Auth) serveNext(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, p *principal, more scope.Set, op string) error {
-	a := inflight.Authority{ClientID: p.entry.Client.ID, ClientExpires: p.entry.Client.ExpiresAt, Need: h.required, NeedMore: more, Op: op}
+// serve lets an authenticated request through for as long as what admitted
+// it holds. The request is registered with the requests in flight before any
+// of its body is read, so that a revocation while the body arrives ends it
+// too; then its scopes are judged against what it asks for (which may mean
+// reading the body); then its client is judged once more as it is now. It
+// runs under a context that the in-flight registry cancels when the client is
+// revoked, deleted, expires, no longer holds what the request needed or has
+// its API key rolled, or the token is revoked or expires — on every instance,
+// through the change feed. Cancelling it makes reverse_proxy end the upstream
+// exchange and the response, so a held stream ends too, not just the next
+// request. first is the first blnk_auth the request meets: it sets the
+// placeholders and removes the credential.
+func (h *Auth) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, p *principal, first bool) error {
+	a := inflight.Authority{ClientID: p.entry.Client.ID, ClientExpires: p.entry.Client.ExpiresAt, Need: h.required, APIKey: p.apiKey}
 	if t := p.token; t != nil {
 		// As long as the verifier would still accept the token.
 		a.JTI, a.Token, a.TokenScopes, a.TokenEnd = t.JTI, true, t.Scopes, t.ExpiresAt.Add(time.Duration(h.app.Leeway))
-	}
-	if h.MCP != nil && !p.session.bound {
-		if done := h.bindSession(w, r, p); done {
-			return nil
+	} else if p.entry.Client.PreviousSecretHash != nil {
+		// Rare (after a roll): the key may be the previous secret, which
+		// works only until the grace period ends.
+		if _, until := p.entry.Client.SecretValidity(p.apiKey, time.Now()); until != nil {
+			a.KeyUntil = *until
 		}
-		w = &p.session
 	}
 	flights := h.app.backend.Flights
 	ctx, f := flights.Start(r.Context(), &a)
 	// Deferred: reverse_proxy ends a cut-off stream by panicking with
 	// http.ErrAbortHandler, and the flight must be unregistered all the same.
 	defer flights.End(f)
-	return next.ServeHTTP(w, r.WithContext(ctx))
+	r = r.WithContext(ctx)
+
+	more, op, done, err := h.authorize(w, r, p.entry.Client.ID, p.scopes)
+	if done {
+		return err
+	}
+	if d := h.admit(r, f, p, more, op); d != nil {
+		return h.deny(w, r, d)
+	}
+
+	if first {
+		caddyhttp.SetVar(r.Context(), principalVar, p)
+		repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+		repl.Set("http.auth.user.id", p.entry.BoxedID)
+		repl.Set("http.auth.user.name", p.entry.BoxedName)
+		if p.scopesBoxed == nil {
+			p.scopesBoxed = p.scopes.String()
+		}
+		repl.Set("http.auth.user.scopes", p.scopesBoxed)
+		// No token passthrough: the upstream trusts the gateway, not the caller's credential.
+		r.Header.Del("Authorization")
+		r.Header.Del(APIKeyHeader)
+		h.app.backend.RecordUse(p.entry, time.Now())
+		h.app.metrics.decision("allowed")
+	}
+	h.setUpstreamCredential(r)
+	if h.MCP != nil && !p.session.bound {
+		if done := h.bindSession(w, r, p); done {
+			return nil
+		}
+		w = &p.session
+	}
+	return next.ServeHTTP(w, r)
+}
+
+// admit completes a registered request's authority with what it needs beyond
+// the route's scopes, then judges its client as it is now: a change applied
+// before those needs were recorded (or between the first judgement and the
+// registration) was rechecked without them, and the cache holds every change
+// applied so far. It also refuses a request that the registry ended while
+// its body arrived.
+func (h *Auth) admit(r *http.Request, f *inflight.Flight, p *principal, more scope.Set, op string) *denial {
+	flights := h.app.backend.Flights
+	flights.SetNeeds(f, more, op)
+	now := time.Now()
+	want, refused := store.TypeOAuth, denyInvalidToken
+	if p.token == nil {
+		want, refused = store.TypeAPIKey, denyInvalidAPIKey
+	}
+	e, d := h.app.client(r, p.entry.Client.ID, want, now)
+	if d != nil {
+		return d
+	}
+	if p.token != nil && h.app.backend.Revoked.Has(p.token.JTI) {
+		return refused
+	}
+	// The key was matched against p.entry moments ago; only a changed record
+	// needs the hashing again.
+	if !flights.Confirm(f, e.Client, now, e != p.entry) {
+		return refused
+	}
+	return nil
 }
 
 // principalVar holds the request's authenticated *principal, for later blnk_auth handlers.
@@ -389,9 +434,11 @@ const principalVar = "blnk_auth.principal"
 
 // principal is who a request was authenticated as.
 type principal struct {
-	scopes scope.Set
-	entry  *clientcache.Entry
-	token  *token.Verified // nil for an API key
+	scopes      scope.Set
+	scopesBoxed any    // scopes.String() boxed, once made
+	apiKey      string // the API key presented; "" for an access token
+	entry       *clientcache.Entry
+	token       *token.Verified // nil for an API key
 	// session wraps the response writer on an MCP route; kept here, since
 	// the principal is allocated anyway, so that costs nothing more.
 	session sessionWriter

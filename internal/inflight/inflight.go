@@ -35,6 +35,13 @@ type Authority struct {
 	TokenEnd time.Time
 	// ClientExpires is the client's expiry; nil for none.
 	ClientExpires *time.Time
+	// APIKey is the API key the request presented; empty for an access
+	// token. A roll of the client's secret ends the request once the key no
+	// longer matches (at once, or when the roll's grace period ends).
+	APIKey string
+	// KeyUntil is when APIKey stops matching: the end of a roll's grace
+	// period when it is the previous secret; zero otherwise.
+	KeyUntil time.Time
 	// Need, NeedMore and Op are what the request needed: the route's scopes,
 	// the scopes of its JSON-RPC method (or none), one more scope (or "").
 	Need, NeedMore scope.Set
@@ -83,7 +90,7 @@ func (r *Registry) Start(parent context.Context, a *Authority) (context.Context,
 	ctx, cancel := context.WithCancel(parent)
 	f := r.pool.Get().(*Flight)
 	f.auth, f.cancel, f.ended = *a, cancel, false
-	f.deadline = deadline(a.TokenEnd, a.ClientExpires)
+	f.deadline = f.auth.deadline()
 	s := r.shard(a.ClientID)
 	f.shard = s
 	s.mu.Lock()
@@ -117,15 +124,71 @@ func (r *Registry) Ended(f *Flight) bool {
 	return f.ended
 }
 
-func deadline(tokenEnd time.Time, clientExpires *time.Time) int64 {
+// deadline is when the authority ends by itself (unix nanoseconds; 0:
+// never): the earliest of the token's end, the client's expiry and the end
+// of the API key's grace period.
+func (a *Authority) deadline() int64 {
 	var d int64
-	if !tokenEnd.IsZero() {
-		d = tokenEnd.UnixNano()
+	for _, t := range [...]time.Time{a.TokenEnd, a.KeyUntil} {
+		if !t.IsZero() && (d == 0 || t.UnixNano() < d) {
+			d = t.UnixNano()
+		}
 	}
-	if clientExpires != nil && (d == 0 || clientExpires.UnixNano() < d) {
-		d = clientExpires.UnixNano()
+	if a.ClientExpires != nil && (d == 0 || a.ClientExpires.UnixNano() < d) {
+		d = a.ClientExpires.UnixNano()
 	}
 	return d
+}
+
+// SetNeeds records what the request needs beyond the route's scopes, known
+// once its body has been judged. The request is registered before that, so
+// that a revocation while the body arrives ends it too.
+func (r *Registry) SetNeeds(f *Flight, more scope.Set, op string) {
+	f.shard.mu.Lock()
+	f.auth.NeedMore, f.auth.Op = more, op
+	f.shard.mu.Unlock()
+}
+
+// Confirm judges f against its client's record c, read after SetNeeds (a
+// change applied before the needs were recorded was rechecked without them),
+// and reports whether f may go on: false when the registry already ended it
+// or c no longer permits it, which also ends it. checkKey asks for the API
+// key to be matched against c's secrets again; the caller may skip that
+// hashing when c is the very record the key was just matched against.
+func (r *Registry) Confirm(f *Flight, c *store.Client, now time.Time, checkKey bool) bool {
+	f.shard.mu.Lock()
+	defer f.shard.mu.Unlock()
+	if f.ended {
+		return false
+	}
+	if !f.judge(c, now, checkKey) {
+		f.stop()
+		return false
+	}
+	return true
+}
+
+// judge reports whether f's authority still holds under its client's
+// record c (nil: deleted or unknown), moving its deadline to c's expiry
+// and, with checkKey, its API key's grace period. The caller holds f's
+// shard lock.
+func (f *Flight) judge(c *store.Client, now time.Time, checkKey bool) bool {
+	if c == nil || !c.Active(now) || !permitted(&f.auth, c.Scopes) {
+		return false
+	}
+	if f.auth.APIKey != "" && checkKey {
+		ok, until := c.SecretValidity(f.auth.APIKey, now)
+		if !ok {
+			return false
+		}
+		f.auth.KeyUntil = time.Time{}
+		if until != nil {
+			f.auth.KeyUntil = *until
+		}
+	}
+	f.auth.ClientExpires = c.ExpiresAt
+	f.deadline = f.auth.deadline()
+	return true
 }
 
 // stop cancels f; the caller holds its shard's lock.
@@ -153,7 +216,9 @@ func (r *Registry) Has(clientID string) bool {
 // Recheck judges clientID's requests in flight against its current record c
 // (nil: deleted or unknown): a revoked, deleted or expired client ends them
 // all; narrowed scopes end those that no longer hold what they needed; a
-// changed expiry moves their deadline. It returns how many it ended.
+// rolled secret ends those made with an API key that no longer matches; a
+// changed expiry or grace period moves their deadline. It returns how many
+// it ended.
 func (r *Registry) Recheck(clientID string, c *store.Client, now time.Time) int {
 	s := r.shard(clientID)
 	s.mu.Lock()
@@ -163,13 +228,10 @@ func (r *Registry) Recheck(clientID string, c *store.Client, now time.Time) int 
 		if f.auth.ClientID != clientID || f.ended {
 			continue
 		}
-		if c == nil || !c.Active(now) || !permitted(&f.auth, c.Scopes) {
+		if !f.judge(c, now, true) {
 			f.stop()
 			n++
-			continue
 		}
-		f.auth.ClientExpires = c.ExpiresAt
-		f.deadline = deadline(f.auth.TokenEnd, c.ExpiresAt)
 	}
 	return n
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
@@ -115,5 +116,70 @@ func TestEndUnregisters(t *testing.T) {
 	r.End(keep)
 	if r.Has("c1") || len(r.Clients()) != 0 {
 		t.Fatal("registry not empty")
+	}
+}
+
+// A request registered before its needs are known (its body still arriving):
+// a change rechecked meanwhile ends it when it ended the client; SetNeeds and
+// Confirm then judge what it turned out to need against the client as it is.
+func TestConfirmAfterSetNeeds(t *testing.T) {
+	r := New()
+	now := time.Now()
+	ctx, f := r.Start(context.Background(), tokenAuthority("c1", "j1", now.Add(time.Hour)))
+	defer r.End(f)
+	// Narrowed to mcp:read while the body arrived: harmless for the route's
+	// own needs, so the recheck lets it be...
+	narrowed := &store.Client{ID: "c1", Scopes: scope.MustParse("mcp:read")}
+	if n := r.Recheck("c1", narrowed, now); n != 0 || cancelled(ctx) {
+		t.Fatalf("recheck ended %d", n)
+	}
+	// ...until the body turns out to be a call needing mcp:write.
+	r.SetNeeds(f, scope.MustParse("mcp:write"), "")
+	if r.Confirm(f, narrowed, now, true) || !cancelled(ctx) {
+		t.Fatal("confirmed a call its client no longer permits")
+	}
+
+	ctx2, f2 := r.Start(context.Background(), tokenAuthority("c1", "j2", now.Add(time.Hour)))
+	defer r.End(f2)
+	r.RevokeToken("c1", "j2") // while the body arrived
+	r.SetNeeds(f2, scope.Set{}, "")
+	if r.Confirm(f2, &store.Client{ID: "c1", Scopes: scope.MustParse("*")}, now, true) || !cancelled(ctx2) {
+		t.Fatal("confirmed a request whose token was revoked while its body arrived")
+	}
+}
+
+// An API key's request ends when a roll makes the key stop matching: at once
+// without a grace period, at the grace period's end otherwise.
+func TestRolledAPIKey(t *testing.T) {
+	const key = "blnk_ak_test-key"
+	r := New()
+	now := time.Now()
+	hashed := credential.HashOf(key)
+	other := credential.HashOf("blnk_ak_other")
+	c := &store.Client{ID: "c1", Type: store.TypeAPIKey, Scopes: scope.MustParse("*"), SecretHash: hashed}
+	a := &Authority{ClientID: "c1", Need: scope.MustParse("mcp:read"), APIKey: key}
+	ctx, f := r.Start(context.Background(), a)
+	defer r.End(f)
+	if n := r.Recheck("c1", c, now); n != 0 {
+		t.Fatal("ended a request whose key still matches")
+	}
+	grace := now.Add(time.Minute)
+	rolled := *c
+	rolled.SecretHash, rolled.PreviousSecretHash, rolled.PreviousSecretExpiresAt = other, &hashed, &grace
+	if n := r.Recheck("c1", &rolled, now); n != 0 || cancelled(ctx) {
+		t.Fatal("ended a request whose key is in its grace period")
+	}
+	if r.Sweep(grace.Add(-time.Second)); cancelled(ctx) {
+		t.Fatal("ended before the grace period's end")
+	}
+	if r.Sweep(grace); !cancelled(ctx) {
+		t.Fatal("outlived the grace period")
+	}
+
+	ctx2, f2 := r.Start(context.Background(), &Authority{ClientID: "c1", Need: scope.MustParse("mcp:read"), APIKey: key})
+	defer r.End(f2)
+	rolled.PreviousSecretHash, rolled.PreviousSecretExpiresAt = nil, nil // rolled without grace
+	if n := r.Recheck("c1", &rolled, now); n != 1 || !cancelled(ctx2) {
+		t.Fatal("a request outlived its key's roll")
 	}
 }

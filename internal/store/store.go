@@ -72,12 +72,26 @@ type Client struct {
 // one within the grace period of a roll. Both comparisons always run, in
 // constant time, so timing tells nothing about which matched.
 func (c *Client) SecretMatches(secret string, now time.Time) bool {
+	ok, _ := c.SecretValidity(secret, now)
+	return ok
+}
+
+// SecretValidity is SecretMatches, also telling until when the secret
+// works: nil for the current secret, the end of the grace period for the
+// previous one. Both comparisons always run, in constant time.
+func (c *Client) SecretValidity(secret string, now time.Time) (ok bool, until *time.Time) {
 	current := c.SecretHash.Matches(secret)
 	previous := false
 	if c.PreviousSecretHash != nil {
 		previous = c.PreviousSecretHash.Matches(secret) && c.PreviousSecretExpiresAt != nil && now.Before(*c.PreviousSecretExpiresAt)
 	}
-	return current || previous
+	if current {
+		return true, nil
+	}
+	if previous {
+		return true, c.PreviousSecretExpiresAt
+	}
+	return false, nil
 }
 
 // Status is revoked once revoked_at is set, expired once expires_at has passed,
