@@ -325,11 +325,12 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	if d != nil {
 		return h.deny(w, r, d)
 	}
-	entry, t, scopes, scopesBoxed, d := h.app.judge(r, cred, isAPIKey, h, time.Now())
+	changes, now := h.app.backend.Changes(), time.Now()
+	entry, t, scopes, scopesBoxed, d := h.app.judge(r, cred, isAPIKey, h, now)
 	if d != nil {
 		return h.deny(w, r, d)
 	}
-	p := &principal{scopes: scopes, scopesBoxed: scopesBoxed, entry: entry, token: t}
+	p := &principal{scopes: scopes, scopesBoxed: scopesBoxed, entry: entry, token: t, changes: changes, judged: now}
 	if isAPIKey {
 		p.apiKey = cred
 	}
@@ -356,7 +357,7 @@ func (h *Auth) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Hand
 	} else if p.entry.Client.PreviousSecretHash != nil {
 		// Rare (after a roll): the key may be the previous secret, which
 		// works only until the grace period ends.
-		if _, until := p.entry.Client.SecretValidity(p.apiKey, time.Now()); until != nil {
+		if _, until := p.entry.Client.SecretValidity(p.apiKey, p.judged); until != nil {
 			a.KeyUntil = *until
 		}
 	}
@@ -387,7 +388,7 @@ func (h *Auth) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Hand
 		// No token passthrough: the upstream trusts the gateway, not the caller's credential.
 		r.Header.Del("Authorization")
 		r.Header.Del(APIKeyHeader)
-		h.app.backend.RecordUse(p.entry, time.Now())
+		h.app.backend.RecordUse(p.entry, p.judged)
 		h.app.metrics.decision("allowed")
 	}
 	h.setUpstreamCredential(r)
@@ -401,18 +402,30 @@ func (h *Auth) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Hand
 }
 
 // admit completes a registered request's authority with what it needs beyond
-// the route's scopes, then judges its client as it is now: a change applied
-// before those needs were recorded (or between the first judgement and the
-// registration) was rechecked without them, and the cache holds every change
-// applied so far. It also refuses a request that the registry ended while
-// its body arrived.
+// the route's scopes and refuses it if the registry ended it while its body
+// arrived. Then, if the change feed applied anything since the credential was
+// judged, it judges the client again as it is now: such a change may have
+// been rechecked before the request was registered, or without its needs.
 func (h *Auth) admit(r *http.Request, f *inflight.Flight, p *principal, more scope.Set, op string) *denial {
 	flights := h.app.backend.Flights
-	flights.SetNeeds(f, more, op)
-	now := time.Now()
-	want, refused := store.TypeOAuth, denyInvalidToken
+	refused := denyInvalidToken
 	if p.token == nil {
-		want, refused = store.TypeAPIKey, denyInvalidAPIKey
+		refused = denyInvalidAPIKey
+	}
+	going := flights.SetNeeds(f, more, op)
+	if !going {
+		return refused // ended while its body arrived
+	}
+	if h.app.backend.Changes() == p.changes {
+		// The change feed applied nothing since the credential was judged,
+		// and will recheck this request, needs and all, for anything it
+		// applies from now on: no need to judge again. (The common case.)
+		return nil
+	}
+	now := time.Now()
+	want := store.TypeOAuth
+	if p.token == nil {
+		want = store.TypeAPIKey
 	}
 	e, d := h.app.client(r, p.entry.Client.ID, want, now)
 	if d != nil {
@@ -435,8 +448,10 @@ const principalVar = "blnk_auth.principal"
 // principal is who a request was authenticated as.
 type principal struct {
 	scopes      scope.Set
-	scopesBoxed any    // scopes.String() boxed, once made
-	apiKey      string // the API key presented; "" for an access token
+	scopesBoxed any       // scopes.String() boxed, once made
+	apiKey      string    // the API key presented; "" for an access token
+	changes     uint64    // the change feed's count before the credential was judged
+	judged      time.Time // when the credential was judged
 	entry       *clientcache.Entry
 	token       *token.Verified // nil for an API key
 	// session wraps the response writer on an MCP route; kept here, since

@@ -42,6 +42,14 @@ type Backend struct {
 	// feed ends those whose client or token loses its authority.
 	Flights *inflight.Registry
 
+	// changes counts what the change feed applied (a client change, a token
+	// revocation, a reset), each counted after it reached the cache or the
+	// denylist and before the requests in flight are rechecked for it: a
+	// request that reads the same count before its credential is judged and
+	// after it is registered in flight with all it needs judged against
+	// every change made so far, and is rechecked for every later one.
+	changes atomic.Uint64
+
 	log    *zap.Logger
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -199,6 +207,10 @@ func (b *Backend) loadRevoked(ctx context.Context) error {
 	return nil
 }
 
+// Changes is the number of changes the feed has applied so far; see
+// Backend.changes.
+func (b *Backend) Changes() uint64 { return b.changes.Load() }
+
 // RecordUse notes that a client was used; cheap enough for every request
 // since the entry lets through one call per second.
 func (b *Backend) RecordUse(e *clientcache.Entry, now time.Time) {
@@ -256,10 +268,12 @@ func (f *feedWatcher) Changed(c store.Change) {
 		// The change does not carry the token's expiry; the longest a token can
 		// live bounds the entry, and a restart reloads exact expiries.
 		f.backend.Revoked.Add(c.JTI, time.Now().Add(MaxTokenLifetime))
+		f.backend.changes.Add(1)
 		f.backend.Flights.RevokeToken(c.ClientID, c.JTI)
 		return
 	}
 	f.Watcher.Changed(c)
+	f.backend.changes.Add(1)
 	f.backend.recheck(c.ClientID)
 }
 
@@ -351,6 +365,7 @@ func (f *feedWatcher) loadRevoked() bool {
 func (f *feedWatcher) Reset() {
 	f.log.Warn("change feed was away longer than the change log keeps; cleared the client cache")
 	f.Watcher.Reset()
+	f.backend.changes.Add(1)
 	f.load = true
 	// Any client may have changed unseen (the denylist reload at the next sync
 	// ends the requests of tokens revoked unseen).

@@ -143,10 +143,12 @@ func (a *Authority) deadline() int64 {
 // SetNeeds records what the request needs beyond the route's scopes, known
 // once its body has been judged. The request is registered before that, so
 // that a revocation while the body arrives ends it too.
-func (r *Registry) SetNeeds(f *Flight, more scope.Set, op string) {
+// It reports whether f is still going (the registry has not ended it).
+func (r *Registry) SetNeeds(f *Flight, more scope.Set, op string) bool {
 	f.shard.mu.Lock()
+	defer f.shard.mu.Unlock()
 	f.auth.NeedMore, f.auth.Op = more, op
-	f.shard.mu.Unlock()
+	return !f.ended
 }
 
 // Confirm judges f against its client's record c, read after SetNeeds (a
