@@ -8,17 +8,20 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
-// TestBlnkAPI: in front of Blnk Core each operation needs the scope Blnk
-// derives from it, and the caller's credential is replaced by the gateway's.
-func TestBlnkAPI(t *testing.T) {
-	forEachStore(t, func(t *testing.T, kind string) {
-		g := startGateway(t, gatewayOptions{store: kind, apiRoutes: `
+// blnkAPIRoutes is a blnk_api route in front of the test's upstream.
+const blnkAPIRoutes = `
 		blnk_auth {
 			blnk_api {
 				upstream_key gateway-own-blnk-key
 			}
 		}
-		reverse_proxy {upstream}`})
+		reverse_proxy {upstream}`
+
+// TestBlnkAPI: in front of Blnk Core each operation needs the scope Blnk
+// derives from it, and the caller's credential is replaced by the gateway's.
+func TestBlnkAPI(t *testing.T) {
+	forEachStore(t, func(t *testing.T, kind string) {
+		g := startGateway(t, gatewayOptions{store: kind, apiRoutes: blnkAPIRoutes})
 		reader := g.create("ledger reader", store.TypeOAuth, []string{"ledgers:read"}, nil)
 		anyRead := g.create("reads everything", store.TypeOAuth, []string{"*:read"}, nil)
 		key := g.create("writer key", store.TypeAPIKey, []string{"ledgers:*", "transactions:write"}, nil)

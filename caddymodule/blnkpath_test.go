@@ -54,13 +54,7 @@ func rawRequest(t *testing.T, baseURL, method, target string, headers ...string)
 // unchanged, carrying the gateway's upstream key.
 func TestBlnkAPINonCanonicalPath(t *testing.T) {
 	forEachStore(t, func(t *testing.T, kind string) {
-		g := startGateway(t, gatewayOptions{store: kind, apiRoutes: `
-		blnk_auth {
-			blnk_api {
-				upstream_key gateway-own-blnk-key
-			}
-		}
-		reverse_proxy {upstream}`})
+		g := startGateway(t, gatewayOptions{store: kind, apiRoutes: blnkAPIRoutes})
 		reader := g.create("ledger reader", store.TypeOAuth, []string{"ledgers:read"}, nil)
 		cred := bearer(g.token(reader.Client.ID, reader.Secret, nil))
 

@@ -5,11 +5,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
@@ -120,19 +117,7 @@ func TestRolledAPIKeyEndsStream(t *testing.T) {
 		for _, grace := range []time.Duration{0, 2 * time.Second} {
 			t.Run("grace "+grace.String(), func(t *testing.T) {
 				c := g.create("leaked key", store.TypeAPIKey, []string{"mcp:read"}, nil)
-				var received atomic.Int64
-				client := mcp.NewClient(&mcp.Implementation{Name: "holder", Version: "0.0.1"}, &mcp.ClientOptions{
-					ProgressNotificationHandler: func(context.Context, *mcp.ProgressNotificationClientRequest) { received.Add(1) },
-				})
-				transport := &mcp.StreamableClientTransport{Endpoint: g.apiURL + "/mcp", HTTPClient: &http.Client{Transport: staticKey{c.Secret}}}
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				defer cancel()
-				cs, err := client.Connect(ctx, transport, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
-				if err != nil {
-					t.Fatalf("connect: %v", err)
-				}
-				defer cs.Close()
-				eventually(t, 5*time.Second, "notifications on the GET stream", func() bool { return received.Load() >= 3 })
+				holdStream(t, g, staticKey{c.Secret})
 				if _, err := g.svc.RollSecret(context.Background(), adminCLI(), c.Client.ID, grace); err != nil {
 					t.Fatal(err)
 				}

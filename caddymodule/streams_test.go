@@ -160,19 +160,7 @@ func TestRevocationEndsGoSDKStream(t *testing.T) {
 				c := g.create("stream "+co.name, store.TypeOAuth, co.scopes, expires)
 				tok := g.token(c.Client.ID, c.Secret, nil)
 
-				var received atomic.Int64
-				client := mcp.NewClient(&mcp.Implementation{Name: "blnk-stream-client", Version: "0.0.1"}, &mcp.ClientOptions{
-					ProgressNotificationHandler: func(context.Context, *mcp.ProgressNotificationClientRequest) { received.Add(1) },
-				})
-				transport := &mcp.StreamableClientTransport{Endpoint: g.apiURL + "/mcp", HTTPClient: &http.Client{Transport: staticBearer{tok}}}
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				defer cancel()
-				cs, err := client.Connect(ctx, transport, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
-				if err != nil {
-					t.Fatalf("connect: %v", err)
-				}
-				defer cs.Close()
-				eventually(t, 5*time.Second, "notifications on the GET stream", func() bool { return received.Load() >= 3 })
+				received := holdStream(t, g, staticBearer{tok})
 
 				co.do(t, g, c.Client.ID, c.Secret, tok)
 				wait := 3 * time.Second
@@ -190,6 +178,28 @@ func TestRevocationEndsGoSDKStream(t *testing.T) {
 			})
 		}
 	})
+}
+
+// holdStream connects the official MCP Go SDK client to the gateway's /mcp
+// with a fixed credential (rt), so that it holds a standalone GET stream
+// until the test ends, and waits for notifications on it. It returns the
+// count of notifications received.
+func holdStream(t *testing.T, g *testGateway, rt http.RoundTripper) *atomic.Int64 {
+	t.Helper()
+	received := new(atomic.Int64)
+	client := mcp.NewClient(&mcp.Implementation{Name: "blnk-stream-client", Version: "0.0.1"}, &mcp.ClientOptions{
+		ProgressNotificationHandler: func(context.Context, *mcp.ProgressNotificationClientRequest) { received.Add(1) },
+	})
+	transport := &mcp.StreamableClientTransport{Endpoint: g.apiURL + "/mcp", HTTPClient: &http.Client{Transport: rt}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	cs, err := client.Connect(ctx, transport, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() { _ = cs.Close() })
+	eventually(t, 5*time.Second, "notifications on the GET stream", func() bool { return received.Load() >= 3 })
+	return received
 }
 
 // tsStream is client.mjs in stream mode: the MCP TypeScript SDK client holding
