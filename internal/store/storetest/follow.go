@@ -123,6 +123,9 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() bool, format st
 func StartFollow(t testing.TB, s store.Store) (r *Recorder, stop func()) {
 	t.Helper()
 	r = &Recorder{}
+	// Not t.Context: Follow must run until stop, which may run at cleanup,
+	// after t.Context is cancelled, and checks that Follow ends when stop
+	// cancels it.
 	c, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Follow(c, r) }()

@@ -66,14 +66,15 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 }
 
-// ctx returns a context for store calls that ends with the test, or after a
-// minute so that a hung store fails the test rather than the whole binary.
-// One context per test, created on first use.
+// ctx returns a context for store calls that ends with the test (it derives
+// from t.Context, so it must not be used in a cleanup), or after a minute so
+// that a hung store fails the test rather than the whole binary. One context
+// per test, created on first use.
 func ctx(t testing.TB) context.Context {
 	if c, ok := contexts.Load(t); ok {
 		return c.(context.Context)
 	}
-	c, cancel := context.WithTimeout(context.Background(), time.Minute)
+	c, cancel := context.WithTimeout(t.Context(), time.Minute)
 	if prev, loaded := contexts.LoadOrStore(t, c); loaded {
 		cancel()
 		return prev.(context.Context)
