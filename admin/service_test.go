@@ -4,19 +4,24 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/stdlib"
+
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store/postgres"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store/sqlite"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/testdb"
 )
 
@@ -50,24 +55,60 @@ func (r *recorder) take() []string {
 }
 
 type fixture struct {
-	st    *postgres.Store
+	kind  string // kindPostgres or kindSQLite
+	st    store.Store
+	raw   *sql.DB // the store's database as the tests read it behind its back
 	svc   *admin.Service
 	clock *clock
 	inv   *recorder
 }
 
-func setup(t *testing.T) *fixture {
+const (
+	kindPostgres = "postgres"
+	kindSQLite   = "sqlite"
+)
+
+// forEachStore runs test in parallel against a fresh PostgreSQL store and a
+// fresh embedded SQLite store, as the subtests postgres and sqlite.
+func forEachStore(t *testing.T, test func(t *testing.T, f *fixture)) {
+	t.Parallel()
+	for _, kind := range []string{kindPostgres, kindSQLite} {
+		t.Run(kind, func(t *testing.T) { test(t, setup(t, kind)) })
+	}
+}
+
+func setup(t *testing.T, kind string) *fixture {
 	t.Helper()
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	st, err := postgres.Open(ctx, testdb.New(t))
-	if err != nil {
-		t.Fatal(err)
+	f := &fixture{kind: kind, clock: &clock{t: time.Now()}, inv: &recorder{}}
+	switch kind {
+	case kindPostgres:
+		st, err := postgres.Open(ctx, testdb.New(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(st.Close)
+		f.st = st
+		f.raw = stdlib.OpenDBFromPool(st.Pool())
+	case kindSQLite:
+		st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gateway.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(st.Close)
+		f.st = st
+		raw, err := sql.Open("sqlite", "file:"+filepath.ToSlash(st.Path())+"?_pragma=query_only(1)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.raw = raw
+	default:
+		t.Fatalf("unknown store kind %q", kind)
 	}
-	t.Cleanup(st.Close)
-	f := &fixture{st: st, clock: &clock{t: time.Now()}, inv: &recorder{}}
-	f.svc = &admin.Service{Store: st, Invalidate: f.inv.Invalidate, Now: f.clock.Now}
+	t.Cleanup(func() { f.raw.Close() })
+	f.svc = &admin.Service{Store: f.st, Invalidate: f.inv.Invalidate, Now: f.clock.Now}
 	return f
 }
 
@@ -100,8 +141,9 @@ func wantField(t *testing.T, err error, field string) {
 	}
 }
 
-func TestCreateValidation(t *testing.T) {
-	f := setup(t)
+func TestCreateValidation(t *testing.T) { forEachStore(t, testCreateValidation) }
+
+func testCreateValidation(t *testing.T, f *fixture) {
 	now := f.clock.Now()
 	past, justNow := now.Add(-time.Second), now
 	manyScopes := make([]string, admin.MaxScopes+1)
@@ -163,8 +205,9 @@ func TestCreateValidation(t *testing.T) {
 	}
 }
 
-func TestCreateAcceptsBoundaries(t *testing.T) {
-	f := setup(t)
+func TestCreateAcceptsBoundaries(t *testing.T) { forEachStore(t, testCreateAcceptsBoundaries) }
+
+func testCreateAcceptsBoundaries(t *testing.T, f *fixture) {
 	scopes := make([]string, admin.MaxScopes)
 	for i := range scopes {
 		scopes[i] = fmt.Sprintf("s%02d:read", i)
@@ -209,22 +252,30 @@ func secretPieces(secret string) []string {
 // the database returns them, for the secret or its random body.
 func assertSecretNotStored(t *testing.T, f *fixture, secret string) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	needles := secretPieces(secret)
 	for _, table := range []string{"blnk_auth_clients", "blnk_auth_changes", "blnk_auth_audit"} {
-		rows, err := f.st.Pool().Query(ctx, `SELECT * FROM `+table)
+		rows, err := f.raw.QueryContext(ctx, `SELECT * FROM `+table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, err := rows.Columns()
 		if err != nil {
 			t.Fatal(err)
 		}
 		n := 0
 		for rows.Next() {
 			n++
-			vals, err := rows.Values()
-			if err != nil {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
 				t.Fatal(err)
 			}
 			for i, v := range vals {
-				col := rows.FieldDescriptions()[i].Name
+				col := cols[i]
 				var text []byte
 				switch v := v.(type) {
 				case []byte:
@@ -245,12 +296,17 @@ func assertSecretNotStored(t *testing.T, f *fixture, secret string) {
 		if err := rows.Err(); err != nil {
 			t.Fatal(err)
 		}
+		rows.Close()
 		if table == "blnk_auth_clients" && n == 0 {
 			t.Fatal("no client rows to scan")
 		}
-		// The same through PostgreSQL's own text rendering of each row.
+		// The same through the database's own text rendering of each row.
+		q := `SELECT coalesce(string_agg(t::text, E'\n'), '') FROM ` + table + ` t`
+		if f.kind == kindSQLite {
+			q = `SELECT coalesce(group_concat(` + strings.Join(castsToText(cols), ` || '|' || `) + `, char(10)), '') FROM ` + table
+		}
 		var dump string
-		if err := f.st.Pool().QueryRow(ctx, `SELECT coalesce(string_agg(t::text, E'\n'), '') FROM `+table+` t`).Scan(&dump); err != nil {
+		if err := f.raw.QueryRowContext(ctx, q).Scan(&dump); err != nil {
 			t.Fatal(err)
 		}
 		for _, needle := range needles {
@@ -260,6 +316,15 @@ func assertSecretNotStored(t *testing.T, f *fixture, secret string) {
 			}
 		}
 	}
+}
+
+// castsToText renders each SQLite column as text (NULL as an empty string).
+func castsToText(cols []string) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = `coalesce(CAST("` + c + `" AS TEXT), '')`
+	}
+	return out
 }
 
 func checkStoredClient(t *testing.T, f *fixture, created *admin.Created) {
@@ -291,7 +356,11 @@ func checkStoredClient(t *testing.T, f *fixture, created *admin.Created) {
 		}
 	}
 	var rawHash []byte
-	if err := f.st.Pool().QueryRow(context.Background(), `SELECT secret_hash FROM blnk_auth_clients WHERE client_id = $1`, c.ID).Scan(&rawHash); err != nil {
+	q := `SELECT secret_hash FROM blnk_auth_clients WHERE client_id = $1`
+	if f.kind == kindSQLite {
+		q = `SELECT secret_hash FROM blnk_auth_clients WHERE client_id = ?`
+	}
+	if err := f.raw.QueryRowContext(t.Context(), q, c.ID).Scan(&rawHash); err != nil {
 		t.Fatal(err)
 	}
 	if sum := sha256.Sum256([]byte(secret)); !bytes.Equal(rawHash, sum[:]) {
@@ -300,8 +369,9 @@ func checkStoredClient(t *testing.T, f *fixture, created *admin.Created) {
 	assertSecretNotStored(t, f, secret)
 }
 
-func TestCreateOAuth(t *testing.T) {
-	f := setup(t)
+func TestCreateOAuth(t *testing.T) { forEachStore(t, testCreateOAuth) }
+
+func testCreateOAuth(t *testing.T, f *fixture) {
 	for _, typ := range []store.Type{"", store.TypeOAuth} {
 		created := f.create(t, admin.CreateParams{Name: "billing", Type: typ, Scopes: []string{"ledgers:read", "balances:*", "ledgers:read"}})
 		c := created.Client
@@ -333,8 +403,9 @@ func TestCreateOAuth(t *testing.T) {
 	}
 }
 
-func TestCreateAPIKey(t *testing.T) {
-	f := setup(t)
+func TestCreateAPIKey(t *testing.T) { forEachStore(t, testCreateAPIKey) }
+
+func testCreateAPIKey(t *testing.T, f *fixture) {
 	exp := f.clock.Now().Add(24*time.Hour + 123456789*time.Nanosecond)
 	created := f.create(t, admin.CreateParams{Name: "ci", Type: store.TypeAPIKey, Scopes: []string{"*"}, ExpiresAt: &exp})
 	c := created.Client
@@ -372,8 +443,9 @@ func TestCreateAPIKey(t *testing.T) {
 	checkStoredClient(t, f, created)
 }
 
-func TestCreateUniqueCredentials(t *testing.T) {
-	f := setup(t)
+func TestCreateUniqueCredentials(t *testing.T) { forEachStore(t, testCreateUniqueCredentials) }
+
+func testCreateUniqueCredentials(t *testing.T, f *fixture) {
 	ids, secrets := map[string]bool{}, map[string]bool{}
 	for i := range 10 {
 		typ := store.TypeOAuth
@@ -388,8 +460,9 @@ func TestCreateUniqueCredentials(t *testing.T) {
 	}
 }
 
-func TestInvalidateOnEveryChange(t *testing.T) {
-	f := setup(t)
+func TestInvalidateOnEveryChange(t *testing.T) { forEachStore(t, testInvalidateOnEveryChange) }
+
+func testInvalidateOnEveryChange(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	c := f.create(t, admin.CreateParams{}).Client
 	if ids := f.inv.take(); !slices.Equal(ids, []string{c.ID}) {
@@ -428,8 +501,9 @@ func TestInvalidateOnEveryChange(t *testing.T) {
 	}
 }
 
-func TestRevokeIdempotent(t *testing.T) {
-	f := setup(t)
+func TestRevokeIdempotent(t *testing.T) { forEachStore(t, testRevokeIdempotent) }
+
+func testRevokeIdempotent(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	c := f.create(t, admin.CreateParams{}).Client
 	f.clock.Add(time.Minute + 1234*time.Nanosecond)
@@ -464,8 +538,9 @@ func TestRevokeIdempotent(t *testing.T) {
 	}
 }
 
-func TestNotFound(t *testing.T) {
-	f := setup(t)
+func TestNotFound(t *testing.T) { forEachStore(t, testNotFound) }
+
+func testNotFound(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	real := f.create(t, admin.CreateParams{})
 	f.inv.take()
@@ -515,8 +590,9 @@ func TestNotFound(t *testing.T) {
 	}
 }
 
-func TestListLimits(t *testing.T) {
-	f := setup(t)
+func TestListLimits(t *testing.T) { forEachStore(t, testListLimits) }
+
+func testListLimits(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	for range admin.DefaultListLimit + 5 {
 		f.create(t, admin.CreateParams{})
@@ -558,8 +634,9 @@ func TestListLimits(t *testing.T) {
 	}
 }
 
-func TestListPagination(t *testing.T) {
-	f := setup(t)
+func TestListPagination(t *testing.T) { forEachStore(t, testListPagination) }
+
+func testListPagination(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	// Clients created in groups of five at the same instant: the cursor must
 	// break ties by client ID.
@@ -618,8 +695,9 @@ func TestListPagination(t *testing.T) {
 	}
 }
 
-func TestListFilters(t *testing.T) {
-	f := setup(t)
+func TestListFilters(t *testing.T) { forEachStore(t, testListFilters) }
+
+func testListFilters(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	soon := f.clock.Now().Add(time.Hour)
 	active := f.create(t, admin.CreateParams{}).Client.ID
@@ -721,8 +799,9 @@ func (f *fixture) unchanged(t *testing.T, what string, want *store.Client, event
 	}
 }
 
-func TestUpdateValidation(t *testing.T) {
-	f := setup(t)
+func TestUpdateValidation(t *testing.T) { forEachStore(t, testUpdateValidation) }
+
+func testUpdateValidation(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	now := f.clock.Now()
 	soon := now.Add(time.Hour)
@@ -807,8 +886,9 @@ func TestUpdateValidation(t *testing.T) {
 	}
 }
 
-func TestUpdateAndRollInvalidate(t *testing.T) {
-	f := setup(t)
+func TestUpdateAndRollInvalidate(t *testing.T) { forEachStore(t, testUpdateAndRollInvalidate) }
+
+func testUpdateAndRollInvalidate(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	c := f.create(t, admin.CreateParams{}).Client
 	f.inv.take()
@@ -850,8 +930,9 @@ func TestUpdateAndRollInvalidate(t *testing.T) {
 	}
 }
 
-func TestUpdateAndRollRevoked(t *testing.T) {
-	f := setup(t)
+func TestUpdateAndRollRevoked(t *testing.T) { forEachStore(t, testUpdateAndRollRevoked) }
+
+func testUpdateAndRollRevoked(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	created := f.create(t, admin.CreateParams{})
 	c, err := f.svc.Revoke(ctx, admin.CLI, created.Client.ID)
@@ -886,8 +967,9 @@ func TestUpdateAndRollRevoked(t *testing.T) {
 	}
 }
 
-func TestRollSecret(t *testing.T) {
-	f := setup(t)
+func TestRollSecret(t *testing.T) { forEachStore(t, testRollSecret) }
+
+func testRollSecret(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	for _, typ := range []store.Type{store.TypeOAuth, store.TypeAPIKey} {
 		t.Run(string(typ), func(t *testing.T) {
@@ -983,8 +1065,9 @@ func TestRollSecret(t *testing.T) {
 	}
 }
 
-func TestRollSecretGracePeriod(t *testing.T) {
-	f := setup(t)
+func TestRollSecretGracePeriod(t *testing.T) { forEachStore(t, testRollSecretGracePeriod) }
+
+func testRollSecretGracePeriod(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	c := f.create(t, admin.CreateParams{}).Client
 	f.inv.take()
@@ -1023,8 +1106,9 @@ func forbidden(t *testing.T, what string, err error) {
 	}
 }
 
-func TestNoEscalation(t *testing.T) {
-	f := setup(t)
+func TestNoEscalation(t *testing.T) { forEachStore(t, testNoEscalation) }
+
+func testNoEscalation(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	// Clients acting through the admin API, each with its own scopes.
 	as := func(scopes string) admin.Actor {
@@ -1211,8 +1295,9 @@ func TestNoEscalation(t *testing.T) {
 // TestNoEscalationRevokeDelete: revoking and deleting a client need every
 // scope of that client, as updating it and rolling its secret do, except that
 // a client may always revoke itself. Issue #8, item 5.
-func TestNoEscalationRevokeDelete(t *testing.T) {
-	f := setup(t)
+func TestNoEscalationRevokeDelete(t *testing.T) { forEachStore(t, testNoEscalationRevokeDelete) }
+
+func testNoEscalationRevokeDelete(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	delegateClient := f.create(t, admin.CreateParams{Name: "delegate", Scopes: []string{"api-keys:write", "api-keys:delete", "mcp:read"}}).Client
 	delegate := admin.Actor{ID: delegateClient.ID, Scopes: delegateClient.Scopes, Source: "192.0.2.1:1", RequestID: "req-delegate"}
@@ -1274,8 +1359,9 @@ func TestNoEscalationRevokeDelete(t *testing.T) {
 	}
 }
 
-func TestUnrestrictedActors(t *testing.T) {
-	f := setup(t)
+func TestUnrestrictedActors(t *testing.T) { forEachStore(t, testUnrestrictedActors) }
+
+func testUnrestrictedActors(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	for _, actor := range []admin.Actor{
 		admin.CLI,
@@ -1321,8 +1407,9 @@ func TestUnrestrictedActors(t *testing.T) {
 	}
 }
 
-func TestAuditRecordsActor(t *testing.T) {
-	f := setup(t)
+func TestAuditRecordsActor(t *testing.T) { forEachStore(t, testAuditRecordsActor) }
+
+func testAuditRecordsActor(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	star := f.create(t, admin.CreateParams{Name: "operator", Scopes: []string{"*"}}).Client
 	api := admin.Actor{ID: star.ID, Scopes: star.Scopes, Source: "198.51.100.7:51234", RequestID: "req-7f3a «x»"}
@@ -1390,8 +1477,9 @@ func TestAuditRecordsActor(t *testing.T) {
 	}
 }
 
-func TestAuditPaging(t *testing.T) {
-	f := setup(t)
+func TestAuditPaging(t *testing.T) { forEachStore(t, testAuditPaging) }
+
+func testAuditPaging(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	const total = 55 // more than DefaultListLimit, a multiple of 11 and 5
 	var ids []string

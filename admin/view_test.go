@@ -41,8 +41,9 @@ func wantKeys(t *testing.T, m map[string]any, want []string) {
 	}
 }
 
-func TestViewJSON(t *testing.T) {
-	f := setup(t)
+func TestViewJSON(t *testing.T) { forEachStore(t, testViewJSON) }
+
+func testViewJSON(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	now := f.clock.Now()
 	oauth := f.create(t, admin.CreateParams{Name: "billing", Scopes: []string{"b:write", "a:read"}})
@@ -120,8 +121,9 @@ func TestViewJSON(t *testing.T) {
 	}
 }
 
-func TestViewCreatedJSON(t *testing.T) {
-	f := setup(t)
+func TestViewCreatedJSON(t *testing.T) { forEachStore(t, testViewCreatedJSON) }
+
+func testViewCreatedJSON(t *testing.T, f *fixture) {
 	now := f.clock.Now()
 	oauth := f.create(t, admin.CreateParams{})
 	raw, m := toJSON(t, admin.ViewCreated(oauth, now))

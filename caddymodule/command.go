@@ -12,6 +12,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway"
@@ -21,18 +23,19 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "blnk-auth",
-		Usage: "client <create|list|get|revoke|delete> [flags]",
+		Usage: "client <create|list|get|update|roll-secret|revoke|delete> [flags]",
 		Short: "Manages Blnk Auth Gateway OAuth clients and API keys",
 		Long: `
 Manages OAuth clients and API keys straight in the gateway's database, for
 bootstrap without the admin API. The database comes from the blnk_auth app of
 the config (--config, --adapter), as for "caddy run". Running gateways see
-every change within a second. Output is JSON; a new client's secret is shown
-once, in the output of "create", and never again.`,
+every change within a second. Output is JSON on stdout; stderr has nothing
+but errors. A new client's secret is shown once, in the output of "create"
+or "roll-secret", and never again.`,
 		CobraFunc: func(cmd *cobra.Command) {
 			cmd.PersistentFlags().StringP("config", "c", "", "Configuration file (default: ./Caddyfile)")
 			cmd.PersistentFlags().StringP("adapter", "a", "", "Name of config adapter to apply")
-			client := &cobra.Command{Use: "client", Short: "Create, list, inspect, revoke and delete clients"}
+			client := &cobra.Command{Use: "client", Short: "Create, list, inspect, update, revoke and delete clients, and roll their secrets"}
 			cmd.AddCommand(client)
 
 			create := &cobra.Command{
@@ -186,6 +189,7 @@ type cliFunc func(ctx context.Context, svc *admin.Service, cmd *cobra.Command, a
 func cliRun(f cliFunc) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		cmd.SilenceUsage = true
+		defer quietCaddyLog()()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		configFile, _ := cmd.Flags().GetString("config")
@@ -207,6 +211,16 @@ func cliRun(f cliFunc) func(*cobra.Command, []string) error {
 		}
 		return printJSON(cmd.OutOrStdout(), out)
 	}
+}
+
+// quietCaddyLog keeps Caddy's default logger off stderr until the returned
+// function is called, then passes on only the lines of level error and above.
+// Loading and adapting the config logs at info and warn level ("using config
+// from file", "adapted config to JSON", the Caddyfile's warnings): news to an
+// operator starting a server, noise around a CLI's JSON.
+func quietCaddyLog() (restore func()) {
+	_, orig, _ := caddy.BufferedLog()
+	return func() { caddy.UnbufferDefaultLogger(orig.WithOptions(zap.IncreaseLevel(zapcore.ErrorLevel))) }
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -231,6 +245,9 @@ func openStoreFromConfig(ctx context.Context, configFile, adapter string) (store
 	raw, _, _, err := caddycmd.LoadConfig(configFile, adapter)
 	if err != nil {
 		return nil, fmt.Errorf("loading config: %w", err)
+	}
+	if raw == nil {
+		return nil, errors.New("no config: give --config (there is no ./Caddyfile here)")
 	}
 	var cfg struct {
 		Apps struct {

@@ -166,6 +166,9 @@ func cliJSON(t *testing.T, dsn, config string, args ...string) map[string]any {
 	if code != 0 {
 		t.Fatalf("caddy blnk-auth %v: exit %d: %s", args, code, errOut)
 	}
+	if errOut != "" {
+		t.Errorf("caddy blnk-auth %v succeeded with output on stderr (want JSON on stdout only): %q", args, errOut)
+	}
 	var v map[string]any
 	if err := json.Unmarshal([]byte(out), &v); err != nil {
 		t.Fatalf("caddy blnk-auth %v: not one JSON object: %q", args, out)
@@ -376,6 +379,115 @@ func TestCLI(t *testing.T) {
 			t.Errorf("config without blnk_auth: exit %d %q", code, errOut)
 		}
 	})
+}
+
+// TestCLIQuiet: the CLI prints its JSON on stdout and nothing on stderr when
+// it succeeds, however it finds and adapts its config (no log lines of
+// Caddy's config loading); when it fails, stderr holds the error and nothing
+// else.
+func TestCLIQuiet(t *testing.T) {
+	t.Parallel()
+	dsn := newDatabase(t, kindSQLite)
+	dir := t.TempDir()
+	caddyfile := writeConfig(t, "http://127.0.0.1:1", freePort(t), freePort(t))
+	src, err := os.ReadFile(caddyfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same config, unformatted (the Caddyfile adapter warns about that),
+	// as ./Caddyfile and under a name that says Caddyfile.
+	unformatted := strings.ReplaceAll(string(src), "\t", "  ")
+	for _, name := range []string{"Caddyfile", "gateway.caddyfile"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(unformatted), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// And as JSON.
+	jsonConfig := filepath.Join(dir, "gateway.json")
+	adapted := caddyAdapt(t, src)
+	if err := os.WriteFile(jsonConfig, adapted, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	run := func(stdin []byte, args ...string) (stdout, stderr string, code int) {
+		t.Helper()
+		cmd := exec.Command(caddyBinary(t), append([]string{"blnk-auth", "client"}, args...)...)
+		cmd.Dir = dir
+		cmd.Env = processEnv(dsn)
+		if stdin != nil {
+			cmd.Stdin = bytes.NewReader(stdin)
+		}
+		var o, e bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		err := cmd.Run()
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return o.String(), e.String(), code
+	}
+	created := ""
+	for _, c := range []struct {
+		what  string
+		stdin []byte
+		args  []string
+	}{
+		{"--config with --adapter", nil, []string{"--config", caddyfile, "--adapter", "caddyfile"}},
+		{"--config named *.caddyfile", nil, []string{"--config", "gateway.caddyfile"}},
+		{"./Caddyfile", nil, nil},
+		{"JSON --config", nil, []string{"--config", jsonConfig}},
+		{"JSON on stdin", adapted, []string{"--config", "-"}},
+		{"Caddyfile on stdin", src, []string{"--config", "-", "--adapter", "caddyfile"}},
+	} {
+		args := []string{"list"}
+		if created == "" {
+			args = []string{"create", "--name", "quiet", "--scopes", "mcp:read"}
+		}
+		out, errOut, code := run(c.stdin, append(args, c.args...)...)
+		if code != 0 || errOut != "" {
+			t.Errorf("%s: %v: exit %d, stderr %q (want exit 0 and nothing on stderr)", c.what, args, code, errOut)
+			continue
+		}
+		if created == "" {
+			var v map[string]any
+			if err := json.Unmarshal([]byte(out), &v); err != nil || v["client_id"] == nil {
+				t.Fatalf("%s: create printed %q, want the client as JSON", c.what, out)
+			}
+			created = v["client_id"].(string)
+			continue
+		}
+		var list []map[string]any
+		if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 || list[0]["client_id"] != created {
+			t.Errorf("%s: list printed %q, want the one client as JSON", c.what, out)
+		}
+	}
+
+	// Failures: an error on stderr, exit non-zero, no log lines.
+	for _, args := range [][]string{
+		{"get", "blnk_cid_doesnotexist0000000", "--config", caddyfile, "--adapter", "caddyfile"},
+		{"list", "--config", filepath.Join(dir, "missing.json")},
+		{"list", "--config", caddyfile, "--adapter", "nosuchadapter"},
+		{"list", "--adapter", "caddyfile"},
+	} {
+		out, errOut, code := run(nil, args...)
+		if code == 0 || out != "" || !strings.HasPrefix(errOut, "Error: ") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q: want a failure with one error line on stderr", args, code, out, errOut)
+		}
+	}
+}
+
+// caddyAdapt adapts a Caddyfile to JSON with "caddy adapt".
+func caddyAdapt(t *testing.T, caddyfile []byte) []byte {
+	t.Helper()
+	cmd := exec.Command(caddyBinary(t), "adapt", "--config", "-", "--adapter", "caddyfile")
+	cmd.Stdin = bytes.NewReader(caddyfile)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("caddy adapt: %v: %s", err, e.String())
+	}
+	return o.Bytes()
 }
 
 // TestZeroSetup: with no database and no secret the gateway runs on an
