@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
@@ -111,22 +112,13 @@ func (h *AdminAPI) Validate() error {
 	return nil
 }
 
-// apiError is a JSON error answer.
-type apiError struct {
-	status      int
-	code        string
-	description string
-}
-
-func (e *apiError) Error() string { return e.code + ": " + e.description }
-
-func errBadRequest(format string, args ...any) *apiError {
-	return &apiError{http.StatusBadRequest, "invalid_request", fmt.Sprintf(format, args...)}
+func errBadRequest(format string, args ...any) *authn.Error {
+	return authn.NewError(http.StatusBadRequest, "invalid_request", fmt.Sprintf(format, args...))
 }
 
 var (
-	errNotFound    = &apiError{http.StatusNotFound, "not_found", "no such client"}
-	errRevokedEdit = &apiError{http.StatusConflict, "conflict", "the client is revoked; revoked clients cannot change (create a new one)"}
+	errNotFound    = authn.NewError(http.StatusNotFound, "not_found", "no such client")
+	errRevokedEdit = authn.NewError(http.StatusConflict, "conflict", "the client is revoked; revoked clients cannot change (create a new one)")
 )
 
 // route is one operation of the API; the OpenAPI document lists the same.
@@ -202,29 +194,18 @@ func (h *AdminAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp
 	if rt == nil {
 		if len(allowed) > 0 {
 			w.Header().Set("Allow", strings.Join(allowed, ", "))
-			return h.fail(w, &apiError{http.StatusMethodNotAllowed, "method_not_allowed", "use " + strings.Join(allowed, " or ")})
+			return h.fail(w, authn.NewError(http.StatusMethodNotAllowed, "method_not_allowed", "use "+strings.Join(allowed, " or ")))
 		}
-		return h.fail(w, &apiError{http.StatusNotFound, "not_found", "no such endpoint"})
+		return h.fail(w, authn.NewError(http.StatusNotFound, "not_found", "no such endpoint"))
 	}
 	actor, d := h.caller(r, rt.scope)
 	if d != nil {
-		if d.status == http.StatusServiceUnavailable {
-			w.Header().Set("Retry-After", "1")
-		} else {
-			challenge := `Bearer realm="blnk"`
-			if d.code != "" {
-				challenge += `, error="` + d.code + `"`
-			}
-			if d.status == http.StatusForbidden {
-				challenge += `, scope="` + rt.scope + `"`
-			}
-			w.Header().Set("WWW-Authenticate", challenge)
+		c := authn.Challenge{Realm: "blnk"}
+		if d.Status == http.StatusForbidden {
+			c.Scope = rt.scope
 		}
-		code := d.code
-		if code == "" {
-			code = "unauthorized"
-		}
-		return h.fail(w, &apiError{d.status, code, d.description})
+		d.Write(w, c)
+		return nil
 	}
 	if err := rt.handle(h, w, r, &call{actor: actor, clientID: id}); err != nil {
 		return h.fail(w, err)
@@ -234,7 +215,7 @@ func (h *AdminAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp
 
 // caller authenticates the request: the master key, or a token or API key of
 // this gateway holding need.
-func (h *AdminAPI) caller(r *http.Request, need string) (admin.Actor, *denial) {
+func (h *AdminAPI) caller(r *http.Request, need string) (admin.Actor, *authn.Error) {
 	actor := admin.Actor{Source: clientIP(r), RequestID: requestID(r)}
 	if keys := r.Header.Values(APIKeyHeader); h.masterHash != nil && len(keys) == 1 && r.Header.Get("Authorization") == "" {
 		sum := sha256.Sum256([]byte(keys[0]))
@@ -243,14 +224,14 @@ func (h *AdminAPI) caller(r *http.Request, need string) (admin.Actor, *denial) {
 			return actor, nil
 		}
 	}
-	entry, scopes, _, d := h.app.authenticate(r, h.app, time.Now())
+	who, d := h.app.decider.Authenticate(r, &h.app.defaultAudience, time.Now())
 	if d != nil {
 		return actor, d
 	}
-	if !scopes.Covers(need) {
-		return actor, denyScope
+	if !who.Scopes.Covers(need) {
+		return actor, authn.ErrInsufficientScope
 	}
-	actor.ID, actor.Scopes = entry.Client.ID, scopes
+	actor.ID, actor.Scopes = who.Client.Client.ID, who.Scopes
 	return actor, nil
 }
 
@@ -299,7 +280,7 @@ func clientIP(r *http.Request) string {
 
 // fail writes err as a JSON error; anything unexpected is a 500 that says nothing more.
 func (h *AdminAPI) fail(w http.ResponseWriter, err error) error {
-	var ae *apiError
+	var ae *authn.Error
 	var ve *admin.ValidationError
 	switch {
 	case errors.As(err, &ae):
@@ -310,12 +291,12 @@ func (h *AdminAPI) fail(w http.ResponseWriter, err error) error {
 	case errors.Is(err, store.ErrRevoked):
 		ae = errRevokedEdit
 	case errors.Is(err, admin.ErrForbidden):
-		ae = &apiError{http.StatusForbidden, "forbidden", strings.TrimPrefix(err.Error(), admin.ErrForbidden.Error()+": ")}
+		ae = authn.NewError(http.StatusForbidden, "forbidden", strings.TrimPrefix(err.Error(), admin.ErrForbidden.Error()+": "))
 	default:
 		h.logger.Error("admin API request failed", zap.Error(err))
-		ae = &apiError{http.StatusInternalServerError, "server_error", "internal error"}
+		ae = authn.NewError(http.StatusInternalServerError, "server_error", "internal error")
 	}
-	writeJSONError(w, ae.status, ae.code, ae.description)
+	authn.WriteJSON(w, ae.Status, ae.Code, ae.Description)
 	return nil
 }
 
@@ -337,7 +318,7 @@ func readFields(w http.ResponseWriter, r *http.Request, emptyOK bool, allowed ..
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, &apiError{http.StatusRequestEntityTooLarge, "request_too_large", fmt.Sprintf("the body must be at most %d bytes", maxAdminBody)}
+			return nil, authn.NewError(http.StatusRequestEntityTooLarge, "request_too_large", fmt.Sprintf("the body must be at most %d bytes", maxAdminBody))
 		}
 		return nil, errBadRequest("could not read the body")
 	}
@@ -345,7 +326,7 @@ func readFields(w http.ResponseWriter, r *http.Request, emptyOK bool, allowed ..
 		return map[string]json.RawMessage{}, nil
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		return nil, &apiError{http.StatusUnsupportedMediaType, "unsupported_media_type", "send application/json"}
+		return nil, authn.NewError(http.StatusUnsupportedMediaType, "unsupported_media_type", "send application/json")
 	}
 	var fields map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpsession"
@@ -103,14 +104,17 @@ type App struct {
 	// 100000; -1 disables the cache.
 	TokenCacheSize int64 `json:"token_cache_size,omitempty"`
 
-	backend   *gateway.Backend
-	poolKey   string
-	issuer    *token.Issuer
-	verifier  *token.Verifier
-	audience  string
-	issuerURL *url.URL
-	logger    *zap.Logger
-	metrics   *metrics
+	backend  *gateway.Backend
+	poolKey  string
+	issuer   *token.Issuer
+	verifier *token.Verifier
+	decider  *authn.Decider
+	// defaultAudience: the admin API accepts tokens with the default audience only.
+	defaultAudience authn.Resources
+	audience        string
+	issuerURL       *url.URL
+	logger          *zap.Logger
+	metrics         *metrics
 
 	keys []*token.Key
 
@@ -226,6 +230,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("blnk_auth: %w", err)
 	}
+	a.decider = &authn.Decider{Clients: a.backend.Clients, Verifier: a.verifier, Revoked: a.backend, Logger: a.logger}
+	a.defaultAudience = authn.Resources{Default: a.audience}
 	return nil
 }
 

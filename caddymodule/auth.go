@@ -16,15 +16,13 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/blnkapi"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/inflight"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpscope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpsession"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
 )
 
 func init() {
@@ -32,7 +30,7 @@ func init() {
 }
 
 // APIKeyHeader carries an API key as an alternative to the Authorization header.
-const APIKeyHeader = "X-Blnk-Key"
+const APIKeyHeader = authn.APIKeyHeader
 
 // Auth is the "blnk_auth" handler: it lets a request through only with a valid
 // access token from blnk_oauth (Authorization: Bearer, RFC 6750) or an API key
@@ -100,10 +98,10 @@ type Auth struct {
 	logger   *zap.Logger
 	required scope.Set
 
-	base         scope.Set // the least the route needs: required, plus mcp:read on an MCP route
-	supported    scope.Set // every scope the route may ask for, for its metadata
-	metadataPath string    // where this route's Protected Resource Metadata is served
-	realm        string    // `Bearer realm="…"`, the start of every challenge
+	base         scope.Set       // the least the route needs: required, plus mcp:read on an MCP route
+	supported    scope.Set       // every scope the route may ask for, for its metadata
+	metadataPath string          // where this route's Protected Resource Metadata is served
+	audience     authn.Resources // the audiences the route's tokens may have
 	ids          []resourceID
 }
 
@@ -163,7 +161,10 @@ func (h *Auth) provision(ctx caddy.Context, a *App) (err error) {
 	}
 	h.MountPath = mount
 	h.metadataPath = wellKnownResource + mount
-	h.realm = `Bearer realm="` + h.Realm + `"`
+	h.audience = authn.Resources{Default: a.audience}
+	for _, id := range h.ids {
+		h.audience.IDs = append(h.audience.IDs, id.url)
+	}
 	h.base = h.required
 	if h.MCP != nil {
 		if err := h.MCP.provision(); err != nil {
@@ -286,25 +287,9 @@ func (h *Auth) Validate() error {
 	return nil
 }
 
-// denial is a refused request: an RFC 6750 §3.1 error code, or "" for a
-// request that carried no credential at all.
-type denial struct {
-	status      int
-	code        string
-	description string
-}
-
-var (
-	denyNoCredential  = &denial{http.StatusUnauthorized, "", "a bearer token or API key is required"}
-	denyMalformed     = &denial{http.StatusBadRequest, "invalid_request", "malformed credential header"}
-	denyTwoMethods    = &denial{http.StatusBadRequest, "invalid_request", "more than one credential presented"}
-	denyInvalidToken  = &denial{http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked"}
-	denyInvalidAPIKey = &denial{http.StatusUnauthorized, "invalid_token", "the API key is invalid, expired or revoked"}
-	denyScope         = &denial{http.StatusForbidden, "insufficient_scope", "the credential lacks a required scope"}
-	denyUnavailable   = &denial{http.StatusServiceUnavailable, "temporarily_unavailable", "cannot check the credential right now; retry shortly"}
-
-	denyPathNotCanonical = &denial{http.StatusBadRequest, "invalid_request", "the path has dot or empty segments, encoded separators or characters outside RFC 3986 pchar"}
-)
+// denyPathNotCanonical refuses a Blnk path that not every hop after this
+// one would read alike.
+var denyPathNotCanonical = &authn.Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "the path has dot or empty segments, encoded separators or characters outside RFC 3986 pchar"}
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler. It reads top to bottom:
 // credential → client (cache) → scopes → next handler.
@@ -321,18 +306,18 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		return h.serve(w, r, next, p, false)
 	}
 
-	cred, isAPIKey, d := credentialOf(r.Header)
+	cred, d := authn.CredentialOf(r.Header)
 	if d != nil {
 		return h.deny(w, r, d)
 	}
 	changes, now := h.app.backend.Changes(), time.Now()
-	entry, t, scopes, scopesBoxed, d := h.app.judge(r, cred, isAPIKey, h, now)
+	who, d := h.app.decider.Decide(r.Context(), cred, &h.audience, now)
 	if d != nil {
 		return h.deny(w, r, d)
 	}
-	p := &principal{scopes: scopes, scopesBoxed: scopesBoxed, entry: entry, token: t, changes: changes, judged: now}
-	if isAPIKey {
-		p.apiKey = cred
+	p := &principal{Principal: who, changes: changes, judged: now}
+	if cred.APIKey {
+		p.apiKey = cred.Value
 	}
 	return h.serve(w, r, next, p, true)
 }
@@ -350,14 +335,14 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 // request. first is the first blnk_auth the request meets: it sets the
 // placeholders and removes the credential.
 func (h *Auth) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, p *principal, first bool) error {
-	a := inflight.Authority{ClientID: p.entry.Client.ID, ClientExpires: p.entry.Client.ExpiresAt, Need: h.required, APIKey: p.apiKey}
-	if t := p.token; t != nil {
+	a := inflight.Authority{ClientID: p.Client.Client.ID, ClientExpires: p.Client.Client.ExpiresAt, Need: h.required, APIKey: p.apiKey}
+	if t := p.Token; t != nil {
 		// As long as the verifier would still accept the token.
 		a.JTI, a.Token, a.TokenScopes, a.TokenEnd = t.JTI, true, t.Scopes, t.ExpiresAt.Add(time.Duration(h.app.Leeway))
-	} else if p.entry.Client.PreviousSecretHash != nil {
+	} else if p.Client.Client.PreviousSecretHash != nil {
 		// Rare (after a roll): the key may be the previous secret, which
 		// works only until the grace period ends.
-		if _, until := p.entry.Client.SecretValidity(p.apiKey, p.judged); until != nil {
+		if _, until := p.Client.Client.SecretValidity(p.apiKey, p.judged); until != nil {
 			a.KeyUntil = *until
 		}
 	}
@@ -368,7 +353,7 @@ func (h *Auth) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Hand
 	defer flights.End(f)
 	r = r.WithContext(ctx)
 
-	more, op, done, err := h.authorize(w, r, p.entry.Client.ID, p.scopes)
+	more, op, done, err := h.authorize(w, r, p.Client.Client.ID, p.Scopes)
 	if done {
 		return err
 	}
@@ -379,16 +364,16 @@ func (h *Auth) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Hand
 	if first {
 		caddyhttp.SetVar(r.Context(), principalVar, p)
 		repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-		repl.Set("http.auth.user.id", p.entry.BoxedID)
-		repl.Set("http.auth.user.name", p.entry.BoxedName)
-		if p.scopesBoxed == nil {
-			p.scopesBoxed = p.scopes.String()
+		repl.Set("http.auth.user.id", p.Client.BoxedID)
+		repl.Set("http.auth.user.name", p.Client.BoxedName)
+		if p.ScopesBoxed == nil {
+			p.ScopesBoxed = p.Scopes.String()
 		}
-		repl.Set("http.auth.user.scopes", p.scopesBoxed)
+		repl.Set("http.auth.user.scopes", p.ScopesBoxed)
 		// No token passthrough: the upstream trusts the gateway, not the caller's credential.
 		r.Header.Del("Authorization")
 		r.Header.Del(APIKeyHeader)
-		h.app.backend.RecordUse(p.entry, p.judged)
+		h.app.backend.RecordUse(p.Client, p.judged)
 		h.app.metrics.decision("allowed")
 	}
 	h.setUpstreamCredential(r)
@@ -406,11 +391,11 @@ func (h *Auth) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Hand
 // arrived. Then, if the change feed applied anything since the credential was
 // judged, it judges the client again as it is now: such a change may have
 // been rechecked before the request was registered, or without its needs.
-func (h *Auth) admit(r *http.Request, f *inflight.Flight, p *principal, more scope.Set, op string) *denial {
+func (h *Auth) admit(r *http.Request, f *inflight.Flight, p *principal, more scope.Set, op string) *authn.Error {
 	flights := h.app.backend.Flights
-	refused := denyInvalidToken
-	if p.token == nil {
-		refused = denyInvalidAPIKey
+	refused := authn.ErrInvalidToken
+	if p.Token == nil {
+		refused = authn.ErrInvalidAPIKey
 	}
 	going := flights.SetNeeds(f, more, op)
 	if !going {
@@ -424,19 +409,19 @@ func (h *Auth) admit(r *http.Request, f *inflight.Flight, p *principal, more sco
 	}
 	now := time.Now()
 	want := store.TypeOAuth
-	if p.token == nil {
+	if p.Token == nil {
 		want = store.TypeAPIKey
 	}
-	e, d := h.app.client(r, p.entry.Client.ID, want, now)
+	e, d := h.app.decider.Client(r.Context(), p.Client.Client.ID, want, now)
 	if d != nil {
 		return d
 	}
-	if p.token != nil && h.app.backend.Revoked.Has(p.token.JTI) {
+	if p.Token != nil && h.app.backend.Revoked.Has(p.Token.JTI) {
 		return refused
 	}
-	// The key was matched against p.entry moments ago; only a changed record
+	// The key was matched against p.Client moments ago; only a changed record
 	// needs the hashing again.
-	if !flights.Confirm(f, e.Client, now, e != p.entry) {
+	if !flights.Confirm(f, e.Client, now, e != p.Client) {
 		return refused
 	}
 	return nil
@@ -447,13 +432,10 @@ const principalVar = "blnk_auth.principal"
 
 // principal is who a request was authenticated as.
 type principal struct {
-	scopes      scope.Set
-	scopesBoxed any       // scopes.String() boxed, once made
-	apiKey      string    // the API key presented; "" for an access token
-	changes     uint64    // the change feed's count before the credential was judged
-	judged      time.Time // when the credential was judged
-	entry       *clientcache.Entry
-	token       *token.Verified // nil for an API key
+	authn.Principal
+	apiKey  string    // the API key presented; "" for an access token
+	changes uint64    // the change feed's count before the credential was judged
+	judged  time.Time // when the credential was judged
 	// session wraps the response writer on an MCP route; kept here, since
 	// the principal is allocated anyway, so that costs nothing more.
 	session sessionWriter
@@ -469,13 +451,13 @@ const sessionHeader = "Mcp-Session-Id"
 // made-up ID gets what the MCP specification gives an unknown session, 404,
 // and never reaches the upstream. done reports that it answered.
 func (h *Auth) bindSession(w http.ResponseWriter, r *http.Request, p *principal) (done bool) {
-	p.session = sessionWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, binder: h.app.sessions, clientID: p.entry.Client.ID, bound: true}
+	p.session = sessionWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, binder: h.app.sessions, clientID: p.Client.Client.ID, bound: true}
 	switch ids := r.Header[sessionHeader]; {
 	case len(ids) > 1:
 		_ = h.answerJSONRPC(w, nil, errors.New("two session IDs"))
 		return true
 	case len(ids) == 1:
-		upstream, ok := h.app.sessions.Unwrap(p.entry.Client.ID, ids[0])
+		upstream, ok := h.app.sessions.Unwrap(p.Client.Client.ID, ids[0])
 		if !ok {
 			h.app.metrics.decision("unknown_session")
 			w.Header().Set("Content-Type", "application/json")
@@ -535,65 +517,6 @@ func (s *sessionWriter) FlushError() error {
 	return http.NewResponseController(s.ResponseWriter).Flush()
 }
 
-// authenticate finds the active client behind the request's one credential
-// and the scopes it holds now: a token's scopes narrowed to what its client
-// still holds, or an API key's client's scopes. scopesBoxed is scopes.String()
-// as an interface value when it was made in advance, else nil.
-func (a *App) authenticate(r *http.Request, aud audienceChecker, now time.Time) (entry *clientcache.Entry, scopes scope.Set, scopesBoxed any, d *denial) {
-	cred, isAPIKey, d := credentialOf(r.Header)
-	if d != nil {
-		return nil, scope.Set{}, nil, d
-	}
-	entry, _, scopes, scopesBoxed, d = a.judge(r, cred, isAPIKey, aud, now)
-	return entry, scopes, scopesBoxed, d
-}
-
-// judge decides one credential: blnk_auth, the admin API and introspection
-// all go through it, so they cannot disagree. t is the verified token (nil for
-// an API key).
-func (a *App) judge(r *http.Request, cred string, isAPIKey bool, aud audienceChecker, now time.Time) (entry *clientcache.Entry, t *token.Verified, scopes scope.Set, scopesBoxed any, d *denial) {
-	if isAPIKey {
-		id, err := credential.ParseAPIKey(cred)
-		if err != nil {
-			return nil, nil, scope.Set{}, nil, denyInvalidAPIKey
-		}
-		if entry, d = a.client(r, id, store.TypeAPIKey, now); d != nil {
-			return nil, nil, scope.Set{}, nil, d
-		}
-		if !entry.Client.SecretMatches(cred, now) {
-			return nil, nil, scope.Set{}, nil, denyInvalidAPIKey
-		}
-		return entry, nil, entry.Client.Scopes, entry.BoxedScopes, nil
-	}
-	t, cached, err := a.verifier.Cached(cred, now)
-	if err == nil && !cached {
-		if !isB64Token(cred) {
-			return nil, nil, scope.Set{}, nil, denyMalformed
-		}
-		t, err = a.verifier.Verify(cred, now)
-	}
-	if err != nil || !aud.acceptsAudience(r, t) {
-		return nil, nil, scope.Set{}, nil, denyInvalidToken
-	}
-	// The denylist alone while the change feed is synced; else the store too.
-	if revoked, err := a.backend.TokenRevoked(r.Context(), t.JTI); revoked {
-		return nil, nil, scope.Set{}, nil, denyInvalidToken
-	} else if err != nil {
-		if c := a.logger.Check(zapcore.DebugLevel, "token denylist unavailable"); c != nil {
-			c.Write(zap.Error(err))
-		}
-		return nil, nil, scope.Set{}, nil, denyUnavailable
-	}
-	if entry, d = a.client(r, t.ClientID, store.TypeOAuth, now); d != nil {
-		return nil, nil, scope.Set{}, nil, d
-	}
-	// A token carries the scopes of its issue; the client may have lost some since.
-	if !entry.Client.Scopes.CoversAll(t.Scopes) {
-		return entry, t, t.Scopes.Filter(entry.Client.Scopes), nil, nil
-	}
-	return entry, t, t.Scopes, t.BoxedScopes, nil
-}
-
 // authorize checks that scopes cover what the request needs here: the
 // route's scopes, the JSON-RPC method's on an MCP route, the operation's on a
 // Blnk API, and on Blnk's /api-keys its own rules for the caller clientID.
@@ -608,7 +531,7 @@ func (h *Auth) authorize(w http.ResponseWriter, r *http.Request, clientID string
 		}
 		needs := h.MCP.policy.Required(call)
 		if !scopes.CoversAll(h.required) || !scopes.CoversAll(needs) {
-			return more, "", true, h.denyNeeding(w, r, denyScope, h.required.Union(needs).String())
+			return more, "", true, h.denyNeeding(w, r, authn.ErrInsufficientScope, h.required.Union(needs).String())
 		}
 		return needs, "", false, nil
 	}
@@ -624,7 +547,7 @@ func (h *Auth) authorize(w http.ResponseWriter, r *http.Request, clientID string
 		}
 	}
 	if need, ok := h.permits(r, scopes); !ok {
-		return more, "", true, h.denyNeeding(w, r, denyScope, need)
+		return more, "", true, h.denyNeeding(w, r, authn.ErrInsufficientScope, need)
 	}
 	if h.BlnkAPI != nil {
 		op, _ = blnkapi.RequiredScope(r.Method, r.URL.Path)
@@ -683,39 +606,6 @@ func (h *Auth) setUpstreamCredential(r *http.Request) {
 	}
 }
 
-// audienceChecker decides whether a token's audience fits where it is used.
-type audienceChecker interface {
-	acceptsAudience(r *http.Request, t *token.Verified) bool
-}
-
-// acceptsAudience: the default audience, or one of this route's configured
-// resource identifiers, tolerant of one trailing slash. Never the request's
-// Host: that is the caller's to choose.
-func (h *Auth) acceptsAudience(_ *http.Request, t *token.Verified) bool {
-	if t.HasAudience(h.app.audience) {
-		return true
-	}
-	for _, aud := range t.Audience {
-		for i := range h.ids {
-			if sameResource(aud, h.ids[i].url) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// acceptsAudience for the admin API and the app: the default audience only.
-func (a *App) acceptsAudience(_ *http.Request, t *token.Verified) bool {
-	return t.HasAudience(a.audience)
-}
-
-// sameResource compares resource URLs, ignoring one trailing slash (RFC 9728
-// §3.3 wants identical URLs; clients differ on the slash, never on the path).
-func sameResource(a, b string) bool {
-	return strings.TrimSuffix(a, "/") == strings.TrimSuffix(b, "/")
-}
-
 // identifierFor is the resource identifier to name to r's client: the one
 // whose host is r's Host, else the first; nil when the route has none. The
 // Host only chooses among configured identifiers.
@@ -738,12 +628,12 @@ func (h *Auth) identifierFor(r *http.Request) *resourceID {
 func (h *Auth) serveMetadata(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeJSONError(w, http.StatusMethodNotAllowed, "invalid_request", "use GET")
+		authn.WriteJSON(w, http.StatusMethodNotAllowed, "invalid_request", "use GET")
 		return nil
 	}
 	id := h.identifierFor(r)
 	if id == nil {
-		writeJSONError(w, http.StatusNotFound, "not_found", "this route has no resource identifier: tokens with the default audience pass it")
+		authn.WriteJSON(w, http.StatusNotFound, "not_found", "this route has no resource identifier: tokens with the default audience pass it")
 		return nil
 	}
 	b, err := json.Marshal(map[string]any{
@@ -779,106 +669,18 @@ func (h *Auth) serveRootMetadata(w http.ResponseWriter, r *http.Request) error {
 	if owner := h.app.rootMetadataOwner(h, r.Host); owner != nil {
 		return owner.serveMetadata(w, r)
 	}
-	writeJSONError(w, http.StatusNotFound, "not_found", "no single protected resource is described at the root: fetch /.well-known/oauth-protected-resource/<path> of the mount you want")
+	authn.WriteJSON(w, http.StatusNotFound, "not_found", "no single protected resource is described at the root: fetch /.well-known/oauth-protected-resource/<path> of the mount you want")
 	return nil
 }
 
-// client looks up an active client of the wanted type.
-func (a *App) client(r *http.Request, id string, want store.Type, now time.Time) (*clientcache.Entry, *denial) {
-	e, err := a.backend.Clients.Get(r.Context(), id)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return nil, denyInvalidToken
-	case err != nil:
-		// The change feed logs the outage once; per request this is detail.
-		if c := a.logger.Check(zapcore.DebugLevel, "client store unavailable"); c != nil {
-			c.Write(zap.Error(err))
-		}
-		return nil, denyUnavailable
-	case e.Client.Type != want || !e.Client.Active(now):
-		return nil, denyInvalidToken
-	}
-	return e, nil
-}
-
-// credentialOf extracts the one credential of a request (RFC 6750 §2.1: one
-// method only): a bearer value, or an API key in X-Blnk-Key.
-func credentialOf(hdr http.Header) (cred string, isAPIKey bool, d *denial) {
-	authz, keys := hdr["Authorization"], hdr[APIKeyHeader]
-	switch {
-	case len(authz)+len(keys) == 0:
-		return "", false, denyNoCredential
-	case len(authz)+len(keys) > 1:
-		return "", false, denyTwoMethods
-	case len(keys) == 1:
-		if !credential.IsAPIKey(keys[0]) {
-			return "", false, denyInvalidAPIKey
-		}
-		return keys[0], true, nil
-	}
-	const scheme = "Bearer "
-	v := authz[0]
-	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
-		if i := strings.IndexByte(v, ' '); i > 0 && !strings.EqualFold(v[:i], "Bearer") {
-			return "", false, denyNoCredential // another scheme: not a credential of ours
-		}
-		return "", false, denyMalformed
-	}
-	cred = v[len(scheme):]
-	if cred == "" || len(cred) > token.MaxTokenLength {
-		return "", false, denyMalformed
-	}
-	if credential.IsAPIKey(cred) {
-		if !isB64Token(cred) {
-			return "", false, denyMalformed
-		}
-		return cred, true, nil
-	}
-	// An access token's syntax is checked in authenticate, and only when it
-	// is not in the verified-token cache: a cached token is byte-identical to
-	// one that passed the check, and scanning hundreds of bytes per request
-	// was a fifth of the request path's time.
-	return cred, false, nil
-}
-
-// b64tokenChars marks the bytes of RFC 6750 §2.1's b64token before padding:
-// ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/". A table, because every
-// request scans a token of several hundred bytes.
-var b64tokenChars = func() (t [256]bool) {
-	for c := 0; c < 256; c++ {
-		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/", byte(c)) >= 0
-	}
-	return t
-}()
-
-// isB64Token checks 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
-func isB64Token(s string) bool {
-	if s == "" || len(s) > token.MaxTokenLength {
-		return false
-	}
-	i := 0
-	for i < len(s) && b64tokenChars[s[i]] {
-		i++
-	}
-	if i == 0 {
-		return false
-	}
-	for ; i < len(s); i++ {
-		if s[i] != '=' {
-			return false
-		}
-	}
-	return true
-}
-
 // deny writes the RFC 6750 §3 challenge and a JSON error body.
-func (h *Auth) deny(w http.ResponseWriter, r *http.Request, d *denial) error {
+func (h *Auth) deny(w http.ResponseWriter, r *http.Request, d *authn.Error) error {
 	return h.denyNeeding(w, r, d, "")
 }
 
 // denyNeeding is deny naming the scopes the request needs ("" for the route's).
-func (h *Auth) denyNeeding(w http.ResponseWriter, r *http.Request, d *denial, need string) error {
-	outcome := d.code
+func (h *Auth) denyNeeding(w http.ResponseWriter, r *http.Request, d *authn.Error, need string) error {
+	outcome := d.Code
 	if outcome == "" {
 		outcome = "unauthenticated"
 	}
@@ -886,33 +688,17 @@ func (h *Auth) denyNeeding(w http.ResponseWriter, r *http.Request, d *denial, ne
 	if c := h.logger.Check(zapcore.DebugLevel, "request refused"); c != nil {
 		c.Write(zap.String("error", outcome), zap.String("uri", r.RequestURI))
 	}
-	hdr := w.Header()
-	if d.status == http.StatusServiceUnavailable {
-		hdr.Set("Retry-After", "1")
-	} else {
-		// RFC 6750 §3 with RFC 9728 §5.1: where to discover the authorization
-		// server, and the scopes this route needs (on a 401 the least it needs
-		// for any use, on a 403 all the refused request needs: the same here).
-		challenge := h.realm
-		if d.code != "" {
-			challenge += `, error="` + d.code + `", error_description="` + d.description + `"`
-		}
-		if need == "" {
-			need = h.base.String()
-		}
-		if need != "" {
-			challenge += `, scope="` + need + `"`
-		}
-		if id := h.identifierFor(r); id != nil {
-			challenge += `, resource_metadata="` + id.metadata + `"`
-		}
-		hdr.Set("WWW-Authenticate", challenge)
+	// RFC 6750 §3 with RFC 9728 §5.1: where to discover the authorization
+	// server, and the scopes this route needs (on a 401 the least it needs
+	// for any use, on a 403 all the refused request needs: the same here).
+	c := authn.Challenge{Realm: h.Realm, Scope: need}
+	if c.Scope == "" {
+		c.Scope = h.base.String()
 	}
-	code := d.code
-	if code == "" {
-		code = "unauthorized" // RFC 6750 §3.1: no error code in the challenge; the body still names the problem
+	if id := h.identifierFor(r); id != nil {
+		c.ResourceMetadata = id.metadata
 	}
-	writeJSONError(w, d.status, code, d.description)
+	d.Write(w, c)
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/blnkapi"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpscope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
@@ -11,14 +12,14 @@ import (
 
 // Refusals on Blnk Core's /api-keys (see blnkapi.CheckCreate and OwnerQuery).
 var (
-	denyKeysDisabled  = &denial{http.StatusForbidden, "insufficient_scope", "this route does not forward Blnk Core's API-key management (blnk_api manage_api_keys is off)"}
-	denyKeysRoute     = &denial{http.StatusForbidden, "insufficient_scope", "not one of Blnk Core's API-key routes: POST /api-keys, GET /api-keys, DELETE /api-keys/{id}"}
-	denyKeysOwner     = &denial{http.StatusForbidden, "insufficient_scope", "API keys can only be managed for your own client ID as owner"}
-	denyKeysEscalate  = &denial{http.StatusForbidden, "insufficient_scope", "a new key's scopes must be within the caller's"}
-	denyKeysMalformed = &denial{http.StatusBadRequest, "invalid_request", `the body must be one JSON object with "owner" (your client ID) and "scopes" (Blnk resource:action scopes), each once, in lower case`}
-	denyKeysMedia     = &denial{http.StatusUnsupportedMediaType, "invalid_request", "Content-Type must be application/json (charset utf-8 only) with no Content-Encoding"}
-	denyKeysHeader    = &denial{http.StatusBadRequest, "invalid_request", "malformed Content-Type header, or a body where none belongs"}
-	denyKeysTooLarge  = &denial{http.StatusRequestEntityTooLarge, "invalid_request", "request body too large"}
+	denyKeysDisabled  = authn.NewError(http.StatusForbidden, "insufficient_scope", "this route does not forward Blnk Core's API-key management (blnk_api manage_api_keys is off)")
+	denyKeysRoute     = authn.NewError(http.StatusForbidden, "insufficient_scope", "not one of Blnk Core's API-key routes: POST /api-keys, GET /api-keys, DELETE /api-keys/{id}")
+	denyKeysOwner     = authn.NewError(http.StatusForbidden, "insufficient_scope", "API keys can only be managed for your own client ID as owner")
+	denyKeysEscalate  = authn.NewError(http.StatusForbidden, "insufficient_scope", "a new key's scopes must be within the caller's")
+	denyKeysMalformed = authn.NewError(http.StatusBadRequest, "invalid_request", `the body must be one JSON object with "owner" (your client ID) and "scopes" (Blnk resource:action scopes), each once, in lower case`)
+	denyKeysMedia     = authn.NewError(http.StatusUnsupportedMediaType, "invalid_request", "Content-Type must be application/json (charset utf-8 only) with no Content-Encoding")
+	denyKeysHeader    = authn.NewError(http.StatusBadRequest, "invalid_request", "malformed Content-Type header, or a body where none belongs")
+	denyKeysTooLarge  = authn.NewError(http.StatusRequestEntityTooLarge, "invalid_request", "request body too large")
 )
 
 // judgeAPIKeys applies Blnk Core's own rules for a scoped key to a request
@@ -54,7 +55,7 @@ func (h *Auth) judgeAPIKeys(w http.ResponseWriter, r *http.Request, clientID str
 }
 
 // keysDenial maps an error of blnkapi's /api-keys checks to its answer.
-func keysDenial(err error) *denial {
+func keysDenial(err error) *authn.Error {
 	switch {
 	case errors.Is(err, blnkapi.ErrForeignOwner):
 		return denyKeysOwner

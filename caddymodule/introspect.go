@@ -5,9 +5,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
 )
 
 // scopeIntrospect lets a client use the introspection endpoint.
@@ -59,7 +59,7 @@ func (o *OAuth) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
 	answer, d := o.introspect(r, req.form.Get("token"), now)
-	if d != nil && d.status == http.StatusServiceUnavailable {
+	if d != nil && d.Status == http.StatusServiceUnavailable {
 		h.Del("Content-Type")
 		o.refuse(w, req, tokenErr(http.StatusServiceUnavailable, "temporarily_unavailable", "the client store is unavailable; retry shortly"), "introspection: store unavailable")
 		return
@@ -74,13 +74,14 @@ func (o *OAuth) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 
 // introspect judges one token exactly as blnk_auth would (any audience);
 // nil means inactive.
-func (o *OAuth) introspect(r *http.Request, tok string, now time.Time) (*introspection, *denial) {
+func (o *OAuth) introspect(r *http.Request, tok string, now time.Time) (*introspection, *authn.Error) {
 	a := o.app
-	e, t, scopes, _, d := a.judge(r, tok, credential.IsAPIKey(tok), anyAudience{}, now)
+	cred := authn.Credential{Value: tok, APIKey: credential.IsAPIKey(tok)}
+	who, d := a.decider.Decide(r.Context(), cred, authn.AnyAudience{}, now)
 	if d != nil {
 		return nil, unavailableOnly(d)
 	}
-	id := e.Client.ID
+	id, scopes, t := who.Client.Client.ID, who.Scopes, who.Token
 	if t == nil {
 		return &introspection{Active: true, Scope: scopes.String(), ClientID: id, TokenType: "api_key", Sub: id}, nil
 	}
@@ -90,15 +91,9 @@ func (o *OAuth) introspect(r *http.Request, tok string, now time.Time) (*introsp
 	}, nil
 }
 
-// anyAudience accepts tokens for every resource: introspection reports on
-// tokens for any resource server.
-type anyAudience struct{}
-
-func (anyAudience) acceptsAudience(*http.Request, *token.Verified) bool { return true }
-
-// unavailableOnly passes on a 503 denial; every other denial means "inactive".
-func unavailableOnly(d *denial) *denial {
-	if d != nil && d.status == http.StatusServiceUnavailable {
+// unavailableOnly passes on a 503; every other refusal means "inactive".
+func unavailableOnly(d *authn.Error) *authn.Error {
+	if d != nil && d.Status == http.StatusServiceUnavailable {
 		return d
 	}
 	return nil

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
@@ -122,7 +123,7 @@ func (o *OAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 func (o *OAuth) serveDocument(w http.ResponseWriter, r *http.Request, doc func() []byte) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeJSONError(w, http.StatusMethodNotAllowed, "invalid_request", "use GET")
+		authn.WriteJSON(w, http.StatusMethodNotAllowed, "invalid_request", "use GET")
 		return
 	}
 	o.docs.once.Do(o.buildDocuments)
@@ -169,18 +170,12 @@ func (o *OAuth) buildDocuments() {
 	o.docs.jwks, _ = json.Marshal(map[string]any{"keys": keys})
 }
 
-// oauthError is an RFC 6749 §5.2 error response.
-type oauthError struct {
-	status      int
-	code        string
-	description string
+// tokenErr is an RFC 6749 §5.2 error response.
+func tokenErr(status int, code, description string) *authn.Error {
+	return authn.NewError(status, code, description)
 }
 
-func tokenErr(status int, code, description string) *oauthError {
-	return &oauthError{status: status, code: code, description: description}
-}
-
-func badRequest(description string) *oauthError {
+func badRequest(description string) *authn.Error {
 	return tokenErr(http.StatusBadRequest, "invalid_request", description)
 }
 
@@ -209,7 +204,7 @@ func (o *OAuth) serveToken(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if oerr != nil {
-		o.app.metrics.token(oerr.code)
+		o.app.metrics.token(oerr.Code)
 		o.refuse(w, req, oerr, "token request refused")
 		return
 	}
@@ -217,21 +212,21 @@ func (o *OAuth) serveToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // refuse writes an RFC 6749 §5.2 error answer.
-func (o *OAuth) refuse(w http.ResponseWriter, req *tokenRequest, oerr *oauthError, msg string) {
+func (o *OAuth) refuse(w http.ResponseWriter, req *tokenRequest, oerr *authn.Error, msg string) {
 	if c := o.logger.Check(zapcore.DebugLevel, msg); c != nil {
-		c.Write(zap.String("error", oerr.code), zap.String("description", oerr.description), zap.String("client_id", req.clientIDForLog()))
+		c.Write(zap.String("error", oerr.Code), zap.String("description", oerr.Description), zap.String("client_id", req.clientIDForLog()))
 	}
-	if oerr.status == http.StatusUnauthorized && (req == nil || req.basic || req.clientID == "") {
+	if oerr.Status == http.StatusUnauthorized && (req == nil || req.basic || req.clientID == "") {
 		w.Header().Set("WWW-Authenticate", `Basic realm="`+o.app.issuerURL.Host+`", charset="UTF-8"`)
 	}
-	if oerr.status == http.StatusServiceUnavailable {
+	if oerr.Status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
-	if oerr.status == http.StatusMethodNotAllowed {
+	if oerr.Status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", "POST")
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSONError(w, oerr.status, oerr.code, oerr.description)
+	authn.WriteJSON(w, oerr.Status, oerr.Code, oerr.Description)
 }
 
 func (req *tokenRequest) clientIDForLog() string {
@@ -246,12 +241,12 @@ func (req *tokenRequest) clientIDForLog() string {
 // never redirects, since no redirection URI is registered to trust.
 func (o *OAuth) serveAuthorize(w http.ResponseWriter) {
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSONError(w, http.StatusBadRequest, "unsupported_response_type", "this server issues no authorization codes; use the client_credentials grant at the token endpoint")
+	authn.WriteJSON(w, http.StatusBadRequest, "unsupported_response_type", "this server issues no authorization codes; use the client_credentials grant at the token endpoint")
 }
 
 // parseTokenRequest reads a token request: the form, the client credentials
 // and grant_type's presence.
-func parseTokenRequest(w http.ResponseWriter, r *http.Request) (*tokenRequest, *oauthError) {
+func parseTokenRequest(w http.ResponseWriter, r *http.Request) (*tokenRequest, *authn.Error) {
 	req, oerr := parseClientRequest(w, r)
 	if oerr == nil && req.form.Get("grant_type") == "" {
 		return req, badRequest("grant_type is required")
@@ -262,7 +257,7 @@ func parseTokenRequest(w http.ResponseWriter, r *http.Request) (*tokenRequest, *
 // parseClientRequest reads the form and the client credentials of a request
 // to the token or introspection endpoint (RFC 6749 §2.3.1, §3.2) without
 // judging them.
-func parseClientRequest(w http.ResponseWriter, r *http.Request) (*tokenRequest, *oauthError) {
+func parseClientRequest(w http.ResponseWriter, r *http.Request) (*tokenRequest, *authn.Error) {
 	if r.Method != http.MethodPost {
 		return nil, tokenErr(http.StatusMethodNotAllowed, "invalid_request", "this endpoint accepts POST only")
 	}
@@ -340,7 +335,7 @@ func parseBasic(h string) (id, secret string, ok bool) {
 }
 
 // authenticate finds the client and checks its secret in constant time.
-func (o *OAuth) authenticate(r *http.Request, req *tokenRequest, now time.Time) (*clientcache.Entry, *oauthError) {
+func (o *OAuth) authenticate(r *http.Request, req *tokenRequest, now time.Time) (*clientcache.Entry, *authn.Error) {
 	// Malformed IDs and secrets (bad prefix, length or checksum) never reach the cache or the database.
 	if !credential.ValidClientID(req.clientID) || credential.CheckSecret(req.secret) != nil {
 		dummyHash.Matches(req.secret)
@@ -366,7 +361,7 @@ func (o *OAuth) authenticate(r *http.Request, req *tokenRequest, now time.Time) 
 }
 
 // issue checks the grant, scope and resource, then mints the token (§4.4.3, §5.1).
-func (o *OAuth) issue(w http.ResponseWriter, req *tokenRequest, e *clientcache.Entry, now time.Time) *oauthError {
+func (o *OAuth) issue(w http.ResponseWriter, req *tokenRequest, e *clientcache.Entry, now time.Time) *authn.Error {
 	if gt := req.form.Get("grant_type"); gt != "client_credentials" {
 		return tokenErr(http.StatusBadRequest, "unsupported_grant_type", "only client_credentials is supported")
 	}
@@ -429,19 +424,6 @@ func (o *OAuth) issue(w http.ResponseWriter, req *tokenRequest, e *clientcache.E
 func validResource(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && u.IsAbs() && u.Host != "" && u.Fragment == "" && !strings.Contains(s, "#")
-}
-
-// writeJSONError writes {"error": code, "error_description": description}.
-func writeJSONError(w http.ResponseWriter, status int, code, description string) {
-	b, _ := json.Marshal(struct {
-		Error       string `json:"error"`
-		Description string `json:"error_description,omitempty"`
-	}{code, description})
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
 }
 
 // knownScopes lists the scopes the config's routes require, for scopes_supported.

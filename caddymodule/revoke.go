@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
@@ -40,7 +41,7 @@ func (o *OAuth) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-func (o *OAuth) revoke(r *http.Request, caller, tok string, now time.Time) *oauthError {
+func (o *OAuth) revoke(r *http.Request, caller, tok string, now time.Time) *authn.Error {
 	a := o.app
 	t, err := a.verifier.Verify(tok, now)
 	if err != nil {

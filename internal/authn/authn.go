@@ -1,0 +1,224 @@
+// Package authn decides who a request is: it takes the request's one
+// credential (an RFC 9068 access token or an API key, RFC 6750 §2.1), finds
+// the active client behind it and the scopes it holds now, and refuses with
+// an Error that knows its status, code and challenge. blnk_auth, the admin
+// API and token introspection all decide through it, so they cannot
+// disagree. It knows nothing about Caddy.
+package authn
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
+)
+
+// APIKeyHeader carries an API key as an alternative to the Authorization header.
+const APIKeyHeader = "X-Blnk-Key"
+
+// Credential is the one credential a request presents.
+type Credential struct {
+	Value  string
+	APIKey bool // an API key (in X-Blnk-Key, or as a bearer value); else an access token
+}
+
+// CredentialOf extracts the one credential of a request (RFC 6750 §2.1: one
+// method only): a bearer value, or an API key in X-Blnk-Key. An access
+// token's syntax is left to Decide, which checks it only when the token is
+// not in the verified-token cache (token.Verifier.VerifyBearer).
+func CredentialOf(hdr http.Header) (Credential, *Error) {
+	authz, keys := hdr["Authorization"], hdr[APIKeyHeader]
+	switch {
+	case len(authz)+len(keys) == 0:
+		return Credential{}, ErrNoCredential
+	case len(authz)+len(keys) > 1:
+		return Credential{}, ErrTwoCredentials
+	case len(keys) == 1:
+		if !credential.IsAPIKey(keys[0]) {
+			return Credential{}, ErrInvalidAPIKey
+		}
+		return Credential{keys[0], true}, nil
+	}
+	const scheme = "Bearer "
+	v := authz[0]
+	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
+		if i := strings.IndexByte(v, ' '); i > 0 && !strings.EqualFold(v[:i], "Bearer") {
+			return Credential{}, ErrNoCredential // another scheme: not a credential of ours
+		}
+		return Credential{}, ErrMalformed
+	}
+	cred := v[len(scheme):]
+	if cred == "" || len(cred) > token.MaxTokenLength {
+		return Credential{}, ErrMalformed
+	}
+	if credential.IsAPIKey(cred) {
+		if !token.IsB64Token(cred) {
+			return Credential{}, ErrMalformed
+		}
+		return Credential{cred, true}, nil
+	}
+	return Credential{cred, false}, nil
+}
+
+// Principal is who a credential was decided to be.
+type Principal struct {
+	Client *clientcache.Entry
+	Token  *token.Verified // nil for an API key
+	// Scopes are what the credential holds now: a token's scopes narrowed to
+	// what its client still holds, or an API key's client's scopes.
+	Scopes scope.Set
+	// ScopesBoxed is Scopes.String() as an interface value when it was made
+	// in advance (the common case), else nil.
+	ScopesBoxed any
+}
+
+// Audience decides whether a token's audience (RFC 9068 §4, "aud") fits
+// where the token is used.
+type Audience interface {
+	AcceptsAudience(t *token.Verified) bool
+}
+
+// Resources is the audience rule of a protected resource: the default
+// audience, or one of the resource's identifiers (RFC 8707), tolerant of one
+// trailing slash. Never the request's Host: that is the caller's to choose.
+type Resources struct {
+	Default string   // the audience of tokens requested without a resource
+	IDs     []string // the resource's identifiers, without a trailing slash
+}
+
+// AcceptsAudience implements Audience.
+func (a *Resources) AcceptsAudience(t *token.Verified) bool {
+	if t.HasAudience(a.Default) {
+		return true
+	}
+	for _, aud := range t.Audience {
+		for _, id := range a.IDs {
+			if SameResource(aud, id) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// AnyAudience accepts tokens for every resource: introspection reports on
+// tokens for any resource server.
+type AnyAudience struct{}
+
+// AcceptsAudience implements Audience.
+func (AnyAudience) AcceptsAudience(*token.Verified) bool { return true }
+
+// SameResource compares resource URLs, ignoring one trailing slash (RFC 9728
+// §3.3 wants identical URLs; clients differ on the slash, never on the path).
+func SameResource(a, b string) bool {
+	return strings.TrimSuffix(a, "/") == strings.TrimSuffix(b, "/")
+}
+
+// Clients finds client records; *clientcache.Cache is one.
+type Clients interface {
+	Get(ctx context.Context, id string) (*clientcache.Entry, error)
+}
+
+// Revocations tells whether a single access token was revoked before its
+// expiry; an error means it cannot tell. *gateway.Backend is one.
+type Revocations interface {
+	TokenRevoked(ctx context.Context, jti string) (bool, error)
+}
+
+// Decider decides credentials: credential → client → scopes.
+type Decider struct {
+	Clients  Clients
+	Verifier *token.Verifier
+	Revoked  Revocations
+	Logger   *zap.Logger // per-request detail at debug level; nil logs nothing
+}
+
+// Authenticate decides the request's one credential (CredentialOf, Decide).
+func (d *Decider) Authenticate(r *http.Request, aud Audience, now time.Time) (Principal, *Error) {
+	cred, err := CredentialOf(r.Header)
+	if err != nil {
+		return Principal{}, err
+	}
+	return d.Decide(r.Context(), cred, aud, now)
+}
+
+// Decide finds the active client behind cred and the scopes it holds now. An
+// access token must verify (signature, issuer, expiry), fit aud, not be
+// revoked, and belong to an active OAuth client; an API key must match its
+// active API-key client's secret.
+func (d *Decider) Decide(ctx context.Context, cred Credential, aud Audience, now time.Time) (Principal, *Error) {
+	if cred.APIKey {
+		id, err := credential.ParseAPIKey(cred.Value)
+		if err != nil {
+			return Principal{}, ErrInvalidAPIKey
+		}
+		entry, e := d.Client(ctx, id, store.TypeAPIKey, now)
+		if e != nil {
+			return Principal{}, e
+		}
+		if !entry.Client.SecretMatches(cred.Value, now) {
+			return Principal{}, ErrInvalidAPIKey
+		}
+		return Principal{Client: entry, Scopes: entry.Client.Scopes, ScopesBoxed: entry.BoxedScopes}, nil
+	}
+	t, err := d.Verifier.VerifyBearer(cred.Value, now)
+	if errors.Is(err, token.ErrMalformed) {
+		return Principal{}, ErrMalformed
+	}
+	if err != nil || !aud.AcceptsAudience(t) {
+		return Principal{}, ErrInvalidToken
+	}
+	// The denylist alone while the change feed is synced; else the store too.
+	if revoked, err := d.Revoked.TokenRevoked(ctx, t.JTI); revoked {
+		return Principal{}, ErrInvalidToken
+	} else if err != nil {
+		d.debug("token denylist unavailable", err)
+		return Principal{}, ErrUnavailable
+	}
+	entry, e := d.Client(ctx, t.ClientID, store.TypeOAuth, now)
+	if e != nil {
+		return Principal{}, e
+	}
+	// A token carries the scopes of its issue; the client may have lost some since.
+	if !entry.Client.Scopes.CoversAll(t.Scopes) {
+		return Principal{Client: entry, Token: t, Scopes: t.Scopes.Filter(entry.Client.Scopes)}, nil
+	}
+	return Principal{Client: entry, Token: t, Scopes: t.Scopes, ScopesBoxed: t.BoxedScopes}, nil
+}
+
+// Client looks up an active client of the wanted type: an unknown, inactive
+// or other-typed client is ErrInvalidToken, an unreachable store
+// ErrUnavailable.
+func (d *Decider) Client(ctx context.Context, id string, want store.Type, now time.Time) (*clientcache.Entry, *Error) {
+	e, err := d.Clients.Get(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, ErrInvalidToken
+	case err != nil:
+		// The change feed logs the outage once; per request this is detail.
+		d.debug("client store unavailable", err)
+		return nil, ErrUnavailable
+	case e.Client.Type != want || !e.Client.Active(now):
+		return nil, ErrInvalidToken
+	}
+	return e, nil
+}
+
+func (d *Decider) debug(msg string, err error) {
+	if d.Logger == nil {
+		return
+	}
+	if c := d.Logger.Check(zapcore.DebugLevel, msg); c != nil {
+		c.Write(zap.Error(err))
+	}
+}
