@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authserver"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/blnkapi"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/inflight"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpscope"
@@ -267,14 +268,14 @@ func (h *Auth) Validate() error {
 	if strings.ContainsAny(h.Realm, "\"\\") {
 		return errors.New("blnk_auth: realm must not contain quotes or backslashes")
 	}
-	if h.Resource != "" && !validResource(h.Resource) {
+	if h.Resource != "" && !authserver.ValidResource(h.Resource) {
 		return errors.New("blnk_auth: resource must be an absolute URL without a fragment")
 	}
 	if err := checkURLLength("resource", h.Resource); err != nil {
 		return err
 	}
 	for _, res := range h.Resources {
-		if !validResource(res) {
+		if !authserver.ValidResource(res) {
 			return fmt.Errorf("blnk_auth: resources: %q is not an absolute URL without a fragment", res)
 		}
 		if err := checkURLLength("resources", res); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authserver"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/testdb"
 )
@@ -132,7 +133,7 @@ func BenchmarkServeHTTPParallel(b *testing.B) {
 // hash, scope check, ES256 signing, response), without the HTTP server.
 func BenchmarkTokenEndpoint(b *testing.B) {
 	_, a, _ := benchHandler(b, 0)
-	o := &OAuth{app: a, logger: a.logger, tokenPath: tokenPath, docs: new(documents)}
+	o := &OAuth{server: a.authServer(a.logger)}
 	c, err := a.Service().Create(context.Background(), admin.CLI, admin.CreateParams{Name: "bench token", Scopes: []string{"mcp:read"}})
 	if err != nil {
 		b.Fatal(err)
@@ -140,7 +141,7 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(c.Client.ID+":"+c.Secret))
 	body := "grant_type=client_credentials&scope=mcp%3Aread"
 	serve := func() *httptest.ResponseRecorder {
-		r := httptest.NewRequest(http.MethodPost, tokenPath, strings.NewReader(body))
+		r := httptest.NewRequest(http.MethodPost, authserver.TokenPath, strings.NewReader(body))
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		r.Header.Set("Authorization", basic)
 		w := httptest.NewRecorder()

@@ -1,4 +1,4 @@
-package caddymodule
+package authserver
 
 import (
 	"encoding/json"
@@ -10,8 +10,8 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 )
 
-// scopeIntrospect lets a client use the introspection endpoint.
-const scopeIntrospect = "oauth:introspect"
+// ScopeIntrospect lets a client use the introspection endpoint.
+const ScopeIntrospect = "oauth:introspect"
 
 // inactive is RFC 7662 §2.2's answer for any token that is not active:
 // nothing else, so the answer tells nothing about why.
@@ -32,36 +32,36 @@ type introspection struct {
 }
 
 // serveIntrospect is RFC 7662 token introspection for other resource servers:
-// POST token=… with client authentication (Basic or body), by an active OAuth
-// client holding oauth:introspect. An access token is active while its
-// signature, expiry and client (not revoked, not expired) hold; its scope is
-// narrowed to what the client holds now, as blnk_auth does. API keys are
-// answered too (token_type "api_key").
-func (o *OAuth) serveIntrospect(w http.ResponseWriter, r *http.Request) {
+// POST token=… (§2.1) with client authentication (Basic or body), by an
+// active OAuth client holding oauth:introspect. An access token is active
+// while its signature, expiry and client (not revoked, not expired) hold; its
+// scope is narrowed to what the client holds now, as the resource servers do.
+// API keys are answered too (token_type "api_key").
+func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	req, oerr := parseClientRequest(w, r)
 	var caller *clientcache.Entry
 	if oerr == nil {
-		caller, oerr = o.authenticate(r, req, now)
+		caller, oerr = s.authenticate(r, req, now)
 	}
-	if oerr == nil && !caller.Client.Scopes.Covers(scopeIntrospect) {
-		oerr = tokenErr(http.StatusForbidden, "insufficient_scope", "introspection needs the oauth:introspect scope")
+	if oerr == nil && !caller.Client.Scopes.Covers(ScopeIntrospect) {
+		oerr = oauthErr(http.StatusForbidden, "insufficient_scope", "introspection needs the oauth:introspect scope")
 	}
 	if oerr == nil && req.form.Get("token") == "" {
 		oerr = badRequest("token is required")
 	}
 	if oerr != nil {
-		o.refuse(w, req, oerr, "introspection refused")
+		s.refuse(w, req, oerr, "introspection refused")
 		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
-	answer, d := o.introspect(r, req.form.Get("token"), now)
+	answer, d := s.introspect(r, req.form.Get("token"), now)
 	if d != nil && d.Status == http.StatusServiceUnavailable {
 		h.Del("Content-Type")
-		o.refuse(w, req, tokenErr(http.StatusServiceUnavailable, "temporarily_unavailable", "the client store is unavailable; retry shortly"), "introspection: store unavailable")
+		s.refuse(w, req, errStoreUnavailable, "introspection: store unavailable")
 		return
 	}
 	if answer == nil {
@@ -72,12 +72,11 @@ func (o *OAuth) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(b)
 }
 
-// introspect judges one token exactly as blnk_auth would (any audience);
-// nil means inactive.
-func (o *OAuth) introspect(r *http.Request, tok string, now time.Time) (*introspection, *authn.Error) {
-	a := o.app
+// introspect judges one token exactly as a resource server would (any
+// audience); nil means inactive (§2.2).
+func (s *Server) introspect(r *http.Request, tok string, now time.Time) (*introspection, *authn.Error) {
 	cred := authn.Credential{Value: tok, APIKey: credential.IsAPIKey(tok)}
-	who, d := a.decider.Decide(r.Context(), cred, authn.AnyAudience{}, now)
+	who, d := s.cfg.Decider.Decide(r.Context(), cred, authn.AnyAudience{}, now)
 	if d != nil {
 		return nil, unavailableOnly(d)
 	}
@@ -87,7 +86,7 @@ func (o *OAuth) introspect(r *http.Request, tok string, now time.Time) (*introsp
 	}
 	return &introspection{
 		Active: true, Scope: scopes.String(), ClientID: id, TokenType: "Bearer",
-		Exp: t.ExpiresAt.Unix(), Iat: t.IssuedAt.Unix(), Sub: id, Aud: t.Audience, Iss: a.issuerURL.String(), Jti: t.JTI,
+		Exp: t.ExpiresAt.Unix(), Iat: t.IssuedAt.Unix(), Sub: id, Aud: t.Audience, Iss: s.issuer, Jti: t.JTI,
 	}, nil
 }
 

@@ -1,0 +1,182 @@
+package authserver
+
+import (
+	"encoding/base64"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+)
+
+// oauthErr is an RFC 6749 §5.2 error response.
+func oauthErr(status int, code, description string) *authn.Error {
+	return authn.NewError(status, code, description)
+}
+
+func badRequest(description string) *authn.Error {
+	return oauthErr(http.StatusBadRequest, "invalid_request", description)
+}
+
+// errBadClient is deliberately the same for an unknown client, a wrong secret,
+// a revoked, expired or API-key client: nothing tells an attacker which.
+var errBadClient = oauthErr(http.StatusUnauthorized, "invalid_client", "client authentication failed")
+
+// errStoreUnavailable: the client could not be looked up.
+var errStoreUnavailable = oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "the client store is unavailable; retry shortly")
+
+// dummyHash stands in for the stored hash of an unknown client, so that a
+// wrong ID costs the same as a wrong secret.
+var dummyHash = credential.HashOf(credential.NewSecret())
+
+// clientRequest is a parsed request of an authenticating client: its form
+// and credentials, not yet judged.
+type clientRequest struct {
+	clientID, secret string
+	basic            bool
+	form             url.Values
+}
+
+// parseClientRequest reads the form and the client credentials of a request
+// to the token, introspection or revocation endpoint (RFC 6749 §2.3.1, §3.2)
+// without judging them.
+func parseClientRequest(w http.ResponseWriter, r *http.Request) (*clientRequest, *authn.Error) {
+	if r.Method != http.MethodPost {
+		return nil, oauthErr(http.StatusMethodNotAllowed, "invalid_request", "this endpoint accepts POST only")
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, badRequest("the request body must be application/x-www-form-urlencoded")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, oauthErr(http.StatusRequestEntityTooLarge, "invalid_request", "request body too large")
+		}
+		return nil, badRequest("could not read the request body")
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, badRequest("malformed form body")
+	}
+	for k, v := range form {
+		if len(v) > 1 {
+			if k == "resource" {
+				return nil, oauthErr(http.StatusBadRequest, "invalid_target", "request one resource per token")
+			}
+			return nil, badRequest("parameter " + strconv.Quote(k) + " is repeated")
+		}
+	}
+	req := &clientRequest{form: form}
+	if h := r.Header.Values("Authorization"); len(h) > 0 {
+		if len(h) > 1 {
+			return req, badRequest("more than one Authorization header")
+		}
+		id, secret, ok := parseBasic(h[0])
+		if !ok {
+			req.basic = true
+			return req, oauthErr(http.StatusUnauthorized, "invalid_client", "malformed Basic credentials")
+		}
+		req.clientID, req.secret, req.basic = id, secret, true
+		if _, has := form["client_secret"]; has {
+			return req, badRequest("client authenticated by both Basic and client_secret: use one method")
+		}
+		if bodyID, has := form["client_id"]; has && bodyID[0] != id {
+			return req, badRequest("client_id in the body differs from the Basic credentials")
+		}
+	} else {
+		req.clientID, req.secret = form.Get("client_id"), form.Get("client_secret")
+		if req.clientID == "" || req.secret == "" {
+			return req, oauthErr(http.StatusUnauthorized, "invalid_client", "client authentication required: HTTP Basic or client_id and client_secret in the body")
+		}
+	}
+	return req, nil
+}
+
+// parseBasic decodes "Basic base64(urlencode(id):urlencode(secret))" as RFC
+// 6749 §2.3.1 specifies; net/http's BasicAuth skips the form-decoding.
+func parseBasic(h string) (id, secret string, ok bool) {
+	const prefix = "Basic "
+	if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", "", false
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(h[len(prefix):]))
+	if err != nil {
+		return "", "", false
+	}
+	rawID, rawSecret, found := strings.Cut(string(raw), ":")
+	if !found {
+		return "", "", false
+	}
+	if id, err = url.QueryUnescape(rawID); err != nil {
+		return "", "", false
+	}
+	if secret, err = url.QueryUnescape(rawSecret); err != nil {
+		return "", "", false
+	}
+	return id, secret, id != "" && secret != ""
+}
+
+// authenticate finds the OAuth client of req and checks its secret in
+// constant time (RFC 6749 §2.3.1).
+func (s *Server) authenticate(r *http.Request, req *clientRequest, now time.Time) (*clientcache.Entry, *authn.Error) {
+	// Malformed IDs and secrets (bad prefix, length or checksum) never reach the cache or the database.
+	if !credential.ValidClientID(req.clientID) || credential.CheckSecret(req.secret) != nil {
+		dummyHash.Matches(req.secret)
+		return nil, errBadClient
+	}
+	e, err := s.cfg.Backend.Clients.Get(r.Context(), req.clientID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		dummyHash.Matches(req.secret)
+		return nil, errBadClient
+	case err != nil:
+		if c := s.cfg.Logger.Check(zapcore.DebugLevel, "token request: client store unavailable"); c != nil {
+			c.Write(zap.Error(err))
+		}
+		return nil, errStoreUnavailable
+	}
+	c := e.Client
+	match := c.SecretMatches(req.secret, now)
+	if !match || c.Type != store.TypeOAuth || !c.Active(now) {
+		return nil, errBadClient
+	}
+	return e, nil
+}
+
+// refuse writes an RFC 6749 §5.2 error answer, with the §5.2 Basic challenge
+// on a 401 when the client tried Basic or no authentication at all.
+func (s *Server) refuse(w http.ResponseWriter, req *clientRequest, oerr *authn.Error, msg string) {
+	if c := s.cfg.Logger.Check(zapcore.DebugLevel, msg); c != nil {
+		c.Write(zap.String("error", oerr.Code), zap.String("description", oerr.Description), zap.String("client_id", req.clientIDForLog()))
+	}
+	if oerr.Status == http.StatusUnauthorized && (req == nil || req.basic || req.clientID == "") {
+		w.Header().Set("WWW-Authenticate", s.realm)
+	}
+	if oerr.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	if oerr.Status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", "POST")
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	authn.WriteJSON(w, oerr.Status, oerr.Code, oerr.Description)
+}
+
+func (req *clientRequest) clientIDForLog() string {
+	if req == nil || !credential.ValidClientID(req.clientID) {
+		return ""
+	}
+	return req.clientID
+}

@@ -1,0 +1,64 @@
+package authserver
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+)
+
+// serveRevoke is RFC 7009 token revocation: POST token=… (§2.1) with client
+// authentication. A client revokes only its own access tokens; the token
+// stops working at once on every instance (its jti goes on a denylist kept
+// until the token's expiry, spread through the change feed). Unknown,
+// malformed or expired tokens get 200 as well (§2.2: nothing to revoke); an
+// API key is refused with §2.2.1's unsupported_token_type.
+func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	req, oerr := parseClientRequest(w, r)
+	if oerr == nil {
+		_, oerr = s.authenticate(r, req, now)
+	}
+	tok := ""
+	if oerr == nil {
+		if tok = req.form.Get("token"); tok == "" {
+			oerr = badRequest("token is required")
+		}
+	}
+	if oerr == nil && credential.IsAPIKey(tok) {
+		// An API key is a client's credential, not a token: revoke the client.
+		oerr = oauthErr(http.StatusBadRequest, "unsupported_token_type", "API keys are revoked by revoking their client")
+	}
+	if oerr == nil {
+		oerr = s.revoke(r, req.clientID, tok, now)
+	}
+	if oerr != nil {
+		s.refuse(w, req, oerr, "token revocation refused")
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Server) revoke(r *http.Request, caller, tok string, now time.Time) *authn.Error {
+	t, err := s.cfg.Verifier.Verify(tok, now)
+	if err != nil {
+		return nil // not a live token of ours: nothing to revoke
+	}
+	if t.ClientID != caller {
+		return oauthErr(http.StatusBadRequest, "unauthorized_client", "a client can only revoke its own tokens")
+	}
+	b := s.cfg.Backend
+	if b.Revoked.Has(t.JTI) {
+		return nil
+	}
+	until := t.ExpiresAt.Add(s.cfg.Leeway)
+	if err := b.Store.RevokeToken(r.Context(), store.RevokedToken{JTI: t.JTI, ClientID: t.ClientID, ExpiresAt: until}); err != nil {
+		return oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "could not record the revocation; retry shortly")
+	}
+	// This instance needs no round trip through the change feed.
+	b.Revoked.Add(t.JTI, until)
+	return nil
+}

@@ -1,0 +1,154 @@
+// Package authserver is the OAuth 2.0 authorization server of the client
+// credentials grant as a plain http.Handler: the token endpoint (RFC 6749
+// §4.4), authorization server metadata (RFC 8414, also served as OpenID
+// Connect discovery), the JWKS (RFC 7517), token introspection (RFC 7662),
+// token revocation (RFC 7009) and an authorization endpoint that refuses
+// every request. It knows nothing about Caddy: caddymodule's blnk_oauth
+// builds a Server from the blnk_auth app and delegates to it.
+package authserver
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
+)
+
+// Paths served below the issuer's path.
+const (
+	TokenPath      = "/oauth/token"
+	AuthorizePath  = "/oauth/authorize"
+	IntrospectPath = "/oauth/introspect"
+	RevokePath     = "/oauth/revoke"
+	// OpenIDPath serves the same metadata for clients that only look there.
+	OpenIDPath   = "/.well-known/openid-configuration"
+	JWKSPath     = "/.well-known/jwks.json"
+	MetadataPath = "/.well-known/oauth-authorization-server"
+	// MaxRequestBody bounds a request's form; a real one is a few hundred bytes.
+	MaxRequestBody = 16 << 10
+)
+
+// Config configures a Server. Every field is required unless it says otherwise.
+type Config struct {
+	// Issuer is the issuer's URL ("iss"): the endpoints are served below its
+	// path, and the metadata names it.
+	Issuer *url.URL
+	// Audience is the "aud" of tokens requested without a resource parameter.
+	Audience string
+	// Leeway is the clock skew tolerated on exp: a revoked token's jti is
+	// kept until its expiry plus Leeway.
+	Leeway time.Duration
+	// Signer mints access tokens; its TTL bounds their lifetime (never past
+	// the client's own expiry).
+	Signer *token.Issuer
+	// Verifier checks access tokens presented for revocation.
+	Verifier *token.Verifier
+	// Keys returns the public keys the JWKS publishes.
+	Keys func() []*token.Key
+	// Decider judges introspected tokens exactly as the resource servers do.
+	Decider *authn.Decider
+	// Backend finds clients (through its cache), records their use and
+	// records revoked tokens.
+	Backend *gateway.Backend
+	// Resource reports whether a token may be minted for a resource
+	// identifier (RFC 8707) besides Audience; nil accepts none but Audience.
+	Resource func(id string) bool
+	// Scopes lists scopes_supported; it is called once, at the first request
+	// for a metadata document. Nil lists only scope.All.
+	Scopes func() []string
+	// Logger logs per-request detail at debug level; nil logs nothing.
+	Logger *zap.Logger
+	// TokenOutcome, if not nil, is told the outcome of every token request:
+	// "issued" or the RFC 6749 §5.2 error code.
+	TokenOutcome func(outcome string)
+}
+
+// Server is the authorization server. Make one with New.
+type Server struct {
+	cfg    Config
+	issuer string // cfg.Issuer as a string
+	realm  string // the Basic challenge of a 401
+
+	tokenPath, jwksPath, metadataPath         string
+	authorizePath, introspectPath, openIDPath string
+	revokePath                                string
+
+	docs documents
+}
+
+// documents are rendered once, at first use.
+type documents struct {
+	once           sync.Once
+	metadata, jwks []byte
+}
+
+// New makes a Server of cfg.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	base := strings.TrimSuffix(cfg.Issuer.Path, "/")
+	return &Server{
+		cfg:    cfg,
+		issuer: cfg.Issuer.String(),
+		realm:  `Basic realm="` + cfg.Issuer.Host + `", charset="UTF-8"`,
+
+		tokenPath: base + TokenPath,
+		jwksPath:  base + JWKSPath,
+		// RFC 8414 §3: the well-known segment goes before the issuer's path.
+		metadataPath:   MetadataPath + base,
+		authorizePath:  base + AuthorizePath,
+		introspectPath: base + IntrospectPath,
+		revokePath:     base + RevokePath,
+		// OpenID Connect Discovery appends the well-known segment to the issuer.
+		openIDPath: base + OpenIDPath,
+	}
+}
+
+// Serves reports whether path is one of the server's endpoints; ServeHTTP
+// answers any other path 404.
+func (s *Server) Serves(path string) bool {
+	switch path {
+	case s.tokenPath, s.metadataPath, s.openIDPath, s.authorizePath, s.introspectPath, s.revokePath, s.jwksPath:
+		return true
+	}
+	return false
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case s.tokenPath:
+		s.serveToken(w, r)
+	case s.metadataPath, s.openIDPath:
+		s.serveDocument(w, r, func() []byte { return s.docs.metadata })
+	case s.authorizePath:
+		s.serveAuthorize(w)
+	case s.introspectPath:
+		s.serveIntrospect(w, r)
+	case s.revokePath:
+		s.serveRevoke(w, r)
+	case s.jwksPath:
+		s.serveDocument(w, r, func() []byte { return s.docs.jwks })
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// serveAuthorize answers every authorization request with RFC 6749 §4.1.2.1's
+// unsupported_response_type: this server only does client credentials. It
+// never redirects, since no redirection URI is registered to trust.
+func (s *Server) serveAuthorize(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+	authn.WriteJSON(w, http.StatusBadRequest, "unsupported_response_type", "this server issues no authorization codes; use the client_credentials grant at the token endpoint")
+}
+
+// Interface guards
+var _ http.Handler = (*Server)(nil)
