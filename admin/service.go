@@ -1,6 +1,7 @@
 // Package admin is the client lifecycle: create (the secret shown once), list,
 // inspect, revoke and delete OAuth clients and API keys. It knows nothing of
-// Caddy or HTTP; the CLI and the admin API both drive it.
+// Caddy: the CLI drives the Service, and Handler serves it over HTTP as the
+// admin API.
 package admin
 
 import (
