@@ -4,16 +4,15 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/zap/zaptest"
 
-	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway/gatewaytest"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
@@ -69,27 +68,8 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st, err := gateway.Database{SQLitePath: filepath.Join(t.TempDir(), "authn.db")}.Open(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := gateway.New(st, clientcache.Config{}, zaptest.NewLogger(t))
-	if err != nil {
-		st.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	k, err := token.GenerateKey(token.ES256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := token.NewVerifier([]*token.Key{k}, issuer, time.Second, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(v.Close)
+	b := gatewaytest.Backend(t)
+	k, v := gatewaytest.Keys(t, issuer)
 	return &fixture{
 		d:       &Decider{Clients: b.Clients, Verifier: v, Revoked: b, Logger: zaptest.NewLogger(t)},
 		backend: b,

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,8 +17,8 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authserver"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway/gatewaytest"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
@@ -46,27 +45,8 @@ type fixture struct {
 
 func newFixture(t *testing.T, iss string) *fixture {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st, err := gateway.Database{SQLitePath: filepath.Join(t.TempDir(), "authserver.db")}.Open(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := gateway.New(st, clientcache.Config{}, zaptest.NewLogger(t))
-	if err != nil {
-		st.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	k, err := token.GenerateKey(token.ES256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := token.NewVerifier([]*token.Key{k}, iss, time.Second, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(v.Close)
+	b := gatewaytest.Backend(t)
+	k, v := gatewaytest.Keys(t, iss)
 	u, err := url.Parse(iss)
 	if err != nil {
 		t.Fatal(err)
