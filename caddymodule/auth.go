@@ -547,11 +547,11 @@ func (h *Auth) authorize(w http.ResponseWriter, r *http.Request, clientID string
 			return more, "", true, h.deny(w, r, denyKeysDisabled)
 		}
 	}
-	if need, ok := h.permits(r, scopes); !ok {
+	op, need, ok := h.permits(r, scopes)
+	if !ok {
 		return more, "", true, h.denyNeeding(w, r, authn.ErrInsufficientScope, need)
 	}
 	if h.BlnkAPI != nil {
-		op, _ = blnkapi.RequiredScope(r.Method, r.URL.Path)
 		if done, err := h.judgeAPIKeys(w, r, clientID, scopes); done {
 			return more, "", true, err
 		}
@@ -576,17 +576,18 @@ func (h *Auth) answerJSONRPC(w http.ResponseWriter, id json.RawMessage, err erro
 // permits reports whether scopes cover what the request needs here: the
 // route's scopes, and for a Blnk API the scope of the operation. When not,
 // need is what to name in the challenge ("" for the route's scopes).
-func (h *Auth) permits(r *http.Request, scopes scope.Set) (need string, ok bool) {
+func (h *Auth) permits(r *http.Request, scopes scope.Set) (op, need string, ok bool) {
 	if !scopes.CoversAll(h.required) {
-		return "", false
+		return "", "", false
 	}
 	if h.BlnkAPI != nil {
-		op, known := blnkapi.RequiredScope(r.Method, r.URL.Path)
+		var known bool
+		op, known = blnkapi.RequiredScope(r.Method, r.URL.Path)
 		if !known || !scopes.Covers(op) {
-			return h.withRequired(op), false
+			return "", h.withRequired(op), false
 		}
 	}
-	return "", true
+	return op, "", true
 }
 
 // withRequired joins the route's scopes and one more, for a challenge.

@@ -23,17 +23,15 @@ var (
 )
 
 // judgeAPIKeys applies Blnk Core's own rules for a scoped key to a request
-// for /api-keys, which Blnk skips for the gateway's master key: refused
-// unless the route enables it; then a new key's owner must be the caller
-// and its scopes within the caller's, and list and revoke are pinned to the
-// caller's own keys. Requests for other resources pass untouched.
+// for /api-keys, which Blnk skips for the gateway's master key (authorize
+// has refused them already unless the route enables them): a new key's owner
+// must be the caller and its scopes within the caller's, and list and revoke
+// are pinned to the caller's own keys. Requests for other resources pass untouched.
 func (h *Auth) judgeAPIKeys(w http.ResponseWriter, r *http.Request, clientID string, scopes scope.Set) (done bool, err error) {
 	op := blnkapi.KeysOperation(r.Method, r.URL.Path)
 	switch {
 	case op == blnkapi.NotKeys:
 		return false, nil
-	case !h.BlnkAPI.ManageAPIKeys:
-		return true, h.deny(w, r, denyKeysDisabled) // authorize refused it already
 	case op == blnkapi.KeysCreate:
 		err := blnkapi.CheckCreate(r, clientID, scopes.Covers)
 		if err == nil {

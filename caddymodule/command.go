@@ -164,7 +164,7 @@ or "roll-secret", and never again.`,
 				Args:  cobra.ExactArgs(1),
 				RunE: cliRun(func(ctx context.Context, svc *admin.Service, cmd *cobra.Command, args []string) (any, error) {
 					g, _ := cmd.Flags().GetString("grace-period")
-					grace, err := caddy.ParseDuration(g)
+					grace, err := admin.ParseDuration(g) // as the admin API reads grace_period
 					if err != nil {
 						return nil, fmt.Errorf("--grace-period: %v", err)
 					}
