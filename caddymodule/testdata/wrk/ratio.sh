@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# What blnk_auth costs a proxied request, through a real process: one Caddy
+# with both sites and the same upstream, wrk -t1 -c32 in alternating rounds
+# (plain reverse_proxy, then blnk_auth + reverse_proxy), so that drift in the
+# machine's speed hits both alike. A run's ratio is the median of its rounds'
+# ratios; the script prints every run's ratio and the median of the runs, for
+# a plain route (GET) and an mcp route (a tools/list POST).
+# Needs wrk (apt-get install wrk) and PostgreSQL at 127.0.0.1:5432.
+# Usage: caddymodule/testdata/wrk/ratio.sh [runs, default 5] [rounds per run, default 5] [round length, default 6s]
+# With WRK_ADMIN=127.0.0.1:2019 it also saves a 5 s CPU profile of each kind
+# of round of the first run (pprof through Caddy's admin endpoint) and prints
+# their top entries.
+set -euo pipefail
+runs=${1:-5} rounds=${2:-5} dur=${3:-6s}
+source "$(cd "$(dirname "$0")" && pwd)/setup.sh"
+export TOKEN=$tok
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+# round URL SCRIPT_OR_EMPTY TOKEN_OR_EMPTY PROFILE_NAME_OR_EMPTY
+round() {
+	local args=(-t1 -c32 -d"$dur")
+	[ -n "$2" ] && args+=(-s "$here/$2")
+	[ -n "$3" ] && [ -z "$2" ] && args+=(-H "Authorization: Bearer $3")
+	if [ -n "$4" ] && [ -n "${WRK_ADMIN:-}" ]; then
+		(sleep 0.5; curl -s -o "$work/$4.pprof" "http://$WRK_ADMIN/debug/pprof/profile?seconds=5") &
+	fi
+	TOKEN=$3 wrk "${args[@]}" "$1" | rps
+	wait
+}
+
+# measure NAME PLAIN_URL AUTH_URL SCRIPT
+measure() {
+	local ratios=()
+	for run in $(seq 1 "$runs"); do
+		local r=()
+		for i in $(seq 1 "$rounds"); do
+			local prof_p="" prof_a=""
+			if [ "$run" = 1 ] && [ "$i" = 1 ]; then prof_p=$1-plain prof_a=$1-blnk_auth; fi
+			p=$(round "$2" "$4" "" "$prof_p")
+			a=$(round "$3" "$4" "$tok" "$prof_a")
+			r+=("$(echo "scale=4; $a / $p" | bc)")
+			echo "   $1 run $run round $i: plain $p/s, blnk_auth $a/s"
+		done
+		m=$(printf '%s\n' "${r[@]}" | median)
+		ratios+=("$m")
+		echo "== $1 run $run: ratio (median of $rounds rounds) $m"
+	done
+	echo "== $1: ratios ${ratios[*]}; median $(printf '%s\n' "${ratios[@]}" | median)"
+}
+
+echo "== wrk -t1 -c32 -d$dur, $runs runs of $rounds alternating rounds"
+measure plain http://127.0.0.1:7082/ http://127.0.0.1:7081/ ""
+measure mcp http://127.0.0.1:7085/mcp http://127.0.0.1:7084/mcp mcp.lua
+if [ -n "${WRK_ADMIN:-}" ]; then
+	for f in "$work"/*.pprof; do
+		echo "== profile $(basename "$f" .pprof)"
+		go tool pprof -top -nodecount=25 "$work/caddy" "$f" 2>/dev/null | sed -n '1,32p'
+	done
+	mkdir -p /tmp/blnk-wrk-profiles && cp "$work"/*.pprof "$work/caddy" /tmp/blnk-wrk-profiles/
+	echo "(profiles and the binary copied to /tmp/blnk-wrk-profiles)"
+fi
