@@ -7,6 +7,9 @@
 # a plain route (GET) and an mcp route (a tools/list POST).
 # Needs wrk (apt-get install wrk) and PostgreSQL at 127.0.0.1:5432.
 # Usage: caddymodule/testdata/wrk/ratio.sh [runs, default 5] [rounds per run, default 5] [round length, default 6s]
+# With PLAIN_HEADER=1 the plain rounds carry the same Authorization header,
+# which reverse_proxy forwards: the ratio then leaves out what receiving a
+# token's bytes costs and shows blnk_auth's own work.
 # With WRK_ADMIN=127.0.0.1:2019 it also saves a 5 s CPU profile of each kind
 # of round of the first run (pprof through Caddy's admin endpoint) and prints
 # their top entries.
@@ -37,7 +40,7 @@ measure() {
 		for i in $(seq 1 "$rounds"); do
 			local prof_p="" prof_a=""
 			if [ "$run" = 1 ] && [ "$i" = 1 ]; then prof_p=$1-plain prof_a=$1-blnk_auth; fi
-			p=$(round "$2" "$4" "" "$prof_p")
+			p=$(round "$2" "$4" "${PLAIN_HEADER:+$tok}" "$prof_p")
 			a=$(round "$3" "$4" "$tok" "$prof_a")
 			r+=("$(echo "scale=4; $a / $p" | bc)")
 			echo "   $1 run $run round $i: plain $p/s, blnk_auth $a/s"
@@ -49,7 +52,7 @@ measure() {
 	echo "== $1: ratios ${ratios[*]}; median $(printf '%s\n' "${ratios[@]}" | median)"
 }
 
-echo "== wrk -t1 -c32 -d$dur, $runs runs of $rounds alternating rounds"
+echo "== wrk -t1 -c32 -d$dur, $runs runs of $rounds alternating rounds${PLAIN_HEADER:+, the token sent to the plain routes too}"
 measure plain http://127.0.0.1:7082/ http://127.0.0.1:7081/ ""
 measure mcp http://127.0.0.1:7085/mcp http://127.0.0.1:7084/mcp mcp.lua
 if [ -n "${WRK_ADMIN:-}" ]; then
