@@ -140,6 +140,10 @@ func (b *Backend) RevokeToken(ctx context.Context, t store.RevokedToken) error {
 		return err
 	}
 	b.Revoked.Add(t.JTI, t.ExpiresAt)
+	// Counted as the change feed counts what it applies: a request judged
+	// before the denylist held the token but registered after the recheck
+	// below then sees the count move and is judged again (see changes).
+	b.changes.Add(1)
 	b.Flights.RevokeToken(t.ClientID, t.JTI)
 	return nil
 }

@@ -11,14 +11,23 @@
 # which reverse_proxy forwards: the ratio then leaves out what receiving a
 # token's bytes costs and shows blnk_auth's own work.
 # With WRK_ADMIN=127.0.0.1:2019 it also saves a 5 s CPU profile of each kind
-# of round of the first run (pprof through Caddy's admin endpoint) and prints
-# their top entries.
+# of round of the first run (pprof through Caddy's admin endpoint; both
+# rounds of the pair are profiled, so the ratio stays fair) and prints their
+# top entries. A round with a refused request or a socket error stops the
+# script: it never counts refusals as throughput.
 set -euo pipefail
+shopt -s inherit_errexit
+export LC_ALL=C
 runs=${1:-5} rounds=${2:-5} dur=${3:-6s}
 source "$(cd "$(dirname "$0")" && pwd)/setup.sh"
-export TOKEN=$tok
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+median() { sort -g | awk '{a[NR]=$1} END {printf "%.4f\n", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+# A fresh token for each run, so that none expires during a long measurement.
+fresh_token() {
+	tok=$(curl -sf -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials http://127.0.0.1:7080/oauth/token | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+	[ -n "$tok" ] || { echo "no token" >&2; exit 1; }
+}
 
 # round URL SCRIPT_OR_EMPTY TOKEN_OR_EMPTY PROFILE_NAME_OR_EMPTY
 round() {
@@ -28,20 +37,32 @@ round() {
 	if [ -n "$4" ] && [ -n "${WRK_ADMIN:-}" ]; then
 		(sleep 0.5; curl -s -o "$work/$4.pprof" "http://$WRK_ADMIN/debug/pprof/profile?seconds=5") &
 	fi
-	TOKEN=$3 wrk "${args[@]}" "$1" | rps
+	local out
+	out=$(TOKEN=$3 wrk "${args[@]}" "$1")
 	wait
+	# Refusals and socket errors are not throughput: stop rather than count them.
+	if grep -q 'Non-2xx\|Socket errors' <<<"$out"; then
+		echo "wrk $* got errors:" >&2
+		echo "$out" >&2
+		exit 1
+	fi
+	rps <<<"$out"
 }
 
 # measure NAME PLAIN_URL AUTH_URL SCRIPT
 measure() {
 	local ratios=()
 	for run in $(seq 1 "$runs"); do
+		fresh_token
 		local r=()
 		for i in $(seq 1 "$rounds"); do
 			local prof_p="" prof_a=""
 			if [ "$run" = 1 ] && [ "$i" = 1 ]; then prof_p=$1-plain prof_a=$1-blnk_auth; fi
-			p=$(round "$2" "$4" "${PLAIN_HEADER:+$tok}" "$prof_p")
+			local plain_tok=""
+			[ "${PLAIN_HEADER:-0}" = 1 ] && plain_tok=$tok
+			p=$(round "$2" "$4" "$plain_tok" "$prof_p")
 			a=$(round "$3" "$4" "$tok" "$prof_a")
+			[ -n "$p" ] && [ -n "$a" ] && [ "$p" != 0 ] || { echo "no rate measured" >&2; exit 1; }
 			r+=("$(echo "scale=4; $a / $p" | bc)")
 			echo "   $1 run $run round $i: plain $p/s, blnk_auth $a/s"
 		done
@@ -52,7 +73,9 @@ measure() {
 	echo "== $1: ratios ${ratios[*]}; median $(printf '%s\n' "${ratios[@]}" | median)"
 }
 
-echo "== wrk -t1 -c32 -d$dur, $runs runs of $rounds alternating rounds${PLAIN_HEADER:+, the token sent to the plain routes too}"
+extra=""
+[ "${PLAIN_HEADER:-0}" = 1 ] && extra=", the token sent to the plain routes too"
+echo "== wrk -t1 -c32 -d$dur, $runs runs of $rounds alternating rounds$extra"
 measure plain http://127.0.0.1:7082/ http://127.0.0.1:7081/ ""
 measure mcp http://127.0.0.1:7085/mcp http://127.0.0.1:7084/mcp mcp.lua
 if [ -n "${WRK_ADMIN:-}" ]; then
@@ -60,6 +83,6 @@ if [ -n "${WRK_ADMIN:-}" ]; then
 		echo "== profile $(basename "$f" .pprof)"
 		go tool pprof -top -nodecount=25 "$work/caddy" "$f" 2>/dev/null | sed -n '1,32p'
 	done
-	mkdir -p /tmp/blnk-wrk-profiles && cp "$work"/*.pprof "$work/caddy" /tmp/blnk-wrk-profiles/
+	mkdir -p /tmp/blnk-wrk-profiles && cp "$work"/*.pprof "$work/caddy" /tmp/blnk-wrk-profiles/ 2>/dev/null || true
 	echo "(profiles and the binary copied to /tmp/blnk-wrk-profiles)"
 fi

@@ -5,8 +5,8 @@
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
 work=$(mktemp -d)
-db=blnk_auth_wrk
-psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
+db=blnk_auth_wrk_$$ # one per run: two people measuring at once do not drop each other's
+PGOPTIONS=--client-min-messages=warning psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
 export BLNK_AUTH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/$db
 export BLNK_AUTH_SECRET=wrk-secret-0123456789abcdef0123456789
 (cd "$root" && go build -o "$work/caddy" ./caddy)
