@@ -4,7 +4,8 @@
 # (plain reverse_proxy, then blnk_auth + reverse_proxy), so that drift in the
 # machine's speed hits both alike. A run's ratio is the median of its rounds'
 # ratios; the script prints every run's ratio and the median of the runs, for
-# a plain route (GET) and an mcp route (a tools/list POST).
+# a plain route (GET) and an mcp route (a tools/list POST), with what a
+# request costs Caddy in CPU time on each.
 # Needs wrk (apt-get install wrk) and PostgreSQL at 127.0.0.1:5432.
 # Usage: caddymodule/testdata/wrk/ratio.sh [runs, default 5] [rounds per run, default 5] [round length, default 6s]
 # With PLAIN_HEADER=1 the plain rounds carry the same Authorization header,
@@ -37,8 +38,10 @@ round() {
 	if [ -n "$4" ] && [ -n "${WRK_ADMIN:-}" ]; then
 		(sleep 0.5; curl -s -o "$work/$4.pprof" "http://$WRK_ADMIN/debug/pprof/profile?seconds=5") &
 	fi
-	local out
+	local out t0 t1 n
+	t0=$(cpu_ticks)
 	out=$(TOKEN=$3 wrk "${args[@]}" "$1")
+	t1=$(cpu_ticks)
 	wait
 	# Refusals and socket errors are not throughput: stop rather than count them.
 	if grep -q 'Non-2xx\|Socket errors' <<<"$out"; then
@@ -46,29 +49,40 @@ round() {
 		echo "$out" >&2
 		exit 1
 	fi
-	rps <<<"$out"
+	n=$(sed -n 's/^ *\([0-9][0-9]*\) requests in.*/\1/p' <<<"$out")
+	echo "$(rps <<<"$out") $(echo "scale=1; ($t1 - $t0) * 1000000 / $clk / $n" | bc)"
 }
+
+# cpu_ticks is the CPU time Caddy has used so far (user + system, in clock
+# ticks): divided by the requests of a round, what one request costs it,
+# which contention on the machine disturbs far less than throughput.
+clk=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 
 # measure NAME PLAIN_URL AUTH_URL SCRIPT
 measure() {
 	local ratios=()
 	for run in $(seq 1 "$runs"); do
 		fresh_token
-		local r=()
+		local r=() d=()
 		for i in $(seq 1 "$rounds"); do
 			local prof_p="" prof_a=""
 			if [ "$run" = 1 ] && [ "$i" = 1 ]; then prof_p=$1-plain prof_a=$1-blnk_auth; fi
 			local plain_tok=""
 			[ "${PLAIN_HEADER:-0}" = 1 ] && plain_tok=$tok
-			p=$(round "$2" "$4" "$plain_tok" "$prof_p")
-			a=$(round "$3" "$4" "$tok" "$prof_a")
+			local res p pc a ac
+			res=$(round "$2" "$4" "$plain_tok" "$prof_p")
+			read -r p pc <<<"$res"
+			res=$(round "$3" "$4" "$tok" "$prof_a")
+			read -r a ac <<<"$res"
 			[ -n "$p" ] && [ -n "$a" ] && [ "$p" != 0 ] || { echo "no rate measured" >&2; exit 1; }
 			r+=("$(echo "scale=4; $a / $p" | bc)")
-			echo "   $1 run $run round $i: plain $p/s, blnk_auth $a/s"
+			d+=("$(echo "$ac - $pc" | bc)")
+			echo "   $1 run $run round $i: plain $p/s ($pc µs CPU/request), blnk_auth $a/s ($ac µs CPU/request)"
 		done
 		m=$(printf '%s\n' "${r[@]}" | median)
 		ratios+=("$m")
-		echo "== $1 run $run: ratio (median of $rounds rounds) $m"
+		echo "== $1 run $run: ratio (median of $rounds rounds) $m; Caddy's CPU per request, blnk_auth − plain (median) $(printf '%s\n' "${d[@]}" | median) µs"
 	done
 	echo "== $1: ratios ${ratios[*]}; median $(printf '%s\n' "${ratios[@]}" | median)"
 }
