@@ -22,8 +22,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/backend"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/blnkapi"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/inflight"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpscope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpsession"
@@ -39,7 +39,7 @@ type Next interface {
 
 // Shared is what every route of one gateway uses.
 type Shared struct {
-	Backend *gateway.Backend
+	Backend *backend.Backend
 	Decider *authn.Decider
 	// Sessions binds MCP session IDs to the clients that opened them.
 	Sessions *mcpsession.Binder
