@@ -109,7 +109,7 @@ type Route struct {
 	required scope.Set
 	mcp      *MCP
 	blnk     *Blnk
-	upstream []string // the Blnk upstream key, ready to put in a header map
+	upstream []string    // the Blnk upstream key, ready to put in a header map
 	log      *zap.Logger // the decision log
 
 	base         scope.Set       // the least the route needs: required, plus mcp:read on an MCP route
