@@ -2,8 +2,13 @@ package resourceserver_test
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -71,6 +76,39 @@ func TestDecisionLog(t *testing.T) {
 		}
 		if s := fmt.Sprint(fields); strings.Contains(s, tok) || strings.Contains(s, key) || strings.Contains(s, "not-a-token") {
 			t.Errorf("entry %d holds a credential: %s", i, s)
+		}
+	}
+}
+
+// TestDecisionInSpan: a traced request's span carries the decision and the
+// client ID (never a credential).
+func TestDecisionInSpan(t *testing.T) {
+	f := newFixture(t)
+	rt := f.route(t, resourceserver.Config{Required: scope.MustParse("mcp:read")})
+	id, _ := f.client(t, store.TypeOAuth, "mcp:read")
+	rec := tracetest.NewSpanRecorder()
+	tracer := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)).Tracer("test")
+	for _, tc := range []struct {
+		authz, outcome, client string
+	}{
+		{"Bearer " + f.token(t, id, "mcp:read", issuer), "allowed", id},
+		{"Bearer x.y.z", "invalid_token", ""},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("Authorization", tc.authz)
+		ctx, span := tracer.Start(r.Context(), "request")
+		_ = rt.ServeHTTP(httptest.NewRecorder(), r.WithContext(ctx), &upstream{})
+		span.End()
+		ended := rec.Ended()
+		attrs := map[string]string{}
+		for _, a := range ended[len(ended)-1].Attributes() {
+			attrs[string(a.Key)] = a.Value.Emit()
+		}
+		if attrs["blnk_auth.outcome"] != tc.outcome || attrs["blnk_auth.client_id"] != tc.client {
+			t.Errorf("span attributes %v, want outcome %s, client %q", attrs, tc.outcome, tc.client)
+		}
+		if len(ended[len(ended)-1].Events()) != 1 {
+			t.Errorf("%d events, want the decision", len(ended[len(ended)-1].Events()))
 		}
 	}
 }

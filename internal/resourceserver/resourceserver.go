@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -383,6 +385,16 @@ func (rt *Route) admit(r *http.Request, f *inflight.Flight, p *Pass, more scope.
 func (rt *Route) decide(r *http.Request, p *Pass, outcome, reason string, status int) {
 	if rt.sh.Decision != nil {
 		rt.sh.Decision(outcome)
+	}
+	// When the request is traced (Caddy's tracing directive), the decision
+	// appears in its span; not recording costs a context lookup.
+	if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+		attrs := []attribute.KeyValue{attribute.String("blnk_auth.outcome", outcome)}
+		if p != nil {
+			attrs = append(attrs, attribute.String("blnk_auth.client_id", p.Client.Client.ID))
+		}
+		span.SetAttributes(attrs...)
+		span.AddEvent("blnk_auth decision", trace.WithAttributes(attrs...))
 	}
 	c := rt.log.Check(zapcore.DebugLevel, "decision")
 	if c == nil {
