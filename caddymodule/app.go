@@ -208,7 +208,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("blnk_auth: %w", err)
 	}
 	a.backend = val.(backendHandle).Backend
-	watchCache(ctx.GetMetricsRegistry(), a.backend.Clients.Stats)
+	watchBackend(ctx.GetMetricsRegistry(), a.backend)
 
 	sctx, cancel := context.WithTimeout(ctx, defaultStartupTimeout)
 	defer cancel()

@@ -53,6 +53,8 @@ type Backend struct {
 	// after it is registered in flight with all it needs judged against
 	// every change made so far, and is rechecked for every later one.
 	changes atomic.Uint64
+	// feedLosses counts lost change-feed connections.
+	feedLosses atomic.Uint64
 
 	log    *zap.Logger
 	cancel context.CancelFunc
@@ -152,7 +154,7 @@ const pingInterval = time.Second
 // feed is connected with the token denylist loaded. Otherwise it returns
 // ErrStoreDown or ErrFeedNotSynced.
 func (b *Backend) Ready(ctx context.Context) error {
-	if !b.revokedSynced.Load() {
+	if !b.FeedSynced() {
 		return ErrFeedNotSynced
 	}
 	b.pingMu.Lock()
@@ -287,6 +289,15 @@ func (b *Backend) loadRevoked(ctx context.Context) error {
 // Backend.changes.
 func (b *Backend) Changes() uint64 { return b.changes.Load() }
 
+// FeedSynced reports whether the change feed is connected with the token
+// denylist loaded: every revocation made anywhere reaches this instance.
+func (b *Backend) FeedSynced() bool { return b.revokedSynced.Load() }
+
+// FeedLosses counts the times the change feed lost its connection, for
+// metrics: each one is a window in which revocations made elsewhere arrive
+// late.
+func (b *Backend) FeedLosses() uint64 { return b.feedLosses.Load() }
+
 // RecordUse notes that a client was used; cheap enough for every request
 // since the entry lets through one call per second.
 func (b *Backend) RecordUse(e *clientcache.Entry, now time.Time) {
@@ -394,6 +405,7 @@ func (f *feedWatcher) Synced(ok bool) {
 		if ok {
 			f.log.Debug("change feed connected")
 		} else {
+			f.backend.feedLosses.Add(1)
 			f.log.Warn("change feed lost its database connection; reconnecting, cached clients and the token denylist are trusted for at most 1s")
 		}
 	}

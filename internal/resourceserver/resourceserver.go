@@ -56,8 +56,9 @@ type Shared struct {
 	// Routes registers every route, for the token endpoint's resource check,
 	// scopes_supported and the root metadata path.
 	Routes *Routes
-	// Decision counts a decision by outcome ("allowed", or an error code); may be nil.
-	Decision func(outcome string)
+	// Decision counts a decision by the route's kind (KindPlain, KindMCP,
+	// KindBlnk) and outcome ("allowed", or an error code); may be nil.
+	Decision func(kind, outcome string)
 	// Earlier returns the Pass an earlier route admitted this same request
 	// with, or nil; Admitted records p for later routes and for the logs.
 	// (Caddy keeps them in the request's variables and placeholders.)
@@ -111,6 +112,7 @@ type Route struct {
 	required scope.Set
 	mcp      *MCP
 	blnk     *Blnk
+	kind     string      // KindPlain, KindMCP or KindBlnk, for metrics
 	upstream []string    // the Blnk upstream key, ready to put in a header map
 	log      *zap.Logger // the decision log
 
@@ -179,9 +181,10 @@ func New(cfg Config, sh *Shared) (*Route, error) {
 	for _, id := range rt.ids {
 		rt.audience.IDs = append(rt.audience.IDs, id.url)
 	}
-	rt.base, rt.supported = rt.required, rt.required
+	rt.base, rt.supported, rt.kind = rt.required, rt.required, KindPlain
 	switch {
 	case rt.mcp != nil:
+		rt.kind = KindMCP
 		if rt.mcp.Policy == nil {
 			rt.mcp.Policy = mcpscope.DefaultPolicy()
 		}
@@ -192,6 +195,7 @@ func New(cfg Config, sh *Shared) (*Route, error) {
 		rt.base = rt.required.Union(scope.MustParse("mcp:read"))
 		rt.supported = rt.base.Union(scope.MustParse("mcp:write")).Union(rt.mcp.Policy.Scopes())
 	case rt.blnk != nil:
+		rt.kind = KindBlnk
 		// What a client may need here: the route's scopes and every scope
 		// Blnk Core checks (RFC 9728 scopes_supported).
 		blnk, err := scope.FromList(blnkapi.Scopes(rt.blnk.ManageAPIKeys))
@@ -208,6 +212,13 @@ func New(cfg Config, sh *Shared) (*Route, error) {
 	}
 	return rt, nil
 }
+
+// Kinds of route, as metrics label them.
+const (
+	KindPlain = "plain"
+	KindMCP   = "mcp"
+	KindBlnk  = "blnk_api"
+)
 
 // DefaultMaxBodySize is how much of an MCP request body is read to find its
 // method unless configured: 1 MiB.
@@ -384,7 +395,7 @@ func (rt *Route) admit(r *http.Request, f *inflight.Flight, p *Pass, more scope.
 // p is nil when no client was identified.
 func (rt *Route) decide(r *http.Request, p *Pass, outcome, reason string, status int) {
 	if rt.sh.Decision != nil {
-		rt.sh.Decision(outcome)
+		rt.sh.Decision(rt.kind, outcome)
 	}
 	// When the request is traced (Caddy's tracing directive), the decision
 	// appears in its span; not recording costs a context lookup.
