@@ -277,8 +277,8 @@ func isLoopback(host string) bool {
 
 // Validate checks the settings that need no I/O.
 func (a *App) Validate() error {
-	if d := time.Duration(a.TokenTTL); d < time.Minute || d > 24*time.Hour {
-		return fmt.Errorf("blnk_auth: token_ttl %s out of range (1m to 24h)", d)
+	if d := time.Duration(a.TokenTTL); d < time.Minute || d > token.MaxTTL {
+		return fmt.Errorf("blnk_auth: token_ttl %s out of range (1m to %s)", d, token.MaxTTL)
 	}
 	if d := time.Duration(a.Leeway); d < 0 || d > token.MaxLeeway {
 		return fmt.Errorf("blnk_auth: leeway %s out of range (0 to %s)", d, token.MaxLeeway)

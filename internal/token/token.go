@@ -63,6 +63,10 @@ var ErrTooLong = errors.New("the token would be longer than " + strconv.Itoa(Max
 // MaxLeeway is the largest clock skew tolerated when checking exp and iat.
 const MaxLeeway = time.Minute
 
+// MaxTTL is the longest lifetime a token may be issued with (the app's
+// token_ttl is at most this).
+const MaxTTL = 24 * time.Hour
+
 // Claims are the RFC 9068 §2.2 claims of an access token.
 type Claims struct {
 	jwt.RegisteredClaims

@@ -1,0 +1,80 @@
+package token
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// signedRaw signs the exact header and claims JSON text with k, so a test can
+// send what no JSON encoder would produce (a name twice).
+func signedRaw(t *testing.T, k *Key, header, claims string) string {
+	t.Helper()
+	enc := base64.RawURLEncoding
+	input := enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(claims))
+	sig, err := k.method.Sign(input, k.private)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return input + "." + enc.EncodeToString(sig)
+}
+
+// TestVerifyDefenceInDepth (issue #15, item 5): tokens our own key signed but
+// that the issuer never mints are refused. This matters once a signing key has
+// leaked, or if a bug ever minted such a token: no token without a jti (it
+// could not be revoked), none living longer than the longest configurable
+// lifetime, none with a "crit" header (RFC 7515 §4.1.11: we understand no
+// extension, so we must refuse), none with a header parameter or claim named
+// twice (RFC 7519 §4: parsers disagree on which one wins).
+func TestVerifyDefenceInDepth(t *testing.T) {
+	const leeway = 30 * time.Second
+	for _, k := range []*Key{genKey(t, ES256), genKey(t, EdDSA)} {
+		now := time.Now()
+		good := goodClaims(now)
+		hdr := map[string]any{"typ": "at+jwt", "kid": k.KID}
+		iat, exp := now.Unix(), now.Add(5*time.Minute).Unix()
+		header := fmt.Sprintf(`{"alg":%q,"kid":%q,"typ":"at+jwt"}`, k.Algorithm, k.KID)
+		claims := func(extra string) string {
+			return fmt.Sprintf(`{"iss":%q,"sub":%q,"aud":[%q],"exp":%d,"iat":%d,"jti":"j1","client_id":%q,"scope":"ledgers:read"%s}`,
+				testIssuer, testClient, testAudience, exp, iat, testClient, extra)
+		}
+		longest := now.Add(-time.Minute)
+		cases := map[string]string{
+			"no jti":           sign(t, k, hdr, with(good, "jti", nil)),
+			"empty jti":        sign(t, k, hdr, with(good, "jti", "")),
+			"jti not a string": sign(t, k, hdr, with(good, "jti", 7)),
+			"lifetime beyond the longest token_ttl plus leeway": sign(t, k, hdr, with(with(good,
+				"iat", longest.Unix()), "exp", longest.Add(MaxTTL+leeway+time.Second).Unix())),
+			"crit header":              sign(t, k, map[string]any{"typ": "at+jwt", "kid": k.KID, "crit": []string{"exp"}}, good),
+			"empty crit header":        sign(t, k, map[string]any{"typ": "at+jwt", "kid": k.KID, "crit": []string{}}, good),
+			"duplicate sub":            signedRaw(t, k, header, claims(fmt.Sprintf(`,"sub":%q`, "blnk_cid_someoneElse0000000000"))),
+			"duplicate scope":          signedRaw(t, k, header, claims(`,"scope":"*"`)),
+			"duplicate exp":            signedRaw(t, k, header, claims(fmt.Sprintf(`,"exp":%d`, now.Add(1000*time.Hour).Unix()))),
+			"duplicate, escaped name":  signedRaw(t, k, header, claims(`,"sco\u0070e":"*"`)),
+			"duplicate header kid":     signedRaw(t, k, fmt.Sprintf(`{"alg":%q,"kid":%q,"typ":"at+jwt","kid":"other"}`, k.Algorithm, k.KID), claims("")),
+			"duplicate header alg":     signedRaw(t, k, fmt.Sprintf(`{"alg":%q,"kid":%q,"typ":"at+jwt","alg":"none"}`, k.Algorithm, k.KID), claims("")),
+			"claims not a JSON object": signedRaw(t, k, header, `["iss"]`),
+		}
+		v := newVerifier(t, []*Key{k}, leeway, 0)
+		// Baselines: the hand-signed claims and the longest lifetime verify,
+		// so each refusal comes from what its case changed.
+		if _, err := v.Verify(signedRaw(t, k, header, claims("")), now); err != nil {
+			t.Fatalf("%s: hand-signed baseline refused: %v", k.Algorithm, err)
+		}
+		atMost := sign(t, k, hdr, with(with(good, "iat", longest.Unix()), "exp", longest.Add(MaxTTL+leeway).Unix()))
+		if _, err := v.Verify(atMost, now); err != nil {
+			t.Fatalf("%s: a token living MaxTTL plus leeway refused: %v", k.Algorithm, err)
+		}
+		for name, raw := range cases {
+			t.Run(k.Algorithm+"/"+name, func(t *testing.T) {
+				got, err := v.Verify(raw, now)
+				if !errors.Is(err, ErrInvalid) || got != nil {
+					t.Fatalf("Verify = %+v, %v; want ErrInvalid", got, err)
+				}
+				t.Log(err)
+			})
+		}
+	}
+}
