@@ -1,6 +1,7 @@
 package token
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -334,6 +335,33 @@ func (v *Verifier) Cached(raw string, now time.Time) (*Verified, bool, error) {
 	return t, true, nil
 }
 
+// uniqueNames reports whether the base64url JSON object seg names each of its
+// members once, comparing names after unescaping ("sco\u0070e" is "scope").
+func uniqueNames(seg string) bool {
+	b, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return false
+	}
+	seen := make(map[string]bool, 12)
+	for dec.More() {
+		tok, err := dec.Token()
+		name, ok := tok.(string)
+		if err != nil || !ok || seen[name] {
+			return false
+		}
+		seen[name] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
 func (v *Verifier) verify(raw string) (*Verified, error) {
 	if len(raw) > MaxTokenLength {
 		return nil, fmt.Errorf("%w: token too long", ErrInvalid)
@@ -346,6 +374,11 @@ func (v *Verifier) verify(raw string) (*Verified, error) {
 	tok, err := v.parser.ParseWithClaims(raw, &claims, func(t *jwt.Token) (any, error) {
 		if typ, _ := t.Header["typ"].(string); !strings.EqualFold(typ, JWTType) && !strings.EqualFold(typ, "application/"+JWTType) {
 			return nil, errors.New(`"typ" header is not at+jwt`)
+		}
+		// RFC 7515 §4.1.11: an extension listed in "crit" must be understood;
+		// we understand none, and never send one.
+		if _, ok := t.Header["crit"]; ok {
+			return nil, errors.New(`"crit" header`)
 		}
 		kid, _ := t.Header["kid"].(string)
 		k, ok := v.keys[kid]
@@ -368,6 +401,21 @@ func (v *Verifier) verify(raw string) (*Verified, error) {
 	}
 	if claims.IssuedAt == nil { // RFC 9068 §2.2: required; read below
 		return nil, fmt.Errorf("%w: no iat", ErrInvalid)
+	}
+	// Refusals below concern tokens our key signed that Issue never makes:
+	// they matter once a key leaks, and cost nothing next to the signature.
+	if claims.ID == "" { // RFC 9068 §2.2: required; a token without one cannot be revoked
+		return nil, fmt.Errorf("%w: no jti", ErrInvalid)
+	}
+	if claims.ExpiresAt.Sub(claims.IssuedAt.Time) > MaxTTL+v.leeway {
+		return nil, fmt.Errorf("%w: lifetime longer than %s", ErrInvalid, MaxTTL)
+	}
+	// JSON parsers disagree on which of two equal names wins (RFC 7519 §4
+	// lets a JWT with duplicates be refused), so no token may have any.
+	header, payload, _ := strings.Cut(raw, ".")
+	payload, _, _ = strings.Cut(payload, ".")
+	if !uniqueNames(header) || !uniqueNames(payload) {
+		return nil, fmt.Errorf("%w: a header parameter or claim named twice", ErrInvalid)
 	}
 	scopes, err := scope.Parse(claims.Scope)
 	if err != nil {
