@@ -23,8 +23,8 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/keyring"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpsession"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
 )
 
@@ -218,15 +218,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 
 	sctx, cancel := context.WithTimeout(ctx, defaultStartupTimeout)
 	defer cancel()
-	keys, signing, err := loadKeys(sctx, a.backend.Store, secret, a.SigningAlgorithm)
+	ring, err := keyring.Load(sctx, a.backend.Store, secret, a.SigningAlgorithm)
 	if err != nil {
 		return fmt.Errorf("blnk_auth: loading signing keys: %w", err)
 	}
-	a.keys = keys
+	a.keys = ring.Keys
 	a.sessions = mcpsession.New(secret)
-	a.issuer = &token.Issuer{Key: signing, Issuer: issuer, TTL: time.Duration(a.TokenTTL)}
+	a.issuer = &token.Issuer{Key: ring.Signing, Issuer: issuer, TTL: time.Duration(a.TokenTTL)}
 	cacheSize := max(a.TokenCacheSize, 0)
-	a.verifier, err = token.NewVerifier(keys, issuer, time.Duration(a.Leeway), cacheSize)
+	a.verifier, err = token.NewVerifier(ring.Keys, issuer, time.Duration(a.Leeway), cacheSize)
 	if err != nil {
 		return fmt.Errorf("blnk_auth: %w", err)
 	}
@@ -290,48 +290,6 @@ func (a *App) Validate() error {
 		return errors.New("blnk_auth: cache sizes and TTLs must not be negative")
 	}
 	return nil
-}
-
-// loadKeys opens every stored signing key and returns them with the one that
-// signs (created on first start: instances starting together agree on one).
-func loadKeys(ctx context.Context, st store.Store, secret, alg string) ([]*token.Key, *token.Key, error) {
-	stored, err := st.SigningKeys(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	found := false
-	for _, sk := range stored {
-		found = found || sk.Algorithm == alg
-	}
-	if !found {
-		k, err := token.GenerateKey(alg)
-		if err != nil {
-			return nil, nil, err
-		}
-		sealed, err := token.Seal(k, secret, time.Now().UTC())
-		if err != nil {
-			return nil, nil, err
-		}
-		if _, err := st.EnsureSigningKey(ctx, sealed); err != nil {
-			return nil, nil, err
-		}
-		if stored, err = st.SigningKeys(ctx); err != nil {
-			return nil, nil, err
-		}
-	}
-	var keys []*token.Key
-	var signing *token.Key
-	for _, sk := range stored { // newest first
-		k, err := token.Open(sk, secret)
-		if err != nil {
-			return nil, nil, err
-		}
-		keys = append(keys, k)
-		if signing == nil && k.Algorithm == alg {
-			signing = k
-		}
-	}
-	return keys, signing, nil
 }
 
 // Start implements caddy.App; the work happens in Provision.
