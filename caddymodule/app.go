@@ -222,6 +222,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("blnk_auth: loading signing keys: %w", err)
 	}
+	for _, skipped := range ring.Skipped {
+		a.logger.Warn("a stored signing key does not open with the configured secret, which opens the others; delete its row if it is not needed", zap.Error(skipped))
+	}
+	if ring.WeakSecret != nil {
+		a.logger.Warn("weak secret: the signing keys are sealed under it, so it is still accepted; replace it", zap.Error(ring.WeakSecret))
+	}
 	a.keys = ring.Keys
 	a.sessions = mcpsession.New(secret)
 	a.issuer = &token.Issuer{Key: ring.Signing, Issuer: issuer, TTL: time.Duration(a.TokenTTL)}

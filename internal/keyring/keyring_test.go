@@ -63,18 +63,20 @@ func load(t *testing.T, st store.Store, secret, alg string) *Ring {
 
 func storedKeys(t *testing.T, st store.Store) []store.SigningKey {
 	t.Helper()
-	keys, err := st.SigningKeys(t.Context())
+	kr, err := st.Keyring(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return keys
+	return kr.Keys
 }
 
 // insertRaw stores sk as it is, as a database administrator (or a copy from
 // another database) could.
 func insertRaw(t *testing.T, st store.Store, sk store.SigningKey) {
 	t.Helper()
-	if _, err := st.EnsureSigningKey(t.Context(), sk); err != nil {
+	if _, err := st.UpdateKeyring(t.Context(), func(store.Keyring) (store.KeyringUpdate, error) {
+		return store.KeyringUpdate{Put: []store.SigningKey{sk}}, nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -135,7 +137,7 @@ func TestUnopenableRowDoesNotBlock(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		bad, err := Seal(foreign, secretB, time.Now().UTC())
+		bad, err := sealV1(foreign, secretB, time.Now().UTC())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,6 +149,9 @@ func TestUnopenableRowDoesNotBlock(t *testing.T) {
 		}
 		if slices.Contains(kids(ring.Keys), foreign.KID) {
 			t.Errorf("the key sealed under another secret is trusted")
+		}
+		if len(ring.Skipped) != 1 || !strings.Contains(ring.Skipped[0].Error(), foreign.KID) || !strings.Contains(ring.Skipped[0].Error(), token.EdDSA) {
+			t.Errorf("skipped keys reported: %v; want the one naming %s and EdDSA", ring.Skipped, foreign.KID)
 		}
 	})
 }
@@ -228,7 +233,7 @@ func TestUpgradeKeepsKeys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v1, err := Seal(k, oldSecret, time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
+		v1, err := sealV1(k, oldSecret, time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
 		if err != nil {
 			t.Fatal(err)
 		}
