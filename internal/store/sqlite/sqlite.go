@@ -26,6 +26,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/privfile"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
@@ -93,8 +94,14 @@ func openDBs(path string) (w, r *sql.DB, abs string, err error) {
 			return nil, nil, "", fmt.Errorf("creating the database directory: %w", err)
 		}
 	}
-	// Create the file ourselves so that it is private from the start; SQLite
-	// gives its -wal and -shm files the mode of the database file.
+	// Existing files must be private already: SQLite keeps the mode of the
+	// database file and gives it to the -wal and -shm it creates.
+	for _, p := range []string{abs, abs + "-wal", abs + "-shm"} {
+		if err := privfile.Check(p); err != nil {
+			return nil, nil, "", fmt.Errorf("opening SQLite database: %w", err)
+		}
+	}
+	// Create the file ourselves so that it is private from the start.
 	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("opening SQLite database: %w", err)
