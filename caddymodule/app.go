@@ -56,11 +56,13 @@ type App struct {
 	// means the default.
 	Database string `json:"database,omitempty"`
 
-	// Secret encrypts the token signing keys at rest. At least 32 characters;
-	// every instance on the same database must use the same one. Placeholders
-	// such as {env.BLNK_AUTH_SECRET} are expanded. Required with PostgreSQL;
-	// with the embedded database it defaults to one generated on first start
-	// and kept (mode 0600) beside the database file.
+	// Secret encrypts the token signing keys at rest (Argon2id, then
+	// AES-256-GCM; see package keyring). Random, at least 32 characters
+	// (openssl rand -base64 32); every instance on the same database must use
+	// the same one. Give it as {env.BLNK_AUTH_SECRET} or {file./path}, which
+	// are read when the config loads and stay out of the stored config.
+	// Required with PostgreSQL; with the embedded database it defaults to one
+	// generated on first start and kept (mode 0600) beside the database file.
 	Secret string `json:"secret,omitempty"`
 
 	// Issuer is the "iss" claim of every token and the base URL of the token

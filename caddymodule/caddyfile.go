@@ -36,7 +36,7 @@ func init() {
 //	{
 //		blnk_auth {
 //			database   <dsn>           # required, e.g. {env.BLNK_AUTH_DATABASE_URL}
-//			secret     <secret>        # required, at least 32 characters
+//			secret     <secret>        # required with PostgreSQL: random, at least 32 characters, e.g. {env.BLNK_AUTH_SECRET}
 //			issuer     <url>           # required, e.g. https://auth.example.com
 //			audience   <url>           # default: the issuer
 //			token_ttl  <duration>      # default 1h

@@ -126,3 +126,31 @@ func TestSecretFromFile(t *testing.T) {
 		t.Fatalf("a missing secret file: %v, want the secret refused", err)
 	}
 }
+
+// TestREADMESecrets (issue #15, items 3 and 7): the README tells an operator
+// which forms keep secrets out of stored configs, lists every field that
+// takes them, says how to run Caddy's admin endpoint in production, and that
+// a backup of the embedded default's directory holds both the sealed keys
+// and the secret.
+func TestREADMESecrets(t *testing.T) {
+	raw, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(raw)
+	i := strings.Index(readme, "placeholders work in")
+	if i < 0 {
+		t.Fatal("README.md lists no fields that take placeholders")
+	}
+	list := readme[i:min(len(readme), i+300)]
+	for _, field := range []string{"`database`", "`secret`", "`issuer`", "`audience`", "`master_key`", "`upstream_key`", "`{file.*}`"} {
+		if !strings.Contains(readme[i-40:i+300], field) {
+			t.Errorf("README.md's list of fields taking placeholders lacks %s: %q", field, list)
+		}
+	}
+	for _, want := range []string{"autosave.json", "GET /config/", "admin off", "admin unix//", "{$VAR}", "## Secrets and keys at rest", "**Backups.**", "beside the database"} {
+		if !strings.Contains(readme, want) {
+			t.Errorf("README.md does not say %q", want)
+		}
+	}
+}
