@@ -47,15 +47,19 @@ func TestVerifyDefenceInDepth(t *testing.T) {
 			"jti not a string": sign(t, k, hdr, with(good, "jti", 7)),
 			"lifetime beyond the longest token_ttl plus leeway": sign(t, k, hdr, with(with(good,
 				"iat", longest.Unix()), "exp", longest.Add(MaxTTL+leeway+time.Second).Unix())),
-			"crit header":              sign(t, k, map[string]any{"typ": "at+jwt", "kid": k.KID, "crit": []string{"exp"}}, good),
-			"empty crit header":        sign(t, k, map[string]any{"typ": "at+jwt", "kid": k.KID, "crit": []string{}}, good),
-			"duplicate sub":            signedRaw(t, k, header, claims(fmt.Sprintf(`,"sub":%q`, "blnk_cid_someoneElse0000000000"))),
-			"duplicate scope":          signedRaw(t, k, header, claims(`,"scope":"*"`)),
-			"duplicate exp":            signedRaw(t, k, header, claims(fmt.Sprintf(`,"exp":%d`, now.Add(1000*time.Hour).Unix()))),
-			"duplicate, escaped name":  signedRaw(t, k, header, claims(`,"sco\u0070e":"*"`)),
-			"duplicate header kid":     signedRaw(t, k, fmt.Sprintf(`{"alg":%q,"kid":%q,"typ":"at+jwt","kid":"other"}`, k.Algorithm, k.KID), claims("")),
-			"duplicate header alg":     signedRaw(t, k, fmt.Sprintf(`{"alg":%q,"kid":%q,"typ":"at+jwt","alg":"none"}`, k.Algorithm, k.KID), claims("")),
-			"claims not a JSON object": signedRaw(t, k, header, `["iss"]`),
+			"crit header":             sign(t, k, map[string]any{"typ": "at+jwt", "kid": k.KID, "crit": []string{"exp"}}, good),
+			"empty crit header":       sign(t, k, map[string]any{"typ": "at+jwt", "kid": k.KID, "crit": []string{}}, good),
+			"duplicate sub":           signedRaw(t, k, header, claims(fmt.Sprintf(`,"sub":%q`, "blnk_cid_someoneElse0000000000"))),
+			"duplicate scope":         signedRaw(t, k, header, claims(`,"scope":"*"`)),
+			"duplicate exp":           signedRaw(t, k, header, claims(fmt.Sprintf(`,"exp":%d`, now.Add(1000*time.Hour).Unix()))),
+			"duplicate, escaped name": signedRaw(t, k, header, claims(`,"sco\u0070e":"*"`)),
+			// encoding/json matches a struct's fields case-insensitively, the
+			// last one winning: "SCOPE" would replace "scope".
+			"duplicate in another case": signedRaw(t, k, header, claims(`,"SCOPE":"*"`)),
+			"duplicate exp, other case": signedRaw(t, k, header, claims(fmt.Sprintf(`,"Exp":%d`, now.Add(1000*time.Hour).Unix()))),
+			"duplicate header kid":      signedRaw(t, k, fmt.Sprintf(`{"alg":%q,"kid":%q,"typ":"at+jwt","kid":"other"}`, k.Algorithm, k.KID), claims("")),
+			"duplicate header alg":      signedRaw(t, k, fmt.Sprintf(`{"alg":%q,"kid":%q,"typ":"at+jwt","alg":"none"}`, k.Algorithm, k.KID), claims("")),
+			"claims not a JSON object":  signedRaw(t, k, header, `["iss"]`),
 		}
 		v := newVerifier(t, []*Key{k}, leeway, 0)
 		// Baselines: the hand-signed claims and the longest lifetime verify,
