@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -80,5 +81,44 @@ func TestVerifyDefenceInDepth(t *testing.T) {
 				t.Log(err)
 			})
 		}
+	}
+}
+
+func TestUniqueNames(t *testing.T) {
+	enc := base64.RawURLEncoding.EncodeToString
+	for in, want := range map[string]bool{
+		`{}`:                                  true,
+		` { } `:                               true,
+		`{"a":1,"b":"x","c":[1,{"a":2}]}`:     true,
+		`{"a":{"b":1,"b":2},"b":3}`:           true, // nested names are the nested object's own
+		`{"a":"\",\"a\":1","b":2}`:            true, // a name inside a string is no name
+		` {"a" : 1 , "b" : [ ] } `:            true,
+		`{"a":1,"a":2}`:                       false,
+		`{"a":1,"A":2}`:                       false,
+		`{"a":1,"\u0041":2}`:                  false,
+		`{"a":{"x":[1,2]},"b":true,"a":null}`: false,
+		`[]`:                                  false,
+		`{"a":1`:                              false,
+		`{"a":1}x`:                            false,
+		``:                                    false,
+	} {
+		if got := uniqueNames(enc([]byte(in))); got != want {
+			t.Errorf("uniqueNames(%s) = %v, want %v", in, got, want)
+		}
+	}
+	var many strings.Builder
+	many.WriteString("{")
+	for i := range maxMembers + 1 {
+		if i > 0 {
+			many.WriteString(",")
+		}
+		fmt.Fprintf(&many, `"m%d":1`, i)
+	}
+	many.WriteString("}")
+	if uniqueNames(enc([]byte(many.String()))) {
+		t.Errorf("uniqueNames accepted %d members", maxMembers+1)
+	}
+	if uniqueNames("not base64!") {
+		t.Error("uniqueNames accepted a segment that is not base64url")
 	}
 }

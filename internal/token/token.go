@@ -335,31 +335,130 @@ func (v *Verifier) Cached(raw string, now time.Time) (*Verified, bool, error) {
 	return t, true, nil
 }
 
+// maxMembers bounds the members of a header or claims object: ours have 3
+// and 8.
+const maxMembers = 32
+
 // uniqueNames reports whether the base64url JSON object seg names each of its
-// members once, comparing names after unescaping ("sco\u0070e" is "scope").
+// members once, comparing names after unescaping ("sco\u0070e" is "scope")
+// and without regard to case, as encoding/json matches struct fields. A
+// scanner rather than a decoder: it allocates only the decoded segment, and
+// runs on every uncached verification.
 func uniqueNames(seg string) bool {
 	b, err := base64.RawURLEncoding.DecodeString(seg)
 	if err != nil {
 		return false
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+	var names [maxMembers][]byte
+	n := 0
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
 		return false
 	}
-	seen := make(map[string]bool, 12)
-	for dec.More() {
-		tok, err := dec.Token()
-		name, ok := tok.(string)
-		if err != nil || !ok || seen[name] {
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return skipSpace(b, i+1) == len(b)
+	}
+	for {
+		if i >= len(b) || b[i] != '"' || n == maxMembers {
 			return false
 		}
-		seen[name] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
+		end, escaped := skipString(b, i)
+		if end < 0 {
+			return false
+		}
+		name := b[i+1 : end-1]
+		if escaped {
+			var s string
+			if json.Unmarshal(b[i:end], &s) != nil {
+				return false
+			}
+			name = []byte(s)
+		}
+		for _, prev := range names[:n] {
+			if bytes.EqualFold(prev, name) {
+				return false
+			}
+		}
+		names[n] = name
+		n++
+		if i = skipSpace(b, end); i >= len(b) || b[i] != ':' {
+			return false
+		}
+		if i = skipValue(b, skipSpace(b, i+1)); i < 0 {
+			return false
+		}
+		switch i = skipSpace(b, i); {
+		case i < len(b) && b[i] == ',':
+			i = skipSpace(b, i+1)
+		case i < len(b) && b[i] == '}':
+			return skipSpace(b, i+1) == len(b)
+		default:
 			return false
 		}
 	}
-	return true
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the JSON string starting at b[i] (a
+// quote), and whether it holds an escape; -1 if it does not end.
+func skipString(b []byte, i int) (int, bool) {
+	escaped := false
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			escaped = true
+			i++
+		case '"':
+			return i + 1, escaped
+		}
+	}
+	return -1, escaped
+}
+
+// skipValue returns the index after the JSON value starting at b[i], or -1.
+// The parser has already decoded the whole text, so it need not validate.
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for i < len(b) {
+		switch b[i] {
+		case '"':
+			end, _ := skipString(b, i)
+			if end < 0 {
+				return -1
+			}
+			i = end
+		case '{', '[':
+			depth++
+			i++
+		case '}', ']':
+			if depth == 0 {
+				return i
+			}
+			depth--
+			i++
+		case ',':
+			if depth == 0 {
+				return i
+			}
+			i++
+		default:
+			i++
+		}
+		if depth == 0 && i < len(b) && (b[i] == ',' || b[i] == '}' || b[i] == ']') {
+			return i
+		}
+	}
+	if depth == 0 {
+		return i
+	}
+	return -1
 }
 
 func (v *Verifier) verify(raw string) (*Verified, error) {
