@@ -29,6 +29,8 @@ type Ring struct {
 	// Skipped are stored keys that do not open although the secret is the
 	// right one (damaged, or sealed elsewhere): never trusted, to be reported.
 	Skipped []error
+	// SessionKey keys the MACs that bind MCP session IDs to clients.
+	SessionKey []byte
 	// WeakSecret: the secret would be refused on a new database (see
 	// CheckSecret), but the keys are sealed under it; to be reported.
 	WeakSecret error

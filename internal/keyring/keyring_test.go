@@ -271,3 +271,45 @@ func TestUpgradeKeepsKeys(t *testing.T) {
 		}
 	})
 }
+
+// TestSessionKey (item 2): the key that binds MCP session IDs to clients was
+// HMAC(secret, label), so any client holding a session ID (its own, which it
+// knows the parts of) could guess a passphrase secret offline at the speed of
+// a hash, without the database, past the Argon2id of the sealed keys. It is
+// now a random key kept sealed in the keyring: the same for every instance on
+// one database, unrelated to the secret, and made for old databases too.
+func TestSessionKey(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func() store.Store) {
+		a := load(t, open(), secretA, token.ES256)
+		b := load(t, open(), secretA, token.EdDSA)
+		if len(a.SessionKey) < 32 || !bytes.Equal(a.SessionKey, b.SessionKey) {
+			t.Fatalf("session keys of two instances on one database: %x and %x", a.SessionKey, b.SessionKey)
+		}
+		other, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "other.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		if c := load(t, other, secretA, token.ES256); bytes.Equal(c.SessionKey, a.SessionKey) {
+			t.Fatal("two databases with one secret have the same session key: it is derived from the secret")
+		}
+	})
+}
+
+// TestSessionKeyAfterUpgrade: a database upgraded from the first format gets
+// a session key as well.
+func TestSessionKeyAfterUpgrade(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func() store.Store) {
+		k, _ := token.GenerateKey(token.ES256)
+		v1, err := sealV1(k, secretA, time.Now().UTC())
+		if err != nil {
+			t.Fatal(err)
+		}
+		insertRaw(t, open(), v1)
+		first := load(t, open(), secretA, token.ES256)
+		again := load(t, open(), secretA, token.ES256)
+		if len(first.SessionKey) < 32 || !bytes.Equal(first.SessionKey, again.SessionKey) {
+			t.Fatalf("session keys after the upgrade: %x, then %x", first.SessionKey, again.SessionKey)
+		}
+	})
+}
