@@ -120,7 +120,7 @@ type App struct {
 
 	keys []*token.Key
 
-	sessions *mcpsession.Binder // binds MCP session IDs to clients; keyed from the secret
+	sessions *mcpsession.Binder // binds MCP session IDs to clients; keyed by the keyring's session key
 
 	routes *routes
 }
@@ -231,7 +231,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.logger.Warn("weak secret: the signing keys are sealed under it, so it is still accepted; replace it", zap.Error(ring.WeakSecret))
 	}
 	a.keys = ring.Keys
-	a.sessions = mcpsession.New(secret)
+	a.sessions = mcpsession.New(string(ring.SessionKey))
 	a.issuer = &token.Issuer{Key: ring.Signing, Issuer: issuer, TTL: time.Duration(a.TokenTTL)}
 	cacheSize := max(a.TokenCacheSize, 0)
 	a.verifier, err = token.NewVerifier(ring.Keys, issuer, time.Duration(a.Leeway), cacheSize)

@@ -10,6 +10,7 @@ package keyring
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
@@ -35,6 +36,9 @@ type Ring struct {
 	// CheckSecret), but the keys are sealed under it; to be reported.
 	WeakSecret error
 }
+
+// sessionKeySize is the length of the MCP session key.
+const sessionKeySize = 32
 
 // MinSecretLength is the shortest secret accepted.
 const MinSecretLength = 32
@@ -153,6 +157,23 @@ func plan(kr store.Keyring, secret, alg string, now time.Time) (*Ring, store.Key
 		ring.Keys = append(ring.Keys, k)
 		if ring.Signing == nil && k.Algorithm == alg {
 			ring.Signing = k
+		}
+	}
+	if !legacy && kr.SessionKey != nil {
+		if ring.SessionKey, err = s.open(kr.SessionKey, "mcp session key"); err != nil || len(ring.SessionKey) != sessionKeySize {
+			ring.Skipped = append(ring.Skipped, fmt.Errorf("the MCP session key does not open (%v); replaced, so clients open new sessions", err))
+			ring.SessionKey = nil
+		}
+	}
+	if ring.SessionKey == nil {
+		// Random, not derived from the secret: a session ID is in every
+		// client's hands, and must tell nothing about the secret.
+		ring.SessionKey = make([]byte, sessionKeySize)
+		if _, err := rand.Read(ring.SessionKey); err != nil {
+			return nil, u, err
+		}
+		if u.SessionKey, err = s.seal(ring.SessionKey, "mcp session key"); err != nil {
+			return nil, u, err
 		}
 	}
 	if legacy && len(kr.Keys) > 0 && len(ring.Keys) == 0 {

@@ -147,6 +147,9 @@ type Keyring struct {
 	// Nil until an instance of this version first seals (until then every
 	// key is in the first sealed format).
 	Check []byte
+	// SessionKey is the sealed key that binds MCP session IDs to clients;
+	// nil until first made.
+	SessionKey []byte
 	// Keys are the signing keys, newest first.
 	Keys []SigningKey
 }
@@ -155,13 +158,15 @@ type Keyring struct {
 type KeyringUpdate struct {
 	// Check replaces the check value, when not nil.
 	Check []byte
+	// SessionKey replaces the sealed session key, when not nil.
+	SessionKey []byte
 	// Put inserts keys, or replaces the sealed value of a stored kid (its
 	// algorithm and creation time stay).
 	Put []SigningKey
 }
 
 // Empty reports whether u writes nothing.
-func (u KeyringUpdate) Empty() bool { return u.Check == nil && len(u.Put) == 0 }
+func (u KeyringUpdate) Empty() bool { return u.Check == nil && u.SessionKey == nil && len(u.Put) == 0 }
 
 // Change says that a client was created, changed or deleted. IDs increase; the
 // log is replayed after a dropped listener connection.

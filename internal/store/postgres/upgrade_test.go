@@ -65,7 +65,7 @@ func TestUpgradeKeepsData(t *testing.T) {
 	if err != nil || len(kr.Keys) != 1 || kr.Keys[0].KID != "k1" || string(kr.Keys[0].Sealed) != "\x00" || !kr.Keys[0].CreatedAt.Equal(created) {
 		t.Fatalf("keyring after upgrade: %+v %v", kr, err)
 	}
-	if len(kr.DeploymentID) != 16 || kr.Check != nil {
+	if len(kr.DeploymentID) != 16 || kr.Check != nil || kr.SessionKey != nil {
 		t.Errorf("keyring after upgrade: deployment ID %x, check %x", kr.DeploymentID, kr.Check)
 	}
 	var changes int

@@ -544,7 +544,7 @@ func (s *Store) Keyring(ctx context.Context) (store.Keyring, error) {
 
 func readKeyring(ctx context.Context, tx *sql.Tx) (store.Keyring, error) {
 	var kr store.Keyring
-	if err := tx.QueryRowContext(ctx, `SELECT deployment_id, check_value FROM blnk_auth_keyring`).Scan(&kr.DeploymentID, &kr.Check); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT deployment_id, check_value, session_key FROM blnk_auth_keyring`).Scan(&kr.DeploymentID, &kr.Check, &kr.SessionKey); err != nil {
 		return kr, fmt.Errorf("reading the keyring: %w", err)
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT kid, algorithm, sealed_key, created_at FROM blnk_auth_signing_keys ORDER BY created_at DESC, kid`)
@@ -586,6 +586,11 @@ func (s *Store) UpdateKeyring(ctx context.Context, decide func(store.Keyring) (s
 		}
 		if u.Check != nil {
 			if _, err := tx.ExecContext(ctx, `UPDATE blnk_auth_keyring SET check_value = ?`, u.Check); err != nil {
+				return err
+			}
+		}
+		if u.SessionKey != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE blnk_auth_keyring SET session_key = ?`, u.SessionKey); err != nil {
 				return err
 			}
 		}

@@ -626,7 +626,7 @@ func TestMigrateFromV1(t *testing.T) {
 	if err != nil || len(kr.Keys) != 1 || kr.Keys[0].KID != key.KID || string(kr.Keys[0].Sealed) != string(key.Sealed) || !kr.Keys[0].CreatedAt.Equal(key.CreatedAt) {
 		t.Fatalf("Keyring after migrating = %+v, %v", kr, err)
 	}
-	if len(kr.DeploymentID) != 16 || kr.Check != nil {
+	if len(kr.DeploymentID) != 16 || kr.Check != nil || kr.SessionKey != nil {
 		t.Errorf("keyring after migrating: deployment ID %x, check %x", kr.DeploymentID, kr.Check)
 	}
 	if n := count(t, s.Reader(), `SELECT count(*) FROM blnk_auth_changes`); n != 2 {

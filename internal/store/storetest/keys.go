@@ -56,8 +56,8 @@ func testKeyring(t *testing.T, s store.Store) {
 	if len(kr.DeploymentID) < 16 || bytes.Equal(kr.DeploymentID, make([]byte, len(kr.DeploymentID))) {
 		t.Errorf("new database: deployment ID %x, want 16 random bytes", kr.DeploymentID)
 	}
-	if kr.Check != nil || len(kr.Keys) != 0 {
-		t.Errorf("new database: check %x, %d keys; want none", kr.Check, len(kr.Keys))
+	if kr.Check != nil || kr.SessionKey != nil || len(kr.Keys) != 0 {
+		t.Errorf("new database: check %x, session key %x, %d keys; want none", kr.Check, kr.SessionKey, len(kr.Keys))
 	}
 	deployment := kr.DeploymentID
 
@@ -67,14 +67,14 @@ func testKeyring(t *testing.T, s store.Store) {
 		if !bytes.Equal(cur.DeploymentID, deployment) || cur.Check != nil || len(cur.Keys) != 0 {
 			t.Errorf("decide saw %+v", cur)
 		}
-		return store.KeyringUpdate{Check: []byte("check-1"), Put: []store.SigningKey{first}}, nil
+		return store.KeyringUpdate{Check: []byte("check-1"), SessionKey: []byte("session-1"), Put: []store.SigningKey{first}}, nil
 	})
 	if err != nil {
 		t.Fatalf("UpdateKeyring: %v", err)
 	}
 	for _, kr := range []store.Keyring{got, keyring(t, s)} {
-		if !bytes.Equal(kr.DeploymentID, deployment) || string(kr.Check) != "check-1" {
-			t.Errorf("keyring after update: deployment %x, check %q", kr.DeploymentID, kr.Check)
+		if !bytes.Equal(kr.DeploymentID, deployment) || string(kr.Check) != "check-1" || string(kr.SessionKey) != "session-1" {
+			t.Errorf("keyring after update: deployment %x, check %q, session key %q", kr.DeploymentID, kr.Check, kr.SessionKey)
 		}
 		checkKeys(t, kr.Keys, first)
 	}
@@ -90,22 +90,22 @@ func testKeyring(t *testing.T, s store.Store) {
 	want := first
 	want.Sealed = resealed.Sealed
 	checkKeys(t, kr.Keys, ed, want)
-	if string(kr.Check) != "check-1" {
-		t.Errorf("check after an update without one: %q", kr.Check)
+	if string(kr.Check) != "check-1" || string(kr.SessionKey) != "session-1" {
+		t.Errorf("check and session key after an update without them: %q %q", kr.Check, kr.SessionKey)
 	}
 
 	// decide's error aborts with nothing written, and comes back as it is.
 	refusal := errors.New("wrong secret")
 	_, err = s.UpdateKeyring(ctx(t), func(store.Keyring) (store.KeyringUpdate, error) {
-		return store.KeyringUpdate{Check: []byte("check-2"), Put: []store.SigningKey{{KID: "kid-3", Algorithm: "ES256", Sealed: []byte{1}, CreatedAt: Base}}}, refusal
+		return store.KeyringUpdate{Check: []byte("check-2"), SessionKey: []byte("session-2"), Put: []store.SigningKey{{KID: "kid-3", Algorithm: "ES256", Sealed: []byte{1}, CreatedAt: Base}}}, refusal
 	})
 	if err != refusal {
 		t.Errorf("UpdateKeyring with a refusing decide = %v, want its error", err)
 	}
 	after := keyring(t, s)
 	checkKeys(t, after.Keys, ed, want)
-	if string(after.Check) != "check-1" {
-		t.Errorf("a refused update wrote the check %q", after.Check)
+	if string(after.Check) != "check-1" || string(after.SessionKey) != "session-1" {
+		t.Errorf("a refused update wrote the check %q, session key %q", after.Check, after.SessionKey)
 	}
 
 	// An empty update writes nothing and returns the keyring.
