@@ -30,6 +30,9 @@ type Ring struct {
 	// Skipped are stored keys that do not open although the secret is the
 	// right one (damaged, or sealed elsewhere): never trusted, to be reported.
 	Skipped []error
+	// Resealed: the keys were sealed under a previous secret, and are now
+	// sealed under the configured one.
+	Resealed bool
 	// SessionKey keys the MACs that bind MCP session IDs to clients.
 	SessionKey []byte
 	// WeakSecret: the secret would be refused on a new database (see
@@ -71,7 +74,7 @@ func CheckSecret(secret string) error {
 // one UpdateKeyring, having first proved secret against what is stored, so
 // instances starting together agree on one key and a wrong secret changes
 // nothing.
-func Load(ctx context.Context, st store.Store, secret, alg string) (*Ring, error) {
+func Load(ctx context.Context, st store.Store, secret, alg string, previous ...string) (*Ring, error) {
 	if !token.ValidAlgorithm(alg) {
 		return nil, fmt.Errorf("unsupported signing algorithm %q", alg)
 	}

@@ -49,9 +49,9 @@ func forEachStore(t *testing.T, fn func(t *testing.T, open func() store.Store)) 
 	})
 }
 
-func load(t *testing.T, st store.Store, secret, alg string) *Ring {
+func load(t *testing.T, st store.Store, secret, alg string, previous ...string) *Ring {
 	t.Helper()
-	ring, err := Load(t.Context(), st, secret, alg)
+	ring, err := Load(t.Context(), st, secret, alg, previous...)
 	if err != nil {
 		t.Fatalf("Load(%s): %v", alg, err)
 	}
