@@ -65,6 +65,14 @@ type App struct {
 	// generated on first start and kept (mode 0600) beside the database file.
 	Secret string `json:"secret,omitempty"`
 
+	// SecretPrevious are secrets the signing keys may still be sealed under
+	// while the secret is being changed: an instance whose secret does not
+	// open them but one of these does seals them again under the secret (the
+	// keys stay the same, so issued tokens keep working). Remove them once
+	// every instance has the new secret. Placeholders are expanded as for
+	// Secret; an empty value is ignored. Default: none.
+	SecretPrevious []string `json:"secret_previous,omitempty"`
+
 	// Issuer is the "iss" claim of every token and the base URL of the token
 	// endpoint and the metadata documents, e.g. https://auth.example.com.
 	// Required; https, except for localhost and loopback addresses; at most
@@ -220,12 +228,19 @@ func (a *App) Provision(ctx caddy.Context) error {
 
 	sctx, cancel := context.WithTimeout(ctx, defaultStartupTimeout)
 	defer cancel()
-	ring, err := keyring.Load(sctx, a.backend.Store, secret, a.SigningAlgorithm)
+	var previous []string
+	for _, p := range a.SecretPrevious {
+		previous = append(previous, repl.ReplaceKnown(p, ""))
+	}
+	ring, err := keyring.Load(sctx, a.backend.Store, secret, a.SigningAlgorithm, previous...)
 	if err != nil {
 		return fmt.Errorf("blnk_auth: loading signing keys: %w", err)
 	}
 	for _, skipped := range ring.Skipped {
 		a.logger.Warn("a stored signing key does not open with the configured secret, which opens the others; delete its row if it is not needed", zap.Error(skipped))
+	}
+	if ring.Resealed {
+		a.logger.Info("the signing keys were sealed under a secret in secret_previous and are now sealed under the secret; remove secret_previous once every instance has the new secret")
 	}
 	if ring.WeakSecret != nil {
 		a.logger.Warn("weak secret: the signing keys are sealed under it, so it is still accepted; replace it", zap.Error(ring.WeakSecret))

@@ -37,6 +37,7 @@ func init() {
 //		blnk_auth {
 //			database   <dsn>           # required, e.g. {env.BLNK_AUTH_DATABASE_URL}
 //			secret     <secret>        # required with PostgreSQL: random, at least 32 characters, e.g. {env.BLNK_AUTH_SECRET}
+//			secret_previous <secret...> # while changing the secret: the old one(s); default none
 //			issuer     <url>           # required, e.g. https://auth.example.com
 //			audience   <url>           # default: the issuer
 //			token_ttl  <duration>      # default 1h
@@ -66,6 +67,17 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 			if err = oneString(d, &a.Secret); err == nil && isLiteral(a.Secret) {
 				warnLiteral(d, key)
 			}
+		case "secret_previous":
+			prev := d.RemainingArgs()
+			if len(prev) == 0 {
+				return nil, d.ArgErr()
+			}
+			for _, p := range prev {
+				if isLiteral(p) {
+					warnLiteral(d, key)
+				}
+			}
+			a.SecretPrevious = append(a.SecretPrevious, prev...)
 		case "issuer":
 			err = oneString(d, &a.Issuer)
 		case "audience":

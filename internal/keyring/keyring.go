@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -69,7 +70,10 @@ func CheckSecret(secret string) error {
 }
 
 // Load opens the stored signing keys with secret and returns them with the
-// newest key of alg, which signs. Whatever it must write — a first key of
+// newest key of alg, which signs. When secret does not open them but one of
+// previous does (the operator is changing the secret: secret_previous), the
+// keys are sealed again under secret; they do not change, so tokens issued
+// before keep working. Whatever it must write — a first key of
 // alg, the check value, keys of the first format sealed again — it writes in
 // one UpdateKeyring, having first proved secret against what is stored, so
 // instances starting together agree on one key and a wrong secret changes
@@ -82,8 +86,9 @@ func Load(ctx context.Context, st store.Store, secret, alg string, previous ...s
 	if err != nil {
 		return nil, err
 	}
+	previous = slices.DeleteFunc(slices.Clone(previous), func(p string) bool { return p == "" || p == secret })
 	now := time.Now().UTC()
-	ring, u, err := plan(kr, secret, alg, now)
+	ring, u, err := plan(kr, secret, previous, alg, now)
 	if err != nil {
 		return nil, err
 	}
@@ -91,29 +96,36 @@ func Load(ctx context.Context, st store.Store, secret, alg string, previous ...s
 		return ring, nil
 	}
 	kr, err = st.UpdateKeyring(ctx, func(cur store.Keyring) (store.KeyringUpdate, error) {
-		_, u, err := plan(cur, secret, alg, now)
+		_, u, err := plan(cur, secret, previous, alg, now)
 		return u, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	ring, u, err = plan(kr, secret, alg, now)
+	resealed := ring.Resealed
+	ring, u, err = plan(kr, secret, previous, alg, now)
 	if err != nil {
 		return nil, err
 	}
 	if !u.Empty() {
 		return nil, errors.New("the keyring still needs writing after it was written")
 	}
+	ring.Resealed = resealed
 	return ring, nil
 }
 
-// plan opens kr with secret and says what must be written for alg to have a
-// key in the current format; it writes nothing.
-func plan(kr store.Keyring, secret, alg string, now time.Time) (*Ring, store.KeyringUpdate, error) {
+// plan opens kr with secret, or failing that with one of the previous
+// secrets, and says what must be written for alg to have a key and every
+// value to be sealed under secret in the current format; it writes nothing.
+func plan(kr store.Keyring, secret string, previous []string, alg string, now time.Time) (*Ring, store.KeyringUpdate, error) {
 	var u store.KeyringUpdate
 	ring := &Ring{}
-	var s *sealer
-	var err error
+	var (
+		s       *sealer // seals what is written, under secret
+		opener  *sealer // opens what is stored, when it is in the current format
+		openOld func(store.SigningKey) (*token.Key, error)
+		err     error
+	)
 	legacy := kr.Check == nil // every stored key is in the first format, or there are none
 	if legacy {
 		if err := CheckSecret(secret); err != nil {
@@ -122,35 +134,68 @@ func plan(kr store.Keyring, secret, alg string, now time.Time) (*Ring, store.Key
 			}
 			ring.WeakSecret = err
 		}
+		candidates := append([]string{secret}, previous...)
+		openOld = func(sk store.SigningKey) (k *token.Key, err error) {
+			for _, c := range candidates {
+				if k, err = openV1(sk, c); err == nil {
+					return k, nil
+				}
+			}
+			return nil, err
+		}
+	} else {
+		if opener, err = sealerFor(secret, kr.DeploymentID, kr.Check); err == nil {
+			err = opener.openCheck(kr.Check)
+		}
+		if err == nil {
+			s = opener
+			if weak := CheckSecret(secret); weak != nil {
+				ring.WeakSecret = weak
+			}
+		} else {
+			opener = nil
+			for _, p := range previous {
+				if o, err := sealerFor(p, kr.DeploymentID, kr.Check); err == nil && o.openCheck(kr.Check) == nil {
+					opener = o
+					break
+				}
+			}
+			if opener == nil {
+				also := ""
+				if len(previous) > 0 {
+					also = " nor with secret_previous"
+				}
+				return nil, u, fmt.Errorf("the configured secret does not open this database's signing keys%s (%s): every gateway instance on one database must use the same secret; nothing was written: %w", also, names(kr.Keys), err)
+			}
+			// A previous secret opens them: seal everything again under the
+			// new one, which must be as strong as a new database asks.
+			if err := CheckSecret(secret); err != nil {
+				return nil, u, fmt.Errorf("the new secret: %w", err)
+			}
+			ring.Resealed = true
+		}
+	}
+	if s == nil {
 		if s, err = newSealer(secret, kr.DeploymentID); err != nil {
 			return nil, u, err
 		}
 		if u.Check, err = s.sealCheck(); err != nil {
 			return nil, u, err
 		}
-	} else {
-		if s, err = sealerFor(secret, kr.DeploymentID, kr.Check); err == nil {
-			err = s.openCheck(kr.Check)
-		}
-		if err != nil {
-			return nil, u, fmt.Errorf("the configured secret does not open this database's signing keys (%s): every gateway instance on one database must use the same secret; nothing was written: %w", names(kr.Keys), err)
-		}
-		if CheckSecret(secret) != nil {
-			ring.WeakSecret = CheckSecret(secret)
-		}
 	}
+	reseal := legacy || ring.Resealed
 	for _, sk := range kr.Keys { // newest first
 		var k *token.Key
 		if legacy {
-			k, err = openV1(sk, secret)
+			k, err = openOld(sk)
 		} else {
-			k, err = s.openKey(sk)
+			k, err = opener.openKey(sk)
 		}
 		if err != nil {
 			ring.Skipped = append(ring.Skipped, fmt.Errorf("signing key %s (%s) %w; it is not trusted", sk.KID, sk.Algorithm, err))
 			continue
 		}
-		if legacy {
+		if reseal {
 			resealed, err := s.sealKey(k, sk)
 			if err != nil {
 				return nil, u, err
@@ -163,9 +208,13 @@ func plan(kr store.Keyring, secret, alg string, now time.Time) (*Ring, store.Key
 		}
 	}
 	if !legacy && kr.SessionKey != nil {
-		if ring.SessionKey, err = s.open(kr.SessionKey, "mcp session key"); err != nil || len(ring.SessionKey) != sessionKeySize {
+		if ring.SessionKey, err = opener.open(kr.SessionKey, "mcp session key"); err != nil || len(ring.SessionKey) != sessionKeySize {
 			ring.Skipped = append(ring.Skipped, fmt.Errorf("the MCP session key does not open (%v); replaced, so clients open new sessions", err))
 			ring.SessionKey = nil
+		} else if reseal {
+			if u.SessionKey, err = s.seal(ring.SessionKey, "mcp session key"); err != nil {
+				return nil, u, err
+			}
 		}
 	}
 	if ring.SessionKey == nil {
