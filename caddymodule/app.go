@@ -22,9 +22,9 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/backend"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/keyring"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpsession"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/resourceserver"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
 )
 
@@ -56,12 +56,22 @@ type App struct {
 	// means the default.
 	Database string `json:"database,omitempty"`
 
-	// Secret encrypts the token signing keys at rest. At least 32 characters;
-	// every instance on the same database must use the same one. Placeholders
-	// such as {env.BLNK_AUTH_SECRET} are expanded. Required with PostgreSQL;
-	// with the embedded database it defaults to one generated on first start
-	// and kept (mode 0600) beside the database file.
+	// Secret encrypts the token signing keys at rest (Argon2id, then
+	// AES-256-GCM; see package keyring). Random, at least 32 characters
+	// (openssl rand -base64 32); every instance on the same database must use
+	// the same one. Give it as {env.BLNK_AUTH_SECRET} or {file./path}, which
+	// are read when the config loads and stay out of the stored config.
+	// Required with PostgreSQL; with the embedded database it defaults to one
+	// generated on first start and kept (mode 0600) beside the database file.
 	Secret string `json:"secret,omitempty"`
+
+	// SecretPrevious are secrets the signing keys may still be sealed under
+	// while the secret is being changed: an instance whose secret does not
+	// open them but one of these does seals them again under the secret (the
+	// keys stay the same, so issued tokens keep working). Remove them once
+	// every instance has the new secret. Placeholders are expanded as for
+	// Secret; an empty value is ignored. Default: none.
+	SecretPrevious []string `json:"secret_previous,omitempty"`
 
 	// Issuer is the "iss" claim of every token and the base URL of the token
 	// endpoint and the metadata documents, e.g. https://auth.example.com.
@@ -118,7 +128,7 @@ type App struct {
 
 	keys []*token.Key
 
-	sessions *mcpsession.Binder // binds MCP session IDs to clients; keyed from the secret
+	sessions *mcpsession.Binder // binds MCP session IDs to clients; keyed by the keyring's session key
 
 	// routes registers the config's blnk_auth routes; shared is what they use.
 	routes *resourceserver.Routes
@@ -212,15 +222,28 @@ func (a *App) Provision(ctx caddy.Context) error {
 
 	sctx, cancel := context.WithTimeout(ctx, defaultStartupTimeout)
 	defer cancel()
-	keys, signing, err := loadKeys(sctx, a.backend.Store, secret, a.SigningAlgorithm)
+	var previous []string
+	for _, p := range a.SecretPrevious {
+		previous = append(previous, repl.ReplaceKnown(p, ""))
+	}
+	ring, err := keyring.Load(sctx, a.backend.Store, secret, a.SigningAlgorithm, previous...)
 	if err != nil {
 		return fmt.Errorf("blnk_auth: loading signing keys: %w", err)
 	}
-	a.keys = keys
-	a.sessions = mcpsession.New(secret)
-	a.issuer = &token.Issuer{Key: signing, Issuer: issuer, TTL: time.Duration(a.TokenTTL)}
+	for _, skipped := range ring.Skipped {
+		a.logger.Warn("a stored signing key does not open with the configured secret, which opens the others; delete its row if it is not needed", zap.Error(skipped))
+	}
+	if ring.Resealed {
+		a.logger.Info("the signing keys were sealed under a secret in secret_previous and are now sealed under the secret; remove secret_previous once every instance has the new secret")
+	}
+	if ring.WeakSecret != nil {
+		a.logger.Warn("weak secret: the signing keys are sealed under it, so it is still accepted; replace it", zap.Error(ring.WeakSecret))
+	}
+	a.keys = ring.Keys
+	a.sessions = mcpsession.New(string(ring.SessionKey))
+	a.issuer = &token.Issuer{Key: ring.Signing, Issuer: issuer, TTL: time.Duration(a.TokenTTL)}
 	cacheSize := max(a.TokenCacheSize, 0)
-	a.verifier, err = token.NewVerifier(keys, issuer, time.Duration(a.Leeway), cacheSize)
+	a.verifier, err = token.NewVerifier(ring.Keys, issuer, time.Duration(a.Leeway), cacheSize)
 	if err != nil {
 		return fmt.Errorf("blnk_auth: %w", err)
 	}
@@ -283,7 +306,7 @@ func isLoopback(host string) bool {
 
 // Validate checks the settings that need no I/O.
 func (a *App) Validate() error {
-	if d := time.Duration(a.TokenTTL); d < time.Minute || d > backend.MaxTokenLifetime {
+	if d := time.Duration(a.TokenTTL); d < time.Minute || d > token.MaxTTL {
 		return fmt.Errorf("blnk_auth: token_ttl %s out of range (1m to 24h)", d)
 	}
 	if d := time.Duration(a.Leeway); d < 0 || d > token.MaxLeeway {
@@ -296,48 +319,6 @@ func (a *App) Validate() error {
 		return errors.New("blnk_auth: cache sizes and TTLs must not be negative")
 	}
 	return nil
-}
-
-// loadKeys opens every stored signing key and returns them with the one that
-// signs (created on first start: instances starting together agree on one).
-func loadKeys(ctx context.Context, st store.Store, secret, alg string) ([]*token.Key, *token.Key, error) {
-	stored, err := st.SigningKeys(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	found := false
-	for _, sk := range stored {
-		found = found || sk.Algorithm == alg
-	}
-	if !found {
-		k, err := token.GenerateKey(alg)
-		if err != nil {
-			return nil, nil, err
-		}
-		sealed, err := token.Seal(k, secret, time.Now().UTC())
-		if err != nil {
-			return nil, nil, err
-		}
-		if _, err := st.EnsureSigningKey(ctx, sealed); err != nil {
-			return nil, nil, err
-		}
-		if stored, err = st.SigningKeys(ctx); err != nil {
-			return nil, nil, err
-		}
-	}
-	var keys []*token.Key
-	var signing *token.Key
-	for _, sk := range stored { // newest first
-		k, err := token.Open(sk, secret)
-		if err != nil {
-			return nil, nil, err
-		}
-		keys = append(keys, k)
-		if signing == nil && k.Algorithm == alg {
-			signing = k
-		}
-	}
-	return keys, signing, nil
 }
 
 // Start implements caddy.App; the work happens in Provision.

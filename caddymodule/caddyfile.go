@@ -42,7 +42,8 @@ func init() {
 //	{
 //		blnk_auth {
 //			database   <dsn>           # required, e.g. {env.BLNK_AUTH_DATABASE_URL}
-//			secret     <secret>        # required, at least 32 characters
+//			secret     <secret>        # required with PostgreSQL: random, at least 32 characters, e.g. {env.BLNK_AUTH_SECRET}
+//			secret_previous <secret...> # while changing the secret: the old one(s); default none
 //			issuer     <url>           # required, e.g. https://auth.example.com
 //			audience   <url>           # default: the issuer
 //			token_ttl  <duration>      # default 1h
@@ -65,9 +66,24 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 		var err error
 		switch key {
 		case "database":
-			err = oneString(d, &a.Database)
+			if err = oneString(d, &a.Database); err == nil && dsnHasLiteralPassword(a.Database) {
+				warnLiteral(d, key)
+			}
 		case "secret":
-			err = oneString(d, &a.Secret)
+			if err = oneString(d, &a.Secret); err == nil && isLiteral(a.Secret) {
+				warnLiteral(d, key)
+			}
+		case "secret_previous":
+			prev := d.RemainingArgs()
+			if len(prev) == 0 {
+				return nil, d.ArgErr()
+			}
+			for _, p := range prev {
+				if isLiteral(p) {
+					warnLiteral(d, key)
+				}
+			}
+			a.SecretPrevious = append(a.SecretPrevious, prev...)
 		case "issuer":
 			err = oneString(d, &a.Issuer)
 		case "audience":
@@ -94,6 +110,38 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 		}
 	}
 	return httpcaddyfile.App{Name: "blnk_auth", Value: caddyconfig.JSON(a, nil)}, nil
+}
+
+// isLiteral reports whether a secret-bearing value is written out rather than
+// read when the config loads ({env.*} or {file.*}). By the time the adapter
+// sees a value, {$VAR} has already been expanded into a literal one.
+func isLiteral(v string) bool {
+	return v != "" && !strings.Contains(v, "{env.") && !strings.Contains(v, "{file.")
+}
+
+// dsnHasLiteralPassword reports whether a PostgreSQL connection string, URL or
+// key=value, carries a literal password.
+func dsnHasLiteralPassword(dsn string) bool {
+	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" {
+		pw, ok := u.User.Password()
+		return ok && isLiteral(pw) || isLiteral(u.Query().Get("password"))
+	}
+	for _, f := range strings.Fields(dsn) {
+		if k, v, ok := strings.Cut(f, "="); ok && strings.TrimSpace(k) == "password" {
+			return isLiteral(strings.Trim(v, "'"))
+		}
+	}
+	return false
+}
+
+// warnLiteral says, once per option, that a secret written into the
+// Caddyfile is kept in every stored copy of the adapted config: Caddy's
+// autosave.json and what its admin endpoint serves (GET /config/). Never the
+// value itself.
+func warnLiteral(d *caddyfile.Dispenser, option string) {
+	caddy.Log().Named("caddyfile").Warn("blnk_auth: "+option+" is written literally (or as {$VAR}, which the adapter expands), so the adapted config holds it: "+
+		"Caddy saves it in autosave.json and serves it on its admin endpoint (GET /config/); use {env.NAME} or {file.PATH}, which are read when the config loads",
+		zap.String("option", option), zap.String("file", d.File()), zap.Int("line", d.Line()))
 }
 
 func oneString(d *caddyfile.Dispenser, dst *string) error {
@@ -415,6 +463,9 @@ func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 					if err := oneString(h.Dispenser, &a.BlnkAPI.UpstreamKey); err != nil {
 						return nil, err
 					}
+					if isLiteral(a.BlnkAPI.UpstreamKey) {
+						warnLiteral(h.Dispenser, "upstream_key")
+					}
 				case "manage_api_keys":
 					if h.NextArg() {
 						return nil, h.ArgErr()
@@ -453,6 +504,9 @@ func parseAdmin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 		case "master_key":
 			if err := oneString(h.Dispenser, &a.MasterKey); err != nil {
 				return nil, err
+			}
+			if isLiteral(a.MasterKey) {
+				warnLiteral(h.Dispenser, "master_key")
 			}
 		case "allowed_origins":
 			origins := h.RemainingArgs()

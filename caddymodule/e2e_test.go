@@ -16,6 +16,7 @@ import (
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/keyring"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
@@ -369,14 +370,11 @@ func TestBearerEnforcement(t *testing.T) {
 
 		// Tokens minted with the real signing key but wrong in one way each.
 		ctx := context.Background()
-		sks, err := g.store.SigningKeys(ctx)
-		if err != nil || len(sks) == 0 {
-			t.Fatal(err)
-		}
-		realKey, err := token.Open(sks[0], testSecret)
+		ring, err := keyring.Load(ctx, g.store, testSecret, token.ES256)
 		if err != nil {
 			t.Fatal(err)
 		}
+		realKey := ring.Signing
 		mint := func(k *token.Key, iss, aud string, now time.Time) string {
 			i := &token.Issuer{Key: k, Issuer: iss, TTL: time.Hour}
 			tok, err := i.Issue(reader.Client.ID, scope.MustParse("mcp:read"), aud, nil, now)

@@ -55,6 +55,7 @@ type instance struct {
 	config, dsn     string
 	cmd             *exec.Cmd
 	log             *bytes.Buffer
+	env             []string // added to processEnv's, later values winning
 }
 
 const processCaddyfile = `{
@@ -63,6 +64,7 @@ const processCaddyfile = `{
 	blnk_auth {
 		database {env.BLNK_AUTH_DATABASE_URL}
 		secret {env.BLNK_AUTH_SECRET}
+		secret_previous {env.BLNK_AUTH_SECRET_PREVIOUS}
 		issuer %s
 	}
 }
@@ -117,7 +119,7 @@ func (in *instance) run(t *testing.T) {
 	in.log = new(bytes.Buffer)
 	dsn := in.dsn
 	in.cmd = exec.Command(caddyBinary(t), "run", "--config", in.config, "--adapter", "caddyfile")
-	in.cmd.Env = processEnv(dsn)
+	in.cmd.Env = append(processEnv(dsn), in.env...)
 	in.cmd.Stdout, in.cmd.Stderr = in.log, in.log
 	if err := in.cmd.Start(); err != nil {
 		t.Fatal(err)

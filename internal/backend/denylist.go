@@ -4,10 +4,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
 )
 
-// MaxTokenLifetime bounds any access token's life (token_ttl is at most 24h).
-const MaxTokenLifetime = 24 * time.Hour
+// MaxTokenLifetime bounds any access token's life: a revoked token is denied
+// at least this long when its own expiry is unknown.
+const MaxTokenLifetime = token.MaxTTL
 
 // Denylist is the set of revoked access-token IDs (jti), each kept until the
 // token would have expired anyway. Lookups take no lock and allocate nothing.

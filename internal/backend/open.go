@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/privfile"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store/postgres"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store/sqlite"
@@ -77,7 +78,8 @@ const SecretFileName = "blnk_auth.secret"
 
 // EmbeddedSecret returns the secret kept beside the embedded database,
 // generating it (mode 0600) on first use. Only the embedded store may do this:
-// with PostgreSQL every instance must be given the same secret.
+// with PostgreSQL every instance must be given the same secret. An existing
+// file is used only if it is private (see package privfile).
 func (d Database) EmbeddedSecret() (string, error) {
 	if !d.Embedded() {
 		return "", errors.New("a generated secret is only for the embedded database")
@@ -87,15 +89,34 @@ func (d Database) EmbeddedSecret() (string, error) {
 		return "", err
 	}
 	path := filepath.Join(dir, SecretFileName)
-	if b, err := os.ReadFile(path); err == nil {
-		s := strings.TrimSpace(string(b))
-		if len(s) < 32 {
-			return "", fmt.Errorf("%s: the secret in it is too short; delete the file only if the database is new", path)
+	// Twice at most: a process starting at the same moment may write the
+	// file between our look and our write, and then we read its secret.
+	for range 2 {
+		if err := privfile.Check(path); err != nil {
+			return "", err
 		}
-		return s, nil
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", err
+		b, err := privfile.Read(path)
+		if err == nil {
+			s := strings.TrimSpace(string(b))
+			if len(s) < 32 {
+				return "", fmt.Errorf("%s: the secret in it is too short; delete the file only if the database is new", path)
+			}
+			return s, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+		secret, err := writeSecret(dir, path)
+		if !errors.Is(err, fs.ErrExist) {
+			return secret, err
+		}
 	}
+	return "", fmt.Errorf("%s keeps appearing and disappearing", path)
+}
+
+// writeSecret generates a secret and writes it to path, failing with
+// fs.ErrExist if path exists by then.
+func writeSecret(dir, path string) (string, error) {
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
 		return "", err
@@ -119,10 +140,8 @@ func (d Database) EmbeddedSecret() (string, error) {
 	if err := tmp.Close(); err != nil {
 		return "", err
 	}
-	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
-		return d.EmbeddedSecret() // another process won: use its secret
-	} else if err != nil {
-		return "", err
+	if err := os.Link(tmp.Name(), path); err != nil {
+		return "", err // fs.ErrExist when another process won
 	}
 	return secret, nil
 }

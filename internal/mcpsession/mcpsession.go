@@ -3,8 +3,10 @@
 // session ID but that ID followed by a MAC over the client ID and the ID, and
 // takes the MAC off again on the way in: a session ID learned by another
 // client does not verify for it, and the upstream never sees it. Every
-// instance derives the MAC key from the shared secret, so any of them checks
-// any session ID without storage.
+// instance derives the MAC key from one random key kept sealed in the
+// database (package keyring), so any of them checks any session ID. Never
+// from the secret itself: every client holds session IDs, which would let
+// it guess the secret offline at the speed of a hash.
 package mcpsession
 
 import (
@@ -26,10 +28,10 @@ type Binder struct {
 	key []byte
 }
 
-// New derives the binder's key from the gateway's secret, under a label of
-// its own so the key serves nothing else the secret protects.
-func New(secret string) *Binder {
-	m := hmac.New(sha256.New, []byte(secret))
+// New derives the binder's key from key, a random key of its own, under a
+// label so that it serves nothing else.
+func New(key string) *Binder {
+	m := hmac.New(sha256.New, []byte(key))
 	m.Write([]byte("blnk-auth-gateway mcp-session-id v1"))
 	return &Binder{key: m.Sum(nil)}
 }

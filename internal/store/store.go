@@ -131,10 +131,42 @@ type Cursor struct {
 type SigningKey struct {
 	KID       string
 	Algorithm string
-	// Sealed is the private key encrypted with a key derived from the operator's secret.
+	// Sealed is the private key encrypted with a key derived from the
+	// operator's secret (the format is package keyring's).
 	Sealed    []byte
 	CreatedAt time.Time
 }
+
+// Keyring is everything a store holds about the signing keys.
+type Keyring struct {
+	// DeploymentID is random, made when the database's schema is created;
+	// sealed values are bound to it, so they do not open in another database.
+	DeploymentID []byte
+	// Check is a sealed value proving which secret the keys are sealed
+	// under, so an instance can test its secret before it writes anything.
+	// Nil until an instance of this version first seals (until then every
+	// key is in the first sealed format).
+	Check []byte
+	// SessionKey is the sealed key that binds MCP session IDs to clients;
+	// nil until first made.
+	SessionKey []byte
+	// Keys are the signing keys, newest first.
+	Keys []SigningKey
+}
+
+// KeyringUpdate is what UpdateKeyring writes.
+type KeyringUpdate struct {
+	// Check replaces the check value, when not nil.
+	Check []byte
+	// SessionKey replaces the sealed session key, when not nil.
+	SessionKey []byte
+	// Put inserts keys, or replaces the sealed value of a stored kid (its
+	// algorithm and creation time stay).
+	Put []SigningKey
+}
+
+// Empty reports whether u writes nothing.
+func (u KeyringUpdate) Empty() bool { return u.Check == nil && u.SessionKey == nil && len(u.Put) == 0 }
 
 // Change says that a client was created, changed or deleted. IDs increase; the
 // log is replayed after a dropped listener connection.
@@ -255,11 +287,15 @@ type Store interface {
 	// TouchLastUsed records last use times in one round trip; never moves a time backwards.
 	TouchLastUsed(ctx context.Context, used map[string]time.Time) error
 
-	// SigningKeys returns every stored signing key, newest first.
-	SigningKeys(ctx context.Context) ([]SigningKey, error)
-	// EnsureSigningKey stores k unless a key already exists, and returns the
-	// newest key afterwards: instances starting together agree on one key.
-	EnsureSigningKey(ctx context.Context, k SigningKey) (SigningKey, error)
+	// Keyring returns the keyring as it is.
+	Keyring(ctx context.Context) (Keyring, error)
+	// UpdateKeyring calls decide with the keyring as it is, holding a lock
+	// that serialises every UpdateKeyring on the database, and writes what it
+	// returns in the same transaction, returning the keyring afterwards.
+	// decide's error aborts with nothing written and is returned as it is.
+	// Instances starting together thus agree on one key, and an instance
+	// proves its secret against what is stored before it writes.
+	UpdateKeyring(ctx context.Context, decide func(Keyring) (KeyringUpdate, error)) (Keyring, error)
 
 	// Follow reports every change made by anyone, from any process, to w until
 	// ctx ends. It reconnects by itself and replays what it missed.

@@ -1,27 +1,19 @@
 // Package token mints and verifies the gateway's access tokens: JWTs per RFC
-// 9068, signed with an asymmetric key that is generated on first start and kept
-// in the store sealed under the operator's secret.
+// 9068, signed with an asymmetric key (package keyring keeps it at rest).
 package token
 
 import (
 	"crypto"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
-	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
 // Supported signing algorithms. ES256 is the default: every JOSE library and
@@ -99,74 +91,26 @@ func (k *Key) JWK() map[string]string {
 	return out
 }
 
-// sealingKey derives the AES-256 key that seals signing keys from the
-// operator's secret; the info string versions the scheme.
-func sealingKey(secret string) ([]byte, error) {
-	return hkdf.Key(sha256.New, []byte(secret), nil, "blnk-auth signing key seal v1", 32)
-}
+// PKCS8 is the private key in PKCS #8 DER, for sealing it at rest.
+func (k *Key) PKCS8() ([]byte, error) { return x509.MarshalPKCS8PrivateKey(k.private) }
 
-// Seal encrypts k with AES-256-GCM under a key derived from secret. The kid and
-// algorithm are authenticated, so a sealed key cannot be moved to another row.
-func Seal(k *Key, secret string, now time.Time) (store.SigningKey, error) {
-	der, err := x509.MarshalPKCS8PrivateKey(k.private)
-	if err != nil {
-		return store.SigningKey{}, err
-	}
-	aead, err := newAEAD(secret)
-	if err != nil {
-		return store.SigningKey{}, err
-	}
-	nonce := make([]byte, aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return store.SigningKey{}, err
-	}
-	sealed := aead.Seal(nonce, nonce, der, []byte(k.KID+"|"+k.Algorithm))
-	return store.SigningKey{KID: k.KID, Algorithm: k.Algorithm, Sealed: sealed, CreatedAt: now}, nil
-}
-
-// ErrWrongSecret: the stored key does not open with this secret.
-var ErrWrongSecret = errors.New("the signing key in the database does not decrypt with the configured secret: every gateway instance on one database must use the same secret")
-
-// Open decrypts a sealed key.
-func Open(sk store.SigningKey, secret string) (*Key, error) {
-	aead, err := newAEAD(secret)
-	if err != nil {
-		return nil, err
-	}
-	if len(sk.Sealed) < aead.NonceSize() {
-		return nil, fmt.Errorf("signing key %s: sealed data too short", sk.KID)
-	}
-	nonce, ct := sk.Sealed[:aead.NonceSize()], sk.Sealed[aead.NonceSize():]
-	der, err := aead.Open(nil, nonce, ct, []byte(sk.KID+"|"+sk.Algorithm))
-	if err != nil {
-		return nil, ErrWrongSecret
-	}
+// ParsePKCS8 is the key stored as kid for alg from its PKCS #8 DER private
+// key; the kid must be the key's thumbprint.
+func ParsePKCS8(kid, alg string, der []byte) (*Key, error) {
 	parsed, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
-		return nil, fmt.Errorf("signing key %s: %w", sk.KID, err)
+		return nil, fmt.Errorf("signing key %s (%s): %w", kid, alg, err)
 	}
 	signer, ok := parsed.(crypto.Signer)
 	if !ok {
-		return nil, fmt.Errorf("signing key %s: not a signing key", sk.KID)
+		return nil, fmt.Errorf("signing key %s (%s): not a signing key", kid, alg)
 	}
-	k, err := newKey(sk.Algorithm, signer)
+	k, err := newKey(alg, signer)
 	if err != nil {
 		return nil, err
 	}
-	if k.KID != sk.KID {
-		return nil, fmt.Errorf("signing key %s: stored kid does not match the key", sk.KID)
+	if k.KID != kid {
+		return nil, fmt.Errorf("signing key %s (%s): stored kid does not match the key", kid, alg)
 	}
 	return k, nil
-}
-
-func newAEAD(secret string) (cipher.AEAD, error) {
-	key, err := sealingKey(secret)
-	if err != nil {
-		return nil, err
-	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(block)
 }

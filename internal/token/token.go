@@ -1,6 +1,7 @@
 package token
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -62,6 +63,10 @@ var ErrTooLong = errors.New("the token would be longer than " + strconv.Itoa(Max
 
 // MaxLeeway is the largest clock skew tolerated when checking exp and iat.
 const MaxLeeway = time.Minute
+
+// MaxTTL is the longest lifetime a token may be issued with (the app's
+// token_ttl is at most this).
+const MaxTTL = 24 * time.Hour
 
 // Claims are the RFC 9068 §2.2 claims of an access token.
 type Claims struct {
@@ -330,6 +335,132 @@ func (v *Verifier) Cached(raw string, now time.Time) (*Verified, bool, error) {
 	return t, true, nil
 }
 
+// maxMembers bounds the members of a header or claims object: ours have 3
+// and 8.
+const maxMembers = 32
+
+// uniqueNames reports whether the base64url JSON object seg names each of its
+// members once, comparing names after unescaping ("sco\u0070e" is "scope")
+// and without regard to case, as encoding/json matches struct fields. A
+// scanner rather than a decoder: it allocates only the decoded segment, and
+// runs on every uncached verification.
+func uniqueNames(seg string) bool {
+	b, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		return false
+	}
+	var names [maxMembers][]byte
+	n := 0
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return false
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return skipSpace(b, i+1) == len(b)
+	}
+	for {
+		if i >= len(b) || b[i] != '"' || n == maxMembers {
+			return false
+		}
+		end, escaped := skipString(b, i)
+		if end < 0 {
+			return false
+		}
+		name := b[i+1 : end-1]
+		if escaped {
+			var s string
+			if json.Unmarshal(b[i:end], &s) != nil {
+				return false
+			}
+			name = []byte(s)
+		}
+		for _, prev := range names[:n] {
+			if bytes.EqualFold(prev, name) {
+				return false
+			}
+		}
+		names[n] = name
+		n++
+		if i = skipSpace(b, end); i >= len(b) || b[i] != ':' {
+			return false
+		}
+		if i = skipValue(b, skipSpace(b, i+1)); i < 0 {
+			return false
+		}
+		switch i = skipSpace(b, i); {
+		case i < len(b) && b[i] == ',':
+			i = skipSpace(b, i+1)
+		case i < len(b) && b[i] == '}':
+			return skipSpace(b, i+1) == len(b)
+		default:
+			return false
+		}
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the JSON string starting at b[i] (a
+// quote), and whether it holds an escape; -1 if it does not end.
+func skipString(b []byte, i int) (int, bool) {
+	escaped := false
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			escaped = true
+			i++
+		case '"':
+			return i + 1, escaped
+		}
+	}
+	return -1, escaped
+}
+
+// skipValue returns the index after the JSON value starting at b[i], or -1.
+// The parser has already decoded the whole text, so it need not validate.
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for i < len(b) {
+		switch b[i] {
+		case '"':
+			end, _ := skipString(b, i)
+			if end < 0 {
+				return -1
+			}
+			i = end
+		case '{', '[':
+			depth++
+			i++
+		case '}', ']':
+			if depth == 0 {
+				return i
+			}
+			depth--
+			i++
+		case ',':
+			if depth == 0 {
+				return i
+			}
+			i++
+		default:
+			i++
+		}
+		if depth == 0 && i < len(b) && (b[i] == ',' || b[i] == '}' || b[i] == ']') {
+			return i
+		}
+	}
+	if depth == 0 {
+		return i
+	}
+	return -1
+}
+
 func (v *Verifier) verify(raw string) (*Verified, error) {
 	if len(raw) > MaxTokenLength {
 		return nil, fmt.Errorf("%w: token too long", ErrInvalid)
@@ -342,6 +473,11 @@ func (v *Verifier) verify(raw string) (*Verified, error) {
 	tok, err := v.parser.ParseWithClaims(raw, &claims, func(t *jwt.Token) (any, error) {
 		if typ, _ := t.Header["typ"].(string); !strings.EqualFold(typ, JWTType) && !strings.EqualFold(typ, "application/"+JWTType) {
 			return nil, errors.New(`"typ" header is not at+jwt`)
+		}
+		// RFC 7515 §4.1.11: an extension listed in "crit" must be understood;
+		// we understand none, and never send one.
+		if _, ok := t.Header["crit"]; ok {
+			return nil, errors.New(`"crit" header`)
 		}
 		kid, _ := t.Header["kid"].(string)
 		k, ok := v.keys[kid]
@@ -364,6 +500,21 @@ func (v *Verifier) verify(raw string) (*Verified, error) {
 	}
 	if claims.IssuedAt == nil { // RFC 9068 §2.2: required; read below
 		return nil, fmt.Errorf("%w: no iat", ErrInvalid)
+	}
+	// Refusals below concern tokens our key signed that Issue never makes:
+	// they matter once a key leaks, and cost nothing next to the signature.
+	if claims.ID == "" { // RFC 9068 §2.2: required; a token without one cannot be revoked
+		return nil, fmt.Errorf("%w: no jti", ErrInvalid)
+	}
+	if claims.ExpiresAt.Sub(claims.IssuedAt.Time) > MaxTTL+v.leeway {
+		return nil, fmt.Errorf("%w: lifetime longer than %s", ErrInvalid, MaxTTL)
+	}
+	// JSON parsers disagree on which of two equal names wins (RFC 7519 §4
+	// lets a JWT with duplicates be refused), so no token may have any.
+	header, payload, _ := strings.Cut(raw, ".")
+	payload, _, _ = strings.Cut(payload, ".")
+	if !uniqueNames(header) || !uniqueNames(payload) {
+		return nil, fmt.Errorf("%w: a header parameter or claim named twice", ErrInvalid)
 	}
 	scopes, err := scope.Parse(claims.Scope)
 	if err != nil {

@@ -354,34 +354,72 @@ func (s *Store) TouchLastUsed(ctx context.Context, used map[string]time.Time) er
 	return err
 }
 
-// SigningKeys implements store.Store.
-func (s *Store) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
-	rows, err := s.pool.Query(ctx, `SELECT kid, algorithm, sealed_key, created_at FROM blnk_auth_signing_keys ORDER BY created_at DESC, kid`)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.SigningKey, error) {
-		var k store.SigningKey
-		err := r.Scan(&k.KID, &k.Algorithm, &k.Sealed, &k.CreatedAt)
-		return k, err
+// Keyring implements store.Store.
+func (s *Store) Keyring(ctx context.Context) (store.Keyring, error) {
+	var kr store.Keyring
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var err error
+		kr, err = readKeyring(ctx, tx, "")
+		return err
 	})
+	return kr, err
 }
 
-// EnsureSigningKey implements store.Store: the advisory lock makes "insert
-// unless one exists" atomic across instances.
-func (s *Store) EnsureSigningKey(ctx context.Context, k store.SigningKey) (store.SigningKey, error) {
-	var out store.SigningKey
+// readKeyring reads the keyring in tx; lock "FOR UPDATE" holds its row until
+// tx ends.
+func readKeyring(ctx context.Context, tx pgx.Tx, lock string) (store.Keyring, error) {
+	var kr store.Keyring
+	if err := tx.QueryRow(ctx, `SELECT deployment_id, check_value, session_key FROM blnk_auth_keyring `+lock).Scan(&kr.DeploymentID, &kr.Check, &kr.SessionKey); err != nil {
+		return kr, fmt.Errorf("reading the keyring: %w", err)
+	}
+	rows, err := tx.Query(ctx, `SELECT kid, algorithm, sealed_key, created_at FROM blnk_auth_signing_keys ORDER BY created_at DESC, kid`)
+	if err != nil {
+		return kr, err
+	}
+	kr.Keys, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.SigningKey, error) {
+		var k store.SigningKey
+		err := r.Scan(&k.KID, &k.Algorithm, &k.Sealed, &k.CreatedAt)
+		k.CreatedAt = k.CreatedAt.UTC()
+		return k, err
+	})
+	return kr, err
+}
+
+// UpdateKeyring implements store.Store: the keyring's row, locked for the
+// transaction, serialises every update across instances.
+func (s *Store) UpdateKeyring(ctx context.Context, decide func(store.Keyring) (store.KeyringUpdate, error)) (store.Keyring, error) {
+	var out store.Keyring
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock+1); err != nil {
+		cur, err := readKeyring(ctx, tx, "FOR UPDATE")
+		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO blnk_auth_signing_keys (kid, algorithm, sealed_key, created_at)
-			SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM blnk_auth_signing_keys WHERE algorithm = $2)`,
-			k.KID, k.Algorithm, k.Sealed, k.CreatedAt); err != nil {
+		u, err := decide(cur)
+		if err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `SELECT kid, algorithm, sealed_key, created_at FROM blnk_auth_signing_keys
-			WHERE algorithm = $1 ORDER BY created_at DESC, kid LIMIT 1`, k.Algorithm).Scan(&out.KID, &out.Algorithm, &out.Sealed, &out.CreatedAt)
+		if u.Empty() {
+			out = cur
+			return nil
+		}
+		if u.Check != nil {
+			if _, err := tx.Exec(ctx, `UPDATE blnk_auth_keyring SET check_value = $1`, u.Check); err != nil {
+				return err
+			}
+		}
+		if u.SessionKey != nil {
+			if _, err := tx.Exec(ctx, `UPDATE blnk_auth_keyring SET session_key = $1`, u.SessionKey); err != nil {
+				return err
+			}
+		}
+		for _, k := range u.Put {
+			if _, err := tx.Exec(ctx, `INSERT INTO blnk_auth_signing_keys (kid, algorithm, sealed_key, created_at) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (kid) DO UPDATE SET sealed_key = EXCLUDED.sealed_key`, k.KID, k.Algorithm, k.Sealed, k.CreatedAt); err != nil {
+				return err
+			}
+		}
+		out, err = readKeyring(ctx, tx, "")
+		return err
 	})
 	return out, err
 }

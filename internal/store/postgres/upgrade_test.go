@@ -59,9 +59,14 @@ func TestUpgradeKeepsData(t *testing.T) {
 		!c.RevokedAt.Equal(revoked) || !c.SecretMatches(secret, time.Now()) || c.PreviousSecretHash != nil || c.Status(time.Now()) != store.StatusRevoked {
 		t.Fatalf("client after upgrade: %+v", c)
 	}
-	keys, err := st.SigningKeys(ctx)
-	if err != nil || len(keys) != 1 || keys[0].KID != "k1" {
-		t.Fatalf("signing keys after upgrade: %v %v", keys, err)
+	// The signing key is kept byte for byte, in a keyring with a deployment
+	// ID and no check value yet (package keyring seals it again on start).
+	kr, err := st.Keyring(ctx)
+	if err != nil || len(kr.Keys) != 1 || kr.Keys[0].KID != "k1" || string(kr.Keys[0].Sealed) != "\x00" || !kr.Keys[0].CreatedAt.Equal(created) {
+		t.Fatalf("keyring after upgrade: %+v %v", kr, err)
+	}
+	if len(kr.DeploymentID) != 16 || kr.Check != nil || kr.SessionKey != nil {
+		t.Errorf("keyring after upgrade: deployment ID %x, check %x", kr.DeploymentID, kr.Check)
 	}
 	var changes int
 	if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM blnk_auth_changes WHERE client_id = $1`, id).Scan(&changes); err != nil || changes != 1 {

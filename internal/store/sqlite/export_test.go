@@ -48,3 +48,16 @@ func (s *Store) Reader() *sql.DB { return s.r }
 
 // Prune deletes the change-log entries written before cutoff.
 func (s *Store) Prune(ctx context.Context, cutoff time.Time) error { return s.prune(ctx, cutoff) }
+
+// MigrationVersions are the versions of the embedded migrations, oldest first.
+func MigrationVersions() []int {
+	all, err := migrations()
+	if err != nil {
+		panic(err)
+	}
+	var out []int
+	for _, m := range all {
+		out = append(out, m.Version)
+	}
+	return out
+}

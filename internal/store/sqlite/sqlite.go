@@ -26,6 +26,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/privfile"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
@@ -93,8 +94,14 @@ func openDBs(path string) (w, r *sql.DB, abs string, err error) {
 			return nil, nil, "", fmt.Errorf("creating the database directory: %w", err)
 		}
 	}
-	// Create the file ourselves so that it is private from the start; SQLite
-	// gives its -wal and -shm files the mode of the database file.
+	// Existing files must be private already: SQLite keeps the mode of the
+	// database file and gives it to the -wal and -shm it creates.
+	for _, p := range []string{abs, abs + "-wal", abs + "-shm"} {
+		if err := privfile.Check(p); err != nil {
+			return nil, nil, "", fmt.Errorf("opening SQLite database: %w", err)
+		}
+	}
+	// Create the file ourselves so that it is private from the start.
 	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("opening SQLite database: %w", err)
@@ -532,54 +539,79 @@ func (s *Store) TouchLastUsed(ctx context.Context, used map[string]time.Time) er
 	})
 }
 
-// SigningKeys implements store.Store.
-func (s *Store) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT kid, algorithm, sealed_key, created_at FROM blnk_auth_signing_keys ORDER BY created_at DESC, kid`)
+// Keyring implements store.Store.
+func (s *Store) Keyring(ctx context.Context) (store.Keyring, error) {
+	tx, err := s.r.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, err
+		return store.Keyring{}, err
+	}
+	defer tx.Rollback()
+	return readKeyring(ctx, tx)
+}
+
+func readKeyring(ctx context.Context, tx *sql.Tx) (store.Keyring, error) {
+	var kr store.Keyring
+	if err := tx.QueryRowContext(ctx, `SELECT deployment_id, check_value, session_key FROM blnk_auth_keyring`).Scan(&kr.DeploymentID, &kr.Check, &kr.SessionKey); err != nil {
+		return kr, fmt.Errorf("reading the keyring: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT kid, algorithm, sealed_key, created_at FROM blnk_auth_signing_keys ORDER BY created_at DESC, kid`)
+	if err != nil {
+		return kr, err
 	}
 	defer rows.Close()
-	var out []store.SigningKey
 	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, err
+		var (
+			k  store.SigningKey
+			at int64
+		)
+		if err := rows.Scan(&k.KID, &k.Algorithm, &k.Sealed, &at); err != nil {
+			return kr, err
 		}
-		out = append(out, k)
+		k.CreatedAt = fromMicros(at)
+		kr.Keys = append(kr.Keys, k)
 	}
-	return out, rows.Err()
+	return kr, rows.Err()
 }
 
-func scanKey(row interface{ Scan(...any) error }) (store.SigningKey, error) {
-	var (
-		k  store.SigningKey
-		at int64
-	)
-	if err := row.Scan(&k.KID, &k.Algorithm, &k.Sealed, &at); err != nil {
-		return store.SigningKey{}, err
-	}
-	k.CreatedAt = fromMicros(at)
-	return k, nil
-}
-
-// EnsureSigningKey implements store.Store. The transaction holds the
-// database's write lock from its start (BEGIN IMMEDIATE), so "insert unless a
-// key of the algorithm exists" is atomic across connections and processes.
-func (s *Store) EnsureSigningKey(ctx context.Context, k store.SigningKey) (store.SigningKey, error) {
-	var out store.SigningKey
+// UpdateKeyring implements store.Store. The transaction holds the database's
+// write lock from its start (BEGIN IMMEDIATE), which serialises every update
+// across connections and processes.
+func (s *Store) UpdateKeyring(ctx context.Context, decide func(store.Keyring) (store.KeyringUpdate, error)) (store.Keyring, error) {
+	var out store.Keyring
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO blnk_auth_signing_keys (kid, algorithm, sealed_key, created_at)
-			SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM blnk_auth_signing_keys WHERE algorithm = ?)`,
-			k.KID, k.Algorithm, k.Sealed, micros(k.CreatedAt), k.Algorithm); err != nil {
+		cur, err := readKeyring(ctx, tx)
+		if err != nil {
 			return err
 		}
-		var err error
-		out, err = scanKey(tx.QueryRowContext(ctx, `SELECT kid, algorithm, sealed_key, created_at FROM blnk_auth_signing_keys
-			WHERE algorithm = ? ORDER BY created_at DESC, kid LIMIT 1`, k.Algorithm))
+		u, err := decide(cur)
+		if err != nil {
+			return err
+		}
+		if u.Empty() {
+			out = cur
+			return nil
+		}
+		if u.Check != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE blnk_auth_keyring SET check_value = ?`, u.Check); err != nil {
+				return err
+			}
+		}
+		if u.SessionKey != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE blnk_auth_keyring SET session_key = ?`, u.SessionKey); err != nil {
+				return err
+			}
+		}
+		for _, k := range u.Put {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO blnk_auth_signing_keys (kid, algorithm, sealed_key, created_at) VALUES (?, ?, ?, ?)
+				ON CONFLICT (kid) DO UPDATE SET sealed_key = excluded.sealed_key`, k.KID, k.Algorithm, k.Sealed, micros(k.CreatedAt)); err != nil {
+				return err
+			}
+		}
+		out, err = readKeyring(ctx, tx)
 		return err
 	})
 	if err != nil {
-		return store.SigningKey{}, err
+		return store.Keyring{}, err
 	}
 	return out, nil
 }
