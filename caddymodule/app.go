@@ -160,6 +160,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("blnk_auth: %w", err)
 	}
 	secret := repl.ReplaceKnown(a.Secret, "")
+	if secret == "" && a.Secret != "" {
+		// A placeholder that names nothing (an unset variable, a missing
+		// file): never fall back to the generated secret in its place.
+		return fmt.Errorf("blnk_auth: secret %s expands to nothing (unset environment variable or missing file?)", a.Secret)
+	}
 	if secret == "" && db.Embedded() {
 		if secret, err = db.EmbeddedSecret(); err != nil {
 			return fmt.Errorf("blnk_auth: generating the secret: %w", err)
@@ -235,6 +240,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if ring.Resealed {
 		a.logger.Info("the signing keys were sealed under a secret in secret_previous and are now sealed under the secret; remove secret_previous once every instance has the new secret")
+	} else if len(previous) > 0 {
+		// While it stays, a row sealed under an old secret would still be
+		// taken in: whoever holds that secret and can write the database
+		// could plant a signing key.
+		a.logger.Warn("secret_previous is set but no longer needed: the secret opens the signing keys; remove secret_previous")
 	}
 	if ring.WeakSecret != nil {
 		a.logger.Warn("weak secret: the signing keys are sealed under it, so it is still accepted; replace it", zap.Error(ring.WeakSecret))

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -38,6 +39,8 @@ func TestConfigErrors(t *testing.T) {
 		{"issuer with slash", with("issuer", "https://auth.example.com/"), "trailing slash"},
 		{"plain http issuer", with("issuer", "http://auth.example.com"), "https"},
 		{"short secret", with("secret", "short"), "at least 32 characters"},
+		{"secret placeholder naming nothing", with("secret", "{env.BLNK_AUTH_TEST_UNSET_SECRET}"), "expands to nothing"},
+		{"embedded, secret placeholder naming nothing", map[string]any{"database": "sqlite://" + filepath.Join(t.TempDir(), "g.db"), "secret": "{file./nonexistent/blnk-secret}", "issuer": "https://auth.example.com"}, "expands to nothing"},
 		{"postgres without secret", with("secret", nil), "secret is required with PostgreSQL"},
 		{"bad database", with("database", "mysql://x"), "database: want"},
 		{"token ttl too long", with("token_ttl", "48h"), "token_ttl"},

@@ -48,9 +48,10 @@ type header struct {
 // Bounds on the parameters a stored value may ask for: a row is data, and
 // must not make an instance spend minutes or gigabytes opening it.
 const (
-	maxTime      = 16
-	maxMemoryKiB = 1 << 20 // 1 GiB
+	maxTime      = 8
+	maxMemoryKiB = 256 * 1024 // 256 MiB
 	minMemoryKiB = 8 * 1024
+	maxThreads   = 4
 )
 
 var errFormat = errors.New("not a sealed value of a known format")
@@ -67,7 +68,7 @@ func parseHeader(b []byte) (header, error) {
 		threads:   b[7],
 		salt:      b[8:headerSize],
 	}
-	if h.time < 1 || h.time > maxTime || h.memoryKiB < minMemoryKiB || h.memoryKiB > maxMemoryKiB || h.threads < 1 {
+	if h.time < 1 || h.time > maxTime || h.memoryKiB < minMemoryKiB || h.memoryKiB > maxMemoryKiB || h.threads < 1 || h.threads > maxThreads {
 		return header{}, fmt.Errorf("%w: Argon2id parameters out of bounds (t=%d, m=%d KiB, p=%d)", errFormat, h.time, h.memoryKiB, h.threads)
 	}
 	return h, nil

@@ -136,8 +136,11 @@ func plan(kr store.Keyring, secret string, previous []string, alg string, now ti
 		}
 		candidates := append([]string{secret}, previous...)
 		openOld = func(sk store.SigningKey) (k *token.Key, err error) {
-			for _, c := range candidates {
+			for i, c := range candidates {
 				if k, err = openV1(sk, c); err == nil {
+					if i > 0 {
+						ring.Resealed = true // opened by secret_previous only
+					}
 					return k, nil
 				}
 			}
@@ -227,6 +230,11 @@ func plan(kr store.Keyring, secret string, previous []string, alg string, now ti
 		if u.SessionKey, err = s.seal(ring.SessionKey, "mcp session key"); err != nil {
 			return nil, u, err
 		}
+	}
+	if legacy && ring.Resealed && ring.WeakSecret != nil {
+		// The upgrade also changes the secret: the new one must be as strong
+		// as a new database asks, as on the current format.
+		return nil, u, fmt.Errorf("the new secret: %w", ring.WeakSecret)
 	}
 	if legacy && len(kr.Keys) > 0 && len(ring.Keys) == 0 {
 		// Nothing proves the secret: refuse rather than start a second,

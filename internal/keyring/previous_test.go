@@ -91,3 +91,23 @@ func TestSecretPreviousUpgrade(t *testing.T) {
 		}
 	})
 }
+
+// TestSecretPreviousUpgradeWeak: upgrading from the first format while
+// changing the secret refuses a weak new secret, as changing it on the
+// current format does, and writes nothing.
+func TestSecretPreviousUpgradeWeak(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func() store.Store) {
+		k, _ := token.GenerateKey(token.EdDSA)
+		v1, err := sealV1(k, secretA, time.Now().UTC())
+		if err != nil {
+			t.Fatal(err)
+		}
+		insertRaw(t, open(), v1)
+		if _, err := Load(t.Context(), open(), strings.Repeat("ab", 20), token.EdDSA, secretA); err == nil || !strings.Contains(err.Error(), "new secret") {
+			t.Fatalf("Load with a weak new secret = %v, want a refusal", err)
+		}
+		if ring := load(t, open(), secretA, token.EdDSA); ring.Signing.KID != k.KID {
+			t.Errorf("after the refusal the old secret signs with %s", ring.Signing.KID)
+		}
+	})
+}

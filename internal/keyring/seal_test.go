@@ -199,6 +199,9 @@ func TestHeaderBounds(t *testing.T) {
 		"0 passes":     {time: 0, memoryKiB: argonMemoryKiB, threads: 1},
 		"1 KiB":        {time: 1, memoryKiB: 1, threads: 1},
 		"0 lanes":      {time: 1, memoryKiB: argonMemoryKiB, threads: 0},
+		"255 lanes":    {time: 1, memoryKiB: argonMemoryKiB, threads: 255},
+		"512 MiB":      {time: 1, memoryKiB: 512 << 10, threads: 1},
+		"9 passes":     {time: 9, memoryKiB: argonMemoryKiB, threads: 1},
 		"version 3":    {version: 3, time: 1, memoryKiB: argonMemoryKiB, threads: 1},
 		"other kdf id": {kdf: 2, time: 1, memoryKiB: argonMemoryKiB, threads: 1},
 	} {
