@@ -48,3 +48,16 @@ func (s *Store) Reader() *sql.DB { return s.r }
 
 // Prune deletes the change-log entries written before cutoff.
 func (s *Store) Prune(ctx context.Context, cutoff time.Time) error { return s.prune(ctx, cutoff) }
+
+// Versions lists the embedded migrations' versions, oldest first.
+func Versions() []int {
+	all, err := migrations()
+	if err != nil {
+		panic(err)
+	}
+	out := make([]int, len(all))
+	for i, m := range all {
+		out[i] = m.Version
+	}
+	return out
+}
