@@ -241,7 +241,7 @@
 			cell("Created", null, timeEl(c.created_at, "")),
 			cell("Expires", null, timeEl(c.expires_at, "Never")),
 			cell("Last used", null, timeEl(c.last_used_at, "Never")),
-			cell("Secret", null, el("code", { text: "…" + c.secret_hint })));
+			cell("Secret", null, el("code", { text: c.secret_hint })));
 	}
 
 	async function loadKeys(reset) {
@@ -375,7 +375,7 @@
 			...row("Expires", timeEl(c.expires_at, "Never")),
 			...row("Revoked", timeEl(c.revoked_at, "—")),
 			...row("Last used", timeEl(c.last_used_at, "Never")),
-			...row(c.type === "api_key" ? "Key" : "Secret", el("code", { text: "…" + c.secret_hint })));
+			...row(c.type === "api_key" ? "Key" : "Secret", el("code", { text: c.secret_hint })));
 		const revoked = c.status === "revoked";
 		$("details-edit").hidden = $("details-roll").hidden = !session.can_write || revoked;
 		$("details-revoke").hidden = !session.can_write || revoked;
