@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -81,7 +82,8 @@ func openPage(t *testing.T, base string, width, height int) *page {
 		cancel()
 		cancelAlloc()
 	})
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+	// The window cannot be narrower than 500 px; the viewport can.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(int64(width), int64(height)), chromedp.Navigate("about:blank")); err != nil {
 		t.Fatalf("starting chromium: %v", err)
 	}
 	go func() {
@@ -405,10 +407,17 @@ func TestDashboardScopedSessions(t *testing.T) {
 		if eval[bool](p, visible("#create-open")) {
 			t.Fatal("a read-only session sees Create API Key")
 		}
+		// 375 px wide: rows become cards, nothing scrolls sideways.
+		if w := eval[[]int](p, `[document.documentElement.scrollWidth, window.innerWidth]`); w[1] != 375 || w[0] > w[1] {
+			t.Fatalf("at 375 px the page is %d px wide", w[0])
+		}
 		p.click(fmt.Sprintf(`#keys-body button[data-client-id=%q]`, writer.Client.ID))
 		p.wait(`document.getElementById("details-dialog").open`, "the details panel")
 		if eval[bool](p, visible("#details-revoke")) || eval[bool](p, visible("#details-delete")) {
 			t.Fatal("a read-only session sees Revoke Key or Delete")
+		}
+		if w := eval[[]int](p, `(() => { const d = document.getElementById("details-dialog"); return [d.scrollWidth, d.clientWidth, window.innerWidth, d.getBoundingClientRect().width]; })()`); w[0] > w[1] || w[3] > w[2] {
+			t.Fatalf("at 375 px the details panel overflows: %v", w)
 		}
 		// The API enforces it too, whatever the page shows.
 		st := eval[int](p, fmt.Sprintf(`fetch("clients/%s/revoke", {method: "POST", headers: {"X-CSRF-Token": "x"}}).then((r) => r.status)`, writer.Client.ID))
@@ -487,4 +496,95 @@ func TestDashboardBrowserGuards(t *testing.T) {
 	}
 	p.open()
 	p.wait(visible("#keys-view"), "the session, still there after a cross-origin sign-out attempt")
+}
+
+// TestDashboardManage: the rest of what an operator does in the page, on
+// both stores: page through more clients than fit a page, filter, roll a
+// secret (the new one shown once and working, the old one refused), see an
+// API error next to the field that caused it, edit, delete after typing the
+// name; the keyboard gets focus back where it was; dark mode.
+func TestDashboardManage(t *testing.T) {
+	forEachStore(t, func(t *testing.T, kind string) {
+		g := startGateway(t, gatewayOptions{store: kind, apiRoutes: dashboardRoutes})
+		for i := range 52 {
+			g.create(fmt.Sprintf("Batch job %02d", i), store.TypeAPIKey, []string{"ledgers:read"}, nil)
+		}
+		target := g.create("Rotating", store.TypeOAuth, []string{"mcp:read"}, nil)
+
+		p := openPage(t, g.apiURL+"/admin/", 1440, 900)
+		if _, err := chromedp.Call(p.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		p.open()
+		p.signIn("master_key", testMasterKey, "")
+		if bg := eval[string](p, `getComputedStyle(document.body).backgroundColor`); bg != "rgb(15, 17, 21)" {
+			t.Errorf("dark mode background %q", bg)
+		}
+		rows := `document.querySelectorAll("#keys-body tr").length`
+		p.wait(rows+` === 50 && `+visible("#keys-more"), "the first page of 50 with Load more")
+		p.click("#keys-more")
+		p.wait(rows+` === 53 && !`+visible("#keys-more"), "all 53 after Load more")
+		p.run("filter OAuth", chromedp.SetValue(chromedp.CSS("#filter-type"), "oauth"),
+			chromedp.Evaluate[chromedp.Void](`document.getElementById("filter-type").dispatchEvent(new Event("change"))`))
+		p.wait(rows+` === 1`, "one OAuth client")
+
+		// Details, then Escape: focus returns to the name that opened them.
+		nameBtn := fmt.Sprintf(`#keys-body button[data-client-id=%q]`, target.Client.ID)
+		p.click(nameBtn)
+		p.wait(`document.getElementById("details-dialog").open && document.activeElement.id === "details-close"`, "focus in the details panel")
+
+		// Roll the secret without grace: the new one is shown once and works.
+		p.click("#details-roll")
+		p.run("no grace", chromedp.SetValue(chromedp.CSS("#roll-grace"), "0s"))
+		p.click("#roll-submit")
+		p.wait(`document.getElementById("secret-dialog").open`, "the new secret")
+		p.click("#secret-copy-value")
+		p.wait(`document.getElementById("secret-copy-value").textContent === "Copied"`, "Copied")
+		rolled := eval[string](p, `navigator.clipboard.readText()`)
+		p.click("#secret-done")
+		p.click("#secret-close-confirm")
+		if r := g.postToken(url.Values{"grant_type": {"client_credentials"}}, target.Client.ID, target.Secret); r.status != http.StatusUnauthorized {
+			t.Fatalf("the old secret after a roll without grace: %d %s", r.status, r.raw)
+		}
+		g.token(target.Client.ID, rolled, nil)
+
+		// Edit: a bad scope is refused next to the scopes field.
+		p.click("#details-edit")
+		p.run("clear the scopes", chromedp.Evaluate[chromedp.Void](`document.getElementById("edit-scopes").value = ""`))
+		p.fill("#edit-scopes", `mcp:read"x`)
+		p.click("#edit-save")
+		p.wait(`document.getElementById("edit-scopes-error").textContent !== "" && document.getElementById("edit-scopes").getAttribute("aria-invalid") === "true"`, "the scope error next to the field")
+		p.run("fix the scopes", chromedp.SetValue(chromedp.CSS("#edit-scopes"), "mcp:write"))
+		p.click("#edit-save")
+		p.wait(`document.getElementById("edit-form").hidden && document.querySelector("#details-fields .scopes").textContent === "mcp:write"`, "the edited scopes")
+		if c, err := g.store.GetClient(t.Context(), target.Client.ID); err != nil || c.Scopes.String() != "mcp:write" {
+			t.Fatalf("stored scopes after the edit: %v %v", c, err)
+		}
+		p.wait(`document.querySelector("#details-history").textContent.includes("update")`, "the edit in the history")
+
+		// Delete: only once the name is typed.
+		p.click("#details-delete")
+		p.fill("#delete-name", "Rotat")
+		if !eval[bool](p, `document.getElementById("delete-confirm").disabled`) {
+			t.Fatal("Delete is enabled before the name is typed in full")
+		}
+		p.fill("#delete-name", "ing")
+		p.click("#delete-confirm")
+		p.wait(`!document.getElementById("details-dialog").open && document.querySelectorAll("#keys-body tr").length === 0 && `+visible("#keys-empty"), "the client gone, the empty state")
+		if _, err := g.store.GetClient(t.Context(), target.Client.ID); err == nil {
+			t.Fatal("the deleted client is still stored")
+		}
+
+		// Keyboard: open a row's details from the keyboard, Escape, focus back.
+		p.run("filter all", chromedp.Evaluate[chromedp.Void](`document.getElementById("filter-type").value = ""`),
+			chromedp.Evaluate[chromedp.Void](`document.getElementById("filter-type").dispatchEvent(new Event("change"))`))
+		p.wait(rows+` === 50`, "the list again")
+		p.run("focus the first name", chromedp.Focus(chromedp.CSS("#keys-body tr button.link")))
+		p.run("press Enter", chromedp.KeyEvent("\r"))
+		p.wait(`document.getElementById("details-dialog").open`, "details opened from the keyboard")
+		p.run("press Escape", chromedp.KeyEvent("\x1b"))
+		p.wait(`!document.getElementById("details-dialog").open && document.activeElement === document.querySelector("#keys-body tr button.link")`, "focus back on the name after Escape")
+	})
 }
