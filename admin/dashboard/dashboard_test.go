@@ -204,6 +204,14 @@ func TestMasterKeySession(t *testing.T) {
 		}
 
 		wantStatus(t, br.do(f.a.h, http.MethodGet, "/clients", ""), http.StatusOK, "list with a session")
+		// Signing in again from the same browser replaces the session.
+		again := &browser{t: t, cookie: br.cookie}
+		rep = again.do(f.a.h, http.MethodPost, "/ui/session", `{"master_key":"`+masterKey+`"}`)
+		wantStatus(t, rep, http.StatusOK, "signing in again")
+		if _, err := f.a.backend.Store.GetSession(t.Context(), credential.HashOf(br.cookie.Value)); err != store.ErrNoSession {
+			t.Fatalf("the replaced session is still stored: %v", err)
+		}
+		br = signIn(t, f.a.h, `{"master_key":"`+masterKey+`"}`)
 		create := `{"name":"From the page","type":"oauth","scopes":["mcp:read"],"expires_at":null}`
 		wantStatus(t, br.do(f.a.h, http.MethodPost, "/clients", create, dashboard.CSRFHeader, ""), http.StatusForbidden, "create without the CSRF token")
 		wantStatus(t, br.do(f.a.h, http.MethodPost, "/clients", create, dashboard.CSRFHeader, br.csrf+"x"), http.StatusForbidden, "create with a wrong CSRF token")

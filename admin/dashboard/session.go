@@ -167,6 +167,12 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		h.internal(w, "storing a session", err)
 		return
 	}
+	// Signing in again replaces the browser's previous session.
+	for _, old := range r.CookiesNamed(CookieName) {
+		if err := h.cfg.Store.DeleteSession(r.Context(), credential.HashOf(old.Value)); err != nil {
+			h.logger.Warn("ending a replaced dashboard session", zap.Error(err))
+		}
+	}
 	http.SetCookie(w, h.cookie(r, token, int(h.cfg.Lifetime/time.Second)))
 	h.writeViewToken(w, http.StatusOK, ses, who, token)
 }

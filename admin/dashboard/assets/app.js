@@ -156,10 +156,10 @@
 	function showView(name) {
 		for (const v of ["loading", "signin", "keys", "audit"]) $(`${v}-view`).hidden = v !== name;
 		$("topbar").hidden = name === "signin" || name === "loading";
-		$("nav-keys").toggleAttribute("aria-current", name === "keys");
-		$("nav-audit").toggleAttribute("aria-current", name === "audit");
-		if (name === "keys") $("nav-keys").setAttribute("aria-current", "page");
-		if (name === "audit") $("nav-audit").setAttribute("aria-current", "page");
+		for (const [tab, view] of [["nav-keys", "keys"], ["nav-audit", "audit"]]) {
+			if (name === view) $(tab).setAttribute("aria-current", "page");
+			else $(tab).removeAttribute("aria-current");
+		}
 	}
 
 	function signedOut(message) {
@@ -303,7 +303,7 @@
 		try {
 			const created = await api("POST", "clients", body);
 			$("create-dialog").close();
-			showSecret(created, "created");
+			showSecret(created);
 			loadKeys(true);
 		} catch (e) {
 			if (e.status !== 401) showErrors("create", e, createFields);
