@@ -160,13 +160,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(w, authn.NewError(http.StatusBadRequest, "invalid_request", "send a session cookie or a credential, not both"))
 		return
 	}
-	ses, who, err := h.session(r)
+	_, who, err := h.session(r)
 	if err != nil {
 		h.refuse(w, r, err)
 		return
 	}
 	if !safeMethod(r.Method) {
-		if err := h.checkCSRF(r, ses); err != nil {
+		if err := h.checkCSRF(r); err != nil {
 			fail(w, err)
 			return
 		}

@@ -182,7 +182,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 	if hasSessionCookie(r) {
 		if ses, _, err := h.session(r); err == nil {
-			if e := h.checkCSRF(r, ses); e != nil {
+			if e := h.checkCSRF(r); e != nil {
 				fail(w, e)
 				return
 			}
@@ -298,7 +298,7 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, e *sessionError
 // checkCSRF guards a change made with a session: it must come from a page
 // of this origin (SameSite=Strict already keeps the cookie off other sites'
 // requests) and carry the session's CSRF token, which only the page has.
-func (h *Handler) checkCSRF(r *http.Request, ses *store.Session) *authn.Error {
+func (h *Handler) checkCSRF(r *http.Request) *authn.Error {
 	if !sameOrigin(r) {
 		return errCrossSite
 	}
