@@ -108,6 +108,7 @@ func (h *AdminAPI) Provision(ctx caddy.Context) error {
 			Lifetime:     time.Duration(h.SessionLifetime),
 			ScopeChoices: h.ScopeChoices,
 			MountPath:    mountPath,
+			ClientIP:     clientIP,
 			Logger:       ctx.Logger().Named("dashboard"),
 		})
 	}

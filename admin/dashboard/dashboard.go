@@ -63,9 +63,13 @@ type Config struct {
 	// to it, so that it never reaches the other routes of the site. "" (or
 	// nil) is the root.
 	MountPath func(r *http.Request) string
+	// ClientIP is the caller's address for the log line of a sign-in;
+	// r.RemoteAddr when nil or "".
+	ClientIP func(r *http.Request) string
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
-	// Logger gets unexpected failures; nothing is logged when nil.
+	// Logger gets unexpected failures and one line per sign-in and sign-out
+	// (who, from where; never a key); nothing is logged when nil.
 	Logger *zap.Logger
 }
 

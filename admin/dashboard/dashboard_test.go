@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,7 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/admin/dashboard"
@@ -50,7 +54,22 @@ type instance struct {
 type fixture struct {
 	db    gateway.Database
 	clock *clock
-	a, b  *instance // two instances on one database
+	a, b  *instance              // two instances on one database
+	logs  *observer.ObservedLogs // what the dashboards logged
+	log   *zap.Logger
+}
+
+// logged is everything the dashboards logged, as text.
+func (f *fixture) logged() string {
+	var b strings.Builder
+	for _, e := range f.logs.All() {
+		b.WriteString(e.Message)
+		for k, v := range e.ContextMap() {
+			fmt.Fprintf(&b, " %s=%v", k, v)
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 // forEachStore runs test on PostgreSQL and on the embedded SQLite file.
@@ -65,7 +84,8 @@ func forEachStore(t *testing.T, test func(t *testing.T, f *fixture)) {
 			} else {
 				db.SQLitePath = filepath.Join(t.TempDir(), "gateway.db")
 			}
-			f := &fixture{db: db, clock: &clock{t: time.Now()}}
+			core, logs := observer.New(zapcore.DebugLevel)
+			f := &fixture{db: db, clock: &clock{t: time.Now()}, logs: logs, log: zap.New(zapcore.NewTee(core, zaptest.NewLogger(t).Core()))}
 			f.a, f.b = f.instance(t), f.instance(t)
 			test(t, f)
 		})
@@ -91,7 +111,7 @@ func (f *fixture) instance(t *testing.T) *instance {
 	h := dashboard.New(dashboard.Config{
 		API: api, Store: st, Clients: b.Clients, MasterKey: masterKey, Now: f.clock.Now,
 		MountPath: func(*http.Request) string { return "/admin" },
-		Logger:    zaptest.NewLogger(t),
+		Logger:    f.log,
 	})
 	return &instance{backend: b, svc: svc, h: h}
 }
@@ -286,6 +306,18 @@ func TestSignIn(t *testing.T) {
 		}
 		wantStatus(t, ro.do(f.a.h, http.MethodGet, "/clients", ""), http.StatusOK, "list by a read-only session")
 		wantStatus(t, ro.do(f.a.h, http.MethodPost, "/clients/"+mcp.Client.ID+"/revoke", ""), http.StatusForbidden, "revoke by a read-only session")
+
+		// Sign-ins are logged with who and from where, never with a key or a session token.
+		logs := f.logged()
+		signIns := f.logs.FilterMessage("dashboard sign-in").FilterField(zap.String("actor", key.Client.ID))
+		if signIns.Len() != 1 || signIns.All()[0].ContextMap()["source"] == "" {
+			t.Errorf("want one sign-in line for %s with its source in:\n%s", key.Client.ID, logs)
+		}
+		for _, secret := range []string{masterKey, oauth.Secret, key.Secret, mcp.Secret, br.cookie.Value, ro.cookie.Value, br.csrf} {
+			if strings.Contains(logs, secret) {
+				t.Errorf("a key or session token reached the log:\n%s", logs)
+			}
+		}
 	})
 }
 

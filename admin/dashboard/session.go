@@ -174,6 +174,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	http.SetCookie(w, h.cookie(r, token, int(h.cfg.Lifetime/time.Second)))
+	h.logger.Info("dashboard sign-in", zap.String("actor", actorOf(ses)), zap.String("source", h.clientIP(r)))
 	h.writeViewToken(w, http.StatusOK, ses, who, token)
 }
 
@@ -190,6 +191,7 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 				h.internal(w, "ending a session", err)
 				return
 			}
+			h.logger.Info("dashboard sign-out", zap.String("actor", actorOf(ses)), zap.String("source", h.clientIP(r)))
 		}
 	}
 	http.SetCookie(w, h.cookie(r, "", -1))
@@ -269,6 +271,23 @@ func (h *Handler) client(ctx context.Context, id string, now time.Time) (*store.
 		return nil, nil
 	}
 	return e.Client, nil
+}
+
+// actorOf names who a session is, as the audit log does.
+func actorOf(ses *store.Session) string {
+	if ses.ClientID == "" {
+		return admin.MasterActor
+	}
+	return ses.ClientID
+}
+
+func (h *Handler) clientIP(r *http.Request) string {
+	if h.cfg.ClientIP != nil {
+		if ip := h.cfg.ClientIP(r); ip != "" {
+			return ip
+		}
+	}
+	return r.RemoteAddr
 }
 
 // signInSecretWorks: the secret the session was opened with is still the
