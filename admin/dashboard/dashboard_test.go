@@ -301,7 +301,7 @@ func TestSignIn(t *testing.T) {
 		// A read-only API key: it lists, and the API refuses its changes.
 		ro := signIn(t, f.a.h, `{"api_key":"`+key.Secret+`"}`)
 		rep = ro.do(f.a.h, http.MethodGet, "/ui/session", "")
-		if rep.json["can_read"] != true || rep.json["can_write"] != false || rep.json["can_delete"] != false {
+		if rep.json["can_read"] != true || rep.json["can_write"] != false || rep.json["can_delete"] != false || rep.json["name"] != key.Client.Name || rep.json["type"] != "api_key" {
 			t.Fatalf("read-only session view: %s", rep.body)
 		}
 		wantStatus(t, ro.do(f.a.h, http.MethodGet, "/clients", ""), http.StatusOK, "list by a read-only session")

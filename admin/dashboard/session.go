@@ -175,7 +175,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, h.cookie(r, token, int(h.cfg.Lifetime/time.Second)))
 	h.logger.Info("dashboard sign-in", zap.String("actor", actorOf(ses)), zap.String("source", h.clientIP(r)))
-	h.writeViewToken(w, http.StatusOK, ses, who, token)
+	h.writeViewToken(w, r, ses, who, token)
 }
 
 // signOut ends the session (CSRF-checked) and clears the cookie; without a
@@ -390,12 +390,12 @@ func (h *Handler) cookie(r *http.Request, value string, maxAge int) *http.Cookie
 
 // writeView writes the view of the request's own session.
 func (h *Handler) writeView(w http.ResponseWriter, r *http.Request, ses *store.Session, who admin.Caller) {
-	h.writeViewToken(w, http.StatusOK, ses, who, r.CookiesNamed(CookieName)[0].Value)
+	h.writeViewToken(w, r, ses, who, r.CookiesNamed(CookieName)[0].Value)
 }
 
 // writeViewToken writes the session's view, with the CSRF token of the
 // session token.
-func (h *Handler) writeViewToken(w http.ResponseWriter, status int, ses *store.Session, who admin.Caller, token string) {
+func (h *Handler) writeViewToken(w http.ResponseWriter, r *http.Request, ses *store.Session, who admin.Caller, token string) {
 	v := sessionView{
 		ExpiresAt:   ses.ExpiresAt,
 		IdleTimeout: int(h.cfg.IdleTimeout / time.Second),
@@ -410,6 +410,10 @@ func (h *Handler) writeViewToken(w http.ResponseWriter, status int, ses *store.S
 		scopes = who.Scopes
 		v.Actor, v.Scopes = who.ClientID, scopes.List()
 		v.CanRead, v.CanWrite, v.CanDelete = scopes.Covers(admin.ScopeRead), scopes.Covers(admin.ScopeWrite), scopes.Covers(admin.ScopeDelete)
+		// For the page's header; the session was decided on this very entry.
+		if c, _ := h.client(r.Context(), who.ClientID, h.cfg.Now()); c != nil {
+			v.Name, v.Type = c.Name, string(c.Type)
+		}
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -417,7 +421,7 @@ func (h *Handler) writeViewToken(w http.ResponseWriter, status int, ses *store.S
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
+	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(append(b, '\n'))
 }
 

@@ -172,7 +172,7 @@
 
 	function signedIn(s) {
 		session = s;
-		$("whoami").textContent = s.actor === "master_key" ? "Signed in with the master key" : `Signed in as ${s.actor}`;
+		$("whoami").textContent = s.actor === "master_key" ? "Signed in with the master key" : `Signed in as ${s.name || s.actor} (${s.actor})`;
 		$("create-open").hidden = !s.can_write;
 		$("keys-empty-hint").hidden = !s.can_write;
 		const choices = $("create-scope-choices");
