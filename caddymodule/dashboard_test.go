@@ -500,9 +500,9 @@ func TestDashboardBrowserGuards(t *testing.T) {
 
 // TestDashboardManage: the rest of what an operator does in the page, on
 // both stores: page through more clients than fit a page, filter, roll a
-// secret (the new one shown once and working, the old one refused), see an
-// API error next to the field that caused it, edit, delete after typing the
-// name; the keyboard gets focus back where it was; dark mode.
+// secret (the new one shown once and working, the old one refused), see
+// errors (the page's and the API's) next to the field that caused them, edit,
+// delete after typing the name; the keyboard gets focus back where it was; dark mode.
 func TestDashboardManage(t *testing.T) {
 	forEachStore(t, func(t *testing.T, kind string) {
 		g := startGateway(t, gatewayOptions{store: kind, apiRoutes: dashboardRoutes})
@@ -556,6 +556,15 @@ func TestDashboardManage(t *testing.T) {
 		p.fill("#edit-scopes", `mcp:read"x`)
 		p.click("#edit-save")
 		p.wait(`document.getElementById("edit-scopes-error").textContent !== "" && document.getElementById("edit-scopes").getAttribute("aria-invalid") === "true"`, "the scope error next to the field")
+		// An error only the API finds (the page's date picker starts tomorrow):
+		// shown next to the expiry.
+		p.run("a past expiry", chromedp.SetValue(chromedp.CSS("#edit-scopes"), "mcp:read"),
+			chromedp.SetValue(chromedp.CSS("#edit-expires"), "date"),
+			chromedp.Evaluate[chromedp.Void](`document.getElementById("edit-expires").dispatchEvent(new Event("change"))`),
+			chromedp.SetValue(chromedp.CSS("#edit-expires-date"), "2020-01-01"))
+		p.click("#edit-save")
+		p.wait(`document.getElementById("edit-expires-error").textContent.includes("future") && document.getElementById("edit-scopes-error").textContent === ""`, "the API's expiry error next to the expiry")
+		p.run("never expires", chromedp.SetValue(chromedp.CSS("#edit-expires"), "never"))
 		p.run("fix the scopes", chromedp.SetValue(chromedp.CSS("#edit-scopes"), "mcp:write"))
 		p.click("#edit-save")
 		p.wait(`document.getElementById("edit-form").hidden && document.querySelector("#details-fields .scopes").textContent === "mcp:write"`, "the edited scopes")

@@ -150,6 +150,13 @@
 		});
 	}
 	const splitScopes = (s) => s.split(/[\s,]+/).filter(Boolean);
+	// The scope-token of RFC 6749 §3.3, as the API checks it (which has the last word).
+	const scopeToken = /^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/;
+	function checkScopes(list) {
+		if (!list.length) throw new APIError(400, "invalid_request", 'scopes: choose at least one ("*" grants everything)');
+		const bad = list.find((sc) => !scopeToken.test(sc));
+		if (bad !== undefined) throw new APIError(400, "invalid_request", `scopes: “${bad}” is not a scope (printable ASCII without spaces, " or \\)`);
+	}
 
 	// ---- sign-in and session ----------------------------------------------
 
@@ -292,6 +299,7 @@
 			.concat(splitScopes($("create-scopes-extra").value));
 		let body;
 		try {
+			checkScopes(scopes);
 			body = {
 				name: $("create-name").value,
 				type: document.querySelector('input[name="create-type"]:checked').value,
@@ -441,6 +449,7 @@
 		try {
 			if ($("edit-name").value !== current.name) body.name = $("edit-name").value;
 			const scopes = splitScopes($("edit-scopes").value);
+			checkScopes(scopes);
 			if (scopes.join(" ") !== current.scopes.join(" ")) body.scopes = scopes;
 			if ($("edit-expires").value !== "keep") body.expires_at = expiry($("edit-expires"), $("edit-expires-date"));
 		} catch (e) { showErrors("edit", e, editFields); return; }
