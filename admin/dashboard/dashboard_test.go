@@ -472,3 +472,21 @@ func eventually(t *testing.T, f func() bool, what string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestMasterKeyChangeEndsSessions: a master-key session lasts only as long
+// as that master key is configured: an instance with another master key, or
+// none, refuses it.
+func TestMasterKeyChangeEndsSessions(t *testing.T) {
+	forEachStore(t, func(t *testing.T, f *fixture) {
+		br := signIn(t, f.a.h, `{"master_key":"`+masterKey+`"}`)
+		for _, key := range []string{"another-master-key-0123456789abcdef-01", ""} {
+			other := dashboard.New(dashboard.Config{
+				API:   admin.NewHandler(admin.HandlerConfig{Service: f.b.svc, MasterKey: key}),
+				Store: f.b.backend.Store, Clients: f.b.backend.Clients, MasterKey: key, Now: f.clock.Now, Logger: f.log,
+			})
+			wantStatus(t, br.do(other, http.MethodGet, "/clients", ""), http.StatusUnauthorized, "a master-key session where the master key is "+map[bool]string{true: "removed", false: "changed"}[key == ""])
+			br = signIn(t, f.a.h, `{"master_key":"`+masterKey+`"}`) // the refusal ended it everywhere
+		}
+		wantStatus(t, br.do(f.a.h, http.MethodGet, "/clients", ""), http.StatusOK, "the session where the master key is unchanged")
+	})
+}
