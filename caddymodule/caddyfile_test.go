@@ -68,6 +68,7 @@ func TestCaddyfileErrors(t *testing.T) {
 		"auth unknown option":    ":80 {\n\tblnk_auth {\n\t\tfoo bar\n\t}\n}",
 		"auth scopes empty":      ":80 {\n\tblnk_auth {\n\t\tscopes\n\t}\n}",
 		"auth resource two args": ":80 {\n\tblnk_auth {\n\t\tresource a b\n\t}\n}",
+		"auth mcp and blnk_api":  ":80 {\n\tblnk_auth {\n\t\tmcp\n\t\tblnk_api\n\t}\n}",
 		"admin idle timeout":     ":80 {\n\tblnk_admin {\n\t\tsession_idle_timeout soon\n\t}\n}",
 		"admin lifetime zero":    ":80 {\n\tblnk_admin {\n\t\tsession_lifetime 0s\n\t}\n}",
 		"admin lifetime two":     ":80 {\n\tblnk_admin {\n\t\tsession_lifetime 1h 2h\n\t}\n}",
