@@ -56,8 +56,9 @@ type AdminAPI struct {
 	SessionLifetime caddy.Duration `json:"session_lifetime,omitempty"`
 
 	// ScopeChoices are the scopes the dashboard's create form offers as
-	// checkboxes (any other scope can be typed). Default: *, mcp:read,
-	// mcp:write, api-keys:read, api-keys:write, api-keys:delete.
+	// checkboxes (any other scope can be typed). Default: *, every scope the
+	// config's blnk_auth routes require, and mcp:read, mcp:write,
+	// api-keys:read, api-keys:write, api-keys:delete.
 	ScopeChoices []string `json:"scope_choices,omitempty"`
 
 	handler http.Handler
@@ -107,6 +108,7 @@ func (h *AdminAPI) Provision(ctx caddy.Context) error {
 			IdleTimeout:  time.Duration(h.SessionIdleTimeout),
 			Lifetime:     time.Duration(h.SessionLifetime),
 			ScopeChoices: h.ScopeChoices,
+			KnownScopes:  a.routes.Scopes,
 			MountPath:    mountPath,
 			ClientIP:     clientIP,
 			Logger:       ctx.Logger().Named("dashboard"),

@@ -439,7 +439,7 @@ func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //			no_dashboard                 # no browser page at the mount's root; default: served
 //			session_idle_timeout 30m     # dashboard session idle timeout; default 30m
 //			session_lifetime 12h         # dashboard session absolute timeout; default 12h
-//			scope_choices <scope...>     # offered in the create form; default *, mcp:*, api-keys:*
+//			scope_choices <scope...>     # offered in the create form; default *, the routes' scopes, mcp:*, api-keys:*
 //		}
 //	}
 func parseAdmin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +35,7 @@ const dashboardRoutes = `
 		}
 	}
 	blnk_auth /mcp* mcp:read
+	blnk_auth /ledgers* ledgers:read
 	reverse_proxy {upstream}`
 
 // chromiumPath finds Chromium; without it the test fails on CI and is
@@ -338,6 +340,10 @@ func TestDashboardWorkflow(t *testing.T) {
 		p.open()
 		p.signIn("master_key", testMasterKey, "")
 		p.wait(visible("#keys-empty"), "the empty state")
+		// The create form offers the scopes the config's routes require.
+		if got := eval[[]string](p, `[...document.querySelectorAll("#create-scope-choices input")].map((i) => i.value)`); !slices.Contains(got, "ledgers:read") || got[0] != "*" {
+			t.Fatalf("scope choices %v, want * first and the route's ledgers:read", got)
+		}
 
 		const name = "MCP Integration"
 		id, secret := p.createClient(name, "oauth", []string{"mcp:read"}, "30")

@@ -19,6 +19,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
@@ -56,8 +58,12 @@ type Config struct {
 	// DefaultLifetime when 0.
 	Lifetime time.Duration
 	// ScopeChoices are offered as checkboxes in the create form (any other
-	// scope can be typed); DefaultScopeChoices when empty.
+	// scope can be typed); when empty, DefaultScopeChoices and KnownScopes.
 	ScopeChoices []string
+	// KnownScopes lists the scopes the configuration's routes ask for, read
+	// when a session is shown (routes may be provisioned after the page);
+	// none when nil.
+	KnownScopes func() []string
 	// MountPath is the path prefix under which the browser sees the handler
 	// (e.g. "/admin" for handle_path /admin/*): the session cookie is scoped
 	// to it, so that it never reaches the other routes of the site. "" (or
@@ -90,9 +96,6 @@ func New(cfg Config) *Handler {
 	if cfg.Lifetime <= 0 {
 		cfg.Lifetime = DefaultLifetime
 	}
-	if len(cfg.ScopeChoices) == 0 {
-		cfg.ScopeChoices = DefaultScopeChoices
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -105,6 +108,21 @@ func New(cfg Config) *Handler {
 		h.masterHash = &sum
 	}
 	return h
+}
+
+// scopeChoices are the create form's checkboxes: the configured ones, else
+// "*" first, then the defaults and the routes' scopes, sorted.
+func (h *Handler) scopeChoices() []string {
+	if len(h.cfg.ScopeChoices) > 0 {
+		return h.cfg.ScopeChoices
+	}
+	all := slices.Clone(DefaultScopeChoices)
+	if h.cfg.KnownScopes != nil {
+		all = append(all, h.cfg.KnownScopes()...)
+	}
+	all = slices.DeleteFunc(all, func(s string) bool { return s == scope.All })
+	slices.Sort(all)
+	return append([]string{scope.All}, slices.Compact(all)...)
 }
 
 //go:embed assets

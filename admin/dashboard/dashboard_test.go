@@ -490,3 +490,34 @@ func TestMasterKeyChangeEndsSessions(t *testing.T) {
 		wantStatus(t, br.do(f.a.h, http.MethodGet, "/clients", ""), http.StatusOK, "the session where the master key is unchanged")
 	})
 }
+
+// TestScopeChoices: the create form offers the configured scopes, else "*"
+// first, the defaults and the scopes the routes ask for, once each.
+func TestScopeChoices(t *testing.T) {
+	forEachStore(t, func(t *testing.T, f *fixture) {
+		for _, tc := range []struct {
+			cfg   []string
+			known []string
+			want  string
+		}{
+			{nil, nil, "* api-keys:delete api-keys:read api-keys:write mcp:read mcp:write"},
+			{nil, []string{"*", "ledgers:read", "mcp:read"}, "* api-keys:delete api-keys:read api-keys:write ledgers:read mcp:read mcp:write"},
+			{[]string{"mcp:read", "*"}, []string{"ledgers:read"}, "mcp:read *"},
+		} {
+			h := dashboard.New(dashboard.Config{
+				API: admin.NewHandler(admin.HandlerConfig{Service: f.a.svc}), Store: f.a.backend.Store, Clients: f.a.backend.Clients,
+				MasterKey: masterKey, ScopeChoices: tc.cfg, KnownScopes: func() []string { return tc.known }, Now: f.clock.Now, Logger: f.log,
+			})
+			br := &browser{t: t}
+			rep := br.do(h, http.MethodPost, "/ui/session", `{"master_key":"`+masterKey+`"}`)
+			wantStatus(t, rep, http.StatusOK, "sign-in")
+			var got []string
+			for _, s := range rep.json["scope_choices"].([]any) {
+				got = append(got, s.(string))
+			}
+			if strings.Join(got, " ") != tc.want {
+				t.Errorf("scope_choices with %v and routes %v = %v, want %s", tc.cfg, tc.known, got, tc.want)
+			}
+		}
+	})
+}

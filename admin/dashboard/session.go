@@ -399,7 +399,7 @@ func (h *Handler) writeViewToken(w http.ResponseWriter, r *http.Request, ses *st
 	v := sessionView{
 		ExpiresAt:   ses.ExpiresAt,
 		IdleTimeout: int(h.cfg.IdleTimeout / time.Second),
-		Choices:     h.cfg.ScopeChoices,
+		Choices:     h.scopeChoices(),
 		CSRFToken:   csrfToken(token),
 	}
 	var scopes scope.Set
