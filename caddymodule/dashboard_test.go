@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
+	"github.com/blnkfinance/blnk-auth-gateway/admin/dashboard"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
@@ -364,6 +365,15 @@ func TestDashboardWorkflow(t *testing.T) {
 		tok := g.token(id, secret, nil)
 		if r := g.call("/mcp", bearer(tok)...); r.status != http.StatusOK {
 			t.Fatalf("call with the new client's token: %d %s", r.status, r.raw)
+		}
+
+		// The session cookie is scoped to the mount: a call the browser makes
+		// to the same site's API does not carry it to the upstream.
+		if st := eval[int](p, fmt.Sprintf(`fetch("/mcp", {headers: {Authorization: "Bearer %s"}}).then((r) => r.status)`, tok)); st != http.StatusOK {
+			t.Fatalf("the browser's call to /mcp: %d", st)
+		}
+		if c := g.upstream.lastHeader().Get("Cookie"); strings.Contains(c, dashboard.CookieName) {
+			t.Fatalf("the dashboard's session cookie reached the upstream: %q", c)
 		}
 
 		p.revokeInPanel(id, name)

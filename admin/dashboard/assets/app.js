@@ -101,8 +101,14 @@
 	}
 	for (const d of document.querySelectorAll("dialog")) {
 		d.addEventListener("close", () => {
-			const back = openers.get(d);
-			if (back && document.contains(back) && !back.closest("[hidden]")) back.focus();
+			// Back to the opener; if it went away (a form that closed), to the
+			// dialog still open beneath, or the page's heading.
+			let back = openers.get(d);
+			if (!back || !document.contains(back) || back.closest("[hidden]") || !back.checkVisibility()) {
+				const below = [...document.querySelectorAll("dialog[open]")].pop();
+				back = below ? below.querySelector("button:not([hidden])") : document.querySelector("main h1:not([hidden])");
+			}
+			if (back) back.focus();
 		});
 	}
 
