@@ -22,9 +22,9 @@ import (
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/admin/dashboard"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/backend"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/testdb"
 )
@@ -46,13 +46,13 @@ func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unloc
 // instance is one gateway instance: its own backend (cache, change feed) on
 // the shared database, and the dashboard over the admin API.
 type instance struct {
-	backend *gateway.Backend
+	backend *backend.Backend
 	svc     *admin.Service
 	h       http.Handler
 }
 
 type fixture struct {
-	db    gateway.Database
+	db    backend.Database
 	clock *clock
 	a, b  *instance              // two instances on one database
 	logs  *observer.ObservedLogs // what the dashboards logged
@@ -78,7 +78,7 @@ func forEachStore(t *testing.T, test func(t *testing.T, f *fixture)) {
 	for _, kind := range []string{"postgres", "sqlite"} {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
-			var db gateway.Database
+			var db backend.Database
 			if kind == "postgres" {
 				db.Postgres = testdb.New(t)
 			} else {
@@ -100,7 +100,7 @@ func (f *fixture) instance(t *testing.T) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := gateway.New(st, clientcache.Config{}, zaptest.NewLogger(t))
+	b, err := backend.New(st, clientcache.Config{}, zaptest.NewLogger(t))
 	if err != nil {
 		st.Close()
 		t.Fatal(err)

@@ -18,12 +18,14 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/backend"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/blnkapi"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/inflight"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpscope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpsession"
@@ -39,7 +41,7 @@ type Next interface {
 
 // Shared is what every route of one gateway uses.
 type Shared struct {
-	Backend *gateway.Backend
+	Backend *backend.Backend
 	Decider *authn.Decider
 	// Sessions binds MCP session IDs to the clients that opened them.
 	Sessions *mcpsession.Binder
@@ -78,8 +80,11 @@ type Config struct {
 	// MCP makes the route an MCP endpoint, Blnk a Blnk Core API; at most one.
 	MCP  *MCP
 	Blnk *Blnk
-	// Logger receives refusals at DEBUG level (never a credential).
-	Logger *zap.Logger
+	// Decisions, if not nil, receives one entry per decision at DEBUG level:
+	// client, token ID, route, MCP method and tool, Blnk operation, outcome
+	// and reason; never a credential. The level makes it opt-in: a Caddy log
+	// that includes the logger's name at DEBUG level turns it on.
+	Decisions *zap.Logger
 }
 
 // MCP configures an MCP route.
@@ -106,8 +111,8 @@ type Route struct {
 	required scope.Set
 	mcp      *MCP
 	blnk     *Blnk
-	upstream []string // the Blnk upstream key, ready to put in a header map
-	logger   *zap.Logger
+	upstream []string    // the Blnk upstream key, ready to put in a header map
+	log      *zap.Logger // the decision log
 
 	base         scope.Set       // the least the route needs: required, plus mcp:read on an MCP route
 	supported    scope.Set       // every scope the route may ask for, for its metadata
@@ -142,12 +147,12 @@ func New(cfg Config, sh *Shared) (*Route, error) {
 	case cfg.MountPath != "" && (!strings.HasPrefix(cfg.MountPath, "/") || strings.ContainsAny(cfg.MountPath, "*?#")):
 		return nil, errors.New("mount path must be a plain path such as /mcp")
 	}
-	rt := &Route{sh: sh, realm: cfg.Realm, required: cfg.Required, mcp: cfg.MCP, blnk: cfg.Blnk, logger: cfg.Logger}
+	rt := &Route{sh: sh, realm: cfg.Realm, required: cfg.Required, mcp: cfg.MCP, blnk: cfg.Blnk, log: cfg.Decisions}
 	if rt.realm == "" {
 		rt.realm = "blnk"
 	}
-	if rt.logger == nil {
-		rt.logger = zap.NewNop()
+	if rt.log == nil {
+		rt.log = zap.NewNop()
 	}
 	for _, res := range cfg.Resources {
 		u, err := url.Parse(res)
@@ -234,13 +239,13 @@ func (rt *Route) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) er
 
 	cred, d := authn.CredentialOf(r.Header)
 	if d != nil {
-		return rt.deny(w, r, d)
+		return rt.deny(w, r, nil, d)
 	}
 	b := rt.sh.Backend
 	changes, now := b.Changes(), time.Now()
 	who, d := rt.sh.Decider.Decide(r.Context(), cred, &rt.audience, now)
 	if d != nil {
-		return rt.deny(w, r, d)
+		return rt.deny(w, r, nil, d)
 	}
 	p := &Pass{Principal: who, changes: changes, judged: now}
 	if cred.APIKey {
@@ -259,6 +264,10 @@ type Pass struct {
 	// session wraps the response writer on an MCP route; kept here, since
 	// the Pass is allocated anyway, so that costs nothing more.
 	session sessionWriter
+	// What the request asked for, for the decision log: its JSON-RPC
+	// method and tool (or prompt, resource) on an MCP route, the scope of
+	// its Blnk operation.
+	mcpMethod, mcpName, op string
 }
 
 // String names the client only: a Pass holds the credential it was admitted
@@ -296,12 +305,12 @@ func (rt *Route) serve(w http.ResponseWriter, r *http.Request, next Next, p *Pas
 	defer flights.End(f)
 	r = r.WithContext(ctx)
 
-	more, op, done, err := rt.authorize(w, r, p.Client.Client.ID, p.Scopes)
+	more, op, done, err := rt.authorize(w, r, p)
 	if done {
 		return err
 	}
 	if d := rt.admit(r, f, p, more, op); d != nil {
-		return rt.deny(w, r, d)
+		return rt.deny(w, r, p, d)
 	}
 
 	if first {
@@ -315,7 +324,7 @@ func (rt *Route) serve(w http.ResponseWriter, r *http.Request, next Next, p *Pas
 		r.Header.Del("Authorization")
 		r.Header.Del(authn.APIKeyHeader)
 		rt.sh.Backend.RecordUse(p.Client, p.judged)
-		rt.decision("allowed")
+		rt.decide(r, p, "allowed", "", http.StatusOK)
 	}
 	if rt.upstream != nil {
 		r.Header[authn.APIKeyHeader] = rt.upstream
@@ -369,27 +378,70 @@ func (rt *Route) admit(r *http.Request, f *inflight.Flight, p *Pass, more scope.
 	return nil
 }
 
-func (rt *Route) decision(outcome string) {
+// decide counts a decision and, when the decision log is on, writes it: who
+// (client, token ID; never a credential), where (route, method, path), what
+// (MCP method and tool, Blnk operation), and the outcome with its reason.
+// p is nil when no client was identified.
+func (rt *Route) decide(r *http.Request, p *Pass, outcome, reason string, status int) {
 	if rt.sh.Decision != nil {
 		rt.sh.Decision(outcome)
 	}
+	// When the request is traced (Caddy's tracing directive), the decision
+	// appears in its span; not recording costs a context lookup.
+	if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+		attrs := []attribute.KeyValue{attribute.String("blnk_auth.outcome", outcome)}
+		if p != nil {
+			attrs = append(attrs, attribute.String("blnk_auth.client_id", p.Client.Client.ID))
+		}
+		span.SetAttributes(attrs...)
+		span.AddEvent("blnk_auth decision", trace.WithAttributes(attrs...))
+	}
+	c := rt.log.Check(zapcore.DebugLevel, "decision")
+	if c == nil {
+		return
+	}
+	fields := make([]zap.Field, 0, 12)
+	fields = append(fields, zap.String("outcome", outcome), zap.Int("status", status))
+	if reason != "" {
+		fields = append(fields, zap.String("reason", reason))
+	}
+	fields = append(fields, zap.String("route", rt.mount+"/"), zap.String("method", r.Method), zap.String("path", r.URL.Path))
+	if p != nil {
+		fields = append(fields, zap.String("client_id", p.Client.Client.ID))
+		if p.Token != nil {
+			fields = append(fields, zap.String("jti", p.Token.JTI))
+		} else {
+			fields = append(fields, zap.String("credential", "api_key"))
+		}
+		if p.mcpMethod != "" {
+			fields = append(fields, zap.String("mcp_method", p.mcpMethod))
+		}
+		if p.mcpName != "" {
+			fields = append(fields, zap.String("mcp_name", p.mcpName))
+		}
+		if p.op != "" {
+			fields = append(fields, zap.String("blnk_scope", p.op))
+		}
+	}
+	c.Write(fields...)
 }
 
 // deny writes the RFC 6750 §3 challenge and a JSON error body.
-func (rt *Route) deny(w http.ResponseWriter, r *http.Request, d *authn.Error) error {
-	return rt.denyNeeding(w, r, d, "")
+func (rt *Route) deny(w http.ResponseWriter, r *http.Request, p *Pass, d *authn.Error) error {
+	return rt.denyNeeding(w, r, p, d, "")
 }
 
 // denyNeeding is deny naming the scopes the request needs ("" for the route's).
-func (rt *Route) denyNeeding(w http.ResponseWriter, r *http.Request, d *authn.Error, need string) error {
+func (rt *Route) denyNeeding(w http.ResponseWriter, r *http.Request, p *Pass, d *authn.Error, need string) error {
 	outcome := d.Code
 	if outcome == "" {
 		outcome = "unauthenticated"
 	}
-	rt.decision(outcome)
-	if c := rt.logger.Check(zapcore.DebugLevel, "request refused"); c != nil {
-		c.Write(zap.String("error", outcome), zap.String("uri", r.RequestURI))
+	reason := d.Description
+	if need != "" {
+		reason += " (needs " + need + ")"
 	}
+	rt.decide(r, p, outcome, reason, d.Status)
 	// RFC 6750 §3 with RFC 9728 §5.1: where to discover the authorization
 	// server, and the scopes this route needs (on a 401 the least it needs
 	// for any use, on a 403 all the refused request needs: the same here).

@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TokenRevoked", testTokenRevoked},
 		{"Guard", testGuard},
 		{"GuardSeesConcurrentChange", testGuardSeesConcurrentChange},
+		{"Ping", testPing},
 		{"Sessions", testSessions},
 	}
 	for _, tc := range tests {

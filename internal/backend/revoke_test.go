@@ -1,4 +1,4 @@
-package gateway_test
+package backend_test
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway/gatewaytest"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/backend/backendtest"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/inflight"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
@@ -16,7 +16,7 @@ import (
 // it here at once: the denylist refuses the token and the request it carries
 // ends, without waiting for the change feed. Revoking again changes nothing.
 func TestRevokeToken(t *testing.T) {
-	b := gatewaytest.Backend(t)
+	b := backendtest.Backend(t)
 	ctx := context.Background()
 	end := time.Now().Add(time.Hour)
 	reqCtx, f := b.Flights.Start(ctx, &inflight.Authority{ClientID: "c1", JTI: "jti-1", Token: true, TokenScopes: scope.MustParse("mcp:read"), TokenEnd: end})
@@ -65,7 +65,7 @@ func (failingStore) RevokeToken(context.Context, store.RevokedToken) error {
 // endpoint answers 503): a revocation that only one instance knows would be
 // undone by its next restart.
 func TestRevokeTokenNotRecorded(t *testing.T) {
-	b := gatewaytest.Backend(t)
+	b := backendtest.Backend(t)
 	b.Store = failingStore{b.Store}
 	ctx := context.Background()
 	end := time.Now().Add(time.Hour)

@@ -1,6 +1,10 @@
-// Package gateway wires the store, the client cache and the change feed into
-// one Backend that a gateway process shares between config reloads.
-package gateway
+// Package backend holds what a gateway process knows and shares between
+// config reloads: the store, the client cache and the token denylist kept
+// current by the store's change feed, and the requests in flight that the
+// feed ends when their authority ends. It owns the state changes a request
+// makes here and their local effects (a token revoked, a client changed), so
+// that no handler does them step by step.
+package backend
 
 import (
 	"context"
@@ -75,6 +79,12 @@ type Backend struct {
 	// token per interval, not one per request.
 	notRevokedMu sync.Mutex
 	notRevoked   map[string]time.Time
+
+	// Ready's last answer from the store; pingMu also makes concurrent
+	// probes wait for one query instead of each sending their own.
+	pingMu  sync.Mutex
+	pingAt  time.Time
+	pingErr error
 }
 
 // New starts following st's changes into a new cache. Close stops it.
@@ -124,6 +134,43 @@ func New(st store.Store, cacheCfg clientcache.Config, log *zap.Logger) (*Backend
 		}
 	}()
 	return b, nil
+}
+
+// Errors of Ready. They name what is missing and never the database's own
+// error, which may carry its address.
+var (
+	ErrStoreDown     = errors.New("the database does not answer")
+	ErrFeedNotSynced = errors.New("the change feed is not connected and synced: revocations made elsewhere may not have arrived")
+)
+
+// pingInterval bounds how often Ready asks the database: probes, however
+// frequent or hostile, cost it at most one query a second per instance.
+const pingInterval = time.Second
+
+// Ready reports whether this instance decides as a fully synced one would:
+// the store answers (asked at most once per pingInterval) and the change
+// feed is connected with the token denylist loaded. Otherwise it returns
+// ErrStoreDown or ErrFeedNotSynced.
+func (b *Backend) Ready(ctx context.Context) error {
+	if !b.revokedSynced.Load() {
+		return ErrFeedNotSynced
+	}
+	b.pingMu.Lock()
+	if time.Since(b.pingAt) >= pingInterval {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		b.pingErr = b.Store.Ping(pctx)
+		cancel()
+		b.pingAt = time.Now()
+		if b.pingErr != nil {
+			b.log.Debug("readiness: the database does not answer", zap.Error(b.pingErr))
+		}
+	}
+	err := b.pingErr
+	b.pingMu.Unlock()
+	if err != nil {
+		return ErrStoreDown
+	}
+	return nil
 }
 
 // RevokeToken revokes one access token (RFC 7009) everywhere: the store
