@@ -48,6 +48,9 @@ type Caller struct {
 	ClientID string
 	// Scopes the credential holds now.
 	Scopes scope.Set
+	// Master: the caller proved the master key (a dashboard session opened
+	// with it); ClientID and Scopes are ignored. Only ServeAs honours it.
+	Master bool
 }
 
 // HandlerConfig configures a Handler.
@@ -201,6 +204,32 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.cors(w, r) {
 		return
 	}
+	h.serve(w, r, func(need string) (Actor, error) { return h.caller(r, need) })
+}
+
+// ServeAs answers a request on behalf of a caller decided elsewhere (the
+// dashboard's session), ignoring the request's own credential headers: the
+// same operations, scope checks and audit as ServeHTTP, without CORS (the
+// dashboard is same-origin). The caller's scopes must be those it holds now.
+func (h *Handler) ServeAs(w http.ResponseWriter, r *http.Request, who Caller) {
+	w.Header().Set("Cache-Control", "no-store")
+	h.serve(w, r, func(need string) (Actor, error) {
+		actor := Actor{Source: h.clientIP(r), RequestID: h.requestID(r)}
+		if who.Master {
+			actor.ID, actor.Unrestricted = MasterActor, true
+			return actor, nil
+		}
+		if !who.Scopes.Covers(need) {
+			return actor, authn.ErrInsufficientScope
+		}
+		actor.ID, actor.Scopes = who.ClientID, who.Scopes
+		return actor, nil
+	})
+}
+
+// serve routes the request and runs its operation for the caller that
+// authenticate decides, given the scope the operation needs.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, authenticate func(need string) (Actor, error)) {
 	rt, id, allowed := match(r.Method, r.URL.Path)
 	if rt == nil {
 		if len(allowed) > 0 {
@@ -211,7 +240,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, authn.NewError(http.StatusNotFound, "not_found", "no such endpoint"))
 		return
 	}
-	actor, err := h.caller(r, rt.Scope)
+	actor, err := authenticate(rt.Scope)
 	if err != nil {
 		var d *authn.Error
 		if !errors.As(err, &d) {

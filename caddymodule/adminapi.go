@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
+	"github.com/blnkfinance/blnk-auth-gateway/admin/dashboard"
 )
 
 func init() {
@@ -40,7 +42,26 @@ type AdminAPI struct {
 	// https://dashboard.example.com. Default: none, so no CORS headers at all.
 	AllowedOrigins []string `json:"allowed_origins,omitempty"`
 
-	handler *admin.Handler
+	// NoDashboard turns the dashboard off: the browser page of the Settings ›
+	// API Keys workflow served at the mount's root ("/", assets and session
+	// under "/ui/"), beside the API. Default: false (the dashboard is served).
+	NoDashboard bool `json:"no_dashboard,omitempty"`
+
+	// SessionIdleTimeout ends a dashboard session unused for that long.
+	// Default: 30m.
+	SessionIdleTimeout caddy.Duration `json:"session_idle_timeout,omitempty"`
+
+	// SessionLifetime ends a dashboard session that long after sign-in,
+	// however busy. Default: 12h.
+	SessionLifetime caddy.Duration `json:"session_lifetime,omitempty"`
+
+	// ScopeChoices are the scopes the dashboard's create form offers as
+	// checkboxes (any other scope can be typed). Default: *, every scope the
+	// config's blnk_auth routes require, and mcp:read, mcp:write,
+	// api-keys:read, api-keys:write, api-keys:delete.
+	ScopeChoices []string `json:"scope_choices,omitempty"`
+
+	handler http.Handler
 }
 
 // CaddyModule returns the Caddy module information.
@@ -62,7 +83,7 @@ func (h *AdminAPI) Provision(ctx caddy.Context) error {
 	if key != "" && len(key) < MinSecretLength {
 		return fmt.Errorf("blnk_admin: master_key must be at least %d characters (generate one with: openssl rand -base64 32)", MinSecretLength)
 	}
-	h.handler = admin.NewHandler(admin.HandlerConfig{
+	api := admin.NewHandler(admin.HandlerConfig{
 		Service:        a.Service(),
 		MasterKey:      key,
 		AllowedOrigins: h.AllowedOrigins,
@@ -77,11 +98,35 @@ func (h *AdminAPI) Provision(ctx caddy.Context) error {
 		RequestID: requestUUID,
 		Logger:    ctx.Logger(),
 	})
+	h.handler = api
+	if !h.NoDashboard {
+		h.handler = dashboard.New(dashboard.Config{
+			API:          api,
+			Store:        a.backend.Store,
+			Clients:      a.backend.Clients,
+			MasterKey:    key,
+			IdleTimeout:  time.Duration(h.SessionIdleTimeout),
+			Lifetime:     time.Duration(h.SessionLifetime),
+			ScopeChoices: h.ScopeChoices,
+			KnownScopes:  a.routes.Scopes,
+			MountPath:    mountPath,
+			ClientIP:     clientIP,
+			Logger:       ctx.Logger().Named("dashboard"),
+		})
+	}
 	return nil
 }
 
 // Validate checks the options.
 func (h *AdminAPI) Validate() error {
+	if h.SessionIdleTimeout < 0 || h.SessionLifetime < 0 {
+		return fmt.Errorf("blnk_admin: session_idle_timeout and session_lifetime must not be negative")
+	}
+	for _, sc := range h.ScopeChoices {
+		if _, err := admin.ParseScopes([]string{sc}); err != nil {
+			return fmt.Errorf("blnk_admin: scope_choices: %v", err)
+		}
+	}
 	for _, o := range h.AllowedOrigins {
 		u, err := url.Parse(o)
 		if err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") {
@@ -96,6 +141,17 @@ func (h *AdminAPI) Validate() error {
 func (h *AdminAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	h.handler.ServeHTTP(w, r)
 	return nil
+}
+
+// mountPath is the path prefix that Caddy stripped before the request reached
+// the handler (handle_path /admin/* → "/admin"), so that the dashboard's
+// cookie goes to the mount only; "" when nothing was stripped.
+func mountPath(r *http.Request) string {
+	orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request)
+	if !ok || orig.URL == nil || !strings.HasSuffix(orig.URL.Path, r.URL.Path) {
+		return ""
+	}
+	return strings.TrimSuffix(orig.URL.Path, r.URL.Path)
 }
 
 // requestUUID is Caddy's ID of the request.

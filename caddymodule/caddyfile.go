@@ -491,6 +491,10 @@ func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		blnk_admin {
 //			master_key      <key>        # e.g. {env.BLNK_AUTH_MASTER_KEY}; default none
 //			allowed_origins <origin...>  # CORS; default none
+//			no_dashboard                 # no browser page at the mount's root; default: served
+//			session_idle_timeout 30m     # dashboard session idle timeout; default 30m
+//			session_lifetime 12h         # dashboard session absolute timeout; default 12h
+//			scope_choices <scope...>     # offered in the create form; default *, the routes' scopes, mcp:*, api-keys:*
 //		}
 //	}
 func parseAdmin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
@@ -514,6 +518,35 @@ func parseAdmin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 				return nil, h.ArgErr()
 			}
 			a.AllowedOrigins = append(a.AllowedOrigins, origins...)
+		case "no_dashboard":
+			if h.NextArg() {
+				return nil, h.ArgErr()
+			}
+			a.NoDashboard = true
+		case "session_idle_timeout", "session_lifetime":
+			opt := h.Val()
+			if !h.NextArg() {
+				return nil, h.ArgErr()
+			}
+			v, err := caddy.ParseDuration(h.Val())
+			if err != nil || v <= 0 {
+				return nil, h.Errf("%s: a positive duration such as 30m: %q", opt, h.Val())
+			}
+			if h.NextArg() {
+				return nil, h.ArgErr()
+			}
+			d := caddy.Duration(v)
+			if opt == "session_idle_timeout" {
+				a.SessionIdleTimeout = d
+			} else {
+				a.SessionLifetime = d
+			}
+		case "scope_choices":
+			choices := h.RemainingArgs()
+			if len(choices) == 0 {
+				return nil, h.ArgErr()
+			}
+			a.ScopeChoices = append(a.ScopeChoices, choices...)
 		default:
 			return nil, h.Errf("unrecognized blnk_admin option %q", h.Val())
 		}

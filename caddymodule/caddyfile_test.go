@@ -69,6 +69,11 @@ func TestCaddyfileErrors(t *testing.T) {
 		"auth scopes empty":      ":80 {\n\tblnk_auth {\n\t\tscopes\n\t}\n}",
 		"auth resource two args": ":80 {\n\tblnk_auth {\n\t\tresource a b\n\t}\n}",
 		"auth mcp and blnk_api":  ":80 {\n\tblnk_auth {\n\t\tmcp\n\t\tblnk_api\n\t}\n}",
+		"admin idle timeout":     ":80 {\n\tblnk_admin {\n\t\tsession_idle_timeout soon\n\t}\n}",
+		"admin lifetime zero":    ":80 {\n\tblnk_admin {\n\t\tsession_lifetime 0s\n\t}\n}",
+		"admin lifetime two":     ":80 {\n\tblnk_admin {\n\t\tsession_lifetime 1h 2h\n\t}\n}",
+		"admin no_dashboard arg": ":80 {\n\tblnk_admin {\n\t\tno_dashboard yes\n\t}\n}",
+		"admin scope_choices":    ":80 {\n\tblnk_admin {\n\t\tscope_choices\n\t}\n}",
 	}
 	for name, cfg := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -21,6 +21,8 @@ var (
 	ErrRevoked = errors.New("client is revoked")
 	// ErrExists: a client with that ID already exists.
 	ErrExists = errors.New("client already exists")
+	// ErrNoSession: no dashboard session with that token.
+	ErrNoSession = errors.New("session not found")
 )
 
 // Type is the kind of credential a client holds.
@@ -250,6 +252,27 @@ type SecretRoll struct {
 // must not call the store: it runs while the store holds the client's lock.
 type Guard func(current *Client) error
 
+// Session is a sign-in to the dashboard. The browser holds a random token in
+// a cookie; the store keeps only the token's hash, so a copy of the database
+// opens no session. Whether a session still works is decided on each request
+// from the client it names as it is then (see admin/dashboard): the store
+// only remembers who signed in, with what, and when.
+type Session struct {
+	// TokenHash is the SHA-256 of the cookie's token; the key.
+	TokenHash credential.Hash
+	// ClientID signed in; "" for the master key.
+	ClientID string
+	// CredentialHash is the hash of the secret or key presented at sign-in:
+	// the session ends when that secret stops working (a roll past its grace
+	// period), as the secret itself would.
+	CredentialHash credential.Hash
+	CreatedAt      time.Time
+	// LastSeenAt moves forward as the session is used (idle timeout).
+	LastSeenAt time.Time
+	// ExpiresAt is the absolute end, whatever the activity.
+	ExpiresAt time.Time
+}
+
 // Store is everything the gateway needs from a database. Every mutation writes
 // its audit event and its change-log entry in the same transaction as the
 // change: all three happen, or none.
@@ -296,6 +319,20 @@ type Store interface {
 	// Instances starting together thus agree on one key, and an instance
 	// proves its secret against what is stored before it writes.
 	UpdateKeyring(ctx context.Context, decide func(Keyring) (KeyringUpdate, error)) (Keyring, error)
+
+	// CreateSession stores a new dashboard session.
+	CreateSession(ctx context.Context, s *Session) error
+	// GetSession returns the session whose token hashes to tokenHash, expired
+	// or not (the caller judges), or ErrNoSession.
+	GetSession(ctx context.Context, tokenHash credential.Hash) (*Session, error)
+	// TouchSession moves the session's LastSeenAt forward to at (never back);
+	// no error if the session is gone.
+	TouchSession(ctx context.Context, tokenHash credential.Hash, at time.Time) error
+	// DeleteSession ends a session; no error if it is gone already.
+	DeleteSession(ctx context.Context, tokenHash credential.Hash) error
+	// PruneSessions deletes the sessions that ended: ExpiresAt not after now,
+	// or LastSeenAt before idleSince.
+	PruneSessions(ctx context.Context, now, idleSince time.Time) error
 
 	// Follow reports every change made by anyone, from any process, to w until
 	// ctx ends. It reconnects by itself and replays what it missed.

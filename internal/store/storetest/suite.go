@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Guard", testGuard},
 		{"GuardSeesConcurrentChange", testGuardSeesConcurrentChange},
 		{"Ping", testPing},
+		{"Sessions", testSessions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

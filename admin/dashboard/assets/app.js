@@ -1,0 +1,557 @@
+// Blnk Auth Gateway dashboard: Settings › API Keys. A client of the admin API
+// at the same mount, with a session cookie (HttpOnly: this script never sees
+// it) and the session's CSRF token, held in memory only.
+"use strict";
+
+(function () {
+	const $ = (id) => document.getElementById(id);
+	let session = null; // GET ui/session: actor, scopes, can_*, csrf_token, scope_choices
+	const keys = { cursor: null, rows: 0 };
+	const audit = { cursor: null };
+	let current = null; // the client in the details panel
+
+	// ---- the API ----------------------------------------------------------
+
+	class APIError extends Error {
+		constructor(status, code, description) {
+			super(description || code || "HTTP " + status);
+			this.status = status;
+			this.code = code;
+		}
+	}
+
+	async function api(method, path, body) {
+		const headers = { Accept: "application/json" };
+		if (body !== undefined) headers["Content-Type"] = "application/json";
+		if (method !== "GET" && session) headers["X-CSRF-Token"] = session.csrf_token;
+		let res;
+		try {
+			res = await fetch(path, {
+				method, headers, credentials: "same-origin", cache: "no-store",
+				body: body === undefined ? undefined : JSON.stringify(body),
+			});
+		} catch (e) {
+			throw new APIError(0, "network", "The gateway cannot be reached. Check your connection and retry.");
+		}
+		if (res.status === 204) return null;
+		let data = null;
+		try { data = await res.json(); } catch (e) { /* not JSON */ }
+		if (!res.ok) {
+			const err = new APIError(res.status, data && data.error, data && data.error_description);
+			if (res.status === 401 && path !== "ui/session") signedOut("Your session ended. Sign in again.");
+			throw err;
+		}
+		return data;
+	}
+
+	// ---- helpers ----------------------------------------------------------
+
+	function el(tag, attrs, ...children) {
+		const e = document.createElement(tag);
+		for (const [k, v] of Object.entries(attrs || {})) {
+			if (v === undefined || v === null || v === false) continue;
+			if (k === "class") e.className = v;
+			else if (k === "text") e.textContent = v;
+			else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+			else e.setAttribute(k, v === true ? "" : v);
+		}
+		for (const c of children) if (c !== null && c !== undefined) e.append(c);
+		return e;
+	}
+
+	function fmtTime(s) {
+		if (!s) return null;
+		const d = new Date(s);
+		const p = (n) => String(n).padStart(2, "0");
+		return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
+	}
+	function timeEl(s, none) {
+		return s ? el("time", { datetime: s, title: s, text: fmtTime(s) }) : document.createTextNode(none);
+	}
+	const typeLabel = (t) => (t === "api_key" ? "API Key" : "OAuth");
+	const statusLabel = (s) => s.charAt(0).toUpperCase() + s.slice(1);
+	const badge = (s) => el("span", { class: "badge " + s, text: statusLabel(s) });
+	function scopesEl(list) {
+		return el("span", { class: "scopes" }, ...list.map((s) => el("span", { class: "scope", text: s })));
+	}
+
+	async function copy(text, button) {
+		const status = $("secret-copied");
+		try {
+			await navigator.clipboard.writeText(text);
+			button.textContent = "Copied";
+			if (status) status.textContent = "Copied to the clipboard.";
+		} catch (e) {
+			// No clipboard permission: select the text so Ctrl+C copies it.
+			const code = button.previousElementSibling;
+			if (code) window.getSelection().selectAllChildren(code);
+			button.textContent = "Press Ctrl+C";
+		}
+		setTimeout(() => { button.textContent = "Copy"; }, 2000);
+	}
+
+	// Dialogs: focus goes in on open and back to the opener on close; Escape
+	// closes (the browser's own <dialog> behaviour), except where a dialog
+	// asks first.
+	const openers = new WeakMap();
+	function openDialog(d, focus) {
+		openers.set(d, document.activeElement);
+		d.showModal();
+		if (focus) focus.focus();
+	}
+	for (const d of document.querySelectorAll("dialog")) {
+		d.addEventListener("close", () => {
+			// Back to the opener; if it went away (a form that closed), to the
+			// dialog still open beneath, or the page's heading.
+			let back = openers.get(d);
+			if (!back || !document.contains(back) || back.closest("[hidden]") || !back.checkVisibility()) {
+				const below = [...document.querySelectorAll("dialog[open]")].pop();
+				back = below ? below.querySelector("button:not([hidden])") : document.querySelector("main h1:not([hidden])");
+			}
+			if (back) back.focus();
+		});
+	}
+
+	// Field errors: the API says "field: message" for a bad field.
+	function showErrors(prefix, err, fields) {
+		for (const f of fields) {
+			$(`${prefix}-${f}-error`).textContent = "";
+			const input = document.querySelector(`[aria-describedby~="${prefix}-${f}-error"]`);
+			if (input) input.removeAttribute("aria-invalid");
+		}
+		$(`${prefix}-error`).textContent = "";
+		if (!err) return;
+		const m = /^([a-z_]+): (.*)$/s.exec(err.message || "");
+		const field = m && { expires_at: "expires", scopes: "scopes", name: "name", type: "type" }[m[1]];
+		if (field && fields.includes(field)) {
+			$(`${prefix}-${field}-error`).textContent = m[2];
+			const input = document.querySelector(`[aria-describedby~="${prefix}-${field}-error"]`);
+			if (input) { input.setAttribute("aria-invalid", "true"); input.focus(); }
+		} else {
+			$(`${prefix}-error`).textContent = err.message;
+		}
+	}
+
+	// Expiry from a preset ("never", days) or a date input (end of that day, local time).
+	function expiry(select, dateInput) {
+		const v = select.value;
+		if (v === "never") return null;
+		if (v === "date") {
+			if (!dateInput.value) throw new APIError(400, "invalid_request", "expires_at: pick a date");
+			const d = new Date(dateInput.value + "T23:59:59");
+			if (isNaN(d)) throw new APIError(400, "invalid_request", "expires_at: not a date");
+			return d.toISOString();
+		}
+		return new Date(Date.now() + Number(v) * 86400000).toISOString();
+	}
+	function bindExpiry(prefix) {
+		const sel = $(`${prefix}-expires`), date = $(`${prefix}-expires-date`), label = $(`${prefix}-expires-date-label`);
+		sel.addEventListener("change", () => {
+			const custom = sel.value === "date";
+			date.hidden = label.hidden = !custom;
+			if (custom) {
+				date.min = new Date(Date.now() + 86400000).toISOString().slice(0, 10);
+				date.focus();
+			}
+		});
+	}
+	const splitScopes = (s) => s.split(/[\s,]+/).filter(Boolean);
+	// The scope-token of RFC 6749 §3.3, as the API checks it (which has the last word).
+	const scopeToken = /^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/;
+	function checkScopes(list) {
+		if (!list.length) throw new APIError(400, "invalid_request", 'scopes: choose at least one ("*" grants everything)');
+		const bad = list.find((sc) => !scopeToken.test(sc));
+		if (bad !== undefined) throw new APIError(400, "invalid_request", `scopes: “${bad}” is not a scope (printable ASCII without spaces, " or \\)`);
+	}
+
+	// ---- sign-in and session ----------------------------------------------
+
+	function showView(name) {
+		for (const v of ["loading", "signin", "keys", "audit"]) $(`${v}-view`).hidden = v !== name;
+		$("topbar").hidden = name === "signin" || name === "loading";
+		for (const [tab, view] of [["nav-keys", "keys"], ["nav-audit", "audit"]]) {
+			if (name === view) $(tab).setAttribute("aria-current", "page");
+			else $(tab).removeAttribute("aria-current");
+		}
+	}
+
+	function signedOut(message) {
+		session = null;
+		for (const d of document.querySelectorAll("dialog[open]")) d.close();
+		showView("signin");
+		$("signin-error").textContent = message || "";
+		$("signin-key").focus();
+	}
+
+	function signedIn(s) {
+		session = s;
+		$("whoami").textContent = s.actor === "master_key" ? "Signed in with the master key" : `Signed in as ${s.name || s.actor} (${s.actor})`;
+		$("create-open").hidden = !s.can_write;
+		$("keys-empty-hint").hidden = !s.can_write;
+		const choices = $("create-scope-choices");
+		choices.replaceChildren(...s.scope_choices.map((sc, i) =>
+			el("label", { class: "choice" }, el("input", { type: "checkbox", value: sc, id: `scope-choice-${i}` }), el("code", { text: sc }))));
+		showView("keys");
+		loadKeys(true);
+	}
+
+	function signinMode() { return document.querySelector('input[name="signin-mode"]:checked').value; }
+	for (const r of document.querySelectorAll('input[name="signin-mode"]')) {
+		r.addEventListener("change", () => {
+			const mode = signinMode();
+			$("signin-key-row").hidden = mode === "oauth";
+			$("signin-oauth-rows").hidden = mode !== "oauth";
+			$("signin-key-label").textContent = mode === "api_key" ? "API key" : "Master key";
+			$("signin-error").textContent = "";
+		});
+	}
+
+	$("signin-form").addEventListener("submit", async (ev) => {
+		ev.preventDefault();
+		const mode = signinMode();
+		const body = mode === "oauth"
+			? { client_id: $("signin-client-id").value.trim(), client_secret: $("signin-client-secret").value.trim() }
+			: { [mode]: $("signin-key").value.trim() };
+		if (Object.values(body).some((v) => !v)) {
+			$("signin-error").textContent = mode === "oauth" ? "Enter the client ID and secret." : "Enter the key.";
+			return;
+		}
+		$("signin-submit").disabled = true;
+		try {
+			const s = await api("POST", "ui/session", body);
+			// The key has done its work: nothing keeps it, not even the form.
+			for (const id of ["signin-key", "signin-client-id", "signin-client-secret"]) $(id).value = "";
+			$("signin-error").textContent = "";
+			signedIn(s);
+		} catch (e) {
+			$("signin-error").textContent = e.message;
+			$(mode === "oauth" ? "signin-client-id" : "signin-key").focus();
+		} finally {
+			$("signin-submit").disabled = false;
+		}
+	});
+
+	$("sign-out").addEventListener("click", async () => {
+		try { await api("DELETE", "ui/session"); } catch (e) { /* the cookie is cleared either way */ }
+		signedOut("You signed out.");
+	});
+
+	// ---- the API Keys table -----------------------------------------------
+
+	function keyRow(c) {
+		const name = el("button", { type: "button", class: "link", text: c.name, "aria-haspopup": "dialog", "data-client-id": c.client_id });
+		name.addEventListener("click", () => openDetails(c.client_id));
+		const copyBtn = el("button", { type: "button", class: "copy", text: "Copy", "aria-label": `Copy the client ID of ${c.name}` });
+		const code = el("code", { text: c.client_id });
+		copyBtn.addEventListener("click", () => copy(c.client_id, copyBtn));
+		const cell = (label, cls, ...kids) => el("td", { "data-label": label, class: cls }, ...kids);
+		return el("tr", { "data-client-id": c.client_id, "data-status": c.status },
+			cell("Name", "name", name),
+			cell("Type", null, typeLabel(c.type)),
+			cell("Client ID", "id", el("span", {}, code, " ", copyBtn)),
+			cell("Scopes", null, scopesEl(c.scopes)),
+			cell("Status", "status", badge(c.status)),
+			cell("Created", null, timeEl(c.created_at, "")),
+			cell("Expires", null, timeEl(c.expires_at, "Never")),
+			cell("Last used", null, timeEl(c.last_used_at, "Never")),
+			cell("Secret", null, el("code", { text: c.secret_hint })));
+	}
+
+	async function loadKeys(reset) {
+		const body = $("keys-body");
+		$("keys-error").textContent = "";
+		const q = new URLSearchParams();
+		if ($("filter-status").value) q.set("status", $("filter-status").value);
+		if ($("filter-type").value) q.set("type", $("filter-type").value);
+		q.set("limit", "50");
+		if (!reset && keys.cursor) q.set("cursor", keys.cursor);
+		try {
+			const page = await api("GET", "clients?" + q);
+			if (reset) { body.replaceChildren(); keys.rows = 0; }
+			body.append(...page.clients.map(keyRow));
+			keys.rows += page.clients.length;
+			keys.cursor = page.next_cursor;
+			$("keys-more").hidden = !keys.cursor;
+			$("keys-empty").hidden = keys.rows > 0;
+			$("keys-table").hidden = keys.rows === 0;
+			$("keys-count").textContent = keys.rows ? `Showing ${keys.rows}${keys.cursor ? "+" : ""} key${keys.rows === 1 ? "" : "s"}` : "";
+		} catch (e) {
+			if (e.status !== 401) $("keys-error").textContent = e.message;
+		}
+	}
+	$("filter-status").addEventListener("change", () => loadKeys(true));
+	$("filter-type").addEventListener("change", () => loadKeys(true));
+	$("keys-more").addEventListener("click", () => loadKeys(false));
+
+	function replaceRow(c) {
+		const old = document.querySelector(`#keys-body tr[data-client-id="${CSS.escape(c.client_id)}"]`);
+		if (old) old.replaceWith(keyRow(c));
+	}
+
+	// ---- Create API Key -----------------------------------------------------
+
+	const createFields = ["name", "type", "scopes", "expires"];
+	bindExpiry("create");
+	$("create-open").addEventListener("click", () => {
+		$("create-form").reset();
+		$("create-expires-date").hidden = $("create-expires-date-label").hidden = true;
+		showErrors("create", null, createFields);
+		openDialog($("create-dialog"), $("create-name"));
+	});
+	$("create-cancel").addEventListener("click", () => $("create-dialog").close());
+	$("create-form").addEventListener("submit", async (ev) => {
+		ev.preventDefault();
+		const scopes = [...document.querySelectorAll("#create-scope-choices input:checked")].map((i) => i.value)
+			.concat(splitScopes($("create-scopes-extra").value));
+		let body;
+		try {
+			checkScopes(scopes);
+			body = {
+				name: $("create-name").value,
+				type: document.querySelector('input[name="create-type"]:checked').value,
+				scopes: [...new Set(scopes)],
+				expires_at: expiry($("create-expires"), $("create-expires-date")),
+			};
+		} catch (e) { showErrors("create", e, createFields); return; }
+		$("create-submit").disabled = true;
+		try {
+			const created = await api("POST", "clients", body);
+			$("create-dialog").close();
+			showSecret(created);
+			loadKeys(true);
+		} catch (e) {
+			if (e.status !== 401) showErrors("create", e, createFields);
+		} finally {
+			$("create-submit").disabled = false;
+		}
+	});
+
+	// ---- the credentials panel: shown once ---------------------------------
+
+	function showSecret(c) {
+		const isKey = c.type === "api_key";
+		$("secret-client-id").textContent = c.client_id;
+		$("secret-value-label").textContent = isKey ? "API Key" : "Client Secret";
+		$("secret-value").textContent = isKey ? c.api_key : c.client_secret;
+		$("secret-copy-value").setAttribute("aria-label", isKey ? "Copy the API key" : "Copy the client secret");
+		$("secret-copy-id").setAttribute("aria-label", "Copy the client ID");
+		$("secret-copied").textContent = "";
+		$("secret-confirm").hidden = true;
+		$("secret-actions").hidden = false;
+		openDialog($("secret-dialog"), $("secret-copy-value"));
+	}
+	function askCloseSecret() {
+		$("secret-confirm").hidden = false;
+		$("secret-actions").hidden = true;
+		$("secret-close-confirm").focus();
+	}
+	$("secret-copy-id").addEventListener("click", (ev) => copy($("secret-client-id").textContent, ev.currentTarget));
+	$("secret-copy-value").addEventListener("click", (ev) => copy($("secret-value").textContent, ev.currentTarget));
+	$("secret-done").addEventListener("click", askCloseSecret);
+	$("secret-dialog").addEventListener("cancel", (ev) => { ev.preventDefault(); askCloseSecret(); });
+	$("secret-back").addEventListener("click", () => {
+		$("secret-confirm").hidden = true;
+		$("secret-actions").hidden = false;
+		$("secret-copy-value").focus();
+	});
+	$("secret-close-confirm").addEventListener("click", () => {
+		$("secret-dialog").close();
+		// The secret leaves the page with the panel.
+		$("secret-value").textContent = "";
+	});
+
+	// ---- the details panel ------------------------------------------------
+
+	async function openDetails(id) {
+		$("details-error").textContent = "";
+		$("edit-form").hidden = $("roll-form").hidden = true;
+		try {
+			const c = await api("GET", "clients/" + encodeURIComponent(id));
+			renderDetails(c);
+			if (!$("details-dialog").open) openDialog($("details-dialog"), $("details-close"));
+			loadHistory(id);
+		} catch (e) {
+			if (e.status !== 401) $("keys-error").textContent = e.message;
+		}
+	}
+
+	function renderDetails(c) {
+		current = c;
+		$("details-title").textContent = c.name;
+		const f = $("details-fields");
+		const row = (k, v) => [el("dt", { text: k }), el("dd", {}, v)];
+		f.replaceChildren(
+			...row("Status", badge(c.status)),
+			...row("Type", typeLabel(c.type)),
+			...row("Client ID", el("code", { text: c.client_id })),
+			...row("Scopes", scopesEl(c.scopes)),
+			...row("Created", timeEl(c.created_at, "")),
+			...row("Expires", timeEl(c.expires_at, "Never")),
+			...row("Revoked", timeEl(c.revoked_at, "—")),
+			...row("Last used", timeEl(c.last_used_at, "Never")),
+			...row(c.type === "api_key" ? "Key" : "Secret", el("code", { text: c.secret_hint })));
+		const revoked = c.status === "revoked";
+		$("details-edit").hidden = $("details-roll").hidden = !session.can_write || revoked;
+		$("details-revoke").hidden = !session.can_write || revoked;
+		$("details-delete").hidden = !session.can_delete;
+		$("details-actions").hidden = [...$("details-actions").children].every((b) => b.hidden);
+	}
+
+	async function loadHistory(id) {
+		const list = $("details-history");
+		try {
+			const page = await api("GET", "audit?limit=20&client_id=" + encodeURIComponent(id));
+			list.replaceChildren(...page.events.map((e) => el("li", {},
+				el("strong", { text: e.action.replace("client.", "").replace("_", " ") }), " · ", timeEl(e.time, ""),
+				el("br"), el("span", { class: "muted", text: `by ${e.actor}${e.source ? " from " + e.source : ""}` }))));
+			if (!page.events.length) list.replaceChildren(el("li", { class: "muted", text: "No changes recorded." }));
+		} catch (e) {
+			if (e.status !== 401) list.replaceChildren(el("li", { class: "error", text: e.message }));
+		}
+	}
+
+	$("details-close").addEventListener("click", () => $("details-dialog").close());
+
+	// Revoke Key, with a confirmation naming the client.
+	$("details-revoke").addEventListener("click", () => {
+		$("revoke-text").textContent = `Revoke “${current.name}” (${current.client_id})? It stops working at once, everywhere, and cannot be undone. It stays listed as Revoked.`;
+		$("revoke-error").textContent = "";
+		openDialog($("revoke-dialog"), $("revoke-cancel"));
+	});
+	$("revoke-cancel").addEventListener("click", () => $("revoke-dialog").close());
+	$("revoke-confirm").addEventListener("click", async () => {
+		$("revoke-confirm").disabled = true;
+		try {
+			const c = await api("POST", "clients/" + encodeURIComponent(current.client_id) + "/revoke");
+			$("revoke-dialog").close();
+			renderDetails(c);
+			replaceRow(c);
+			loadHistory(c.client_id);
+			$("details-close").focus();
+		} catch (e) {
+			if (e.status !== 401) $("revoke-error").textContent = e.message;
+		} finally {
+			$("revoke-confirm").disabled = false;
+		}
+	});
+
+	// Edit name, scopes, expiry.
+	const editFields = ["name", "scopes", "expires"];
+	bindExpiry("edit");
+	$("details-edit").addEventListener("click", () => {
+		$("roll-form").hidden = true;
+		$("edit-form").hidden = false;
+		$("edit-name").value = current.name;
+		$("edit-scopes").value = current.scopes.join(" ");
+		$("edit-expires").value = "keep";
+		$("edit-expires-date").hidden = $("edit-expires-date-label").hidden = true;
+		showErrors("edit", null, editFields);
+		$("edit-name").focus();
+	});
+	$("edit-cancel").addEventListener("click", () => { $("edit-form").hidden = true; $("details-edit").focus(); });
+	$("edit-form").addEventListener("submit", async (ev) => {
+		ev.preventDefault();
+		const body = {};
+		try {
+			if ($("edit-name").value !== current.name) body.name = $("edit-name").value;
+			const scopes = splitScopes($("edit-scopes").value);
+			checkScopes(scopes);
+			if (scopes.join(" ") !== current.scopes.join(" ")) body.scopes = scopes;
+			if ($("edit-expires").value !== "keep") body.expires_at = expiry($("edit-expires"), $("edit-expires-date"));
+		} catch (e) { showErrors("edit", e, editFields); return; }
+		if (!Object.keys(body).length) { $("edit-form").hidden = true; return; }
+		try {
+			const c = await api("PATCH", "clients/" + encodeURIComponent(current.client_id), body);
+			$("edit-form").hidden = true;
+			renderDetails(c);
+			replaceRow(c);
+			loadHistory(c.client_id);
+			$("details-edit").focus();
+		} catch (e) {
+			if (e.status !== 401) showErrors("edit", e, editFields);
+		}
+	});
+
+	// Roll the secret: the new one is shown once, like at creation.
+	$("details-roll").addEventListener("click", () => {
+		$("edit-form").hidden = true;
+		$("roll-form").hidden = false;
+		$("roll-error").textContent = "";
+		$("roll-grace").focus();
+	});
+	$("roll-cancel").addEventListener("click", () => { $("roll-form").hidden = true; $("details-roll").focus(); });
+	$("roll-form").addEventListener("submit", async (ev) => {
+		ev.preventDefault();
+		try {
+			const c = await api("POST", "clients/" + encodeURIComponent(current.client_id) + "/roll-secret", { grace_period: $("roll-grace").value });
+			$("roll-form").hidden = true;
+			renderDetails(c);
+			replaceRow(c);
+			loadHistory(c.client_id);
+			showSecret(c);
+		} catch (e) {
+			if (e.status !== 401) $("roll-error").textContent = e.message;
+		}
+	});
+
+	// Delete, confirmed by typing the name.
+	$("details-delete").addEventListener("click", () => {
+		$("delete-text").textContent = `Delete “${current.name}” (${current.client_id}) permanently? Its credentials stop working and it disappears from the list. To keep it listed, revoke it instead.`;
+		$("delete-name-label").textContent = `Type “${current.name}” to confirm`;
+		$("delete-name").value = "";
+		$("delete-confirm").disabled = true;
+		$("delete-error").textContent = "";
+		openDialog($("delete-dialog"), $("delete-name"));
+	});
+	$("delete-name").addEventListener("input", () => { $("delete-confirm").disabled = $("delete-name").value !== current.name; });
+	$("delete-cancel").addEventListener("click", () => $("delete-dialog").close());
+	$("delete-form").addEventListener("submit", async (ev) => {
+		ev.preventDefault();
+		if ($("delete-name").value !== current.name) return;
+		try {
+			await api("DELETE", "clients/" + encodeURIComponent(current.client_id));
+			$("delete-dialog").close();
+			$("details-dialog").close();
+			loadKeys(true);
+			$("keys-title").focus();
+		} catch (e) {
+			if (e.status !== 401) $("delete-error").textContent = e.message;
+		}
+	});
+
+	// ---- the Audit view -----------------------------------------------------
+
+	async function loadAudit(reset) {
+		$("audit-error").textContent = "";
+		const q = new URLSearchParams({ limit: "50" });
+		if (!reset && audit.cursor) q.set("cursor", audit.cursor);
+		try {
+			const page = await api("GET", "audit?" + q);
+			const body = $("audit-body");
+			if (reset) body.replaceChildren();
+			const cell = (label, ...kids) => el("td", { "data-label": label }, ...kids);
+			body.append(...page.events.map((e) => el("tr", {},
+				cell("Time", timeEl(e.time, "")), cell("Action", e.action), cell("Client ID", el("code", { text: e.client_id })),
+				cell("Actor", e.actor), cell("Source", e.source || "—"), cell("Request ID", el("code", { text: e.request_id || "—" })))));
+			audit.cursor = page.next_cursor;
+			$("audit-more").hidden = !audit.cursor;
+			$("audit-empty").hidden = body.children.length > 0;
+		} catch (e) {
+			if (e.status !== 401) $("audit-error").textContent = e.message;
+		}
+	}
+	$("audit-more").addEventListener("click", () => loadAudit(false));
+
+	$("nav-keys").addEventListener("click", () => { showView("keys"); loadKeys(true); });
+	$("nav-audit").addEventListener("click", () => { showView("audit"); loadAudit(true); });
+
+	// ---- start ----------------------------------------------------------------
+
+	(async () => {
+		try {
+			signedIn(await api("GET", "ui/session"));
+		} catch (e) {
+			signedOut(e.status === 401 ? "" : e.message);
+		}
+	})();
+})();
