@@ -1,5 +1,11 @@
 package postgres
 
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
 // MigrateTo exposes migrateTo to the tests.
 var MigrateTo = migrateTo
 
@@ -14,4 +20,23 @@ func MigrationVersions() []int {
 		out = append(out, m.Version)
 	}
 	return out
+}
+
+// ApplyOnly applies the one embedded migration numbered version, as a build
+// that had only it beyond the others would have.
+func ApplyOnly(ctx context.Context, pool *pgxpool.Pool, version int) error {
+	all, err := migrations()
+	if err != nil {
+		return err
+	}
+	for _, m := range all {
+		if m.Version == version {
+			if _, err := pool.Exec(ctx, m.SQL); err != nil {
+				return err
+			}
+			_, err := pool.Exec(ctx, `INSERT INTO blnk_auth_schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name)
+			return err
+		}
+	}
+	return nil
 }

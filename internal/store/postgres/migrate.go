@@ -47,14 +47,27 @@ func migrateTo(ctx context.Context, pool *pgxpool.Pool, target int) (int, error)
 			applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM blnk_auth_schema_migrations`).Scan(&version); err != nil {
+		rows, err := tx.Query(ctx, `SELECT version FROM blnk_auth_schema_migrations`)
+		if err != nil {
 			return err
+		}
+		appliedList, err := pgx.CollectRows(rows, pgx.RowTo[int])
+		if err != nil {
+			return err
+		}
+		applied := map[int]bool{}
+		for _, v := range appliedList {
+			applied[v] = true
+			version = max(version, v)
 		}
 		if latest := all[len(all)-1].Version; version > latest {
 			return fmt.Errorf("database schema version %d is newer than this build knows (%d): upgrade the gateway", version, latest)
 		}
+		// Every embedded migration not applied yet, even one numbered below
+		// the newest applied: versions are taken by parallel work, and one
+		// may land after a higher number did.
 		for _, m := range all {
-			if m.Version <= version || (target >= 0 && m.Version > target) {
+			if applied[m.Version] || (target >= 0 && m.Version > target) {
 				continue
 			}
 			if _, err := tx.Exec(ctx, m.SQL); err != nil {
@@ -63,7 +76,7 @@ func migrateTo(ctx context.Context, pool *pgxpool.Pool, target int) (int, error)
 			if _, err := tx.Exec(ctx, `INSERT INTO blnk_auth_schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
 				return err
 			}
-			version = m.Version
+			version = max(version, m.Version)
 		}
 		return nil
 	})

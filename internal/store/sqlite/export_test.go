@@ -61,3 +61,22 @@ func MigrationVersions() []int {
 	}
 	return out
 }
+
+// ApplyOnly applies the one embedded migration numbered version, as a build
+// that had only it beyond the others would have.
+func ApplyOnly(ctx context.Context, w *sql.DB, version int) error {
+	all, err := migrations()
+	if err != nil {
+		return err
+	}
+	for _, m := range all {
+		if m.Version == version {
+			if _, err := w.ExecContext(ctx, m.SQL); err != nil {
+				return err
+			}
+			_, err := w.ExecContext(ctx, `INSERT INTO blnk_auth_schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`, m.Version, m.Name, time.Now().UnixMicro())
+			return err
+		}
+	}
+	return nil
+}

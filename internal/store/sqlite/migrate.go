@@ -55,14 +55,32 @@ func migrate(ctx context.Context, db *sql.DB, target int) (int, error) {
 	) STRICT`); err != nil {
 		return 0, err
 	}
-	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM blnk_auth_schema_migrations`).Scan(&version); err != nil {
+	rows, err := tx.QueryContext(ctx, `SELECT version FROM blnk_auth_schema_migrations`)
+	if err != nil {
 		return 0, err
 	}
+	applied := map[int]bool{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		applied[v] = true
+		version = max(version, v)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	rows.Close()
 	if version > latest {
 		return version, fmt.Errorf("database schema version %d is newer than this build knows (%d): upgrade the gateway", version, latest)
 	}
+	// Every embedded migration not applied yet, even one numbered below the
+	// newest applied: versions are taken by parallel work, and one may land
+	// after a higher number did.
 	for _, m := range all {
-		if m.Version <= version || m.Version > target {
+		if applied[m.Version] || m.Version > target {
 			continue
 		}
 		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
@@ -72,7 +90,7 @@ func migrate(ctx context.Context, db *sql.DB, target int) (int, error) {
 			m.Version, m.Name, time.Now().UnixMicro()); err != nil {
 			return version, err
 		}
-		version = m.Version
+		version = max(version, m.Version)
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, err
