@@ -2,8 +2,10 @@ package dashboard_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -218,9 +220,14 @@ func TestMasterKeySession(t *testing.T) {
 		if rep.json["actor"] != "master_key" || rep.json["can_write"] != true || rep.json["csrf_token"] != br.csrf || strings.Contains(rep.body, masterKey) {
 			t.Fatalf("session view %s", rep.body)
 		}
-		// The store knows the token's hash, never the token.
-		if _, err := f.a.backend.Store.GetSession(t.Context(), credential.HashOf(br.cookie.Value)); err != nil {
+		// The store knows the token's hash, never the token, and nothing
+		// that would let a copy of it test guesses of the master key.
+		stored, err := f.a.backend.Store.GetSession(t.Context(), credential.HashOf(br.cookie.Value))
+		if err != nil {
 			t.Fatalf("session not stored under the hash of its token: %v", err)
+		}
+		if sum := sha256.Sum256([]byte(masterKey)); stored.CredentialHash == credential.Hash(sum) || stored.CredentialHash == credential.HashOf(masterKey) {
+			t.Fatal("the session row holds a hash of the master key alone")
 		}
 
 		wantStatus(t, br.do(f.a.h, http.MethodGet, "/clients", ""), http.StatusOK, "list with a session")
@@ -519,5 +526,35 @@ func TestScopeChoices(t *testing.T) {
 				t.Errorf("scope_choices with %v and routes %v = %v, want %s", tc.cfg, tc.known, got, tc.want)
 			}
 		}
+	})
+}
+
+// deleteFails is a store whose DeleteSession fails, as one that lost its
+// database does.
+type deleteFails struct{ store.Store }
+
+func (deleteFails) DeleteSession(context.Context, credential.Hash) error {
+	return errors.New("database unreachable")
+}
+
+// TestSignOutStoreDown: a sign-out the store cannot record answers 503 and
+// keeps the cookie, so the page does not say "signed out" of a session that
+// still works; once the store is back, sign-out ends it.
+func TestSignOutStoreDown(t *testing.T) {
+	forEachStore(t, func(t *testing.T, f *fixture) {
+		br := signIn(t, f.a.h, `{"master_key":"`+masterKey+`"}`)
+		down := dashboard.New(dashboard.Config{
+			API: admin.NewHandler(admin.HandlerConfig{Service: f.a.svc, MasterKey: masterKey}), Store: deleteFails{f.a.backend.Store},
+			Clients: f.a.backend.Clients, MasterKey: masterKey, Now: f.clock.Now,
+			MountPath: func(*http.Request) string { return "/admin" }, Logger: f.log,
+		})
+		rep := br.do(down, http.MethodDelete, "/ui/session", "")
+		wantStatus(t, rep, http.StatusServiceUnavailable, "sign-out with the store down")
+		if c := (&http.Response{Header: rep.header}).Cookies(); len(c) != 0 {
+			t.Fatalf("cookies %v: the cookie was cleared of a session that still works", c)
+		}
+		wantStatus(t, br.do(f.a.h, http.MethodGet, "/clients", ""), http.StatusOK, "the session still works")
+		wantStatus(t, br.do(f.a.h, http.MethodDelete, "/ui/session", ""), http.StatusNoContent, "sign-out")
+		wantStatus(t, br.do(f.b.h, http.MethodGet, "/clients", ""), http.StatusUnauthorized, "after sign-out")
 	})
 }

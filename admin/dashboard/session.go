@@ -119,7 +119,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 			fail(w, errSignIn)
 			return
 		}
-		ses.CredentialHash, who.Master = sum, true
+		who.Master = true // CredentialHash is bound to the token below
 	default:
 		var id, secret string
 		want := store.TypeOAuth
@@ -159,12 +159,16 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ses.TokenHash = credential.HashOf(token)
+	if who.Master {
+		ses.CredentialHash = masterBinding(token, h.masterHash)
+	}
 	// Ended sessions go when new ones come; a failure here changes nothing.
 	if err := h.cfg.Store.PruneSessions(r.Context(), now, now.Add(-h.cfg.IdleTimeout)); err != nil {
 		h.logger.Warn("pruning dashboard sessions", zap.Error(err))
 	}
 	if err := h.cfg.Store.CreateSession(r.Context(), ses); err != nil {
-		h.internal(w, "storing a session", err)
+		h.logger.Warn("storing a dashboard session", zap.Error(err))
+		fail(w, authn.ErrUnavailable)
 		return
 	}
 	// Signing in again replaces the browser's previous session.
@@ -178,24 +182,39 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 	h.writeViewToken(w, r, ses, who, token)
 }
 
-// signOut ends the session (CSRF-checked) and clears the cookie; without a
-// live session it only clears the cookie.
+// signOut ends the session named by the cookie (CSRF-checked) and clears
+// the cookie. It deletes the stored session whether or not it still works
+// (an unreachable client cache must not leave it alive), and answers 503,
+// keeping the cookie, when the store cannot delete it.
 func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 	if hasSessionCookie(r) {
-		if ses, _, err := h.session(r); err == nil {
-			if e := h.checkCSRF(r); e != nil {
-				fail(w, e)
-				return
-			}
-			if err := h.cfg.Store.DeleteSession(r.Context(), ses.TokenHash); err != nil {
-				h.internal(w, "ending a session", err)
-				return
-			}
-			h.logger.Info("dashboard sign-out", zap.String("actor", actorOf(ses)), zap.String("source", h.clientIP(r)))
+		if e := h.checkCSRF(r); e != nil {
+			fail(w, e)
+			return
 		}
+		hash := credential.HashOf(r.CookiesNamed(CookieName)[0].Value) // checkCSRF saw exactly one
+		if err := h.cfg.Store.DeleteSession(r.Context(), hash); err != nil && !errors.Is(err, store.ErrNoSession) {
+			h.logger.Warn("ending a dashboard session", zap.Error(err))
+			fail(w, authn.ErrUnavailable)
+			return
+		}
+		h.logger.Info("dashboard sign-out", zap.String("source", h.clientIP(r)))
 	}
 	http.SetCookie(w, h.cookie(r, "", -1))
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// masterBinding is what a master-key session stores instead of anything
+// derived from the master key alone: an HMAC keyed by the session's token,
+// which the database never holds, so a copy of the database offers nothing
+// to test guesses of the master key against.
+func masterBinding(token string, master *[32]byte) credential.Hash {
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write([]byte("blnk dashboard master key\x00"))
+	m.Write(master[:])
+	var out credential.Hash
+	copy(out[:], m.Sum(nil))
+	return out
 }
 
 // sessionError is why a request's session does not work: ended (the session
@@ -233,7 +252,10 @@ func (h *Handler) session(r *http.Request) (*store.Session, admin.Caller, *sessi
 	}
 	var who admin.Caller
 	if ses.ClientID == "" {
-		if h.masterHash == nil || subtle.ConstantTimeCompare(ses.CredentialHash[:], h.masterHash[:]) != 1 {
+		if h.masterHash == nil {
+			return nil, admin.Caller{}, ended // the master key was removed
+		}
+		if want := masterBinding(cookies[0].Value, h.masterHash); subtle.ConstantTimeCompare(ses.CredentialHash[:], want[:]) != 1 {
 			return nil, admin.Caller{}, ended // the master key changed or was removed
 		}
 		who.Master = true
