@@ -8,6 +8,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authserver"
@@ -86,6 +87,10 @@ type Auth struct {
 	MountPath string `json:"mount_path,omitempty"`
 
 	route *resourceserver.Route
+	// decisions replaces the decision logger when set: benchmarks run
+	// without a config, where Caddy hands out a DEBUG-level logger that a
+	// running server (INFO by default) never has.
+	decisions *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -113,7 +118,10 @@ func (h *Auth) provision(ctx caddy.Context, a *App) error {
 	if err != nil {
 		return err
 	}
-	cfg := resourceserver.Config{Realm: h.Realm, Required: required, MountPath: h.MountPath, Decisions: ctx.Logger().Named("decisions")}
+	cfg := resourceserver.Config{Realm: h.Realm, Required: required, MountPath: h.MountPath, Decisions: h.decisions}
+	if cfg.Decisions == nil {
+		cfg.Decisions = ctx.Logger().Named("decisions")
+	}
 	for _, res := range append([]string{h.Resource}, h.Resources...) {
 		if res != "" {
 			cfg.Resources = append(cfg.Resources, res)

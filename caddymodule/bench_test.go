@@ -13,6 +13,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authserver"
@@ -32,7 +33,7 @@ func benchHandler(b *testing.B, tokenCacheSize int64, opts ...func(*Auth)) (*Aut
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = a.Cleanup() })
-	h := &Auth{Scopes: []string{"mcp:read"}}
+	h := &Auth{Scopes: []string{"mcp:read"}, decisions: zap.NewNop()} // off, as at a running server's INFO level
 	for _, o := range opts {
 		o(h)
 	}
