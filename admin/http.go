@@ -22,8 +22,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/throttle"
 )
 
 // Scopes of the admin API, in Blnk Core's resource:action vocabulary.
@@ -73,6 +75,14 @@ type HandlerConfig struct {
 	// Logger gets unexpected failures; its "audit" child gets one line per
 	// change (never a secret). Nothing is logged when nil.
 	Logger *zap.Logger
+	// Throttle counts wrong master keys per address (API keys are counted
+	// by Authenticate's decider, against their client ID too) and refuses an
+	// address over its budget unjudged: 429 with Retry-After. Nil throttles
+	// nothing.
+	Throttle *throttle.Throttle
+	// Throttled, if not nil, is told of every request refused with 429 for
+	// failing authentication too often.
+	Throttled func()
 }
 
 // Handler is the admin API: the client lifecycle as JSON over HTTP (create,
@@ -222,6 +232,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if d.Status == http.StatusForbidden {
 			c.Scope = rt.Scope
 		}
+		if d.Status == http.StatusTooManyRequests && h.cfg.Throttled != nil {
+			h.cfg.Throttled()
+		}
 		d.Write(w, c)
 		return
 	}
@@ -235,10 +248,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) caller(r *http.Request, need string) (Actor, error) {
 	actor := Actor{Source: h.clientIP(r), RequestID: h.requestID(r)}
 	if keys := r.Header.Values(MasterKeyHeader); h.masterHash != nil && len(keys) == 1 && r.Header.Get("Authorization") == "" {
+		// Anything but an API key here is a try at the master key: one that
+		// fails counts against the address, and an address failing too
+		// often is refused before the comparison. (API keys are counted by
+		// Authenticate.)
+		masterTry := !credential.IsAPIKey(keys[0])
+		now := h.service().now()
+		if masterTry {
+			if wait, refused := h.cfg.Throttle.Check(actor.Source, "", now); refused {
+				return actor, authn.Throttled(wait)
+			}
+		}
 		sum := sha256.Sum256([]byte(keys[0]))
 		if subtle.ConstantTimeCompare(sum[:], h.masterHash[:]) == 1 {
 			actor.ID, actor.Unrestricted = MasterActor, true
 			return actor, nil
+		}
+		if masterTry {
+			h.cfg.Throttle.Failed(actor.Source, "", now)
 		}
 	}
 	if h.cfg.Authenticate == nil {

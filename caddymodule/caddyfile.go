@@ -46,6 +46,13 @@ func init() {
 //			client_cache_ttl   <duration>  # default 1m
 //			negative_cache_ttl <duration>  # default 30s
 //			token_cache_size   <n>     # default 100000; -1 disables
+//			throttle off               # or a block:
+//			throttle {
+//				address_failures <n>   # per window and address; default 20
+//				client_failures  <n>   # per window and client ID; default 100
+//				window <duration>      # default 1m
+//				max_keys <n>           # addresses (and client IDs) remembered; default 100000
+//			}
 //		}
 //	}
 func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
@@ -80,6 +87,8 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 			err = oneInt(d, &a.ClientCacheSize)
 		case "token_cache_size":
 			err = oneInt(d, &a.TokenCacheSize)
+		case "throttle":
+			a.Throttle, err = parseThrottle(d)
 		default:
 			return nil, d.Errf("unrecognized blnk_auth option %q", key)
 		}
@@ -88,6 +97,48 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 		}
 	}
 	return httpcaddyfile.App{Name: "blnk_auth", Value: caddyconfig.JSON(a, nil)}, nil
+}
+
+// parseThrottle reads "throttle off" or a throttle block.
+func parseThrottle(d *caddyfile.Dispenser) (*ThrottleConfig, error) {
+	t := new(ThrottleConfig)
+	if d.NextArg() {
+		if d.Val() != "off" || d.NextArg() {
+			return nil, d.Errf("throttle: want off or a block, got %q", d.Val())
+		}
+		t.Off = true
+		return t, nil
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		var n int64
+		switch key := d.Val(); key {
+		case "off":
+			t.Off = true
+		case "address_failures", "client_failures", "max_keys":
+			if err = oneInt(d, &n); err == nil {
+				if n < 1 {
+					return nil, d.Errf("throttle %s: must be at least 1", key)
+				}
+				switch key {
+				case "address_failures":
+					t.AddressFailures = int(n)
+				case "client_failures":
+					t.ClientFailures = int(n)
+				default:
+					t.MaxKeys = int(n)
+				}
+			}
+		case "window":
+			err = oneDuration(d, &t.Window)
+		default:
+			return nil, d.Errf("unrecognized throttle option %q", key)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
 }
 
 func oneString(d *caddyfile.Dispenser, dst *string) error {

@@ -68,6 +68,9 @@ func TestCaddyfileErrors(t *testing.T) {
 		"auth unknown option":    ":80 {\n\tblnk_auth {\n\t\tfoo bar\n\t}\n}",
 		"auth scopes empty":      ":80 {\n\tblnk_auth {\n\t\tscopes\n\t}\n}",
 		"auth resource two args": ":80 {\n\tblnk_auth {\n\t\tresource a b\n\t}\n}",
+		"throttle on":            "{\n\tblnk_auth {\n\t\tthrottle on\n\t}\n}\n:80 {\n\trespond ok\n}",
+		"throttle zero budget":   "{\n\tblnk_auth {\n\t\tthrottle {\n\t\t\taddress_failures 0\n\t\t}\n\t}\n}\n:80 {\n\trespond ok\n}",
+		"throttle unknown":       "{\n\tblnk_auth {\n\t\tthrottle {\n\t\t\tfoo 1\n\t\t}\n\t}\n}\n:80 {\n\trespond ok\n}",
 	}
 	for name, cfg := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -11,9 +11,14 @@ import (
 type metrics struct {
 	tokens    *prometheus.CounterVec // by outcome: issued or the RFC 6749 error code
 	decisions *prometheus.CounterVec // by outcome: allowed or the RFC 6750 error code
+	throttles *prometheus.CounterVec // by endpoint: refused unjudged for failing too often
+	limits    *prometheus.CounterVec // by endpoint: refused over a rate limit
 
-	tokenBy, decisionBy map[string]prometheus.Counter
+	tokenBy, decisionBy, throttledBy, limitedBy map[string]prometheus.Counter
 }
+
+// Endpoints that count throttled and rate-limited requests.
+var endpoints = []string{"token", "introspect", "revoke", "blnk_auth", "admin"}
 
 func newMetrics(reg *prometheus.Registry) *metrics {
 	m := &metrics{
@@ -26,8 +31,23 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Help: "Requests checked by blnk_auth by outcome (allowed, or the error code).",
 		}, []string{"outcome"}),
 	}
+	m.throttles = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "blnk_auth", Name: "throttled_requests_total",
+		Help: "Requests refused (429) without judging their credential, because their address or client ID failed authentication too often, by endpoint.",
+	}, []string{"endpoint"})
+	m.limits = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "blnk_auth", Name: "rate_limited_requests_total",
+		Help: "Requests refused (429) over a client's or a route's rate limit, by endpoint.",
+	}, []string{"endpoint"})
 	m.tokens = register(reg, m.tokens)
 	m.decisions = register(reg, m.decisions)
+	m.throttles = register(reg, m.throttles)
+	m.limits = register(reg, m.limits)
+	m.throttledBy, m.limitedBy = map[string]prometheus.Counter{}, map[string]prometheus.Counter{}
+	for _, e := range endpoints {
+		m.throttledBy[e] = m.throttles.WithLabelValues(e)
+		m.limitedBy[e] = m.limits.WithLabelValues(e)
+	}
 	// Bind every label value up front: the request path then only increments.
 	m.tokenBy = map[string]prometheus.Counter{}
 	for _, o := range []string{"issued", "invalid_request", "invalid_client", "unsupported_grant_type", "invalid_scope", "invalid_target", "temporarily_unavailable", "server_error"} {
@@ -48,6 +68,18 @@ func (m *metrics) token(outcome string) {
 
 func (m *metrics) decision(outcome string) {
 	if c, ok := m.decisionBy[outcome]; ok {
+		c.Inc()
+	}
+}
+
+func (m *metrics) throttled(endpoint string) {
+	if c, ok := m.throttledBy[endpoint]; ok {
+		c.Inc()
+	}
+}
+
+func (m *metrics) rateLimited(endpoint string) {
+	if c, ok := m.limitedBy[endpoint]; ok {
 		c.Inc()
 	}
 }

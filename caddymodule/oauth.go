@@ -62,6 +62,9 @@ func (a *App) authServer(logger *zap.Logger) *authserver.Server {
 		Scopes:       a.knownScopes,
 		Logger:       logger,
 		TokenOutcome: a.metrics.token,
+		Throttle:     a.throttle,
+		ClientIP:     clientIP,
+		Throttled:    a.metrics.throttled,
 	})
 }
 
