@@ -55,6 +55,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TokenRevoked", testTokenRevoked},
 		{"Guard", testGuard},
 		{"GuardSeesConcurrentChange", testGuardSeesConcurrentChange},
+		{"RateLimit", testRateLimit},
+		{"RateLimitRefused", testRateLimitRefused},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
