@@ -420,6 +420,38 @@ func decodeExpiry(fields map[string]json.RawMessage) (*time.Time, error) {
 	return &t, nil
 }
 
+// decodeRateLimit reads rate_limit: {"requests": N, "per": "1s"|"1m"|"1h",
+// "burst": B} (burst optional, default N), or null for none.
+func decodeRateLimit(fields map[string]json.RawMessage) (*store.RateLimit, error) {
+	raw := fields["rate_limit"]
+	if raw == nil || isNull(raw) {
+		return nil, nil
+	}
+	const want = `rate_limit: must be {"requests": N, "per": "1s", "1m" or "1h", "burst": B} or null`
+	var v struct {
+		Requests *int    `json:"requests"`
+		Per      *string `json:"per"`
+		Burst    *int    `json:"burst"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil || v.Requests == nil || v.Per == nil {
+		return nil, errBadRequest("%s", want)
+	}
+	per, ok := ParsePeriod(*v.Per)
+	if !ok {
+		return nil, errBadRequest("%s", want)
+	}
+	l := &store.RateLimit{Requests: *v.Requests, Per: per}
+	if v.Burst != nil {
+		if *v.Burst < 1 {
+			return nil, errBadRequest("rate_limit: burst must be at least 1")
+		}
+		l.Burst = *v.Burst
+	}
+	return l, nil
+}
+
 func (h *Handler) service() *Service { return h.cfg.Service }
 
 // logAudit sends a change to the audit logger (never a secret).
@@ -433,7 +465,7 @@ func (h *Handler) logAudit(action string, c *call, clientID string) {
 
 // createClient: POST /clients → 201 with the credentials, shown once.
 func (h *Handler) createClient(w http.ResponseWriter, r *http.Request, c *call) error {
-	fields, err := readFields(w, r, false, "name", "type", "scopes", "expires_at")
+	fields, err := readFields(w, r, false, "name", "type", "scopes", "expires_at", "rate_limit")
 	if err != nil {
 		return err
 	}
@@ -458,6 +490,9 @@ func (h *Handler) createClient(w http.ResponseWriter, r *http.Request, c *call) 
 		return err
 	}
 	if p.ExpiresAt, err = decodeExpiry(fields); err != nil {
+		return err
+	}
+	if p.RateLimit, err = decodeRateLimit(fields); err != nil {
 		return err
 	}
 	created, err := h.service().Create(r.Context(), c.actor, p)
@@ -562,7 +597,7 @@ func (h *Handler) getClient(w http.ResponseWriter, r *http.Request, c *call) err
 
 // updateClient: PATCH /clients/{client_id} with any of name, scopes, expires_at.
 func (h *Handler) updateClient(w http.ResponseWriter, r *http.Request, c *call) error {
-	fields, err := readFields(w, r, false, "name", "scopes", "expires_at", "type")
+	fields, err := readFields(w, r, false, "name", "scopes", "expires_at", "rate_limit", "type")
 	if err != nil {
 		return err
 	}
@@ -591,8 +626,15 @@ func (h *Handler) updateClient(w http.ResponseWriter, r *http.Request, c *call) 
 		}
 		p.ExpiresAt = &exp
 	}
-	if p.Name == nil && p.Scopes == nil && p.ExpiresAt == nil {
-		return errBadRequest("nothing to change: send name, scopes or expires_at")
+	if _, ok := fields["rate_limit"]; ok {
+		l, err := decodeRateLimit(fields)
+		if err != nil {
+			return err
+		}
+		p.RateLimit = &l
+	}
+	if p.Name == nil && p.Scopes == nil && p.ExpiresAt == nil && p.RateLimit == nil {
+		return errBadRequest("nothing to change: send name, scopes, expires_at or rate_limit")
 	}
 	client, err := h.service().Update(r.Context(), c.actor, c.clientID, p)
 	if err != nil {
