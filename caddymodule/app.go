@@ -1,8 +1,9 @@
-// Package caddymodule is the Caddy adapter of the Blnk Auth Gateway: the
-// "blnk_auth" app (database, signing keys, caches), the "blnk_oauth" token
-// endpoint handler, the "blnk_auth" enforcement handler, their Caddyfile
-// syntax and the "caddy blnk-auth" command. The logic lives in Caddy-free
-// packages under internal/ and admin/.
+// Package caddymodule is the Caddy adapter of the Blnk Auth Gateway, and the
+// only package that imports Caddy: the "blnk_auth" app (database, signing
+// keys, caches, shared through a UsagePool), the "blnk_oauth", "blnk_auth"
+// and "blnk_admin" handlers as config plus delegation (to
+// internal/authserver, internal/resourceserver and admin), their Caddyfile
+// syntax, metrics on Caddy's registry and the "caddy blnk-auth" command.
 package caddymodule
 
 import (
@@ -11,9 +12,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -24,6 +23,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpsession"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/resourceserver"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/throttle"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
@@ -130,7 +130,9 @@ type App struct {
 
 	sessions *mcpsession.Binder // binds MCP session IDs to clients; keyed from the secret
 
-	routes *routes
+	// routes registers the config's blnk_auth routes; shared is what they use.
+	routes *resourceserver.Routes
+	shared *resourceserver.Shared
 
 	throttle *throttle.Throttle // nil when off
 }
@@ -156,14 +158,6 @@ type ThrottleConfig struct {
 	// MaxKeys bounds how many addresses, and how many client IDs, are
 	// remembered; past it the ones idle longest are forgotten. Default 100000.
 	MaxKeys int `json:"max_keys,omitempty"`
-}
-
-// routes collects what the config's blnk_auth handlers declare at provision time.
-type routes struct {
-	mu        sync.Mutex
-	resources map[string]bool // audiences a token may be requested for: configured, never from a request
-	described []*Auth         // routes with a resource identifier, each serving its metadata
-	scopes    map[string]bool // scopes routes require, for scopes_supported
 }
 
 // CaddyModule returns the Caddy module information.
@@ -207,7 +201,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := checkURLLength("audience", a.audience); err != nil {
 		return err
 	}
-	a.routes = &routes{resources: map[string]bool{a.audience: true}, scopes: map[string]bool{}}
+	a.routes = resourceserver.NewRoutes(a.audience)
 	if a.TokenTTL == 0 {
 		a.TokenTTL = caddy.Duration(DefaultTokenTTL)
 	}
@@ -274,6 +268,18 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.decider = &authn.Decider{Clients: a.backend.Clients, Verifier: a.verifier, Revoked: a.backend, Logger: a.logger, Throttle: a.throttle}
 	a.defaultAudience = authn.Resources{Default: a.audience}
+	a.shared = &resourceserver.Shared{
+		Backend:         a.backend,
+		Decider:         a.decider,
+		Sessions:        a.sessions,
+		Issuer:          a.issuerURL.String(),
+		DefaultAudience: a.audience,
+		Leeway:          time.Duration(a.Leeway),
+		Routes:          a.routes,
+		Decision:        a.metrics.decision,
+		Earlier:         earlierPass,
+		Admitted:        admitted,
+	}
 	return nil
 }
 
@@ -398,60 +404,11 @@ func (a *App) Cleanup() error {
 	return nil
 }
 
-// addRoute lets a blnk_auth route declare the resource identifiers tokens
-// may be minted for (all from its configuration) and the scopes it may ask for.
-func (a *App) addRoute(h *Auth) {
-	a.routes.mu.Lock()
-	defer a.routes.mu.Unlock()
-	for _, id := range h.ids {
-		a.routes.resources[id.url] = true
-	}
-	if len(h.ids) > 0 {
-		a.routes.described = append(a.routes.described, h)
-	}
-	for _, s := range h.supported.List() {
-		a.routes.scopes[s] = true
-	}
-}
-
 func (a *App) verifierKeys() []*token.Key { return a.keys }
-
-// rootMetadataOwner is the route whose metadata the root metadata path means
-// when it reaches route asked: asked itself while it is the config's only
-// route with a resource identifier, else a route mounted at the root with an
-// identifier for host; nil when none or ambiguous.
-func (a *App) rootMetadataOwner(asked *Auth, host string) *Auth {
-	a.routes.mu.Lock()
-	defer a.routes.mu.Unlock()
-	if len(a.routes.described) == 1 && a.routes.described[0] == asked {
-		return asked
-	}
-	var owner *Auth
-	for _, h := range a.routes.described {
-		if h.MountPath != "" || !slices.ContainsFunc(h.ids, func(id resourceID) bool { return strings.EqualFold(id.host, host) }) {
-			continue
-		}
-		if owner != nil {
-			return nil // two root mounts for one host: ambiguous
-		}
-		owner = h
-	}
-	return owner
-}
-
-// knownResource reports whether a token may be minted for resource r: the
-// default audience or one of a route's configured identifiers, tolerant of
-// one trailing slash.
-func (a *App) knownResource(r string) bool {
-	a.routes.mu.Lock()
-	defer a.routes.mu.Unlock()
-	r = strings.TrimSuffix(r, "/")
-	return a.routes.resources[r] || a.routes.resources[r+"/"]
-}
 
 // Service is the client lifecycle on this app's store, keeping its cache current.
 func (a *App) Service() *admin.Service {
-	return &admin.Service{Store: a.backend.Store, Invalidate: a.backend.Clients.Invalidate}
+	return &admin.Service{Store: a.backend.Store, Invalidate: a.backend.ClientChanged}
 }
 
 // app finds the blnk_auth app of the config being provisioned.

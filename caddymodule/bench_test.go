@@ -92,7 +92,7 @@ func benchServe(b *testing.B, tokenCacheSize int64) {
 	b.ResetTimer()
 	for b.Loop() {
 		r.Header["Authorization"] = authz
-		delete(vars, principalVar)
+		delete(vars, passVar)
 		_ = h.ServeHTTP(w, r, nopHandler{})
 	}
 	b.StopTimer()
@@ -122,7 +122,7 @@ func BenchmarkServeHTTPParallel(b *testing.B) {
 		w := httptest.NewRecorder()
 		for pb.Next() {
 			r.Header["Authorization"] = authz
-			delete(vars, principalVar)
+			delete(vars, passVar)
 			_ = h.ServeHTTP(w, r, nopHandler{})
 		}
 	})
@@ -178,7 +178,7 @@ func BenchmarkServeHTTPMCP(b *testing.B) {
 		r.Header["Authorization"] = authz
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
-		delete(vars, principalVar)
+		delete(vars, passVar)
 		_ = h.ServeHTTP(w, r, nopHandler{})
 	}
 	for i := 0; i < 3; i++ {

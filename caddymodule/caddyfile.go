@@ -16,6 +16,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/resourceserver"
 )
 
 func init() {
@@ -247,11 +249,11 @@ func parseAuthRoute(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 		metaPath = strings.TrimSuffix(u.Path, "/")
 	}
 	route := vals[0].Value.(caddyhttp.Route)
-	metaPaths := []string{wellKnownResource + metaPath}
+	metaPaths := []string{resourceserver.WellKnownPath + metaPath}
 	if metaPath != "" {
 		// The root variant: this mount's metadata while it is the config's
 		// only one, else a root mount's of the request's host, else 404.
-		metaPaths = append(metaPaths, wellKnownResource)
+		metaPaths = append(metaPaths, resourceserver.WellKnownPath)
 	}
 	meta := caddy.ModuleMap{"path": caddyconfig.JSON(metaPaths, nil)}
 	if hosts != nil {

@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"net/http"
-	"sort"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -10,7 +9,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authserver"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 )
 
 func init() {
@@ -58,8 +56,8 @@ func (a *App) authServer(logger *zap.Logger) *authserver.Server {
 		Keys:         a.verifierKeys,
 		Decider:      a.decider,
 		Backend:      a.backend,
-		Resource:     a.knownResource,
-		Scopes:       a.knownScopes,
+		Resource:     a.routes.Known,
+		Scopes:       a.routes.Scopes,
 		Logger:       logger,
 		TokenOutcome: a.metrics.token,
 		Throttle:     a.throttle,
@@ -75,22 +73,6 @@ func (o *OAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	}
 	o.server.ServeHTTP(w, r)
 	return nil
-}
-
-// knownScopes lists the scopes the config's routes require, for scopes_supported.
-func (a *App) knownScopes() []string {
-	a.routes.mu.Lock()
-	defer a.routes.mu.Unlock()
-	set := map[string]bool{scope.All: true}
-	for s := range a.routes.scopes {
-		set[s] = true
-	}
-	out := make([]string, 0, len(set))
-	for s := range set {
-		out = append(out, s)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Interface guards

@@ -56,7 +56,7 @@ func newFixture(t *testing.T, iss string) *fixture {
 		signer:   &token.Issuer{Key: k, Issuer: iss, TTL: time.Hour},
 		verifier: v,
 		key:      k,
-		clients:  &admin.Service{Store: b.Store, Invalidate: b.Clients.Invalidate},
+		clients:  &admin.Service{Store: b.Store, Invalidate: b.ClientChanged},
 	}
 	f.srv = authserver.New(authserver.Config{
 		Issuer:   u,

@@ -126,6 +126,31 @@ func New(st store.Store, cacheCfg clientcache.Config, log *zap.Logger) (*Backend
 	return b, nil
 }
 
+// RevokeToken revokes one access token (RFC 7009) everywhere: the store
+// records it, which every other instance learns through the change feed, and
+// this instance applies it at once, without that round trip: the denylist
+// refuses the token from now on and the requests it is carrying end.
+// Revoking a token already revoked changes nothing. An error means nothing
+// was recorded.
+func (b *Backend) RevokeToken(ctx context.Context, t store.RevokedToken) error {
+	if b.Revoked.Has(t.JTI) {
+		return nil
+	}
+	if err := b.Store.RevokeToken(ctx, t); err != nil {
+		return err
+	}
+	b.Revoked.Add(t.JTI, t.ExpiresAt)
+	b.Flights.RevokeToken(t.ClientID, t.JTI)
+	return nil
+}
+
+// ClientChanged applies at once, on this instance, a change it made to
+// client id in the store (revoked, deleted, narrowed, rolled): the cached
+// entry goes, so the next request reads the client as it is now. Other
+// instances, and this one's requests in flight, learn of it through the
+// change feed.
+func (b *Backend) ClientChanged(id string) { b.Clients.Invalidate(id) }
+
 // TokenRevoked reports whether the access token jti is revoked. While the
 // change feed is synced the denylist answers alone, without locking or
 // allocating; otherwise (before the first load, or after the feed was lost

@@ -179,6 +179,20 @@ func (p *Policy) precompute() {
 	}
 }
 
+// Scopes is every scope some call may need under p, for a route's
+// scopes_supported (RFC 9728).
+func (p *Policy) Scopes() scope.Set {
+	p = p.or()
+	all := p.notifications.Union(p.fallback)
+	for _, s := range p.methods {
+		all = all.Union(s)
+	}
+	for _, s := range p.toolExtra {
+		all = all.Union(s)
+	}
+	return all
+}
+
 // method returns the scopes of a method, ignoring tool rules.
 func (p *Policy) method(m string) scope.Set {
 	if s, ok := p.methods[m]; ok {

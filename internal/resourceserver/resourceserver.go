@@ -1,0 +1,392 @@
+// Package resourceserver is the protected-resource side of the gateway (RFC
+// 6750, RFC 9728): a Route lets a request through to the next handler only
+// with a credential whose client is active and holds every scope the request
+// needs there — the route's own, the JSON-RPC method's on an MCP route
+// (package mcpscope), the operation's on a Blnk Core API (package blnkapi) —
+// and keeps judging it while it runs (package inflight). It answers refusals
+// with RFC 6750 challenges naming the route's Protected Resource Metadata,
+// which it also serves. It knows nothing about Caddy: the blnk_auth handler
+// in caddymodule translates its config into a Config and delegates to Route.
+package resourceserver
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/blnkapi"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/inflight"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpscope"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpsession"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+)
+
+// Next is the handler after a Route, in the shape of Caddy's middleware
+// chain (an error ends the request); caddyhttp.Handler satisfies it.
+type Next interface {
+	ServeHTTP(http.ResponseWriter, *http.Request) error
+}
+
+// Shared is what every route of one gateway uses.
+type Shared struct {
+	Backend *gateway.Backend
+	Decider *authn.Decider
+	// Sessions binds MCP session IDs to the clients that opened them.
+	Sessions *mcpsession.Binder
+	// Issuer is the authorization server named in Protected Resource Metadata.
+	Issuer string
+	// DefaultAudience is the audience of tokens minted without a resource;
+	// every route accepts it.
+	DefaultAudience string
+	// Leeway is the verifier's clock-skew tolerance: a token is judged live
+	// until its expiry plus Leeway.
+	Leeway time.Duration
+	// Routes registers every route, for the token endpoint's resource check,
+	// scopes_supported and the root metadata path.
+	Routes *Routes
+	// Decision counts a decision by outcome ("allowed", or an error code); may be nil.
+	Decision func(outcome string)
+	// Earlier returns the Pass an earlier route admitted this same request
+	// with, or nil; Admitted records p for later routes and for the logs.
+	// (Caddy keeps them in the request's variables and placeholders.)
+	Earlier  func(r *http.Request) *Pass
+	Admitted func(r *http.Request, p *Pass)
+}
+
+// Config is one protected route.
+type Config struct {
+	// Realm names the protection space in challenges; "" means "blnk".
+	Realm string
+	// Required are the scopes every request needs.
+	Required scope.Set
+	// Resources are the route's resource identifiers (RFC 8707), absolute
+	// URLs; the first is named when the request's Host matches none.
+	Resources []string
+	// MountPath is the path prefix the route protects; "" means the path of
+	// the first resource identifier, or the root.
+	MountPath string
+	// MCP makes the route an MCP endpoint, Blnk a Blnk Core API; at most one.
+	MCP  *MCP
+	Blnk *Blnk
+	// Logger receives refusals at DEBUG level (never a credential).
+	Logger *zap.Logger
+}
+
+// MCP configures an MCP route.
+type MCP struct {
+	// Policy maps JSON-RPC methods and tools to the scopes they need.
+	Policy *mcpscope.Policy
+	// MaxBodySize bounds how much of a body is read to find its method.
+	MaxBodySize int64
+}
+
+// Blnk configures a route in front of Blnk Core.
+type Blnk struct {
+	// UpstreamKey, if not "", is sent to Blnk Core as X-Blnk-Key in place of
+	// the caller's credential.
+	UpstreamKey string
+	// ManageAPIKeys forwards Blnk's /api-keys under Blnk's rules for a scoped key.
+	ManageAPIKeys bool
+}
+
+// Route is one protected route, ready to serve.
+type Route struct {
+	sh       *Shared
+	realm    string
+	required scope.Set
+	mcp      *MCP
+	blnk     *Blnk
+	upstream []string // the Blnk upstream key, ready to put in a header map
+	logger   *zap.Logger
+
+	base         scope.Set       // the least the route needs: required, plus mcp:read on an MCP route
+	supported    scope.Set       // every scope the route may ask for, for its metadata
+	mount        string          // the path prefix the route protects
+	metadataPath string          // where this route's Protected Resource Metadata is served
+	audience     authn.Resources // the audiences the route's tokens may have
+	ids          []resourceID
+}
+
+// resourceID is one resource identifier of a route, ready for use.
+type resourceID struct {
+	url      string // the identifier, without a trailing slash
+	host     string // its host[:port], to pick the one a request's Host names
+	metadata string // the URL of its Protected Resource Metadata
+}
+
+// WellKnownPath is where RFC 9728 §3 puts Protected Resource Metadata, with
+// the resource's path appended.
+const WellKnownPath = "/.well-known/oauth-protected-resource"
+
+// New makes a route of cfg and registers it with sh.Routes.
+func New(cfg Config, sh *Shared) (*Route, error) {
+	if cfg.MCP != nil && cfg.Blnk != nil {
+		return nil, errors.New("a route is an MCP endpoint or a Blnk Core API, not both")
+	}
+	rt := &Route{sh: sh, realm: cfg.Realm, required: cfg.Required, mcp: cfg.MCP, blnk: cfg.Blnk, logger: cfg.Logger}
+	if rt.realm == "" {
+		rt.realm = "blnk"
+	}
+	if rt.logger == nil {
+		rt.logger = zap.NewNop()
+	}
+	for _, res := range cfg.Resources {
+		u, err := url.Parse(res)
+		if err != nil || !u.IsAbs() {
+			return nil, fmt.Errorf("resource %q is not an absolute URL", res)
+		}
+		res = strings.TrimSuffix(res, "/")
+		if slices.ContainsFunc(rt.ids, func(id resourceID) bool { return id.url == res }) {
+			continue
+		}
+		rt.ids = append(rt.ids, resourceID{
+			url:      res,
+			host:     u.Host,
+			metadata: u.Scheme + "://" + u.Host + WellKnownPath + strings.TrimSuffix(u.Path, "/"),
+		})
+	}
+	rt.mount = strings.TrimSuffix(cfg.MountPath, "/")
+	if rt.mount == "" && len(rt.ids) > 0 {
+		u, _ := url.Parse(rt.ids[0].url)
+		rt.mount = u.Path
+	}
+	rt.metadataPath = WellKnownPath + rt.mount
+	rt.audience = authn.Resources{Default: sh.DefaultAudience}
+	for _, id := range rt.ids {
+		rt.audience.IDs = append(rt.audience.IDs, id.url)
+	}
+	rt.base, rt.supported = rt.required, rt.required
+	switch {
+	case rt.mcp != nil:
+		if rt.mcp.Policy == nil {
+			rt.mcp.Policy = mcpscope.DefaultPolicy()
+		}
+		if rt.mcp.MaxBodySize <= 0 {
+			rt.mcp.MaxBodySize = DefaultMaxBodySize
+		}
+		// The least an MCP client needs to use the mount at all.
+		rt.base = rt.required.Union(scope.MustParse("mcp:read"))
+		rt.supported = rt.base.Union(scope.MustParse("mcp:write")).Union(rt.mcp.Policy.Scopes())
+	case rt.blnk != nil:
+		// What a client may need here: the route's scopes and every scope
+		// Blnk Core checks (RFC 9728 scopes_supported).
+		blnk, err := scope.FromList(blnkapi.Scopes(rt.blnk.ManageAPIKeys))
+		if err != nil {
+			return nil, err
+		}
+		rt.supported = rt.required.Union(blnk)
+		if rt.blnk.UpstreamKey != "" {
+			rt.upstream = []string{rt.blnk.UpstreamKey}
+		}
+	}
+	if sh.Routes != nil {
+		sh.Routes.add(rt)
+	}
+	return rt, nil
+}
+
+// DefaultMaxBodySize is how much of an MCP request body is read to find its
+// method unless configured: 1 MiB.
+const DefaultMaxBodySize = 1 << 20
+
+// MountPath is the path prefix the route protects ("" for the root).
+func (rt *Route) MountPath() string { return rt.mount }
+
+// denyPathNotCanonical refuses a Blnk path that not every hop after this
+// one would read alike.
+var denyPathNotCanonical = &authn.Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "the path has dot or empty segments, encoded separators or characters outside RFC 3986 pchar"}
+
+// ServeHTTP lets r through to next or answers it. It reads top to bottom:
+// credential → client (cache) → scopes → next handler.
+func (rt *Route) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) error {
+	if r.URL.Path == rt.metadataPath {
+		return rt.serveMetadata(w, r)
+	}
+	if r.URL.Path == WellKnownPath {
+		return rt.serveRootMetadata(w, r) // the root variant, which the Caddyfile routes to every mount
+	}
+	// An earlier route on this request already authenticated it (and
+	// removed the credential): only this route's scopes remain to check.
+	if rt.sh.Earlier != nil {
+		if p := rt.sh.Earlier(r); p != nil {
+			return rt.serve(w, r, next, p, false)
+		}
+	}
+
+	cred, d := authn.CredentialOf(r.Header)
+	if d != nil {
+		return rt.deny(w, r, d)
+	}
+	b := rt.sh.Backend
+	changes, now := b.Changes(), time.Now()
+	who, d := rt.sh.Decider.Decide(r.Context(), cred, &rt.audience, now)
+	if d != nil {
+		return rt.deny(w, r, d)
+	}
+	p := &Pass{Principal: who, changes: changes, judged: now}
+	if cred.APIKey {
+		p.apiKey = cred.Value
+	}
+	return rt.serve(w, r, next, p, true)
+}
+
+// Pass is who a request was admitted as, carried to later routes on the same
+// request.
+type Pass struct {
+	authn.Principal
+	apiKey  string    // the API key presented; "" for an access token
+	changes uint64    // the change feed's count before the credential was judged
+	judged  time.Time // when the credential was judged
+	// session wraps the response writer on an MCP route; kept here, since
+	// the Pass is allocated anyway, so that costs nothing more.
+	session sessionWriter
+}
+
+// serve lets an authenticated request through for as long as what admitted
+// it holds. The request is registered with the requests in flight before any
+// of its body is read, so that a revocation while the body arrives ends it
+// too; then its scopes are judged against what it asks for (which may mean
+// reading the body); then its client is judged once more as it is now. It
+// runs under a context that the in-flight registry cancels when the client is
+// revoked, deleted, expires, no longer holds what the request needed or has
+// its API key rolled, or the token is revoked or expires — on every instance,
+// through the change feed. Cancelling it makes a proxying next handler end the
+// upstream exchange and the response, so a held stream ends too, not just the
+// next request. first is the first route the request meets: it records the
+// Pass and removes the credential.
+func (rt *Route) serve(w http.ResponseWriter, r *http.Request, next Next, p *Pass, first bool) error {
+	a := inflight.Authority{ClientID: p.Client.Client.ID, ClientExpires: p.Client.Client.ExpiresAt, Need: rt.required, APIKey: p.apiKey}
+	if t := p.Token; t != nil {
+		// As long as the verifier would still accept the token.
+		a.JTI, a.Token, a.TokenScopes, a.TokenEnd = t.JTI, true, t.Scopes, t.ExpiresAt.Add(rt.sh.Leeway)
+	} else if p.Client.Client.PreviousSecretHash != nil {
+		// Rare (after a roll): the key may be the previous secret, which
+		// works only until the grace period ends.
+		if _, until := p.Client.Client.SecretValidity(p.apiKey, p.judged); until != nil {
+			a.KeyUntil = *until
+		}
+	}
+	flights := rt.sh.Backend.Flights
+	ctx, f := flights.Start(r.Context(), &a)
+	// Deferred: a proxy ends a cut-off stream by panicking with
+	// http.ErrAbortHandler, and the flight must be unregistered all the same.
+	defer flights.End(f)
+	r = r.WithContext(ctx)
+
+	more, op, done, err := rt.authorize(w, r, p.Client.Client.ID, p.Scopes)
+	if done {
+		return err
+	}
+	if d := rt.admit(r, f, p, more, op); d != nil {
+		return rt.deny(w, r, d)
+	}
+
+	if first {
+		if p.ScopesBoxed == nil {
+			p.ScopesBoxed = p.Scopes.String()
+		}
+		if rt.sh.Admitted != nil {
+			rt.sh.Admitted(r, p)
+		}
+		// No token passthrough: the upstream trusts the gateway, not the caller's credential.
+		r.Header.Del("Authorization")
+		r.Header.Del(authn.APIKeyHeader)
+		rt.sh.Backend.RecordUse(p.Client, p.judged)
+		rt.decision("allowed")
+	}
+	if rt.upstream != nil {
+		r.Header[authn.APIKeyHeader] = rt.upstream
+	}
+	if rt.mcp != nil && !p.session.bound {
+		if done := rt.bindSession(w, r, p); done {
+			return nil
+		}
+		w = &p.session
+	}
+	return next.ServeHTTP(w, r)
+}
+
+// admit completes a registered request's authority with what it needs beyond
+// the route's scopes and refuses it if the registry ended it while its body
+// arrived. Then, if the change feed applied anything since the credential was
+// judged, it judges the client again as it is now: such a change may have
+// been rechecked before the request was registered, or without its needs.
+func (rt *Route) admit(r *http.Request, f *inflight.Flight, p *Pass, more scope.Set, op string) *authn.Error {
+	b := rt.sh.Backend
+	refused := authn.ErrInvalidToken
+	if p.Token == nil {
+		refused = authn.ErrInvalidAPIKey
+	}
+	if !b.Flights.SetNeeds(f, more, op) {
+		return refused // ended while its body arrived
+	}
+	if b.Changes() == p.changes {
+		// The change feed applied nothing since the credential was judged,
+		// and will recheck this request, needs and all, for anything it
+		// applies from now on: no need to judge again. (The common case.)
+		return nil
+	}
+	now := time.Now()
+	want := store.TypeOAuth
+	if p.Token == nil {
+		want = store.TypeAPIKey
+	}
+	e, d := rt.sh.Decider.Client(r.Context(), p.Client.Client.ID, want, now)
+	if d != nil {
+		return d
+	}
+	if p.Token != nil && b.Revoked.Has(p.Token.JTI) {
+		return refused
+	}
+	// The key was matched against p.Client moments ago; only a changed record
+	// needs the hashing again.
+	if !b.Flights.Confirm(f, e.Client, now, e != p.Client) {
+		return refused
+	}
+	return nil
+}
+
+func (rt *Route) decision(outcome string) {
+	if rt.sh.Decision != nil {
+		rt.sh.Decision(outcome)
+	}
+}
+
+// deny writes the RFC 6750 §3 challenge and a JSON error body.
+func (rt *Route) deny(w http.ResponseWriter, r *http.Request, d *authn.Error) error {
+	return rt.denyNeeding(w, r, d, "")
+}
+
+// denyNeeding is deny naming the scopes the request needs ("" for the route's).
+func (rt *Route) denyNeeding(w http.ResponseWriter, r *http.Request, d *authn.Error, need string) error {
+	outcome := d.Code
+	if outcome == "" {
+		outcome = "unauthenticated"
+	}
+	rt.decision(outcome)
+	if c := rt.logger.Check(zapcore.DebugLevel, "request refused"); c != nil {
+		c.Write(zap.String("error", outcome), zap.String("uri", r.RequestURI))
+	}
+	// RFC 6750 §3 with RFC 9728 §5.1: where to discover the authorization
+	// server, and the scopes this route needs (on a 401 the least it needs
+	// for any use, on a 403 all the refused request needs: the same here).
+	c := authn.Challenge{Realm: rt.realm, Scope: need}
+	if c.Scope == "" {
+		c.Scope = rt.base.String()
+	}
+	if id := rt.identifierFor(r); id != nil {
+		c.ResourceMetadata = id.metadata
+	}
+	d.Write(w, c)
+	return nil
+}
