@@ -23,6 +23,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpsession"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/ratelimit"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/resourceserver"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/throttle"
@@ -279,6 +280,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Decision:        a.metrics.decision,
 		Earlier:         earlierPass,
 		Admitted:        admitted,
+		ClientIP:        clientIP,
+		ClientLimits:    ratelimit.New(int(a.ClientCacheSize)),
+		Throttled:       func() { a.metrics.throttled("blnk_auth") },
+		RateLimited:     func() { a.metrics.rateLimited("blnk_auth") },
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/resourceserver"
 )
 
@@ -141,6 +142,27 @@ func parseThrottle(d *caddyfile.Dispenser) (*ThrottleConfig, error) {
 		}
 	}
 	return t, nil
+}
+
+// parseRouteRateLimit reads "rate_limit <requests>/<s|m|h> [burst <n>]".
+func parseRouteRateLimit(d *caddyfile.Dispenser) (*RouteRateLimit, error) {
+	args := d.RemainingArgs()
+	if len(args) != 1 && (len(args) != 3 || args[1] != "burst") {
+		return nil, d.Errf("rate_limit <requests>/<s|m|h> [burst <n>], e.g. rate_limit 100/s burst 200")
+	}
+	burst := 0
+	if len(args) == 3 {
+		n, err := strconv.Atoi(args[2])
+		if err != nil || n < 1 {
+			return nil, d.Errf("rate_limit: burst %q must be a whole number of at least 1", args[2])
+		}
+		burst = n
+	}
+	l, err := admin.ParseRate(args[0], burst)
+	if err != nil {
+		return nil, d.Errf("rate_limit: %v", err)
+	}
+	return &RouteRateLimit{Requests: l.Requests, Per: caddy.Duration(l.Per), Burst: l.Burst}, nil
 }
 
 func oneString(d *caddyfile.Dispenser, dst *string) error {
@@ -386,6 +408,7 @@ func canonicalURLs(keys, hosts []string, mount, httpPort, httpsPort string) []st
 //		resource   <url>       # this route's resource identifier (RFC 8707, RFC 9728); default: the mount's
 //		                       # canonical URL on each host name of the site's addresses (none without one)
 //		mount_path <path>      # the path it protects, for its metadata; default: from a single path matcher
+//		rate_limit <n>/<s|m|h> [burst <b>]  # per client on this route, per instance; default none
 //		mcp {                  # an MCP endpoint: also require the scopes of each JSON-RPC method
 //			tool   <name> <scope...>   # more scopes for tools/call of that tool
 //			method <name> <scope...>   # replace the default scopes of a method
@@ -420,6 +443,12 @@ func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			if err := oneString(h.Dispenser, &a.MountPath); err != nil {
 				return nil, err
 			}
+		case "rate_limit":
+			l, err := parseRouteRateLimit(h.Dispenser)
+			if err != nil {
+				return nil, err
+			}
+			a.RateLimit = l
 		case "mcp":
 			if h.NextArg() {
 				return nil, h.ArgErr()

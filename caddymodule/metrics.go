@@ -54,7 +54,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		m.tokenBy[o] = m.tokens.WithLabelValues(o)
 	}
 	m.decisionBy = map[string]prometheus.Counter{}
-	for _, o := range []string{"allowed", "unauthenticated", "invalid_request", "invalid_token", "insufficient_scope", "temporarily_unavailable"} {
+	for _, o := range []string{"allowed", "unauthenticated", "invalid_request", "invalid_token", "insufficient_scope", "temporarily_unavailable", "rate_limited"} {
 		m.decisionBy[o] = m.decisions.WithLabelValues(o)
 	}
 	return m
