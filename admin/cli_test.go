@@ -43,6 +43,9 @@ func TestClientCommand(t *testing.T) {
 				if err := cmd.Execute(); err != nil {
 					return nil, nil, err
 				}
+				if errs.Len() != 0 {
+					t.Errorf("%v: stderr is not empty on success: %q", args, errs.String())
+				}
 				var one map[string]any
 				if json.Unmarshal(out.Bytes(), &one) == nil {
 					return one, nil, nil

@@ -20,8 +20,8 @@ import (
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/backend"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpsession"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/ratelimit"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/resourceserver"
@@ -115,7 +115,7 @@ type App struct {
 	// judged. Default: on, with the defaults of ThrottleConfig.
 	Throttle *ThrottleConfig `json:"throttle,omitempty"`
 
-	backend  *gateway.Backend
+	backend  *backend.Backend
 	poolKey  string
 	issuer   *token.Issuer
 	verifier *token.Verifier
@@ -172,7 +172,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // backends shares one Backend (pool, cache, change feed) across config loads.
 var backends = caddy.NewUsagePool()
 
-type backendHandle struct{ *gateway.Backend }
+type backendHandle struct{ *backend.Backend }
 
 func (b backendHandle) Destruct() error { b.Close(); return nil }
 
@@ -181,7 +181,7 @@ func (b backendHandle) Destruct() error { b.Close(); return nil }
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	repl := caddy.NewReplacer()
-	db, err := gateway.ParseDatabase(repl.ReplaceKnown(a.Database, ""), DefaultDatabasePath())
+	db, err := backend.ParseDatabase(repl.ReplaceKnown(a.Database, ""), DefaultDatabasePath())
 	if err != nil {
 		return fmt.Errorf("blnk_auth: %w", err)
 	}
@@ -233,7 +233,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		b, err := gateway.New(st, cacheCfg, a.logger.Named("feed"))
+		b, err := backend.New(st, cacheCfg, a.logger.Named("feed"))
 		if err != nil {
 			st.Close()
 			return nil, err
@@ -293,7 +293,7 @@ func DefaultDatabasePath() string {
 	return filepath.Join(caddy.AppDataDir(), "blnk_auth", "blnk_auth.db")
 }
 
-func (a *App) checkSettings(db gateway.Database, secret, issuer string) error {
+func (a *App) checkSettings(db backend.Database, secret, issuer string) error {
 	if secret == "" && !db.Embedded() {
 		return errors.New("blnk_auth: secret is required with PostgreSQL: every gateway instance on the database must use the same secret, which encrypts the shared signing keys (generate one with: openssl rand -base64 32)")
 	}

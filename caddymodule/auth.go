@@ -148,6 +148,9 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 }
 
 func (h *Auth) provision(ctx caddy.Context, a *App) error {
+	if err := h.Validate(); err != nil {
+		return err // Caddy validates after provisioning; refuse before building anything
+	}
 	required, err := scope.FromList(h.Scopes)
 	if err != nil {
 		return err
@@ -226,10 +229,18 @@ func (m *MCP) provision() (*resourceserver.MCP, error) {
 	return &resourceserver.MCP{Policy: p, MaxBodySize: m.MaxBodySize}, nil
 }
 
+// errMCPAndBlnk refuses a route that is both: the scopes of one would be
+// judged and the gateway's Blnk key sent upstream for requests the other's
+// rules never saw.
+var errMCPAndBlnk = errors.New("blnk_auth: a route is an MCP endpoint (mcp) or a Blnk Core API (blnk_api), not both: give each its own route")
+
 // Validate checks the options.
 func (h *Auth) Validate() error {
 	if err := h.RateLimit.validate(); err != nil {
 		return err
+	}
+	if h.MCP != nil && h.BlnkAPI != nil {
+		return errMCPAndBlnk
 	}
 	if strings.ContainsAny(h.Realm, "\"\\") {
 		return errors.New("blnk_auth: realm must not contain quotes or backslashes")
@@ -260,7 +271,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 }
 
 // passVar holds the request's *resourceserver.Pass, for later blnk_auth handlers.
-const passVar = "blnk_auth.pass"
+const passVar = "blnk_auth.principal"
 
 // earlierPass is the Pass an earlier blnk_auth admitted the request with.
 func earlierPass(r *http.Request) *resourceserver.Pass {

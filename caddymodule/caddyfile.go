@@ -504,6 +504,9 @@ func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			return nil, h.Errf("unrecognized blnk_auth option %q", h.Val())
 		}
 	}
+	if a.MCP != nil && a.BlnkAPI != nil {
+		return nil, h.Err(errMCPAndBlnk.Error())
+	}
 	return a, nil
 }
 

@@ -75,6 +75,7 @@ func TestCaddyfileErrors(t *testing.T) {
 		"throttle on":            "{\n\tblnk_auth {\n\t\tthrottle on\n\t}\n}\n:80 {\n\trespond ok\n}",
 		"throttle zero budget":   "{\n\tblnk_auth {\n\t\tthrottle {\n\t\t\taddress_failures 0\n\t\t}\n\t}\n}\n:80 {\n\trespond ok\n}",
 		"throttle unknown":       "{\n\tblnk_auth {\n\t\tthrottle {\n\t\t\tfoo 1\n\t\t}\n\t}\n}\n:80 {\n\trespond ok\n}",
+		"auth mcp and blnk_api":  ":80 {\n\tblnk_auth {\n\t\tmcp\n\t\tblnk_api\n\t}\n}",
 	}
 	for name, cfg := range cases {
 		t.Run(name, func(t *testing.T) {

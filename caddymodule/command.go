@@ -13,7 +13,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/backend"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
@@ -72,7 +72,7 @@ func openStoreFromConfig(ctx context.Context, configFile, adapter string) (store
 	if cfg.Apps.BlnkAuth == nil {
 		return nil, errors.New("the config has no blnk_auth app (set the blnk_auth global option)")
 	}
-	db, err := gateway.ParseDatabase(caddy.NewReplacer().ReplaceKnown(cfg.Apps.BlnkAuth.Database, ""), DefaultDatabasePath())
+	db, err := backend.ParseDatabase(caddy.NewReplacer().ReplaceKnown(cfg.Apps.BlnkAuth.Database, ""), DefaultDatabasePath())
 	if err != nil {
 		return nil, err
 	}

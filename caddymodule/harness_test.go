@@ -21,7 +21,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/backend"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/testdb"
 )
@@ -346,7 +346,7 @@ func newDatabase(t *testing.T, kind string) string {
 
 // openTestStore opens a second, independent connection to the gateway's store.
 func openTestStore(ctx context.Context, database string) (store.Store, error) {
-	db, err := gateway.ParseDatabase(database, "")
+	db, err := backend.ParseDatabase(database, "")
 	if err != nil {
 		return nil, err
 	}

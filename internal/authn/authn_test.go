@@ -10,9 +10,9 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/backend"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/backend/backendtest"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway/gatewaytest"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
@@ -62,14 +62,14 @@ func TestCredentialOf(t *testing.T) {
 // fixture is a decider over a real SQLite store, client cache and verifier.
 type fixture struct {
 	d       *Decider
-	backend *gateway.Backend
+	backend *backend.Backend
 	issuer  *token.Issuer
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	b := gatewaytest.Backend(t)
-	k, v := gatewaytest.Keys(t, issuer)
+	b := backendtest.Backend(t)
+	k, v := backendtest.Keys(t, issuer)
 	return &fixture{
 		d:       &Decider{Clients: b.Clients, Verifier: v, Revoked: b, Logger: zaptest.NewLogger(t)},
 		backend: b,

@@ -17,7 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/backend"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/throttle"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
 )
@@ -57,7 +57,7 @@ type Config struct {
 	Decider *authn.Decider
 	// Backend finds clients (through its cache), records their use and
 	// records revoked tokens.
-	Backend *gateway.Backend
+	Backend *backend.Backend
 	// Resource reports whether a token may be minted for a resource
 	// identifier (RFC 8707) besides Audience; nil accepts none but Audience.
 	Resource func(id string) bool

@@ -17,8 +17,8 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authserver"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway/gatewaytest"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/backend"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/backend/backendtest"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
@@ -33,7 +33,7 @@ const (
 // and verifier.
 type fixture struct {
 	srv      *authserver.Server
-	backend  *gateway.Backend
+	backend  *backend.Backend
 	signer   *token.Issuer
 	verifier *token.Verifier
 	key      *token.Key
@@ -45,8 +45,8 @@ type fixture struct {
 
 func newFixture(t *testing.T, iss string) *fixture {
 	t.Helper()
-	b := gatewaytest.Backend(t)
-	k, v := gatewaytest.Keys(t, iss)
+	b := backendtest.Backend(t)
+	k, v := backendtest.Keys(t, iss)
 	u, err := url.Parse(iss)
 	if err != nil {
 		t.Fatal(err)

@@ -22,8 +22,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/backend"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/blnkapi"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/inflight"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpscope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpsession"
@@ -40,7 +40,7 @@ type Next interface {
 
 // Shared is what every route of one gateway uses.
 type Shared struct {
-	Backend *gateway.Backend
+	Backend *backend.Backend
 	Decider *authn.Decider
 	// Sessions binds MCP session IDs to the clients that opened them.
 	Sessions *mcpsession.Binder
@@ -149,8 +149,17 @@ const WellKnownPath = "/.well-known/oauth-protected-resource"
 
 // New makes a route of cfg and registers it with sh.Routes.
 func New(cfg Config, sh *Shared) (*Route, error) {
-	if cfg.MCP != nil && cfg.Blnk != nil {
+	switch {
+	case sh == nil || sh.Backend == nil || sh.Decider == nil:
+		return nil, errors.New("a route needs the gateway's backend and decider")
+	case cfg.MCP != nil && sh.Sessions == nil:
+		return nil, errors.New("an MCP route needs a session binder")
+	case cfg.MCP != nil && cfg.Blnk != nil:
 		return nil, errors.New("a route is an MCP endpoint or a Blnk Core API, not both")
+	case strings.ContainsAny(cfg.Realm, "\"\\"):
+		return nil, errors.New("realm must not contain quotes or backslashes")
+	case cfg.MountPath != "" && (!strings.HasPrefix(cfg.MountPath, "/") || strings.ContainsAny(cfg.MountPath, "*?#")):
+		return nil, errors.New("mount path must be a plain path such as /mcp")
 	}
 	rt := &Route{sh: sh, realm: cfg.Realm, required: cfg.Required, mcp: cfg.MCP, blnk: cfg.Blnk, logger: cfg.Logger, limit: cfg.RateLimit}
 	if rt.limit != nil {
@@ -167,8 +176,8 @@ func New(cfg Config, sh *Shared) (*Route, error) {
 	}
 	for _, res := range cfg.Resources {
 		u, err := url.Parse(res)
-		if err != nil || !u.IsAbs() {
-			return nil, fmt.Errorf("resource %q is not an absolute URL", res)
+		if err != nil || !u.IsAbs() || u.Host == "" || u.Fragment != "" {
+			return nil, fmt.Errorf("resource %q is not an absolute URL without a fragment", res)
 		}
 		res = strings.TrimSuffix(res, "/")
 		if slices.ContainsFunc(rt.ids, func(id resourceID) bool { return id.url == res }) {
@@ -280,6 +289,10 @@ type Pass struct {
 	// the Pass is allocated anyway, so that costs nothing more.
 	session sessionWriter
 }
+
+// String names the client only: a Pass holds the credential it was admitted
+// with, which must not reach a log or a placeholder.
+func (p *Pass) String() string { return "blnk_auth pass for " + p.Client.Client.ID }
 
 // serve lets an authenticated request through for as long as what admitted
 // it holds. The request is registered with the requests in flight before any

@@ -14,8 +14,8 @@ import (
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway/gatewaytest"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/backend"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/backend/backendtest"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpscope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpsession"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/resourceserver"
@@ -32,7 +32,7 @@ const (
 // fixture is a gateway (real SQLite store, cache, change feed, keys) and the
 // routes made on it.
 type fixture struct {
-	backend *gateway.Backend
+	backend *backend.Backend
 	signer  *token.Issuer
 	clients *admin.Service
 	shared  *resourceserver.Shared
@@ -44,8 +44,8 @@ type passKey struct{}
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	b := gatewaytest.Backend(t)
-	k, v := gatewaytest.Keys(t, issuer)
+	b := backendtest.Backend(t)
+	k, v := backendtest.Keys(t, issuer)
 	f := &fixture{
 		backend: b,
 		signer:  &token.Issuer{Key: k, Issuer: issuer, TTL: time.Hour},

@@ -1,8 +1,8 @@
-// Package gatewaytest gives the tests of Caddy-free packages a real gateway:
+// Package backendtest gives the tests of Caddy-free packages a real backend:
 // a Backend (store, client cache, change feed, denylist) over an embedded
 // SQLite file, and a signing key with its verifier. Real parts, so that a
 // test of a handler is also a test of what it stands on.
-package gatewaytest
+package backendtest
 
 import (
 	"context"
@@ -12,22 +12,22 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/backend"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/gateway"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
 )
 
 // Backend opens a Backend on a fresh SQLite file in t's temporary directory;
 // it is closed when the test ends.
-func Backend(t testing.TB) *gateway.Backend {
+func Backend(t testing.TB) *backend.Backend {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := gateway.Database{SQLitePath: filepath.Join(t.TempDir(), "gateway.db")}.Open(ctx)
+	st, err := backend.Database{SQLitePath: filepath.Join(t.TempDir(), "gateway.db")}.Open(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := gateway.New(st, clientcache.Config{}, zaptest.NewLogger(t))
+	b, err := backend.New(st, clientcache.Config{}, zaptest.NewLogger(t))
 	if err != nil {
 		st.Close()
 		t.Fatal(err)

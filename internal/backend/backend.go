@@ -1,6 +1,10 @@
-// Package gateway wires the store, the client cache and the change feed into
-// one Backend that a gateway process shares between config reloads.
-package gateway
+// Package backend holds what a gateway process knows and shares between
+// config reloads: the store, the client cache and the token denylist kept
+// current by the store's change feed, and the requests in flight that the
+// feed ends when their authority ends. It owns the state changes a request
+// makes here and their local effects (a token revoked, a client changed), so
+// that no handler does them step by step.
+package backend
 
 import (
 	"context"
@@ -140,6 +144,10 @@ func (b *Backend) RevokeToken(ctx context.Context, t store.RevokedToken) error {
 		return err
 	}
 	b.Revoked.Add(t.JTI, t.ExpiresAt)
+	// Counted as the change feed counts what it applies: a request judged
+	// before the denylist held the token but registered after the recheck
+	// below then sees the count move and is judged again (see changes).
+	b.changes.Add(1)
 	b.Flights.RevokeToken(t.ClientID, t.JTI)
 	return nil
 }

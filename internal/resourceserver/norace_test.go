@@ -1,0 +1,5 @@
+//go:build !race
+
+package resourceserver_test
+
+const raceEnabled = false
