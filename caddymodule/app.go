@@ -244,7 +244,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("blnk_auth: %w", err)
 	}
 	a.backend = val.(backendHandle).Backend
-	watchCache(ctx.GetMetricsRegistry(), a.backend.Clients.Stats)
+	watchBackend(ctx.GetMetricsRegistry(), a.backend)
 
 	sctx, cancel := context.WithTimeout(ctx, defaultStartupTimeout)
 	defer cancel()
@@ -330,7 +330,7 @@ func isLoopback(host string) bool {
 
 // Validate checks the settings that need no I/O.
 func (a *App) Validate() error {
-	if d := time.Duration(a.TokenTTL); d < time.Minute || d > 24*time.Hour {
+	if d := time.Duration(a.TokenTTL); d < time.Minute || d > backend.MaxTokenLifetime {
 		return fmt.Errorf("blnk_auth: token_ttl %s out of range (1m to 24h)", d)
 	}
 	if d := time.Duration(a.Leeway); d < 0 || d > token.MaxLeeway {

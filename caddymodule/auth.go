@@ -155,7 +155,7 @@ func (h *Auth) provision(ctx caddy.Context, a *App) error {
 	if err != nil {
 		return err
 	}
-	cfg := resourceserver.Config{Realm: h.Realm, Required: required, MountPath: h.MountPath, Logger: ctx.Logger(), RateLimit: h.RateLimit.limit()}
+	cfg := resourceserver.Config{Realm: h.Realm, Required: required, MountPath: h.MountPath, Decisions: ctx.Logger().Named("decisions"), RateLimit: h.RateLimit.limit()}
 	for _, res := range append([]string{h.Resource}, h.Resources...) {
 		if res != "" {
 			cfg.Resources = append(cfg.Resources, res)

@@ -32,6 +32,10 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("blnk_auth", httpcaddyfile.Before, "basic_auth")
 	// The admin API answers every request it gets, like respond.
 	httpcaddyfile.RegisterDirectiveOrder("blnk_admin", httpcaddyfile.Before, "respond")
+	httpcaddyfile.RegisterHandlerDirective("blnk_health", parseHealth)
+	// Probes answer before any credential is asked for (blnk_oauth and
+	// blnk_auth sit between try_files and basic_auth).
+	httpcaddyfile.RegisterDirectiveOrder("blnk_health", httpcaddyfile.Before, "try_files")
 }
 
 // parseGlobal sets up the blnk_auth app from the global option block:

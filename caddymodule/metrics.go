@@ -4,17 +4,22 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/backend"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/resourceserver"
 )
 
 // metrics are registered once per config on Caddy's registry, so they appear
 // at Caddy's /metrics endpoint beside its own.
 type metrics struct {
 	tokens    *prometheus.CounterVec // by outcome: issued or the RFC 6749 error code
-	decisions *prometheus.CounterVec // by outcome: allowed or the RFC 6750 error code
+	decisions *prometheus.CounterVec // by route kind and outcome: allowed or the RFC 6750 error code
+
 	throttles *prometheus.CounterVec // by endpoint: refused unjudged for failing too often
 	limits    *prometheus.CounterVec // by endpoint: refused over a rate limit
 
-	tokenBy, decisionBy, throttledBy, limitedBy map[string]prometheus.Counter
+	tokenBy, throttledBy, limitedBy map[string]prometheus.Counter
+	decisionBy                      map[string]map[string]prometheus.Counter // kind → outcome
 }
 
 // Endpoints that count throttled and rate-limited requests.
@@ -28,8 +33,8 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		}, []string{"outcome"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "caddy", Subsystem: "blnk_auth", Name: "requests_total",
-			Help: "Requests checked by blnk_auth by outcome (allowed, or the error code).",
-		}, []string{"outcome"}),
+			Help: "Requests checked by blnk_auth by route kind (plain, mcp, blnk_api) and outcome (allowed, or the error code).",
+		}, []string{"route_kind", "outcome"}),
 	}
 	m.throttles = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "blnk_auth", Name: "throttled_requests_total",
@@ -53,9 +58,12 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	for _, o := range []string{"issued", "invalid_request", "invalid_client", "unsupported_grant_type", "invalid_scope", "invalid_target", "temporarily_unavailable", "server_error"} {
 		m.tokenBy[o] = m.tokens.WithLabelValues(o)
 	}
-	m.decisionBy = map[string]prometheus.Counter{}
-	for _, o := range []string{"allowed", "unauthenticated", "invalid_request", "invalid_token", "insufficient_scope", "temporarily_unavailable", "rate_limited"} {
-		m.decisionBy[o] = m.decisions.WithLabelValues(o)
+	m.decisionBy = map[string]map[string]prometheus.Counter{}
+	for _, k := range []string{resourceserver.KindPlain, resourceserver.KindMCP, resourceserver.KindBlnk} {
+		m.decisionBy[k] = map[string]prometheus.Counter{}
+		for _, o := range []string{"allowed", "unauthenticated", "invalid_request", "invalid_token", "insufficient_scope", "temporarily_unavailable", "unknown_session", "rate_limited"} {
+			m.decisionBy[k][o] = m.decisions.WithLabelValues(k, o)
+		}
 	}
 	return m
 }
@@ -66,8 +74,8 @@ func (m *metrics) token(outcome string) {
 	}
 }
 
-func (m *metrics) decision(outcome string) {
-	if c, ok := m.decisionBy[outcome]; ok {
+func (m *metrics) decision(kind, outcome string) {
+	if c, ok := m.decisionBy[kind][outcome]; ok {
 		c.Inc()
 	}
 }
@@ -84,21 +92,43 @@ func (m *metrics) rateLimited(endpoint string) {
 	}
 }
 
-// watchCache exposes the client cache's hits and misses.
-func watchCache(reg *prometheus.Registry, stats func() (hits, misses uint64)) {
+// watchBackend exposes what the backend holds, read when scraped: the client
+// cache's hits and misses (their ratio is the hit ratio), change-feed
+// connections lost, revoked tokens held and requests in flight.
+func watchBackend(reg *prometheus.Registry, b *backend.Backend) {
 	if reg == nil {
 		return
 	}
-	for _, c := range []struct {
+	counters := []struct {
 		name, help string
 		pick       func() float64
 	}{
-		{"client_cache_hits_total", "Client lookups answered from memory.", func() float64 { h, _ := stats(); return float64(h) }},
-		{"client_cache_misses_total", "Client lookups that read the database.", func() float64 { _, m := stats(); return float64(m) }},
-	} {
+		{"client_cache_hits_total", "Client lookups answered from memory.", func() float64 { h, _ := b.Clients.Stats(); return float64(h) }},
+		{"client_cache_misses_total", "Client lookups that read the database.", func() float64 { _, m := b.Clients.Stats(); return float64(m) }},
+		{"change_feed_losses_total", "Times the change feed lost its database connection (revocations made elsewhere arrive late until it is back).", func() float64 { return float64(b.FeedLosses()) }},
+	}
+	for _, c := range counters {
 		_ = reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: "caddy", Subsystem: "blnk_auth", Name: c.name, Help: c.help,
 		}, c.pick))
+	}
+	gauges := []struct {
+		name, help string
+		pick       func() float64
+	}{
+		{"revoked_tokens", "Revoked access tokens held in the denylist until they expire.", func() float64 { return float64(b.Revoked.Len()) }},
+		{"requests_in_flight", "Requests let through and not yet finished, each ended if its authority ends.", func() float64 { return float64(b.Flights.Len()) }},
+		{"change_feed_synced", "1 while the change feed is connected and the denylist loaded, else 0.", func() float64 {
+			if b.FeedSynced() {
+				return 1
+			}
+			return 0
+		}},
+	}
+	for _, g := range gauges {
+		_ = reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "caddy", Subsystem: "blnk_auth", Name: g.name, Help: g.help,
+		}, g.pick))
 	}
 }
 

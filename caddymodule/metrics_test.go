@@ -1,10 +1,13 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -31,14 +34,45 @@ func TestMetrics(t *testing.T) {
 		for _, want := range []string{
 			`caddy_blnk_auth_token_requests_total{outcome="issued"} 1`,
 			`caddy_blnk_auth_token_requests_total{outcome="invalid_client"} 1`,
-			`caddy_blnk_auth_requests_total{outcome="allowed"} 1`,
-			`caddy_blnk_auth_requests_total{outcome="unauthenticated"} 1`,
+			`caddy_blnk_auth_requests_total{outcome="allowed",route_kind="plain"} 1`,
+			`caddy_blnk_auth_requests_total{outcome="unauthenticated",route_kind="plain"} 1`,
 			`caddy_blnk_auth_client_cache_hits_total`,
 			`caddy_blnk_auth_client_cache_misses_total`,
+			`caddy_blnk_auth_change_feed_losses_total 0`,
+			`caddy_blnk_auth_change_feed_synced 1`,
+			`caddy_blnk_auth_revoked_tokens 0`,
+			`caddy_blnk_auth_requests_in_flight 0`,
 		} {
 			if !strings.Contains(string(body), want) {
 				t.Errorf("metrics lack %q", want)
 			}
+		}
+		// Every metric the shipped Grafana dashboard queries exists.
+		dash, err := os.ReadFile("../grafana/blnk-auth-gateway.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d struct {
+			Panels []struct {
+				Targets []struct{ Expr string }
+			}
+		}
+		if err := json.Unmarshal(dash, &d); err != nil {
+			t.Fatalf("the dashboard is not JSON: %v", err)
+		}
+		names := 0
+		for _, p := range d.Panels {
+			for _, tg := range p.Targets {
+				for _, name := range regexp.MustCompile(`caddy_blnk_auth_[a-z_]+`).FindAllString(tg.Expr, -1) {
+					names++
+					if !strings.Contains(string(body), "# TYPE "+name+" ") {
+						t.Errorf("the dashboard queries %s, which /metrics does not have", name)
+					}
+				}
+			}
+		}
+		if names < 6 {
+			t.Errorf("the dashboard queries only %d metrics", names)
 		}
 	})
 }

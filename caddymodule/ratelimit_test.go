@@ -127,7 +127,7 @@ func TestRateLimitPerClient(t *testing.T) {
 		body := scrape(t, mport)
 		for _, want := range []string{
 			`caddy_blnk_auth_rate_limited_requests_total{endpoint="blnk_auth"}`,
-			`caddy_blnk_auth_requests_total{outcome="rate_limited"}`,
+			`caddy_blnk_auth_requests_total{outcome="rate_limited",route_kind="plain"}`,
 		} {
 			if !strings.Contains(body, want) {
 				t.Errorf("metrics lack %q", want)

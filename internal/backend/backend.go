@@ -53,6 +53,8 @@ type Backend struct {
 	// after it is registered in flight with all it needs judged against
 	// every change made so far, and is rechecked for every later one.
 	changes atomic.Uint64
+	// feedLosses counts lost change-feed connections.
+	feedLosses atomic.Uint64
 
 	log    *zap.Logger
 	cancel context.CancelFunc
@@ -79,6 +81,12 @@ type Backend struct {
 	// token per interval, not one per request.
 	notRevokedMu sync.Mutex
 	notRevoked   map[string]time.Time
+
+	// Ready's last answer from the store; pingMu also makes concurrent
+	// probes wait for one query instead of each sending their own.
+	pingMu  sync.Mutex
+	pingAt  time.Time
+	pingErr error
 }
 
 // New starts following st's changes into a new cache. Close stops it.
@@ -128,6 +136,43 @@ func New(st store.Store, cacheCfg clientcache.Config, log *zap.Logger) (*Backend
 		}
 	}()
 	return b, nil
+}
+
+// Errors of Ready. They name what is missing and never the database's own
+// error, which may carry its address.
+var (
+	ErrStoreDown     = errors.New("the database does not answer")
+	ErrFeedNotSynced = errors.New("the change feed is not connected and synced: revocations made elsewhere may not have arrived")
+)
+
+// pingInterval bounds how often Ready asks the database: probes, however
+// frequent or hostile, cost it at most one query a second per instance.
+const pingInterval = time.Second
+
+// Ready reports whether this instance decides as a fully synced one would:
+// the store answers (asked at most once per pingInterval) and the change
+// feed is connected with the token denylist loaded. Otherwise it returns
+// ErrStoreDown or ErrFeedNotSynced.
+func (b *Backend) Ready(ctx context.Context) error {
+	if !b.FeedSynced() {
+		return ErrFeedNotSynced
+	}
+	b.pingMu.Lock()
+	if time.Since(b.pingAt) >= pingInterval {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		b.pingErr = b.Store.Ping(pctx)
+		cancel()
+		b.pingAt = time.Now()
+		if b.pingErr != nil {
+			b.log.Debug("readiness: the database does not answer", zap.Error(b.pingErr))
+		}
+	}
+	err := b.pingErr
+	b.pingMu.Unlock()
+	if err != nil {
+		return ErrStoreDown
+	}
+	return nil
 }
 
 // RevokeToken revokes one access token (RFC 7009) everywhere: the store
@@ -244,6 +289,15 @@ func (b *Backend) loadRevoked(ctx context.Context) error {
 // Backend.changes.
 func (b *Backend) Changes() uint64 { return b.changes.Load() }
 
+// FeedSynced reports whether the change feed is connected with the token
+// denylist loaded: every revocation made anywhere reaches this instance.
+func (b *Backend) FeedSynced() bool { return b.revokedSynced.Load() }
+
+// FeedLosses counts the times the change feed lost its connection, for
+// metrics: each one is a window in which revocations made elsewhere arrive
+// late.
+func (b *Backend) FeedLosses() uint64 { return b.feedLosses.Load() }
+
 // RecordUse notes that a client was used; cheap enough for every request
 // since the entry lets through one call per second.
 func (b *Backend) RecordUse(e *clientcache.Entry, now time.Time) {
@@ -351,6 +405,7 @@ func (f *feedWatcher) Synced(ok bool) {
 		if ok {
 			f.log.Debug("change feed connected")
 		} else {
+			f.backend.feedLosses.Add(1)
 			f.log.Warn("change feed lost its database connection; reconnecting, cached clients and the token denylist are trusted for at most 1s")
 		}
 	}

@@ -27,6 +27,9 @@ func (d *Denylist) Add(jti string, expires time.Time) {
 	}
 }
 
+// Len is how many revoked tokens are held.
+func (d *Denylist) Len() int64 { return d.n.Load() }
+
 // Has reports whether jti is revoked.
 func (d *Denylist) Has(jti string) bool {
 	if d.n.Load() == 0 {

@@ -264,6 +264,18 @@ func (r *Registry) RevokeToken(clientID, jti string) int {
 	return n
 }
 
+// Len is how many requests are in flight, for metrics.
+func (r *Registry) Len() int {
+	n := 0
+	for i := range r.shards {
+		s := &r.shards[i]
+		s.mu.Lock()
+		n += len(s.flights)
+		s.mu.Unlock()
+	}
+	return n
+}
+
 // Clients lists the client IDs with requests in flight (each once).
 func (r *Registry) Clients() []string {
 	seen := map[string]bool{}

@@ -130,7 +130,11 @@ func TestServeHTTPAllocs(t *testing.T) {
 		t.Skip("the race detector changes allocation counts; .ci/run runs this test without it")
 	}
 	f := newFixture(t)
-	rt := f.route(t, resourceserver.Config{Required: scope.MustParse("mcp:read")})
+	// The decision log off, as it is unless a log asks for it.
+	rt, err := resourceserver.New(resourceserver.Config{Required: scope.MustParse("mcp:read")}, f.shared)
+	if err != nil {
+		t.Fatal(err)
+	}
 	id, _ := f.client(t, store.TypeOAuth, "mcp:read")
 	authz := []string{"Bearer " + f.token(t, id, "mcp:read", issuer)}
 	r := httptest.NewRequest(http.MethodGet, "/x", nil)

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -55,8 +57,9 @@ type Shared struct {
 	// Routes registers every route, for the token endpoint's resource check,
 	// scopes_supported and the root metadata path.
 	Routes *Routes
-	// Decision counts a decision by outcome ("allowed", or an error code); may be nil.
-	Decision func(outcome string)
+	// Decision counts a decision by the route's kind (KindPlain, KindMCP,
+	// KindBlnk) and outcome ("allowed", or an error code); may be nil.
+	Decision func(kind, outcome string)
 	// Earlier returns the Pass an earlier route admitted this same request
 	// with, or nil; Admitted records p for later routes and for the logs.
 	// (Caddy keeps them in the request's variables and placeholders.)
@@ -90,8 +93,11 @@ type Config struct {
 	// MCP makes the route an MCP endpoint, Blnk a Blnk Core API; at most one.
 	MCP  *MCP
 	Blnk *Blnk
-	// Logger receives refusals at DEBUG level (never a credential).
-	Logger *zap.Logger
+	// Decisions, if not nil, receives one entry per decision at DEBUG level:
+	// client, token ID, route, MCP method and tool, Blnk operation, outcome
+	// and reason; never a credential. The level makes it opt-in: a Caddy log
+	// that includes the logger's name at DEBUG level turns it on.
+	Decisions *zap.Logger
 	// RateLimit, if not nil, limits every client on this route, in a bucket
 	// per client of the route's own; a client's own limit applies as well,
 	// so the stricter wins.
@@ -122,8 +128,9 @@ type Route struct {
 	required scope.Set
 	mcp      *MCP
 	blnk     *Blnk
-	upstream []string // the Blnk upstream key, ready to put in a header map
-	logger   *zap.Logger
+	kind     string      // KindPlain, KindMCP or KindBlnk, for metrics
+	upstream []string    // the Blnk upstream key, ready to put in a header map
+	log      *zap.Logger // the decision log
 
 	base         scope.Set       // the least the route needs: required, plus mcp:read on an MCP route
 	supported    scope.Set       // every scope the route may ask for, for its metadata
@@ -161,7 +168,7 @@ func New(cfg Config, sh *Shared) (*Route, error) {
 	case cfg.MountPath != "" && (!strings.HasPrefix(cfg.MountPath, "/") || strings.ContainsAny(cfg.MountPath, "*?#")):
 		return nil, errors.New("mount path must be a plain path such as /mcp")
 	}
-	rt := &Route{sh: sh, realm: cfg.Realm, required: cfg.Required, mcp: cfg.MCP, blnk: cfg.Blnk, logger: cfg.Logger, limit: cfg.RateLimit}
+	rt := &Route{sh: sh, realm: cfg.Realm, required: cfg.Required, mcp: cfg.MCP, blnk: cfg.Blnk, log: cfg.Decisions, limit: cfg.RateLimit}
 	if rt.limit != nil {
 		if rt.limit.Requests < 1 || rt.limit.Burst < 1 || rt.limit.Per < time.Second {
 			return nil, errors.New("a rate limit needs at least one request per second or longer, and a burst of at least one")
@@ -171,8 +178,8 @@ func New(cfg Config, sh *Shared) (*Route, error) {
 	if rt.realm == "" {
 		rt.realm = "blnk"
 	}
-	if rt.logger == nil {
-		rt.logger = zap.NewNop()
+	if rt.log == nil {
+		rt.log = zap.NewNop()
 	}
 	for _, res := range cfg.Resources {
 		u, err := url.Parse(res)
@@ -199,9 +206,10 @@ func New(cfg Config, sh *Shared) (*Route, error) {
 	for _, id := range rt.ids {
 		rt.audience.IDs = append(rt.audience.IDs, id.url)
 	}
-	rt.base, rt.supported = rt.required, rt.required
+	rt.base, rt.supported, rt.kind = rt.required, rt.required, KindPlain
 	switch {
 	case rt.mcp != nil:
+		rt.kind = KindMCP
 		if rt.mcp.Policy == nil {
 			rt.mcp.Policy = mcpscope.DefaultPolicy()
 		}
@@ -212,6 +220,7 @@ func New(cfg Config, sh *Shared) (*Route, error) {
 		rt.base = rt.required.Union(scope.MustParse("mcp:read"))
 		rt.supported = rt.base.Union(scope.MustParse("mcp:write")).Union(rt.mcp.Policy.Scopes())
 	case rt.blnk != nil:
+		rt.kind = KindBlnk
 		// What a client may need here: the route's scopes and every scope
 		// Blnk Core checks (RFC 9728 scopes_supported).
 		blnk, err := scope.FromList(blnkapi.Scopes(rt.blnk.ManageAPIKeys))
@@ -228,6 +237,13 @@ func New(cfg Config, sh *Shared) (*Route, error) {
 	}
 	return rt, nil
 }
+
+// Kinds of route, as metrics label them.
+const (
+	KindPlain = "plain"
+	KindMCP   = "mcp"
+	KindBlnk  = "blnk_api"
+)
 
 // DefaultMaxBodySize is how much of an MCP request body is read to find its
 // method unless configured: 1 MiB.
@@ -259,7 +275,7 @@ func (rt *Route) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) er
 
 	cred, d := authn.CredentialOf(r.Header)
 	if d != nil {
-		return rt.deny(w, r, d)
+		return rt.deny(w, r, nil, d)
 	}
 	if cred.APIKey {
 		// API keys can be guessed at: the decider counts failures per address.
@@ -269,7 +285,7 @@ func (rt *Route) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) er
 	changes, now := b.Changes(), time.Now()
 	who, d := rt.sh.Decider.Decide(r.Context(), cred, &rt.audience, now)
 	if d != nil {
-		return rt.deny(w, r, d)
+		return rt.deny(w, r, nil, d)
 	}
 	p := &Pass{Principal: who, changes: changes, judged: now}
 	if cred.APIKey {
@@ -288,6 +304,10 @@ type Pass struct {
 	// session wraps the response writer on an MCP route; kept here, since
 	// the Pass is allocated anyway, so that costs nothing more.
 	session sessionWriter
+	// What the request asked for, for the decision log: its JSON-RPC
+	// method and tool (or prompt, resource) on an MCP route, the scope of
+	// its Blnk operation.
+	mcpMethod, mcpName, op string
 }
 
 // String names the client only: a Pass holds the credential it was admitted
@@ -307,7 +327,7 @@ func (p *Pass) String() string { return "blnk_auth pass for " + p.Client.Client.
 // next request. first is the first route the request meets: it records the
 // Pass and removes the credential.
 func (rt *Route) serve(w http.ResponseWriter, r *http.Request, next Next, p *Pass, first bool) error {
-	if done := rt.rateLimit(w, p, first); done {
+	if done := rt.rateLimit(w, r, p, first); done {
 		return nil
 	}
 	a := inflight.Authority{ClientID: p.Client.Client.ID, ClientExpires: p.Client.Client.ExpiresAt, Need: rt.required, APIKey: p.apiKey}
@@ -328,12 +348,12 @@ func (rt *Route) serve(w http.ResponseWriter, r *http.Request, next Next, p *Pas
 	defer flights.End(f)
 	r = r.WithContext(ctx)
 
-	more, op, done, err := rt.authorize(w, r, p.Client.Client.ID, p.Scopes)
+	more, op, done, err := rt.authorize(w, r, p)
 	if done {
 		return err
 	}
 	if d := rt.admit(r, f, p, more, op); d != nil {
-		return rt.deny(w, r, d)
+		return rt.deny(w, r, p, d)
 	}
 
 	if first {
@@ -347,7 +367,7 @@ func (rt *Route) serve(w http.ResponseWriter, r *http.Request, next Next, p *Pas
 		r.Header.Del("Authorization")
 		r.Header.Del(authn.APIKeyHeader)
 		rt.sh.Backend.RecordUse(p.Client, p.judged)
-		rt.decision("allowed")
+		rt.decide(r, p, "allowed", "", http.StatusOK)
 	}
 	if rt.upstream != nil {
 		r.Header[authn.APIKeyHeader] = rt.upstream
@@ -408,7 +428,7 @@ func (rt *Route) admit(r *http.Request, f *inflight.Flight, p *Pass, more scope.
 // the RateLimit header fields, on an MCP route with a JSON-RPC error, and
 // reports done. Without limits it costs two nil checks; with one, a bucket
 // lookup and no allocation.
-func (rt *Route) rateLimit(w http.ResponseWriter, p *Pass, first bool) (done bool) {
+func (rt *Route) rateLimit(w http.ResponseWriter, r *http.Request, p *Pass, first bool) (done bool) {
 	var own ratelimit.Limit
 	hasOwn := first && p.Client.Client.RateLimit != nil && rt.sh.ClientLimits != nil
 	if !hasOwn && rt.limit == nil {
@@ -420,20 +440,20 @@ func (rt *Route) rateLimit(w http.ResponseWriter, p *Pass, first bool) (done boo
 		if rt.limit != nil {
 			// Look before taking from the route's bucket.
 			if wait := rt.sh.ClientLimits.Wait(id, own, now); wait > 0 {
-				rt.refuseRate(w, "client", own, wait)
+				rt.refuseRate(w, r, p, "client", own, wait)
 				return true
 			}
 		}
 	}
 	if rt.limit != nil {
 		if ok, wait := rt.limits.Allow(id, *rt.limit, now); !ok {
-			rt.refuseRate(w, "route", *rt.limit, wait)
+			rt.refuseRate(w, r, p, "route", *rt.limit, wait)
 			return true
 		}
 	}
 	if hasOwn {
 		if ok, wait := rt.sh.ClientLimits.Allow(id, own, now); !ok {
-			rt.refuseRate(w, "client", own, wait)
+			rt.refuseRate(w, r, p, "client", own, wait)
 			return true
 		}
 	}
@@ -447,8 +467,8 @@ var errRateLimited = &authn.Error{Status: http.StatusTooManyRequests, Code: "too
 // server-error range, since the request's id is not read before the limit.
 var jsonRPCRateLimited = mcpscope.JSONRPCError(nil, -32000, "Too Many Requests: rate limit exceeded; retry after the Retry-After delay")
 
-func (rt *Route) refuseRate(w http.ResponseWriter, policy string, l ratelimit.Limit, wait time.Duration) {
-	rt.decision("rate_limited")
+func (rt *Route) refuseRate(w http.ResponseWriter, r *http.Request, p *Pass, policy string, l ratelimit.Limit, wait time.Duration) {
+	rt.decide(r, p, "rate_limited", "over the "+policy+" rate limit", http.StatusTooManyRequests)
 	if rt.sh.RateLimited != nil {
 		rt.sh.RateLimited()
 	}
@@ -473,30 +493,73 @@ func (rt *Route) clientIP(r *http.Request) string {
 	return r.RemoteAddr
 }
 
-func (rt *Route) decision(outcome string) {
+// decide counts a decision and, when the decision log is on, writes it: who
+// (client, token ID; never a credential), where (route, method, path), what
+// (MCP method and tool, Blnk operation), and the outcome with its reason.
+// p is nil when no client was identified.
+func (rt *Route) decide(r *http.Request, p *Pass, outcome, reason string, status int) {
 	if rt.sh.Decision != nil {
-		rt.sh.Decision(outcome)
+		rt.sh.Decision(rt.kind, outcome)
 	}
+	// When the request is traced (Caddy's tracing directive), the decision
+	// appears in its span; not recording costs a context lookup.
+	if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+		attrs := []attribute.KeyValue{attribute.String("blnk_auth.outcome", outcome)}
+		if p != nil {
+			attrs = append(attrs, attribute.String("blnk_auth.client_id", p.Client.Client.ID))
+		}
+		span.SetAttributes(attrs...)
+		span.AddEvent("blnk_auth decision", trace.WithAttributes(attrs...))
+	}
+	c := rt.log.Check(zapcore.DebugLevel, "decision")
+	if c == nil {
+		return
+	}
+	fields := make([]zap.Field, 0, 12)
+	fields = append(fields, zap.String("outcome", outcome), zap.Int("status", status))
+	if reason != "" {
+		fields = append(fields, zap.String("reason", reason))
+	}
+	fields = append(fields, zap.String("route", rt.mount+"/"), zap.String("method", r.Method), zap.String("path", r.URL.Path))
+	if p != nil {
+		fields = append(fields, zap.String("client_id", p.Client.Client.ID))
+		if p.Token != nil {
+			fields = append(fields, zap.String("jti", p.Token.JTI))
+		} else {
+			fields = append(fields, zap.String("credential", "api_key"))
+		}
+		if p.mcpMethod != "" {
+			fields = append(fields, zap.String("mcp_method", p.mcpMethod))
+		}
+		if p.mcpName != "" {
+			fields = append(fields, zap.String("mcp_name", p.mcpName))
+		}
+		if p.op != "" {
+			fields = append(fields, zap.String("blnk_scope", p.op))
+		}
+	}
+	c.Write(fields...)
 }
 
 // deny writes the RFC 6750 §3 challenge and a JSON error body.
-func (rt *Route) deny(w http.ResponseWriter, r *http.Request, d *authn.Error) error {
-	return rt.denyNeeding(w, r, d, "")
+func (rt *Route) deny(w http.ResponseWriter, r *http.Request, p *Pass, d *authn.Error) error {
+	return rt.denyNeeding(w, r, p, d, "")
 }
 
 // denyNeeding is deny naming the scopes the request needs ("" for the route's).
-func (rt *Route) denyNeeding(w http.ResponseWriter, r *http.Request, d *authn.Error, need string) error {
+func (rt *Route) denyNeeding(w http.ResponseWriter, r *http.Request, p *Pass, d *authn.Error, need string) error {
 	outcome := d.Code
 	if outcome == "" {
 		outcome = "unauthenticated"
 	}
-	rt.decision(outcome)
+	reason := d.Description
+	if need != "" {
+		reason += " (needs " + need + ")"
+	}
 	if d.Status == http.StatusTooManyRequests && rt.sh.Throttled != nil {
 		rt.sh.Throttled()
 	}
-	if c := rt.logger.Check(zapcore.DebugLevel, "request refused"); c != nil {
-		c.Write(zap.String("error", outcome), zap.String("uri", r.RequestURI))
-	}
+	rt.decide(r, p, outcome, reason, d.Status)
 	// RFC 6750 §3 with RFC 9728 §5.1: where to discover the authorization
 	// server, and the scopes this route needs (on a 401 the least it needs
 	// for any use, on a 403 all the refused request needs: the same here).

@@ -80,7 +80,7 @@ type passBox struct{ pass *resourceserver.Pass }
 
 func (f *fixture) route(t *testing.T, cfg resourceserver.Config) *resourceserver.Route {
 	t.Helper()
-	cfg.Logger = zaptest.NewLogger(t)
+	cfg.Decisions = zaptest.NewLogger(t)
 	rt, err := resourceserver.New(cfg, f.shared)
 	if err != nil {
 		t.Fatal(err)

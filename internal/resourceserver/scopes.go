@@ -17,35 +17,38 @@ import (
 // If not, it answers (403, or a JSON-RPC error for a malformed MCP message)
 // and reports done. Otherwise more and op are what the request needs beyond
 // the route's scopes, so that its authority can be re-judged while it runs.
-func (rt *Route) authorize(w http.ResponseWriter, r *http.Request, clientID string, scopes scope.Set) (more scope.Set, op string, done bool, err error) {
+func (rt *Route) authorize(w http.ResponseWriter, r *http.Request, p *Pass) (more scope.Set, op string, done bool, err error) {
+	scopes := p.Scopes
 	if rt.mcp != nil {
 		call, perr := mcpscope.PeekStrict(r, rt.mcp.MaxBodySize)
 		if perr != nil {
-			return more, "", true, rt.answerJSONRPC(w, call.ID, perr)
+			return more, "", true, rt.answerJSONRPC(w, r, p, call.ID, perr)
 		}
+		p.mcpMethod, p.mcpName = call.Method, call.Name
 		needs := rt.mcp.Policy.Required(call)
 		if !scopes.CoversAll(rt.required) || !scopes.CoversAll(needs) {
-			return more, "", true, rt.denyNeeding(w, r, authn.ErrInsufficientScope, rt.required.Union(needs).String())
+			return more, "", true, rt.denyNeeding(w, r, p, authn.ErrInsufficientScope, rt.required.Union(needs).String())
 		}
 		return needs, "", false, nil
 	}
 	if rt.blnk != nil {
 		// Judge a Blnk path only when every hop after this one reads it alike.
 		if !blnkapi.Canonical(r.URL.Path, r.URL.RawPath) {
-			return more, "", true, rt.deny(w, r, denyPathNotCanonical)
+			return more, "", true, rt.deny(w, r, p, denyPathNotCanonical)
 		}
 		// Before the scopes, so that no challenge asks for a scope that
 		// cannot help.
 		if !rt.blnk.ManageAPIKeys && blnkapi.KeysOperation(r.Method, r.URL.Path) != blnkapi.NotKeys {
-			return more, "", true, rt.deny(w, r, denyKeysDisabled)
+			return more, "", true, rt.deny(w, r, p, denyKeysDisabled)
 		}
 	}
 	op, need, ok := rt.permits(r, scopes)
 	if !ok {
-		return more, "", true, rt.denyNeeding(w, r, authn.ErrInsufficientScope, need)
+		return more, "", true, rt.denyNeeding(w, r, p, authn.ErrInsufficientScope, need)
 	}
+	p.op = op
 	if rt.blnk != nil {
-		if done, err := rt.judgeAPIKeys(w, r, clientID, scopes); done {
+		if done, err := rt.judgeAPIKeys(w, r, p); done {
 			return more, "", true, err
 		}
 	}
@@ -54,12 +57,12 @@ func (rt *Route) authorize(w http.ResponseWriter, r *http.Request, clientID stri
 
 // answerJSONRPC refuses a malformed MCP message as MCP clients expect: a
 // JSON-RPC error, never a crash, and nothing reaches the upstream.
-func (rt *Route) answerJSONRPC(w http.ResponseWriter, id json.RawMessage, err error) error {
+func (rt *Route) answerJSONRPC(w http.ResponseWriter, r *http.Request, p *Pass, id json.RawMessage, err error) error {
 	status, code, msg, ok := mcpscope.Answer(err)
 	if !ok {
 		status, code, msg = http.StatusBadRequest, -32600, "Invalid Request"
 	}
-	rt.decision("invalid_request")
+	rt.decide(r, p, "invalid_request", msg, status)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(mcpscope.JSONRPCError(id, code, msg))
@@ -111,7 +114,8 @@ var (
 // has refused them already unless the route enables them): a new key's owner
 // must be the caller and its scopes within the caller's, and list and revoke
 // are pinned to the caller's own keys. Requests for other resources pass untouched.
-func (rt *Route) judgeAPIKeys(w http.ResponseWriter, r *http.Request, clientID string, scopes scope.Set) (done bool, err error) {
+func (rt *Route) judgeAPIKeys(w http.ResponseWriter, r *http.Request, p *Pass) (done bool, err error) {
+	clientID, scopes := p.Client.Client.ID, p.Scopes
 	op := blnkapi.KeysOperation(r.Method, r.URL.Path)
 	switch {
 	case op == blnkapi.NotKeys:
@@ -122,18 +126,18 @@ func (rt *Route) judgeAPIKeys(w http.ResponseWriter, r *http.Request, clientID s
 			return false, nil
 		}
 		if esc, ok := errors.AsType[*blnkapi.EscalationError](err); ok {
-			return true, rt.denyNeeding(w, r, denyKeysEscalate, esc.Scope)
+			return true, rt.denyNeeding(w, r, p, denyKeysEscalate, esc.Scope)
 		}
-		return true, rt.deny(w, r, keysDenial(err))
+		return true, rt.deny(w, r, p, keysDenial(err))
 	case op == blnkapi.KeysList, op == blnkapi.KeysRevoke:
 		q, err := blnkapi.OwnerQuery(r.URL.RawQuery, clientID)
 		if err != nil {
-			return true, rt.deny(w, r, keysDenial(err))
+			return true, rt.deny(w, r, p, keysDenial(err))
 		}
 		r.URL.RawQuery = q
 		return false, nil
 	}
-	return true, rt.deny(w, r, denyKeysRoute)
+	return true, rt.deny(w, r, p, denyKeysRoute)
 }
 
 // keysDenial maps an error of blnkapi's /api-keys checks to its answer.

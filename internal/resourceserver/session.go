@@ -23,12 +23,12 @@ func (rt *Route) bindSession(w http.ResponseWriter, r *http.Request, p *Pass) (d
 	p.session = sessionWriter{ResponseWriter: w, binder: binder, clientID: p.Client.Client.ID, bound: true}
 	switch ids := r.Header[sessionHeader]; {
 	case len(ids) > 1:
-		_ = rt.answerJSONRPC(w, nil, errors.New("two session IDs"))
+		_ = rt.answerJSONRPC(w, r, p, nil, errors.New("two session IDs"))
 		return true
 	case len(ids) == 1:
 		upstream, ok := binder.Unwrap(p.Client.Client.ID, ids[0])
 		if !ok {
-			rt.decision("unknown_session")
+			rt.decide(r, p, "unknown_session", "the session ID is not one this gateway gave this client", http.StatusNotFound)
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusNotFound)
 			_, _ = w.Write(mcpscope.JSONRPCError(nil, -32001, "Session not found"))

@@ -289,6 +289,10 @@ type Store interface {
 	// ctx ends. It reconnects by itself and replays what it missed.
 	Follow(ctx context.Context, w Watcher) error
 
+	// Ping reports whether the database answers a query now, for readiness
+	// probes.
+	Ping(ctx context.Context) error
+
 	// Close releases the store's connections.
 	Close()
 }

@@ -54,6 +54,13 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 // Pool exposes the connection pool (for tests and health checks).
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
+// Ping implements store.Store: a round trip that reads the clients table, so
+// that a database without the gateway's schema is not "ready".
+func (s *Store) Ping(ctx context.Context) error {
+	_, err := s.pool.Exec(ctx, `SELECT 1 FROM blnk_auth_clients LIMIT 0`)
+	return err
+}
+
 // Close closes the pool.
 func (s *Store) Close() { s.pool.Close() }
 

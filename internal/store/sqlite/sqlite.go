@@ -149,6 +149,13 @@ func setWAL(ctx context.Context, w *sql.DB) error {
 // Path is the absolute path of the database file.
 func (s *Store) Path() string { return s.path }
 
+// Ping implements store.Store: a read of the clients table through the
+// readers' pool.
+func (s *Store) Ping(ctx context.Context) error {
+	_, err := s.r.ExecContext(ctx, `SELECT 1 FROM blnk_auth_clients LIMIT 0`)
+	return err
+}
+
 // Close closes the store's connections. It may be called more than once.
 func (s *Store) Close() {
 	s.closeOnce.Do(func() {

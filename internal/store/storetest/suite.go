@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"GuardSeesConcurrentChange", testGuardSeesConcurrentChange},
 		{"RateLimit", testRateLimit},
 		{"RateLimitRefused", testRateLimitRefused},
+		{"Ping", testPing},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
