@@ -23,7 +23,7 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 	client := &cobra.Command{Use: "client", Short: "Create, list, inspect, update, revoke and delete clients, and roll their secrets"}
 
 	create := &cobra.Command{
-		Use:   "create --name NAME --scopes \"s1 s2\" [--type oauth|api_key] [--expires RFC3339|never]",
+		Use:   "create --name NAME --scopes \"s1 s2\" [--type oauth|api_key] [--expires RFC3339|never] [--rate-limit 100/s [--burst 200]]",
 		Short: "Creates a client and prints its credentials, once",
 		Args:  cobra.NoArgs,
 		RunE: run(func(ctx context.Context, svc *Service, cmd *cobra.Command, _ []string) (any, error) {
@@ -36,7 +36,11 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 			if err != nil {
 				return nil, err
 			}
-			c, err := svc.Create(ctx, CLI, CreateParams{Name: name, Type: store.Type(typ), Scopes: strings.Fields(scopes), ExpiresAt: exp})
+			limit, err := rateLimitFlags(cmd)
+			if err != nil {
+				return nil, err
+			}
+			c, err := svc.Create(ctx, CLI, CreateParams{Name: name, Type: store.Type(typ), Scopes: strings.Fields(scopes), ExpiresAt: exp, RateLimit: limit})
 			if err != nil {
 				return nil, err
 			}
@@ -47,6 +51,7 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 	create.Flags().String("scopes", "", `Space-separated scopes, e.g. "mcp:read mcp:write" or "*" (required)`)
 	create.Flags().String("type", "oauth", "oauth or api_key")
 	create.Flags().String("expires", "never", "Expiry as RFC 3339 (2027-01-01T00:00:00Z) or never")
+	addRateLimitFlags(create, "none")
 
 	list := &cobra.Command{
 		Use:   "list [--status active|revoked|expired] [--type oauth|api_key]",
@@ -105,8 +110,8 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 		return map[string]any{"client_id": id, "deleted": true}, nil
 	})
 	update := &cobra.Command{
-		Use:   "update CLIENT_ID [--name N] [--scopes \"s1 s2\"] [--expires RFC3339|never]",
-		Short: "Changes a client's name, scopes or expiry; narrower scopes and earlier expiry bite at once",
+		Use:   "update CLIENT_ID [--name N] [--scopes \"s1 s2\"] [--expires RFC3339|never] [--rate-limit 100/s|none [--burst 200]]",
+		Short: "Changes a client's name, scopes, expiry or rate limit; narrower scopes, earlier expiry and a new limit bite at once",
 		Args:  cobra.ExactArgs(1),
 		RunE: run(func(ctx context.Context, svc *Service, cmd *cobra.Command, args []string) (any, error) {
 			f := cmd.Flags()
@@ -128,8 +133,15 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 				}
 				p.ExpiresAt = &exp
 			}
-			if p.Name == nil && p.Scopes == nil && p.ExpiresAt == nil {
-				return nil, errors.New("nothing to change: give --name, --scopes or --expires")
+			if f.Changed("rate-limit") || f.Changed("burst") {
+				limit, err := rateLimitFlags(cmd)
+				if err != nil {
+					return nil, err
+				}
+				p.RateLimit = &limit
+			}
+			if p.Name == nil && p.Scopes == nil && p.ExpiresAt == nil && p.RateLimit == nil {
+				return nil, errors.New("nothing to change: give --name, --scopes, --expires or --rate-limit")
 			}
 			c, err := svc.Update(ctx, CLI, args[0], p)
 			if err != nil {
@@ -141,6 +153,7 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 	update.Flags().String("name", "", "New name")
 	update.Flags().String("scopes", "", "New space-separated scopes (replace the old ones)")
 	update.Flags().String("expires", "", "New expiry, RFC 3339 or never")
+	addRateLimitFlags(update, "")
 
 	roll := &cobra.Command{
 		Use:   "roll-secret CLIENT_ID [--grace-period 1h]",
@@ -197,6 +210,32 @@ func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+func addRateLimitFlags(cmd *cobra.Command, def string) {
+	cmd.Flags().String("rate-limit", def, "The client's rate limit per instance, requests/period: 100/s, 600/m or 5000/h; none for no limit")
+	cmd.Flags().Int("burst", 0, "Bursts the rate limit allows (default: the rate limit's requests)")
+}
+
+// rateLimitFlags reads --rate-limit and --burst: nil for none.
+func rateLimitFlags(cmd *cobra.Command) (*store.RateLimit, error) {
+	f := cmd.Flags()
+	rate, _ := f.GetString("rate-limit")
+	burst, _ := f.GetInt("burst")
+	if rate == "" || strings.EqualFold(rate, "none") {
+		if f.Changed("burst") {
+			return nil, errors.New("--burst needs --rate-limit")
+		}
+		return nil, nil
+	}
+	if f.Changed("burst") && burst < 1 {
+		return nil, errors.New("--burst must be at least 1")
+	}
+	l, err := ParseRate(rate, burst)
+	if err != nil {
+		return nil, fmt.Errorf("--rate-limit: %v", err)
+	}
+	return l, nil
 }
 
 func parseExpiry(s string) (*time.Time, error) {

@@ -22,8 +22,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/throttle"
 )
 
 // Scopes of the admin API, in Blnk Core's resource:action vocabulary.
@@ -76,6 +78,14 @@ type HandlerConfig struct {
 	// Logger gets unexpected failures; its "audit" child gets one line per
 	// change (never a secret). Nothing is logged when nil.
 	Logger *zap.Logger
+	// Throttle counts wrong master keys per address (API keys are counted
+	// by Authenticate's decider, against their client ID too) and refuses an
+	// address over its budget unjudged: 429 with Retry-After. Nil throttles
+	// nothing.
+	Throttle *throttle.Throttle
+	// Throttled, if not nil, is told of every request refused with 429 for
+	// failing authentication too often.
+	Throttled func()
 }
 
 // Handler is the admin API: the client lifecycle as JSON over HTTP (create,
@@ -251,6 +261,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, authenticate fun
 		if d.Status == http.StatusForbidden {
 			c.Scope = rt.Scope
 		}
+		if d.Status == http.StatusTooManyRequests && h.cfg.Throttled != nil {
+			h.cfg.Throttled()
+		}
 		d.Write(w, c)
 		return
 	}
@@ -264,10 +277,24 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, authenticate fun
 func (h *Handler) caller(r *http.Request, need string) (Actor, error) {
 	actor := Actor{Source: h.clientIP(r), RequestID: h.requestID(r)}
 	if keys := r.Header.Values(MasterKeyHeader); h.masterHash != nil && len(keys) == 1 && r.Header.Get("Authorization") == "" {
+		// Anything but an API key here is a try at the master key: one that
+		// fails counts against the address, and an address failing too
+		// often is refused before the comparison. (API keys are counted by
+		// Authenticate.)
+		masterTry := !credential.IsAPIKey(keys[0])
+		now := h.service().now()
+		if masterTry {
+			if wait, refused := h.cfg.Throttle.Check(actor.Source, "", now); refused {
+				return actor, authn.Throttled(wait)
+			}
+		}
 		sum := sha256.Sum256([]byte(keys[0]))
 		if subtle.ConstantTimeCompare(sum[:], h.masterHash[:]) == 1 {
 			actor.ID, actor.Unrestricted = MasterActor, true
 			return actor, nil
+		}
+		if masterTry {
+			h.cfg.Throttle.Failed(actor.Source, "", now)
 		}
 	}
 	if h.cfg.Authenticate == nil {
@@ -422,6 +449,38 @@ func decodeExpiry(fields map[string]json.RawMessage) (*time.Time, error) {
 	return &t, nil
 }
 
+// decodeRateLimit reads rate_limit: {"requests": N, "per": "1s"|"1m"|"1h",
+// "burst": B} (burst optional, default N), or null for none.
+func decodeRateLimit(fields map[string]json.RawMessage) (*store.RateLimit, error) {
+	raw := fields["rate_limit"]
+	if raw == nil || isNull(raw) {
+		return nil, nil
+	}
+	const want = `rate_limit: must be {"requests": N, "per": "1s", "1m" or "1h", "burst": B} or null`
+	var v struct {
+		Requests *int    `json:"requests"`
+		Per      *string `json:"per"`
+		Burst    *int    `json:"burst"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil || v.Requests == nil || v.Per == nil {
+		return nil, errBadRequest("%s", want)
+	}
+	per, ok := ParsePeriod(*v.Per)
+	if !ok {
+		return nil, errBadRequest("%s", want)
+	}
+	l := &store.RateLimit{Requests: *v.Requests, Per: per}
+	if v.Burst != nil {
+		if *v.Burst < 1 {
+			return nil, errBadRequest("rate_limit: burst must be at least 1")
+		}
+		l.Burst = *v.Burst
+	}
+	return l, nil
+}
+
 func (h *Handler) service() *Service { return h.cfg.Service }
 
 // logAudit sends a change to the audit logger (never a secret).
@@ -435,7 +494,7 @@ func (h *Handler) logAudit(action string, c *call, clientID string) {
 
 // createClient: POST /clients → 201 with the credentials, shown once.
 func (h *Handler) createClient(w http.ResponseWriter, r *http.Request, c *call) error {
-	fields, err := readFields(w, r, false, "name", "type", "scopes", "expires_at")
+	fields, err := readFields(w, r, false, "name", "type", "scopes", "expires_at", "rate_limit")
 	if err != nil {
 		return err
 	}
@@ -460,6 +519,9 @@ func (h *Handler) createClient(w http.ResponseWriter, r *http.Request, c *call) 
 		return err
 	}
 	if p.ExpiresAt, err = decodeExpiry(fields); err != nil {
+		return err
+	}
+	if p.RateLimit, err = decodeRateLimit(fields); err != nil {
 		return err
 	}
 	created, err := h.service().Create(r.Context(), c.actor, p)
@@ -564,7 +626,7 @@ func (h *Handler) getClient(w http.ResponseWriter, r *http.Request, c *call) err
 
 // updateClient: PATCH /clients/{client_id} with any of name, scopes, expires_at.
 func (h *Handler) updateClient(w http.ResponseWriter, r *http.Request, c *call) error {
-	fields, err := readFields(w, r, false, "name", "scopes", "expires_at", "type")
+	fields, err := readFields(w, r, false, "name", "scopes", "expires_at", "rate_limit", "type")
 	if err != nil {
 		return err
 	}
@@ -593,8 +655,15 @@ func (h *Handler) updateClient(w http.ResponseWriter, r *http.Request, c *call) 
 		}
 		p.ExpiresAt = &exp
 	}
-	if p.Name == nil && p.Scopes == nil && p.ExpiresAt == nil {
-		return errBadRequest("nothing to change: send name, scopes or expires_at")
+	if _, ok := fields["rate_limit"]; ok {
+		l, err := decodeRateLimit(fields)
+		if err != nil {
+			return err
+		}
+		p.RateLimit = &l
+	}
+	if p.Name == nil && p.Scopes == nil && p.ExpiresAt == nil && p.RateLimit == nil {
+		return errBadRequest("nothing to change: send name, scopes, expires_at or rate_limit")
 	}
 	client, err := h.service().Update(r.Context(), c.actor, c.clientID, p)
 	if err != nil {

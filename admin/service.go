@@ -123,6 +123,33 @@ type CreateParams struct {
 	Type      store.Type // default oauth
 	Scopes    []string
 	ExpiresAt *time.Time // nil: never
+	// RateLimit is the client's own rate limit; nil for none. A Burst of 0
+	// means Requests.
+	RateLimit *store.RateLimit
+}
+
+// MaxRateLimit bounds a rate limit's requests and burst.
+const MaxRateLimit = 1_000_000
+
+// CheckRateLimit validates a client's rate limit (nil: none) and fills in
+// the default burst, Requests.
+func CheckRateLimit(l *store.RateLimit) (*store.RateLimit, error) {
+	if l == nil {
+		return nil, nil
+	}
+	out := *l
+	if out.Burst == 0 {
+		out.Burst = out.Requests
+	}
+	switch {
+	case out.Requests < 1 || out.Requests > MaxRateLimit:
+		return nil, invalid("rate_limit", "requests must be between 1 and %d", MaxRateLimit)
+	case out.Burst < 1 || out.Burst > MaxRateLimit:
+		return nil, invalid("rate_limit", "burst must be between 1 and %d", MaxRateLimit)
+	case !out.Valid():
+		return nil, invalid("rate_limit", `per must be "1s", "1m" or "1h"`)
+	}
+	return &out, nil
 }
 
 // Created is a new client with its secret: the only time the secret exists
@@ -186,6 +213,10 @@ func (s *Service) Create(ctx context.Context, actor Actor, p CreateParams) (*Cre
 	if !actor.mayGrant(scopes) {
 		return nil, fmt.Errorf("%w: a client can only be given scopes the caller holds", ErrForbidden)
 	}
+	limit, err := CheckRateLimit(p.RateLimit)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now().UTC().Truncate(time.Microsecond) // Postgres keeps microseconds
 	if p.ExpiresAt, err = futureTime(p.ExpiresAt, now); err != nil {
 		return nil, err
@@ -206,6 +237,7 @@ func (s *Service) Create(ctx context.Context, actor Actor, p CreateParams) (*Cre
 		SecretHint: credential.Hint(secret),
 		CreatedAt:  now,
 		ExpiresAt:  p.ExpiresAt,
+		RateLimit:  limit,
 	}
 	if err := s.Store.CreateClient(ctx, c, s.audit(actor)); err != nil {
 		return nil, fmt.Errorf("creating client: %w", err)
@@ -304,9 +336,11 @@ type UpdateParams struct {
 	Scopes *[]string
 	// ExpiresAt: nil leaves it; a pointer to nil means never.
 	ExpiresAt **time.Time
+	// RateLimit: nil leaves it; a pointer to nil removes it.
+	RateLimit **store.RateLimit
 }
 
-// Update changes a client's name, scopes or expiry. Narrowed scopes and an
+// Update changes a client's name, scopes, expiry or rate limit. Narrowed scopes and an
 // earlier expiry bite on live tokens at once (every request re-reads the
 // client). The actor must hold every scope of the client and every scope it
 // sets; a revoked client cannot change (store.ErrRevoked).
@@ -337,6 +371,13 @@ func (s *Service) Update(ctx context.Context, actor Actor, id string, p UpdatePa
 			return nil, err
 		}
 		u.ExpiresAt = &exp
+	}
+	if p.RateLimit != nil {
+		l, err := CheckRateLimit(*p.RateLimit)
+		if err != nil {
+			return nil, err
+		}
+		u.RateLimit = &l
 	}
 	// Managing a client (even renaming it or extending its life) needs the
 	// power it holds, as rolling its secret does; the store checks it on the

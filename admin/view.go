@@ -1,6 +1,9 @@
 package admin
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
@@ -19,6 +22,51 @@ type ClientView struct {
 	RevokedAt  *time.Time `json:"revoked_at"`
 	LastUsedAt *time.Time `json:"last_used_at"`
 	SecretHint string     `json:"secret_hint"`
+	// RateLimit is the client's own rate limit; null for none.
+	RateLimit *RateLimitView `json:"rate_limit"`
+}
+
+// RateLimitView is a rate limit as the admin API reads and writes it:
+// {"requests": 100, "per": "1s", "burst": 200}.
+type RateLimitView struct {
+	Requests int    `json:"requests"`
+	Per      string `json:"per"`
+	Burst    int    `json:"burst,omitempty"`
+}
+
+// ViewRateLimit renders l; nil for none.
+func ViewRateLimit(l *store.RateLimit) *RateLimitView {
+	if l == nil {
+		return nil
+	}
+	return &RateLimitView{Requests: l.Requests, Per: FormatPeriod(l.Per), Burst: l.Burst}
+}
+
+// FormatPeriod writes a rate limit period as the API does: "1s", "1m" or "1h".
+func FormatPeriod(d time.Duration) string {
+	switch d {
+	case time.Second:
+		return "1s"
+	case time.Minute:
+		return "1m"
+	case time.Hour:
+		return "1h"
+	}
+	return d.String()
+}
+
+// ParsePeriod reads a rate limit period: "1s", "1m" or "1h" (also "s",
+// "m", "h", "second", "minute", "hour").
+func ParsePeriod(s string) (time.Duration, bool) {
+	switch s {
+	case "1s", "s", "sec", "second":
+		return time.Second, true
+	case "1m", "m", "min", "minute":
+		return time.Minute, true
+	case "1h", "h", "hour":
+		return time.Hour, true
+	}
+	return 0, false
 }
 
 // CreatedView is a new client with its credentials, shown exactly once.
@@ -41,6 +89,7 @@ func View(c *store.Client, now time.Time) ClientView {
 		RevokedAt:  c.RevokedAt,
 		LastUsedAt: c.LastUsedAt,
 		SecretHint: c.SecretHint,
+		RateLimit:  ViewRateLimit(c.RateLimit),
 	}
 }
 
@@ -53,4 +102,16 @@ func ViewCreated(c *Created, now time.Time) CreatedView {
 		v.ClientSecret = c.Secret
 	}
 	return v
+}
+
+// ParseRate reads a rate as the CLI and the Caddyfile write it, "100/s",
+// "100/1m" or "5000/h", into a rate limit of burst (0: the requests).
+func ParseRate(s string, burst int) (*store.RateLimit, error) {
+	n, per, ok := strings.Cut(s, "/")
+	requests, err := strconv.Atoi(n)
+	period, known := ParsePeriod(per)
+	if !ok || err != nil || !known {
+		return nil, fmt.Errorf("rate %q: want requests/period, e.g. 100/s, 600/m or 5000/h", s)
+	}
+	return CheckRateLimit(&store.RateLimit{Requests: requests, Per: period, Burst: burst})
 }

@@ -16,7 +16,7 @@ import (
 )
 
 var viewFields = []string{
-	"client_id", "created_at", "expires_at", "last_used_at", "name",
+	"client_id", "created_at", "expires_at", "last_used_at", "name", "rate_limit",
 	"revoked_at", "scopes", "secret_hint", "status", "type",
 }
 

@@ -88,7 +88,7 @@ func (h *AdminAPI) Provision(ctx caddy.Context) error {
 		MasterKey:      key,
 		AllowedOrigins: h.AllowedOrigins,
 		Authenticate: func(r *http.Request) (admin.Caller, error) {
-			who, d := a.decider.Authenticate(r, &a.defaultAudience, time.Now())
+			who, d := a.decider.Authenticate(r, clientIP(r), &a.defaultAudience, time.Now())
 			if d != nil {
 				return admin.Caller{}, d
 			}
@@ -97,6 +97,8 @@ func (h *AdminAPI) Provision(ctx caddy.Context) error {
 		ClientIP:  clientIP,
 		RequestID: requestUUID,
 		Logger:    ctx.Logger(),
+		Throttle:  a.throttle,
+		Throttled: func() { a.metrics.throttled("admin") },
 	})
 	h.handler = api
 	if !h.NoDashboard {

@@ -24,7 +24,9 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/keyring"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpsession"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/ratelimit"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/resourceserver"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/throttle"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
 )
 
@@ -114,6 +116,15 @@ type App struct {
 	// 100000; -1 disables the cache.
 	TokenCacheSize int64 `json:"token_cache_size,omitempty"`
 
+	// Throttle slows down guessing of client credentials (RFC 6749 §2.3.1):
+	// failed authentications at the token, introspection and revocation
+	// endpoints, of API keys at blnk_auth routes and at the admin API (API
+	// keys and the master key) are counted per address and per client ID,
+	// and past a budget the address (or the client ID, from addresses that
+	// are failing) gets 429 with Retry-After without its credential being
+	// judged. Default: on, with the defaults of ThrottleConfig.
+	Throttle *ThrottleConfig `json:"throttle,omitempty"`
+
 	backend  *backend.Backend
 	poolKey  string
 	issuer   *token.Issuer
@@ -133,6 +144,31 @@ type App struct {
 	// routes registers the config's blnk_auth routes; shared is what they use.
 	routes *resourceserver.Routes
 	shared *resourceserver.Shared
+
+	throttle *throttle.Throttle // nil when off
+}
+
+// ThrottleConfig sets the budgets of failed authentications. An address
+// failing more than AddressFailures times per Window is refused; a client ID
+// failed against more than ClientFailures times per Window is refused from
+// addresses that failed within the last Window, never from a clean one, so
+// the real client keeps working during a flood against its ID. Counts are
+// kept per instance, in memory.
+type ThrottleConfig struct {
+	// Off disables the throttle (for tests that fail on purpose). Default false.
+	Off bool `json:"off,omitempty"`
+	// AddressFailures is how many failed authentications one address (an
+	// IPv6 address counts per /64) may make per Window. Default 20.
+	AddressFailures int `json:"address_failures,omitempty"`
+	// ClientFailures is how many failed authentications against one client
+	// ID are allowed per Window, from any addresses, before addresses that
+	// are failing are refused for it. Default 100.
+	ClientFailures int `json:"client_failures,omitempty"`
+	// Window is the period of both budgets. Default 1m.
+	Window caddy.Duration `json:"window,omitempty"`
+	// MaxKeys bounds how many addresses, and how many client IDs, are
+	// remembered; past it the ones idle longest are forgotten. Default 100000.
+	MaxKeys int `json:"max_keys,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -257,7 +293,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("blnk_auth: %w", err)
 	}
-	a.decider = &authn.Decider{Clients: a.backend.Clients, Verifier: a.verifier, Revoked: a.backend, Logger: a.logger}
+	if a.Throttle == nil || !a.Throttle.Off {
+		var tc ThrottleConfig
+		if a.Throttle != nil {
+			tc = *a.Throttle
+		}
+		a.throttle = throttle.New(throttle.Config{AddressFailures: tc.AddressFailures, ClientFailures: tc.ClientFailures, Window: time.Duration(tc.Window), MaxKeys: tc.MaxKeys})
+	}
+	a.decider = &authn.Decider{Clients: a.backend.Clients, Verifier: a.verifier, Revoked: a.backend, Logger: a.logger, Throttle: a.throttle}
 	a.defaultAudience = authn.Resources{Default: a.audience}
 	a.shared = &resourceserver.Shared{
 		Backend:         a.backend,
@@ -270,6 +313,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Decision:        a.metrics.decision,
 		Earlier:         earlierPass,
 		Admitted:        admitted,
+		ClientIP:        clientIP,
+		ClientLimits:    ratelimit.New(int(a.ClientCacheSize)),
+		Throttled:       func() { a.metrics.throttled("blnk_auth") },
+		RateLimited:     func() { a.metrics.rateLimited("blnk_auth") },
 	}
 	return nil
 }
@@ -327,6 +374,9 @@ func (a *App) Validate() error {
 	}
 	if a.ClientCacheSize < 0 || a.ClientCacheTTL < 0 || a.NegativeCacheTTL < 0 {
 		return errors.New("blnk_auth: cache sizes and TTLs must not be negative")
+	}
+	if t := a.Throttle; t != nil && (t.AddressFailures < 0 || t.ClientFailures < 0 || t.Window < 0 || t.MaxKeys < 0) {
+		return errors.New("blnk_auth: throttle budgets, window and max_keys must not be negative")
 	}
 	return nil
 }

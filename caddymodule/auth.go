@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -13,6 +14,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authserver"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpscope"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/ratelimit"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/resourceserver"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 )
@@ -86,11 +88,51 @@ type Auth struct {
 	// (resource, else resources[0]) when there is one.
 	MountPath string `json:"mount_path,omitempty"`
 
+	// RateLimit limits every client on this route, per gateway instance (N
+	// instances allow N times the rate), in a bucket per client of the
+	// route's own. A client's own rate limit (set through the admin API or
+	// the CLI) applies as well, so the stricter wins. Over it a request gets
+	// 429 with Retry-After and the RateLimit-Policy and RateLimit header
+	// fields (on an MCP route, a JSON-RPC error). Default: none.
+	RateLimit *RouteRateLimit `json:"rate_limit,omitempty"`
+
 	route *resourceserver.Route
 	// decisions replaces the decision logger when set: benchmarks run
 	// without a config, where Caddy hands out a DEBUG-level logger that a
 	// running server (INFO by default) never has.
 	decisions *zap.Logger
+}
+
+// RouteRateLimit is a rate: on average Requests per Per, in bursts of up to Burst.
+type RouteRateLimit struct {
+	// Requests allowed per Per. Required, at least 1.
+	Requests int `json:"requests"`
+	// Per is the period: 1s, 1m or 1h. Required.
+	Per caddy.Duration `json:"per"`
+	// Burst is how many requests may come at once. Default: Requests.
+	Burst int `json:"burst,omitempty"`
+}
+
+// limit is the rate limit as the resource server takes it; nil for none.
+func (l *RouteRateLimit) limit() *ratelimit.Limit {
+	if l == nil {
+		return nil
+	}
+	out := &ratelimit.Limit{Requests: l.Requests, Per: time.Duration(l.Per), Burst: l.Burst}
+	if out.Burst == 0 {
+		out.Burst = out.Requests
+	}
+	return out
+}
+
+func (l *RouteRateLimit) validate() error {
+	if l == nil {
+		return nil
+	}
+	if p := time.Duration(l.Per); l.Requests < 1 || l.Burst < 0 || (p != time.Second && p != time.Minute && p != time.Hour) {
+		return errors.New("blnk_auth: rate_limit needs requests of at least 1 per 1s, 1m or 1h, and a burst not below 0 (0: the requests)")
+	}
+	return nil
 }
 
 // CaddyModule returns the Caddy module information.
@@ -118,7 +160,7 @@ func (h *Auth) provision(ctx caddy.Context, a *App) error {
 	if err != nil {
 		return err
 	}
-	cfg := resourceserver.Config{Realm: h.Realm, Required: required, MountPath: h.MountPath, Decisions: h.decisions}
+	cfg := resourceserver.Config{Realm: h.Realm, Required: required, MountPath: h.MountPath, Decisions: h.decisions, RateLimit: h.RateLimit.limit()}
 	if cfg.Decisions == nil {
 		cfg.Decisions = ctx.Logger().Named("decisions")
 	}
@@ -202,6 +244,9 @@ var errMCPAndBlnk = errors.New("blnk_auth: a route is an MCP endpoint (mcp) or a
 
 // Validate checks the options.
 func (h *Auth) Validate() error {
+	if err := h.RateLimit.validate(); err != nil {
+		return err
+	}
 	if h.MCP != nil && h.BlnkAPI != nil {
 		return errMCPAndBlnk
 	}

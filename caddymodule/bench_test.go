@@ -18,12 +18,19 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authserver"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/testdb"
 )
 
 // benchHandler provisions the app and a blnk_auth handler requiring mcp:read
 // outside of a running server, so ServeHTTP can be measured alone.
 func benchHandler(b *testing.B, tokenCacheSize int64, opts ...func(*Auth)) (*Auth, *App, string) {
+	b.Helper()
+	return benchHandlerLimited(b, tokenCacheSize, nil, opts...)
+}
+
+// benchHandlerLimited is benchHandler with the client's own rate limit.
+func benchHandlerLimited(b *testing.B, tokenCacheSize int64, limit *store.RateLimit, opts ...func(*Auth)) (*Auth, *App, string) {
 	b.Helper()
 	dsn := testdb.New(b)
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
@@ -40,7 +47,7 @@ func benchHandler(b *testing.B, tokenCacheSize int64, opts ...func(*Auth)) (*Aut
 	if err := h.provision(ctx, a); err != nil {
 		b.Fatal(err)
 	}
-	c, err := a.Service().Create(context.Background(), admin.CLI, admin.CreateParams{Name: "bench", Scopes: []string{"mcp:read", "mcp:write"}})
+	c, err := a.Service().Create(context.Background(), admin.CLI, admin.CreateParams{Name: "bench", Scopes: []string{"mcp:read", "mcp:write"}, RateLimit: limit})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -70,8 +77,12 @@ func (nopHandler) ServeHTTP(http.ResponseWriter, *http.Request) error { return n
 // benchServe measures ServeHTTP with a valid token. Each iteration puts the
 // Authorization header back and clears the request variables, as a new
 // request would have them; Caddy's own per-request setup is not counted.
-func benchServe(b *testing.B, tokenCacheSize int64) {
-	h, _, tok := benchHandler(b, tokenCacheSize)
+func benchServe(b *testing.B, tokenCacheSize int64) { benchServeLimited(b, tokenCacheSize, nil) }
+
+// benchServeLimited is benchServe with the client's own rate limit and the
+// handler options.
+func benchServeLimited(b *testing.B, tokenCacheSize int64, limit *store.RateLimit, opts ...func(*Auth)) {
+	h, _, tok := benchHandlerLimited(b, tokenCacheSize, limit, opts...)
 	r := httptest.NewRequest(http.MethodGet, "/mcp", nil)
 	repl := caddy.NewReplacer()
 	vars := map[string]any{}
@@ -104,6 +115,22 @@ func benchServe(b *testing.B, tokenCacheSize int64) {
 
 // BenchmarkServeHTTPCached: a valid token already verified once, its client cached.
 func BenchmarkServeHTTPCached(b *testing.B) { benchServe(b, 0) }
+
+// benchLimit allows more than a benchmark asks in a second (at most 1M+1M): it measures what
+// taking from a bucket costs.
+var benchLimit = &store.RateLimit{Requests: 1_000_000, Per: time.Second, Burst: 1_000_000}
+
+// BenchmarkServeHTTPCachedRateLimit: BenchmarkServeHTTPCached for a client
+// with its own rate limit (one bucket per request).
+func BenchmarkServeHTTPCachedRateLimit(b *testing.B) { benchServeLimited(b, 0, benchLimit) }
+
+// BenchmarkServeHTTPCachedRateLimitRoute: the same with a route rate_limit
+// as well (both buckets per request).
+func BenchmarkServeHTTPCachedRateLimitRoute(b *testing.B) {
+	benchServeLimited(b, 0, benchLimit, func(h *Auth) {
+		h.RateLimit = &RouteRateLimit{Requests: benchLimit.Requests, Per: caddy.Duration(time.Second), Burst: benchLimit.Burst}
+	})
+}
 
 // BenchmarkServeHTTPVerify: the same with the verified-token cache off, so
 // every request checks the ES256 signature.

@@ -17,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/resourceserver"
 )
 
@@ -53,6 +54,13 @@ func init() {
 //			client_cache_ttl   <duration>  # default 1m
 //			negative_cache_ttl <duration>  # default 30s
 //			token_cache_size   <n>     # default 100000; -1 disables
+//			throttle off               # or a block:
+//			throttle {
+//				address_failures <n>   # per window and address; default 20
+//				client_failures  <n>   # per window and client ID; default 100
+//				window <duration>      # default 1m
+//				max_keys <n>           # addresses (and client IDs) remembered; default 100000
+//			}
 //		}
 //	}
 func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
@@ -102,6 +110,8 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 			err = oneInt(d, &a.ClientCacheSize)
 		case "token_cache_size":
 			err = oneInt(d, &a.TokenCacheSize)
+		case "throttle":
+			a.Throttle, err = parseThrottle(d)
 		default:
 			return nil, d.Errf("unrecognized blnk_auth option %q", key)
 		}
@@ -142,6 +152,69 @@ func warnLiteral(d *caddyfile.Dispenser, option string) {
 	caddy.Log().Named("caddyfile").Warn("blnk_auth: "+option+" is written literally (or as {$VAR}, which the adapter expands), so the adapted config holds it: "+
 		"Caddy saves it in autosave.json and serves it on its admin endpoint (GET /config/); use {env.NAME} or {file.PATH}, which are read when the config loads",
 		zap.String("option", option), zap.String("file", d.File()), zap.Int("line", d.Line()))
+}
+
+// parseThrottle reads "throttle off" or a throttle block.
+func parseThrottle(d *caddyfile.Dispenser) (*ThrottleConfig, error) {
+	t := new(ThrottleConfig)
+	if d.NextArg() {
+		if d.Val() != "off" || d.NextArg() {
+			return nil, d.Errf("throttle: want off or a block, got %q", d.Val())
+		}
+		t.Off = true
+		return t, nil
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		var n int64
+		switch key := d.Val(); key {
+		case "off":
+			t.Off = true
+		case "address_failures", "client_failures", "max_keys":
+			if err = oneInt(d, &n); err == nil {
+				if n < 1 {
+					return nil, d.Errf("throttle %s: must be at least 1", key)
+				}
+				switch key {
+				case "address_failures":
+					t.AddressFailures = int(n)
+				case "client_failures":
+					t.ClientFailures = int(n)
+				default:
+					t.MaxKeys = int(n)
+				}
+			}
+		case "window":
+			err = oneDuration(d, &t.Window)
+		default:
+			return nil, d.Errf("unrecognized throttle option %q", key)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// parseRouteRateLimit reads "rate_limit <requests>/<s|m|h> [burst <n>]".
+func parseRouteRateLimit(d *caddyfile.Dispenser) (*RouteRateLimit, error) {
+	args := d.RemainingArgs()
+	if len(args) != 1 && (len(args) != 3 || args[1] != "burst") {
+		return nil, d.Errf("rate_limit <requests>/<s|m|h> [burst <n>], e.g. rate_limit 100/s burst 200")
+	}
+	burst := 0
+	if len(args) == 3 {
+		n, err := strconv.Atoi(args[2])
+		if err != nil || n < 1 {
+			return nil, d.Errf("rate_limit: burst %q must be a whole number of at least 1", args[2])
+		}
+		burst = n
+	}
+	l, err := admin.ParseRate(args[0], burst)
+	if err != nil {
+		return nil, d.Errf("rate_limit: %v", err)
+	}
+	return &RouteRateLimit{Requests: l.Requests, Per: caddy.Duration(l.Per), Burst: l.Burst}, nil
 }
 
 func oneString(d *caddyfile.Dispenser, dst *string) error {
@@ -387,6 +460,7 @@ func canonicalURLs(keys, hosts []string, mount, httpPort, httpsPort string) []st
 //		resource   <url>       # this route's resource identifier (RFC 8707, RFC 9728); default: the mount's
 //		                       # canonical URL on each host name of the site's addresses (none without one)
 //		mount_path <path>      # the path it protects, for its metadata; default: from a single path matcher
+//		rate_limit <n>/<s|m|h> [burst <b>]  # per client on this route, per instance; default none
 //		mcp {                  # an MCP endpoint: also require the scopes of each JSON-RPC method
 //			tool   <name> <scope...>   # more scopes for tools/call of that tool
 //			method <name> <scope...>   # replace the default scopes of a method
@@ -421,6 +495,12 @@ func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			if err := oneString(h.Dispenser, &a.MountPath); err != nil {
 				return nil, err
 			}
+		case "rate_limit":
+			l, err := parseRouteRateLimit(h.Dispenser)
+			if err != nil {
+				return nil, err
+			}
+			a.RateLimit = l
 		case "mcp":
 			if h.NextArg() {
 				return nil, h.ArgErr()

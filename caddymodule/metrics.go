@@ -15,9 +15,15 @@ type metrics struct {
 	tokens    *prometheus.CounterVec // by outcome: issued or the RFC 6749 error code
 	decisions *prometheus.CounterVec // by route kind and outcome: allowed or the RFC 6750 error code
 
-	tokenBy    map[string]prometheus.Counter
-	decisionBy map[string]map[string]prometheus.Counter // kind → outcome
+	throttles *prometheus.CounterVec // by endpoint: refused unjudged for failing too often
+	limits    *prometheus.CounterVec // by endpoint: refused over a rate limit
+
+	tokenBy, throttledBy, limitedBy map[string]prometheus.Counter
+	decisionBy                      map[string]map[string]prometheus.Counter // kind → outcome
 }
+
+// Endpoints that count throttled and rate-limited requests.
+var endpoints = []string{"token", "introspect", "revoke", "blnk_auth", "admin"}
 
 func newMetrics(reg *prometheus.Registry) *metrics {
 	m := &metrics{
@@ -30,8 +36,23 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Help: "Requests checked by blnk_auth by route kind (plain, mcp, blnk_api) and outcome (allowed, or the error code).",
 		}, []string{"route_kind", "outcome"}),
 	}
+	m.throttles = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "blnk_auth", Name: "throttled_requests_total",
+		Help: "Requests refused (429) without judging their credential, because their address or client ID failed authentication too often, by endpoint.",
+	}, []string{"endpoint"})
+	m.limits = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "blnk_auth", Name: "rate_limited_requests_total",
+		Help: "Requests refused (429) over a client's or a route's rate limit, by endpoint.",
+	}, []string{"endpoint"})
 	m.tokens = register(reg, m.tokens)
 	m.decisions = register(reg, m.decisions)
+	m.throttles = register(reg, m.throttles)
+	m.limits = register(reg, m.limits)
+	m.throttledBy, m.limitedBy = map[string]prometheus.Counter{}, map[string]prometheus.Counter{}
+	for _, e := range endpoints {
+		m.throttledBy[e] = m.throttles.WithLabelValues(e)
+		m.limitedBy[e] = m.limits.WithLabelValues(e)
+	}
 	// Bind every label value up front: the request path then only increments.
 	m.tokenBy = map[string]prometheus.Counter{}
 	for _, o := range []string{"issued", "invalid_request", "invalid_client", "unsupported_grant_type", "invalid_scope", "invalid_target", "temporarily_unavailable", "server_error"} {
@@ -40,7 +61,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	m.decisionBy = map[string]map[string]prometheus.Counter{}
 	for _, k := range []string{resourceserver.KindPlain, resourceserver.KindMCP, resourceserver.KindBlnk} {
 		m.decisionBy[k] = map[string]prometheus.Counter{}
-		for _, o := range []string{"allowed", "unauthenticated", "invalid_request", "invalid_token", "insufficient_scope", "temporarily_unavailable", "unknown_session"} {
+		for _, o := range []string{"allowed", "unauthenticated", "invalid_request", "invalid_token", "insufficient_scope", "temporarily_unavailable", "unknown_session", "rate_limited"} {
 			m.decisionBy[k][o] = m.decisions.WithLabelValues(k, o)
 		}
 	}
@@ -55,6 +76,18 @@ func (m *metrics) token(outcome string) {
 
 func (m *metrics) decision(kind, outcome string) {
 	if c, ok := m.decisionBy[kind][outcome]; ok {
+		c.Inc()
+	}
+}
+
+func (m *metrics) throttled(endpoint string) {
+	if c, ok := m.throttledBy[endpoint]; ok {
+		c.Inc()
+	}
+}
+
+func (m *metrics) rateLimited(endpoint string) {
+	if c, ok := m.limitedBy[endpoint]; ok {
 		c.Inc()
 	}
 }

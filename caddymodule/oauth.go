@@ -60,6 +60,9 @@ func (a *App) authServer(logger *zap.Logger) *authserver.Server {
 		Scopes:       a.routes.Scopes,
 		Logger:       logger,
 		TokenOutcome: a.metrics.token,
+		Throttle:     a.throttle,
+		ClientIP:     clientIP,
+		Throttled:    a.metrics.throttled,
 	})
 }
 

@@ -279,8 +279,11 @@ func TestCLI(t *testing.T) {
 		dsn := newDatabase(t, kind)
 		config := writeConfig(t, "http://127.0.0.1:1", freePort(t), freePort(t))
 
-		c := cliJSON(t, dsn, config, "client", "create", "--name", "Production OAuth Client", "--scopes", "mcp:read mcp:write", "--expires", "2031-01-01T00:00:00Z")
-		for _, k := range []string{"client_id", "client_secret", "name", "type", "scopes", "status", "created_at", "expires_at"} {
+		c := cliJSON(t, dsn, config, "client", "create", "--name", "Production OAuth Client", "--scopes", "mcp:read mcp:write", "--expires", "2031-01-01T00:00:00Z", "--rate-limit", "100/s", "--burst", "200")
+		if rl, _ := json.Marshal(c["rate_limit"]); string(rl) != `{"burst":200,"per":"1s","requests":100}` {
+			t.Errorf("create --rate-limit 100/s --burst 200: rate_limit %s", rl)
+		}
+		for _, k := range []string{"client_id", "client_secret", "name", "type", "scopes", "status", "created_at", "expires_at", "rate_limit"} {
 			if _, ok := c[k]; !ok {
 				t.Errorf("create output lacks %s: %v", k, c)
 			}
@@ -300,6 +303,15 @@ func TestCLI(t *testing.T) {
 		got := cliJSON(t, dsn, config, "client", "get", id)
 		if got["name"] != "Production OAuth Client" || got["client_secret"] != nil {
 			t.Errorf("get %v", got)
+		}
+		if rl, _ := json.Marshal(got["rate_limit"]); string(rl) != `{"burst":200,"per":"1s","requests":100}` {
+			t.Errorf("get: rate_limit %s", rl)
+		}
+		if rl, _ := json.Marshal(cliJSON(t, dsn, config, "client", "update", id, "--rate-limit", "5/m")["rate_limit"]); string(rl) != `{"burst":5,"per":"1m","requests":5}` {
+			t.Errorf("update --rate-limit 5/m: rate_limit %s", rl)
+		}
+		if rl := cliJSON(t, dsn, config, "client", "update", id, "--rate-limit", "none")["rate_limit"]; rl != nil {
+			t.Errorf("update --rate-limit none: rate_limit %v", rl)
 		}
 		out, _, code := cli(t, dsn, config, "client", "list")
 		var list []map[string]any
@@ -349,7 +361,7 @@ func TestCLI(t *testing.T) {
 			}
 			actions = append(actions, e.Action)
 		}
-		if strings.Join(actions, ",") != "client.revoke,client.roll_secret,client.update,client.create" {
+		if strings.Join(actions, ",") != "client.revoke,client.roll_secret,client.update,client.update,client.update,client.create" {
 			t.Errorf("audit %v", actions)
 		}
 
@@ -367,6 +379,12 @@ func TestCLI(t *testing.T) {
 			{"client", "create", "--name", "x", "--scopes", "*", "--type", "saml"},
 			{"client", "create", "--name", "x", "--scopes", "*", "--expires", "tomorrow"},
 			{"client", "create", "--name", "x", "--scopes", "*", "--expires", "2001-01-01T00:00:00Z"},
+			{"client", "create", "--name", "x", "--scopes", "*", "--rate-limit", "100/d"},
+			{"client", "create", "--name", "x", "--scopes", "*", "--rate-limit", "100"},
+			{"client", "create", "--name", "x", "--scopes", "*", "--rate-limit", "0/s"},
+			{"client", "create", "--name", "x", "--scopes", "*", "--rate-limit", "10/s", "--burst", "0"},
+			{"client", "create", "--name", "x", "--scopes", "*", "--burst", "10"},
+			{"client", "update", k["client_id"].(string), "--burst", "10"},
 		}
 		for _, args := range failures {
 			out, errOut, code := cli(t, dsn, config, args...)

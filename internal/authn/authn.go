@@ -20,6 +20,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/throttle"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
 )
 
@@ -30,6 +31,10 @@ const APIKeyHeader = "X-Blnk-Key"
 type Credential struct {
 	Value  string
 	APIKey bool // an API key (in X-Blnk-Key, or as a bearer value); else an access token
+	// Addr is the address the credential came from, for the Decider's
+	// failure throttle; "" leaves it unthrottled (introspection judges
+	// other parties' credentials, not its caller's).
+	Addr string
 }
 
 // CredentialOf extracts the one credential of a request (RFC 6750 §2.1: one
@@ -47,7 +52,7 @@ func CredentialOf(hdr http.Header) (Credential, *Error) {
 		if !credential.IsAPIKey(keys[0]) {
 			return Credential{}, ErrInvalidAPIKey
 		}
-		return Credential{keys[0], true}, nil
+		return Credential{Value: keys[0], APIKey: true}, nil
 	}
 	const scheme = "Bearer "
 	v := authz[0]
@@ -65,9 +70,9 @@ func CredentialOf(hdr http.Header) (Credential, *Error) {
 		if !token.IsB64Token(cred) {
 			return Credential{}, ErrMalformed
 		}
-		return Credential{cred, true}, nil
+		return Credential{Value: cred, APIKey: true}, nil
 	}
-	return Credential{cred, false}, nil
+	return Credential{Value: cred}, nil
 }
 
 // Principal is who a credential was decided to be.
@@ -141,14 +146,31 @@ type Decider struct {
 	Verifier *token.Verifier
 	Revoked  Revocations
 	Logger   *zap.Logger // per-request detail at debug level; nil logs nothing
+	// Throttle counts failed API keys per address and client ID and refuses
+	// an API key from an address (or against a client ID) over its budget
+	// unjudged: Throttled, with no store read and no hashing. Access tokens
+	// are not counted: guessing one means forging a signature, and checking
+	// one reads no store. Nil throttles nothing.
+	Throttle *throttle.Throttle
 }
 
-// Authenticate decides the request's one credential (CredentialOf, Decide).
-func (d *Decider) Authenticate(r *http.Request, aud Audience, now time.Time) (Principal, *Error) {
+// Throttled is the refusal of a credential that was not judged because its
+// address, or its client ID from failing addresses, failed too often (RFC
+// 6749 §2.3.1): 429 with Retry-After. The code is the one the gateway uses for
+// every "retry later": invalid_client or invalid_token would claim the
+// credential was judged wrong.
+func Throttled(retryAfter time.Duration) *Error {
+	return &Error{Status: http.StatusTooManyRequests, Code: "temporarily_unavailable", Description: "too many failed authentications; retry after the Retry-After delay", RetryAfter: retryAfter}
+}
+
+// Authenticate decides the request's one credential (CredentialOf, Decide),
+// which came from addr ("" leaves it unthrottled).
+func (d *Decider) Authenticate(r *http.Request, addr string, aud Audience, now time.Time) (Principal, *Error) {
 	cred, err := CredentialOf(r.Header)
 	if err != nil {
 		return Principal{}, err
 	}
+	cred.Addr = addr
 	return d.Decide(r.Context(), cred, aud, now)
 }
 
@@ -160,13 +182,23 @@ func (d *Decider) Decide(ctx context.Context, cred Credential, aud Audience, now
 	if cred.APIKey {
 		id, err := credential.ParseAPIKey(cred.Value)
 		if err != nil {
+			d.failed(cred.Addr, "", now)
 			return Principal{}, ErrInvalidAPIKey
+		}
+		if cred.Addr != "" {
+			if wait, refused := d.Throttle.Check(cred.Addr, id, now); refused {
+				return Principal{}, Throttled(wait)
+			}
 		}
 		entry, e := d.Client(ctx, id, store.TypeAPIKey, now)
 		if e != nil {
+			if e.Status == http.StatusUnauthorized {
+				d.failed(cred.Addr, id, now)
+			}
 			return Principal{}, e
 		}
 		if !entry.Client.SecretMatches(cred.Value, now) {
+			d.failed(cred.Addr, id, now)
 			return Principal{}, ErrInvalidAPIKey
 		}
 		return Principal{Client: entry, Scopes: entry.Client.Scopes, ScopesBoxed: entry.BoxedScopes}, nil
@@ -212,6 +244,13 @@ func (d *Decider) Client(ctx context.Context, id string, want store.Type, now ti
 		return nil, ErrInvalidToken
 	}
 	return e, nil
+}
+
+// failed counts a failed API key from addr ("": not counted).
+func (d *Decider) failed(addr, clientID string, now time.Time) {
+	if addr != "" {
+		d.Throttle.Failed(addr, clientID, now)
+	}
 }
 
 func (d *Decider) debug(msg string, err error) {

@@ -36,11 +36,11 @@ func TestCredentialOf(t *testing.T) {
 		refuse *Error
 	}{
 		{"none", http.Header{}, Credential{}, ErrNoCredential},
-		{"bearer token", http.Header{"Authorization": {"Bearer abc.def.ghi"}}, Credential{"abc.def.ghi", false}, nil},
-		{"scheme case", http.Header{"Authorization": {"bEARER abc"}}, Credential{"abc", false}, nil},
-		{"token syntax left to Decide", http.Header{"Authorization": {"Bearer a\"b"}}, Credential{"a\"b", false}, nil},
-		{"bearer API key", http.Header{"Authorization": {"Bearer " + key}}, Credential{key, true}, nil},
-		{"X-Blnk-Key", http.Header{APIKeyHeader: {key}}, Credential{key, true}, nil},
+		{"bearer token", http.Header{"Authorization": {"Bearer abc.def.ghi"}}, Credential{Value: "abc.def.ghi", APIKey: false}, nil},
+		{"scheme case", http.Header{"Authorization": {"bEARER abc"}}, Credential{Value: "abc", APIKey: false}, nil},
+		{"token syntax left to Decide", http.Header{"Authorization": {"Bearer a\"b"}}, Credential{Value: "a\"b", APIKey: false}, nil},
+		{"bearer API key", http.Header{"Authorization": {"Bearer " + key}}, Credential{Value: key, APIKey: true}, nil},
+		{"X-Blnk-Key", http.Header{APIKeyHeader: {key}}, Credential{Value: key, APIKey: true}, nil},
 		{"X-Blnk-Key not a key", http.Header{APIKeyHeader: {"nope"}}, Credential{}, ErrInvalidAPIKey},
 		{"two methods", http.Header{"Authorization": {"Bearer abc"}, APIKeyHeader: {key}}, Credential{}, ErrTwoCredentials},
 		{"two headers", http.Header{"Authorization": {"Bearer abc", "Bearer def"}}, Credential{}, ErrTwoCredentials},
@@ -137,23 +137,23 @@ func TestDecide(t *testing.T) {
 		isToken    bool
 		scopesBoxd bool
 	}{
-		{"token, default audience", Credential{f.token(t, oauth, "mcp:read", audience), false}, defaultOnly, nil, "mcp:read", true, true},
-		{"token for the route's resource", Credential{f.token(t, oauth, "mcp:read", resource+"/"), false}, route, nil, "mcp:read", true, true},
-		{"token for another resource", Credential{f.token(t, oauth, "mcp:read", "https://other.example.test"), false}, route, ErrInvalidToken, "", false, false},
-		{"token for the resource, default-only rule", Credential{f.token(t, oauth, "mcp:read", resource), false}, defaultOnly, ErrInvalidToken, "", false, false},
-		{"any audience", Credential{f.token(t, oauth, "mcp:read", "https://other.example.test"), false}, AnyAudience{}, nil, "mcp:read", true, true},
-		{"scopes narrowed to the client's", Credential{f.token(t, narrowed, "mcp:read mcp:write", audience), false}, defaultOnly, nil, "mcp:read", true, false},
-		{"malformed token", Credential{"abc\"def", false}, defaultOnly, ErrMalformed, "", false, false},
-		{"garbage token", Credential{"abc.def.ghi", false}, defaultOnly, ErrInvalidToken, "", false, false},
-		{"revoked token", Credential{revokedJTI, false}, defaultOnly, ErrInvalidToken, "", false, false},
-		{"token of a revoked client", Credential{f.token(t, revokedClient, "mcp:read", audience), false}, defaultOnly, ErrInvalidToken, "", false, false},
-		{"token of an API-key client", Credential{f.token(t, keyClient, "mcp:read", audience), false}, defaultOnly, ErrInvalidToken, "", false, false},
-		{"token of an unknown client", Credential{f.token(t, credential.NewClientID(), "mcp:read", audience), false}, defaultOnly, ErrInvalidToken, "", false, false},
-		{"API key", Credential{key, true}, defaultOnly, nil, "ledgers:read", false, true},
-		{"API key, wrong secret", Credential{wrongKey, true}, defaultOnly, ErrInvalidAPIKey, "", false, false},
-		{"API key naming an OAuth client", Credential{oauthKey, true}, defaultOnly, ErrInvalidToken, "", false, false},
-		{"API key of a revoked client", Credential{revokedKey, true}, defaultOnly, ErrInvalidToken, "", false, false},
-		{"not an API key", Credential{"blnk_key_nope", true}, defaultOnly, ErrInvalidAPIKey, "", false, false},
+		{"token, default audience", Credential{Value: f.token(t, oauth, "mcp:read", audience), APIKey: false}, defaultOnly, nil, "mcp:read", true, true},
+		{"token for the route's resource", Credential{Value: f.token(t, oauth, "mcp:read", resource+"/"), APIKey: false}, route, nil, "mcp:read", true, true},
+		{"token for another resource", Credential{Value: f.token(t, oauth, "mcp:read", "https://other.example.test"), APIKey: false}, route, ErrInvalidToken, "", false, false},
+		{"token for the resource, default-only rule", Credential{Value: f.token(t, oauth, "mcp:read", resource), APIKey: false}, defaultOnly, ErrInvalidToken, "", false, false},
+		{"any audience", Credential{Value: f.token(t, oauth, "mcp:read", "https://other.example.test"), APIKey: false}, AnyAudience{}, nil, "mcp:read", true, true},
+		{"scopes narrowed to the client's", Credential{Value: f.token(t, narrowed, "mcp:read mcp:write", audience), APIKey: false}, defaultOnly, nil, "mcp:read", true, false},
+		{"malformed token", Credential{Value: "abc\"def", APIKey: false}, defaultOnly, ErrMalformed, "", false, false},
+		{"garbage token", Credential{Value: "abc.def.ghi", APIKey: false}, defaultOnly, ErrInvalidToken, "", false, false},
+		{"revoked token", Credential{Value: revokedJTI, APIKey: false}, defaultOnly, ErrInvalidToken, "", false, false},
+		{"token of a revoked client", Credential{Value: f.token(t, revokedClient, "mcp:read", audience), APIKey: false}, defaultOnly, ErrInvalidToken, "", false, false},
+		{"token of an API-key client", Credential{Value: f.token(t, keyClient, "mcp:read", audience), APIKey: false}, defaultOnly, ErrInvalidToken, "", false, false},
+		{"token of an unknown client", Credential{Value: f.token(t, credential.NewClientID(), "mcp:read", audience), APIKey: false}, defaultOnly, ErrInvalidToken, "", false, false},
+		{"API key", Credential{Value: key, APIKey: true}, defaultOnly, nil, "ledgers:read", false, true},
+		{"API key, wrong secret", Credential{Value: wrongKey, APIKey: true}, defaultOnly, ErrInvalidAPIKey, "", false, false},
+		{"API key naming an OAuth client", Credential{Value: oauthKey, APIKey: true}, defaultOnly, ErrInvalidToken, "", false, false},
+		{"API key of a revoked client", Credential{Value: revokedKey, APIKey: true}, defaultOnly, ErrInvalidToken, "", false, false},
+		{"not an API key", Credential{Value: "blnk_key_nope", APIKey: true}, defaultOnly, ErrInvalidAPIKey, "", false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, refuse := f.d.Decide(context.Background(), tc.cred, tc.aud, now)
@@ -175,11 +175,11 @@ func TestDecide(t *testing.T) {
 	t.Run("Authenticate", func(t *testing.T) {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Header.Set("Authorization", "Bearer "+f.token(t, oauth, "mcp:write", audience))
-		if p, refuse := f.d.Authenticate(r, defaultOnly, time.Now()); refuse != nil || p.Client.Client.ID != oauth {
+		if p, refuse := f.d.Authenticate(r, "", defaultOnly, time.Now()); refuse != nil || p.Client.Client.ID != oauth {
 			t.Fatalf("%+v %v", p, refuse)
 		}
 		r.Header.Set(APIKeyHeader, key)
-		if _, refuse := f.d.Authenticate(r, defaultOnly, time.Now()); refuse != ErrTwoCredentials {
+		if _, refuse := f.d.Authenticate(r, "", defaultOnly, time.Now()); refuse != ErrTwoCredentials {
 			t.Fatalf("two credentials: %v", refuse)
 		}
 	})
@@ -188,7 +188,7 @@ func TestDecide(t *testing.T) {
 		fresh, _ := f.client(t, store.TypeOAuth, "mcp:read", nil)
 		tok := f.token(t, fresh, "mcp:read", audience)
 		f.backend.Store.Close()
-		if _, refuse := f.d.Decide(context.Background(), Credential{tok, false}, defaultOnly, time.Now()); refuse != ErrUnavailable {
+		if _, refuse := f.d.Decide(context.Background(), Credential{Value: tok, APIKey: false}, defaultOnly, time.Now()); refuse != ErrUnavailable {
 			t.Fatalf("refusal %v, want ErrUnavailable", refuse)
 		}
 	})

@@ -3,6 +3,8 @@ package authn
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
+	"time"
 )
 
 // Error is a refused request: an HTTP status, an error code (RFC 6750 §3.1
@@ -13,6 +15,22 @@ type Error struct {
 	Status      int
 	Code        string // "" only for a request that carried no credential at all (RFC 6750 §3.1)
 	Description string
+	// RetryAfter is the Retry-After of a 429 or 503, rounded up to whole
+	// seconds; 0 means one second.
+	RetryAfter time.Duration
+}
+
+// SetRetryAfter puts e's Retry-After on a 429 or 503 answer (RFC 9110 §10.2.3).
+func (e *Error) SetRetryAfter(h http.Header) {
+	if e.Status != http.StatusServiceUnavailable && e.Status != http.StatusTooManyRequests {
+		return
+	}
+	secs := int64((e.RetryAfter + time.Second - 1) / time.Second)
+	if secs < 1 {
+		h.Set("Retry-After", "1")
+		return
+	}
+	h.Set("Retry-After", strconv.FormatInt(secs, 10))
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Description }
@@ -20,13 +38,13 @@ func (e *Error) Error() string { return e.Code + ": " + e.Description }
 // The refusals of a credential: the same answer whichever endpoint it was
 // presented to.
 var (
-	ErrNoCredential      = &Error{http.StatusUnauthorized, "", "a bearer token or API key is required"}
-	ErrMalformed         = &Error{http.StatusBadRequest, "invalid_request", "malformed credential header"}
-	ErrTwoCredentials    = &Error{http.StatusBadRequest, "invalid_request", "more than one credential presented"}
-	ErrInvalidToken      = &Error{http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked"}
-	ErrInvalidAPIKey     = &Error{http.StatusUnauthorized, "invalid_token", "the API key is invalid, expired or revoked"}
-	ErrInsufficientScope = &Error{http.StatusForbidden, "insufficient_scope", "the credential lacks a required scope"}
-	ErrUnavailable       = &Error{http.StatusServiceUnavailable, "temporarily_unavailable", "cannot check the credential right now; retry shortly"}
+	ErrNoCredential      = &Error{Status: http.StatusUnauthorized, Code: "", Description: "a bearer token or API key is required"}
+	ErrMalformed         = &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "malformed credential header"}
+	ErrTwoCredentials    = &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "more than one credential presented"}
+	ErrInvalidToken      = &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "the access token is invalid, expired or revoked"}
+	ErrInvalidAPIKey     = &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "the API key is invalid, expired or revoked"}
+	ErrInsufficientScope = &Error{Status: http.StatusForbidden, Code: "insufficient_scope", Description: "the credential lacks a required scope"}
+	ErrUnavailable       = &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "cannot check the credential right now; retry shortly"}
 )
 
 // Challenge is what a resource's WWW-Authenticate names besides the error
@@ -43,14 +61,14 @@ type Challenge struct {
 }
 
 // Write answers a refused request to a protected resource: the RFC 6750 §3
-// challenge (or, for 503, Retry-After and no challenge: the credential was
-// not judged) and the JSON body of WriteJSON. A request without a credential
+// challenge (or, for 503 and 429, Retry-After and no challenge: the
+// credential was not judged) and the JSON body of WriteJSON. A request without a credential
 // gets a challenge without an error code (RFC 6750 §3.1); its body still
 // names the problem, as "unauthorized".
 func (e *Error) Write(w http.ResponseWriter, c Challenge) {
 	hdr := w.Header()
-	if e.Status == http.StatusServiceUnavailable {
-		hdr.Set("Retry-After", "1")
+	if e.Status == http.StatusServiceUnavailable || e.Status == http.StatusTooManyRequests {
+		e.SetRetryAfter(hdr)
 	} else {
 		challenge := `Bearer realm="` + c.Realm + `"`
 		if e.Code != "" {

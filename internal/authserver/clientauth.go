@@ -129,8 +129,39 @@ func parseBasic(h string) (id, secret string, ok bool) {
 }
 
 // authenticate finds the OAuth client of req and checks its secret in
-// constant time (RFC 6749 §2.3.1).
-func (s *Server) authenticate(r *http.Request, req *clientRequest, now time.Time) (*clientcache.Entry, *authn.Error) {
+// constant time (RFC 6749 §2.3.1). A client failing too often from the
+// caller's address is refused before anything is looked up (Config.Throttle);
+// every failure is counted against the address and the client ID.
+func (s *Server) authenticate(r *http.Request, req *clientRequest, endpoint string, now time.Time) (*clientcache.Entry, *authn.Error) {
+	addr, id := s.clientIP(r), ""
+	if credential.ValidClientID(req.clientID) {
+		id = req.clientID
+	}
+	if wait, refused := s.cfg.Throttle.Check(addr, id, now); refused {
+		if s.cfg.Throttled != nil {
+			s.cfg.Throttled(endpoint)
+		}
+		return nil, authn.Throttled(wait)
+	}
+	e, oerr := s.findClient(r, req, now)
+	if oerr == errBadClient {
+		s.cfg.Throttle.Failed(addr, id, now)
+	}
+	return e, oerr
+}
+
+// clientIP is the caller's address as the server determined it.
+func (s *Server) clientIP(r *http.Request) string {
+	if s.cfg.ClientIP != nil {
+		if ip := s.cfg.ClientIP(r); ip != "" {
+			return ip
+		}
+	}
+	return r.RemoteAddr
+}
+
+// findClient is authenticate's judgement, unthrottled.
+func (s *Server) findClient(r *http.Request, req *clientRequest, now time.Time) (*clientcache.Entry, *authn.Error) {
 	// Malformed IDs and secrets (bad prefix, length or checksum) never reach the cache or the database.
 	if !credential.ValidClientID(req.clientID) || credential.CheckSecret(req.secret) != nil {
 		dummyHash.Matches(req.secret)
@@ -164,9 +195,7 @@ func (s *Server) refuse(w http.ResponseWriter, req *clientRequest, oerr *authn.E
 	if oerr.Status == http.StatusUnauthorized && (req == nil || req.basic || req.clientID == "") {
 		w.Header().Set("WWW-Authenticate", s.realm)
 	}
-	if oerr.Status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
-	}
+	oerr.SetRetryAfter(w.Header())
 	if oerr.Status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", "POST")
 	}

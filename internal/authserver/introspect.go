@@ -42,7 +42,7 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	req, oerr := parseClientRequest(w, r)
 	var caller *clientcache.Entry
 	if oerr == nil {
-		caller, oerr = s.authenticate(r, req, now)
+		caller, oerr = s.authenticate(r, req, "introspect", now)
 	}
 	if oerr == nil && !caller.Client.Scopes.Covers(ScopeIntrospect) {
 		oerr = oauthErr(http.StatusForbidden, "insufficient_scope", "introspection needs the oauth:introspect scope")

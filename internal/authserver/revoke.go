@@ -19,7 +19,7 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	req, oerr := parseClientRequest(w, r)
 	if oerr == nil {
-		_, oerr = s.authenticate(r, req, now)
+		_, oerr = s.authenticate(r, req, "revoke", now)
 	}
 	tok := ""
 	if oerr == nil {

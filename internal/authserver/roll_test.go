@@ -34,7 +34,7 @@ func TestRollSecretAndIssuedTokens(t *testing.T) {
 	works := func(tok string) bool {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
 		r.Header.Set("Authorization", "Bearer "+tok)
-		_, refuse := d.Authenticate(r, &authn.Resources{Default: issuer}, time.Now())
+		_, refuse := d.Authenticate(r, "", &authn.Resources{Default: issuer}, time.Now())
 		return refuse == nil
 	}
 

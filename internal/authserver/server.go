@@ -18,6 +18,7 @@ import (
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/backend"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/throttle"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
 )
 
@@ -68,6 +69,17 @@ type Config struct {
 	// TokenOutcome, if not nil, is told the outcome of every token request:
 	// "issued" or the RFC 6749 §5.2 error code.
 	TokenOutcome func(outcome string)
+	// Throttle counts failed client authentications at the token,
+	// introspection and revocation endpoints per address and client ID, and
+	// refuses a client over its budget unjudged (RFC 6749 §2.3.1): 429 with
+	// Retry-After. Nil throttles nothing.
+	Throttle *throttle.Throttle
+	// ClientIP is the caller's address, as the server determined it
+	// (trusted proxies considered); r.RemoteAddr when nil or "".
+	ClientIP func(r *http.Request) string
+	// Throttled, if not nil, is told of every request Throttle refused, with
+	// its endpoint: "token", "introspect" or "revoke".
+	Throttled func(endpoint string)
 }
 
 // Server is the authorization server. Make one with New.

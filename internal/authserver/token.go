@@ -30,7 +30,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if oerr == nil {
 		var e *clientcache.Entry
-		if e, oerr = s.authenticate(r, req, now); oerr == nil {
+		if e, oerr = s.authenticate(r, req, "token", now); oerr == nil {
 			oerr = s.issue(w, req, e, now)
 		}
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/inflight"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpscope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpsession"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/ratelimit"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
@@ -64,6 +65,17 @@ type Shared struct {
 	// (Caddy keeps them in the request's variables and placeholders.)
 	Earlier  func(r *http.Request) *Pass
 	Admitted func(r *http.Request, p *Pass)
+
+	// ClientIP is the caller's address as the server determined it (trusted
+	// proxies considered), for the decider's failure throttle on API keys;
+	// r.RemoteAddr when nil or "".
+	ClientIP func(r *http.Request) string
+	// ClientLimits holds the buckets of clients' own rate limits
+	// (store.Client.RateLimit), shared by every route; nil enforces none.
+	ClientLimits *ratelimit.Limiters
+	// Throttled and RateLimited count requests refused with 429 for failing
+	// authentication too often, and over a rate limit; either may be nil.
+	Throttled, RateLimited func()
 }
 
 // Config is one protected route.
@@ -86,6 +98,10 @@ type Config struct {
 	// and reason; never a credential. The level makes it opt-in: a Caddy log
 	// that includes the logger's name at DEBUG level turns it on.
 	Decisions *zap.Logger
+	// RateLimit, if not nil, limits every client on this route, in a bucket
+	// per client of the route's own; a client's own limit applies as well,
+	// so the stricter wins.
+	RateLimit *ratelimit.Limit
 }
 
 // MCP configures an MCP route.
@@ -122,6 +138,9 @@ type Route struct {
 	metadataPath string          // where this route's Protected Resource Metadata is served
 	audience     authn.Resources // the audiences the route's tokens may have
 	ids          []resourceID
+
+	limit  *ratelimit.Limit    // the route's rate limit for every client; nil for none
+	limits *ratelimit.Limiters // its buckets, one per client
 }
 
 // resourceID is one resource identifier of a route, ready for use.
@@ -149,7 +168,13 @@ func New(cfg Config, sh *Shared) (*Route, error) {
 	case cfg.MountPath != "" && (!strings.HasPrefix(cfg.MountPath, "/") || strings.ContainsAny(cfg.MountPath, "*?#")):
 		return nil, errors.New("mount path must be a plain path such as /mcp")
 	}
-	rt := &Route{sh: sh, realm: cfg.Realm, required: cfg.Required, mcp: cfg.MCP, blnk: cfg.Blnk, log: cfg.Decisions}
+	rt := &Route{sh: sh, realm: cfg.Realm, required: cfg.Required, mcp: cfg.MCP, blnk: cfg.Blnk, log: cfg.Decisions, limit: cfg.RateLimit}
+	if rt.limit != nil {
+		if rt.limit.Requests < 1 || rt.limit.Burst < 1 || rt.limit.Per < time.Second {
+			return nil, errors.New("a rate limit needs at least one request per second or longer, and a burst of at least one")
+		}
+		rt.limits = ratelimit.New(0)
+	}
 	if rt.realm == "" {
 		rt.realm = "blnk"
 	}
@@ -252,6 +277,10 @@ func (rt *Route) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) er
 	if d != nil {
 		return rt.deny(w, r, nil, d)
 	}
+	if cred.APIKey {
+		// API keys can be guessed at: the decider counts failures per address.
+		cred.Addr = rt.clientIP(r)
+	}
 	b := rt.sh.Backend
 	changes, now := b.Changes(), time.Now()
 	who, d := rt.sh.Decider.Decide(r.Context(), cred, &rt.audience, now)
@@ -298,6 +327,9 @@ func (p *Pass) String() string { return "blnk_auth pass for " + p.Client.Client.
 // next request. first is the first route the request meets: it records the
 // Pass and removes the credential.
 func (rt *Route) serve(w http.ResponseWriter, r *http.Request, next Next, p *Pass, first bool) error {
+	if done := rt.rateLimit(w, r, p, first); done {
+		return nil
+	}
 	a := inflight.Authority{ClientID: p.Client.Client.ID, ClientExpires: p.Client.Client.ExpiresAt, Need: rt.required, APIKey: p.apiKey}
 	if t := p.Token; t != nil {
 		// As long as the verifier would still accept the token.
@@ -389,6 +421,78 @@ func (rt *Route) admit(r *http.Request, f *inflight.Flight, p *Pass, more scope.
 	return nil
 }
 
+// rateLimit refuses a request over its client's own rate limit (counted on
+// the first route the request meets) or this route's limit for every client
+// (each route its own): both must allow it, so the stricter wins. A refusal
+// takes nothing from the other bucket. It answers 429 with Retry-After and
+// the RateLimit header fields, on an MCP route with a JSON-RPC error, and
+// reports done. Without limits it costs two nil checks; with one, a bucket
+// lookup and no allocation.
+func (rt *Route) rateLimit(w http.ResponseWriter, r *http.Request, p *Pass, first bool) (done bool) {
+	var own ratelimit.Limit
+	hasOwn := first && p.Client.Client.RateLimit != nil && rt.sh.ClientLimits != nil
+	if !hasOwn && rt.limit == nil {
+		return false
+	}
+	id, now := p.Client.Client.ID, p.judged
+	if hasOwn {
+		own = ratelimit.Limit(*p.Client.Client.RateLimit)
+		if rt.limit != nil {
+			// Look before taking from the route's bucket.
+			if wait := rt.sh.ClientLimits.Wait(id, own, now); wait > 0 {
+				rt.refuseRate(w, r, p, "client", own, wait)
+				return true
+			}
+		}
+	}
+	if rt.limit != nil {
+		if ok, wait := rt.limits.Allow(id, *rt.limit, now); !ok {
+			rt.refuseRate(w, r, p, "route", *rt.limit, wait)
+			return true
+		}
+	}
+	if hasOwn {
+		if ok, wait := rt.sh.ClientLimits.Allow(id, own, now); !ok {
+			rt.refuseRate(w, r, p, "client", own, wait)
+			return true
+		}
+	}
+	return false
+}
+
+// errRateLimited is the body of a 429 over a rate limit.
+var errRateLimited = &authn.Error{Status: http.StatusTooManyRequests, Code: "too_many_requests", Description: "rate limit exceeded; retry after the Retry-After delay"}
+
+// jsonRPCRateLimited is an MCP route's 429 body: a JSON-RPC error of the
+// server-error range, since the request's id is not read before the limit.
+var jsonRPCRateLimited = mcpscope.JSONRPCError(nil, -32000, "Too Many Requests: rate limit exceeded; retry after the Retry-After delay")
+
+func (rt *Route) refuseRate(w http.ResponseWriter, r *http.Request, p *Pass, policy string, l ratelimit.Limit, wait time.Duration) {
+	rt.decide(r, p, "rate_limited", "over the "+policy+" rate limit", http.StatusTooManyRequests)
+	if rt.sh.RateLimited != nil {
+		rt.sh.RateLimited()
+	}
+	h := w.Header()
+	ratelimit.SetHeaders(h, policy, l, wait)
+	if rt.mcp != nil {
+		h.Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = w.Write(jsonRPCRateLimited)
+		return
+	}
+	authn.WriteJSON(w, errRateLimited.Status, errRateLimited.Code, errRateLimited.Description)
+}
+
+// clientIP is the caller's address as the server determined it.
+func (rt *Route) clientIP(r *http.Request) string {
+	if rt.sh.ClientIP != nil {
+		if ip := rt.sh.ClientIP(r); ip != "" {
+			return ip
+		}
+	}
+	return r.RemoteAddr
+}
+
 // decide counts a decision and, when the decision log is on, writes it: who
 // (client, token ID; never a credential), where (route, method, path), what
 // (MCP method and tool, Blnk operation), and the outcome with its reason.
@@ -451,6 +555,9 @@ func (rt *Route) denyNeeding(w http.ResponseWriter, r *http.Request, p *Pass, d 
 	reason := d.Description
 	if need != "" {
 		reason += " (needs " + need + ")"
+	}
+	if d.Status == http.StatusTooManyRequests && rt.sh.Throttled != nil {
+		rt.sh.Throttled()
 	}
 	rt.decide(r, p, outcome, reason, d.Status)
 	// RFC 6750 §3 with RFC 9728 §5.1: where to discover the authorization

@@ -68,6 +68,28 @@ type Client struct {
 	// accepted until PreviousSecretExpiresAt (the roll's grace period).
 	PreviousSecretHash      *credential.Hash
 	PreviousSecretExpiresAt *time.Time
+
+	// RateLimit is the client's own rate limit; nil for none.
+	RateLimit *RateLimit
+}
+
+// RateLimit is a client's rate limit: on average Requests per Per, with
+// bursts of up to Burst requests (a token bucket).
+type RateLimit struct {
+	Requests int
+	Per      time.Duration // one of RateLimitPeriods
+	Burst    int
+}
+
+// RateLimitPeriods are the periods a rate limit may have.
+var RateLimitPeriods = []time.Duration{time.Second, time.Minute, time.Hour}
+
+// Valid reports whether l can be stored: positive counts and a known period.
+func (l *RateLimit) Valid() bool {
+	if l == nil {
+		return true
+	}
+	return l.Requests > 0 && l.Burst > 0 && (l.Per == time.Second || l.Per == time.Minute || l.Per == time.Hour)
 }
 
 // SecretMatches reports whether secret is the client's secret, or its previous
@@ -229,6 +251,8 @@ type ClientUpdate struct {
 	Scopes *scope.Set
 	// ExpiresAt: nil leaves it; a pointer to nil sets "never".
 	ExpiresAt **time.Time
+	// RateLimit: nil leaves it; a pointer to nil removes the limit.
+	RateLimit **RateLimit
 }
 
 // SecretRoll replaces a client's secret.

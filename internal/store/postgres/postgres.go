@@ -64,7 +64,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the pool.
 func (s *Store) Close() { s.pool.Close() }
 
-const clientColumns = `client_id, name, type, scopes, secret_hash, secret_hint, created_at, expires_at, revoked_at, last_used_at, previous_secret_hash, previous_secret_expires_at`
+const clientColumns = `client_id, name, type, scopes, secret_hash, secret_hint, created_at, expires_at, revoked_at, last_used_at, previous_secret_hash, previous_secret_expires_at, rate_limit_requests, rate_limit_per_seconds, rate_limit_burst`
 
 func scanClient(row pgx.Row) (*store.Client, error) {
 	var (
@@ -73,8 +73,9 @@ func scanClient(row pgx.Row) (*store.Client, error) {
 		scopes []string
 		hash   []byte
 		prev   []byte
+		rl     [3]*int32
 	)
-	if err := row.Scan(&c.ID, &c.Name, &typ, &scopes, &hash, &c.SecretHint, &c.CreatedAt, &c.ExpiresAt, &c.RevokedAt, &c.LastUsedAt, &prev, &c.PreviousSecretExpiresAt); err != nil {
+	if err := row.Scan(&c.ID, &c.Name, &typ, &scopes, &hash, &c.SecretHint, &c.CreatedAt, &c.ExpiresAt, &c.RevokedAt, &c.LastUsedAt, &prev, &c.PreviousSecretExpiresAt, &rl[0], &rl[1], &rl[2]); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, store.ErrNotFound
 		}
@@ -99,7 +100,19 @@ func scanClient(row pgx.Row) (*store.Client, error) {
 		copy(h[:], prev)
 		c.PreviousSecretHash = &h
 	}
+	if rl[0] != nil && rl[1] != nil && rl[2] != nil {
+		c.RateLimit = &store.RateLimit{Requests: int(*rl[0]), Per: time.Duration(*rl[1]) * time.Second, Burst: int(*rl[2])}
+	}
 	return &c, nil
+}
+
+// rateLimitArgs are the three rate limit columns of l (NULL for nil).
+func rateLimitArgs(l *store.RateLimit) (requests, perSeconds, burst *int32) {
+	if l == nil {
+		return nil, nil, nil
+	}
+	r, p, b := int32(l.Requests), int32(l.Per/time.Second), int32(l.Burst)
+	return &r, &p, &b
 }
 
 // utc puts times read from the database in UTC, whatever the session's time zone.
@@ -141,9 +154,10 @@ func logChange(ctx context.Context, tx pgx.Tx, clientID string) error {
 // CreateClient implements store.Store.
 func (s *Store) CreateClient(ctx context.Context, c *store.Client, a store.Audit) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO blnk_auth_clients (`+clientColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`,
+		rlRequests, rlPer, rlBurst := rateLimitArgs(c.RateLimit)
+		_, err := tx.Exec(ctx, `INSERT INTO blnk_auth_clients (`+clientColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
 			c.ID, c.Name, string(c.Type), c.Scopes.List(), c.SecretHash[:], c.SecretHint, c.CreatedAt, c.ExpiresAt, c.RevokedAt, c.LastUsedAt,
-			hashBytes(c.PreviousSecretHash), c.PreviousSecretExpiresAt)
+			hashBytes(c.PreviousSecretHash), c.PreviousSecretExpiresAt, rlRequests, rlPer, rlBurst)
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 			return store.ErrExists
@@ -266,13 +280,21 @@ func (s *Store) UpdateClient(ctx context.Context, id string, u store.ClientUpdat
 		if u.ExpiresAt != nil {
 			expires = *u.ExpiresAt
 		}
+		var limit *store.RateLimit
+		if u.RateLimit != nil {
+			limit = *u.RateLimit
+		}
+		rlRequests, rlPer, rlBurst := rateLimitArgs(limit)
 		var err error
 		c, err = scanClient(tx.QueryRow(ctx, `UPDATE blnk_auth_clients SET
 				name = CASE WHEN $2 THEN $3 ELSE name END,
 				scopes = CASE WHEN $4 THEN $5::text[] ELSE scopes END,
-				expires_at = CASE WHEN $6 THEN $7::timestamptz ELSE expires_at END
+				expires_at = CASE WHEN $6 THEN $7::timestamptz ELSE expires_at END,
+				rate_limit_requests = CASE WHEN $8 THEN $9::integer ELSE rate_limit_requests END,
+				rate_limit_per_seconds = CASE WHEN $8 THEN $10::integer ELSE rate_limit_per_seconds END,
+				rate_limit_burst = CASE WHEN $8 THEN $11::integer ELSE rate_limit_burst END
 			WHERE client_id = $1 RETURNING `+clientColumns,
-			id, u.Name != nil, deref(u.Name), u.Scopes != nil, scopes, u.ExpiresAt != nil, expires))
+			id, u.Name != nil, deref(u.Name), u.Scopes != nil, scopes, u.ExpiresAt != nil, expires, u.RateLimit != nil, rlRequests, rlPer, rlBurst))
 		if err != nil {
 			return err
 		}

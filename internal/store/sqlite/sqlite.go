@@ -207,7 +207,7 @@ func fromNullMicros(v sql.NullInt64) *time.Time {
 	return &t
 }
 
-const clientColumns = `client_id, name, type, scopes, secret_hash, secret_hint, created_at, expires_at, revoked_at, last_used_at, previous_secret_hash, previous_secret_expires_at`
+const clientColumns = `client_id, name, type, scopes, secret_hash, secret_hint, created_at, expires_at, revoked_at, last_used_at, previous_secret_hash, previous_secret_expires_at, rate_limit_requests, rate_limit_per_seconds, rate_limit_burst`
 
 func scanClient(row interface{ Scan(...any) error }) (*store.Client, error) {
 	var (
@@ -216,8 +216,9 @@ func scanClient(row interface{ Scan(...any) error }) (*store.Client, error) {
 		hash, prev                        []byte
 		created                           int64
 		expires, revoked, used, prevUntil sql.NullInt64
+		rlRequests, rlPer, rlBurst        sql.NullInt64
 	)
-	if err := row.Scan(&c.ID, &c.Name, &typ, &scopes, &hash, &c.SecretHint, &created, &expires, &revoked, &used, &prev, &prevUntil); err != nil {
+	if err := row.Scan(&c.ID, &c.Name, &typ, &scopes, &hash, &c.SecretHint, &created, &expires, &revoked, &used, &prev, &prevUntil, &rlRequests, &rlPer, &rlBurst); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, store.ErrNotFound
 		}
@@ -250,7 +251,18 @@ func scanClient(row interface{ Scan(...any) error }) (*store.Client, error) {
 	c.RevokedAt = fromNullMicros(revoked)
 	c.LastUsedAt = fromNullMicros(used)
 	c.PreviousSecretExpiresAt = fromNullMicros(prevUntil)
+	if rlRequests.Valid && rlPer.Valid && rlBurst.Valid {
+		c.RateLimit = &store.RateLimit{Requests: int(rlRequests.Int64), Per: time.Duration(rlPer.Int64) * time.Second, Burst: int(rlBurst.Int64)}
+	}
 	return &c, nil
+}
+
+// rateLimitArgs are the three rate limit columns of l (NULL for nil).
+func rateLimitArgs(l *store.RateLimit) (requests, perSeconds, burst any) {
+	if l == nil {
+		return nil, nil, nil
+	}
+	return int64(l.Requests), int64(l.Per / time.Second), int64(l.Burst)
 }
 
 func hashBytes(h *credential.Hash) any {
@@ -275,11 +287,12 @@ func record(ctx context.Context, tx *sql.Tx, clientID, action string, a store.Au
 // CreateClient implements store.Store.
 func (s *Store) CreateClient(ctx context.Context, c *store.Client, a store.Audit) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO blnk_auth_clients (`+clientColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+		rlRequests, rlPer, rlBurst := rateLimitArgs(c.RateLimit)
+		res, err := tx.ExecContext(ctx, `INSERT INTO blnk_auth_clients (`+clientColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 			ON CONFLICT (client_id) DO NOTHING`,
 			c.ID, c.Name, string(c.Type), c.Scopes.String(), c.SecretHash[:], c.SecretHint, micros(c.CreatedAt),
 			nullMicros(c.ExpiresAt), nullMicros(c.RevokedAt), nullMicros(c.LastUsedAt),
-			hashBytes(c.PreviousSecretHash), nullMicros(c.PreviousSecretExpiresAt))
+			hashBytes(c.PreviousSecretHash), nullMicros(c.PreviousSecretExpiresAt), rlRequests, rlPer, rlBurst)
 		if err != nil {
 			return err
 		}
@@ -421,6 +434,11 @@ func (s *Store) UpdateClient(ctx context.Context, id string, u store.ClientUpdat
 		if u.ExpiresAt != nil {
 			sets = append(sets, `expires_at = ?`)
 			args = append(args, nullMicros(*u.ExpiresAt))
+		}
+		if u.RateLimit != nil {
+			sets = append(sets, `rate_limit_requests = ?`, `rate_limit_per_seconds = ?`, `rate_limit_burst = ?`)
+			r, p, b := rateLimitArgs(*u.RateLimit)
+			args = append(args, r, p, b)
 		}
 		if len(sets) == 0 {
 			sets = append(sets, `client_id = client_id`) // nothing to change; still recorded

@@ -27,6 +27,10 @@ func cloneClient(c *store.Client) *store.Client {
 	if d.PreviousSecretHash != nil {
 		d.PreviousSecretHash = hashPtr(*d.PreviousSecretHash)
 	}
+	if d.RateLimit != nil {
+		l := *d.RateLimit
+		d.RateLimit = &l
+	}
 	return &d
 }
 

@@ -75,6 +75,9 @@ func diffClient(got, want *store.Client) []string {
 	if !sameHash(got.PreviousSecretHash, want.PreviousSecretHash) {
 		d = append(d, fmt.Sprintf("PreviousSecretHash = %s, want %s", fmtHash(got.PreviousSecretHash), fmtHash(want.PreviousSecretHash)))
 	}
+	if !sameRateLimit(got.RateLimit, want.RateLimit) {
+		d = append(d, fmt.Sprintf("RateLimit = %s, want %s", fmtRateLimit(got.RateLimit), fmtRateLimit(want.RateLimit)))
+	}
 	return d
 }
 

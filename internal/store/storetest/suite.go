@@ -55,6 +55,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TokenRevoked", testTokenRevoked},
 		{"Guard", testGuard},
 		{"GuardSeesConcurrentChange", testGuardSeesConcurrentChange},
+		{"RateLimit", testRateLimit},
+		{"RateLimitRefused", testRateLimitRefused},
 		{"Ping", testPing},
 		{"Sessions", testSessions},
 	}
