@@ -197,9 +197,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	secret := repl.ReplaceKnown(a.Secret, "")
 	if secret == "" && a.Secret != "" {
-		// A placeholder that names nothing (an unset variable, a missing
-		// file): never fall back to the generated secret in its place.
-		return fmt.Errorf("blnk_auth: secret %s expands to nothing (unset environment variable or missing file?)", a.Secret)
+		// A placeholder that names nothing. A missing file is a mistake to
+		// stop at; an unset variable with the embedded store is the
+		// zero-setup path (the Caddyfile serves PostgreSQL too), which
+		// falls back to the generated secret, saying so.
+		if !db.Embedded() || strings.Contains(a.Secret, "{file.") {
+			return fmt.Errorf("blnk_auth: secret %s expands to nothing (unset environment variable or missing file?)", a.Secret)
+		}
+		a.logger.Warn("blnk_auth: secret expands to nothing; the embedded database uses the secret generated beside it (see README: Backups)", zap.String("placeholder", a.Secret))
 	}
 	if secret == "" && db.Embedded() {
 		if secret, err = db.EmbeddedSecret(); err != nil {

@@ -54,8 +54,27 @@ type instance struct {
 	authURL, apiURL string
 	config, dsn     string
 	cmd             *exec.Cmd
-	log             *bytes.Buffer
+	log             *syncBuffer
 	env             []string // added to processEnv's, later values winning
+}
+
+// syncBuffer is a bytes.Buffer the process's output copier writes while the
+// test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 const processCaddyfile = `{
@@ -116,7 +135,7 @@ func startInstance(t *testing.T, dsn, issuer string) *instance {
 // run starts (or restarts) the instance's process and waits until it serves.
 func (in *instance) run(t *testing.T) {
 	t.Helper()
-	in.log = new(bytes.Buffer)
+	in.log = new(syncBuffer)
 	dsn := in.dsn
 	in.cmd = exec.Command(caddyBinary(t), "run", "--config", in.config, "--adapter", "caddyfile")
 	in.cmd.Env = append(processEnv(dsn), in.env...)

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
@@ -21,7 +22,7 @@ func throttleOptions(kind string, metricsPort int) gatewayOptions {
 	return gatewayOptions{
 		store:       kind,
 		appExtra:    "throttle {\n\taddress_failures 5\n\tclient_failures 8\n\twindow 1m\n}",
-		globalExtra: "servers {\n\ttrusted_proxies static 127.0.0.1/32\n\tclient_ip_headers X-Forwarded-For\n}",
+		globalExtra: "servers {\n\ttrusted_proxies static 127.0.0.1/32\n\ttrusted_proxies_strict\n\tclient_ip_headers X-Forwarded-For\n}",
 		apiRoutes:   adminRoutesConfig,
 		extraConfig: fmt.Sprintf("http://:%d {\n\tbind 127.0.0.1\n\tmetrics\n}", metricsPort),
 	}
@@ -245,4 +246,53 @@ func cacheMisses(t *testing.T, port int) int {
 	}
 	n, _ := strconv.Atoi(m[1])
 	return n
+}
+
+// TestThrottleBoundsConcurrentStoreReads: random credentials sent all at
+// once from one address (as one HTTP/2 connection could) cost no more store
+// reads than the address's failure budget: a judgement that would read the
+// store reserves its share of the budget before it starts.
+func TestThrottleBoundsConcurrentStoreReads(t *testing.T) {
+	forEachStore(t, func(t *testing.T, kind string) {
+		mport := freePort(t)
+		g := startGateway(t, throttleOptions(kind, mport))
+		before := cacheMisses(t, mport)
+		const flood = 200
+		start := make(chan struct{})
+		statuses := make(chan int, flood)
+		var wg sync.WaitGroup
+		for range flood {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				req, _ := http.NewRequest(http.MethodPost, g.authURL+"/oauth/token", strings.NewReader(grant.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth(credential.NewClientID(), credential.NewSecret())
+				req.Header.Set("X-Forwarded-For", "198.51.100.77")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					statuses <- 0
+					return
+				}
+				resp.Body.Close()
+				statuses <- resp.StatusCode
+			}()
+		}
+		close(start)
+		wg.Wait()
+		close(statuses)
+		counts := map[int]int{}
+		for s := range statuses {
+			counts[s]++
+		}
+		reads := cacheMisses(t, mport) - before
+		t.Logf("%d concurrent random credentials from one address: %d store reads, statuses %v", flood, reads, counts)
+		if counts[401]+counts[429] != flood {
+			t.Fatalf("statuses %v, want only 401 and 429", counts)
+		}
+		if reads < 1 || reads > 6 {
+			t.Errorf("%d concurrent random credentials from one address cost %d store reads, want at most the budget (5, and one more refilled)", flood, reads)
+		}
+	})
 }

@@ -132,10 +132,14 @@ func SameResource(a, b string) bool {
 // Clients finds client records; *clientcache.Cache is one.
 type Clients interface {
 	Get(ctx context.Context, id string) (*clientcache.Entry, error)
+	// Lookup answers from memory only (ok false: it would need the store);
+	// Load reads the store.
+	Lookup(id string) (e *clientcache.Entry, ok bool, err error)
+	Load(ctx context.Context, id string) (*clientcache.Entry, error)
 }
 
 // Revocations tells whether a single access token was revoked before its
-// expiry; an error means it cannot tell. *gateway.Backend is one.
+// expiry; an error means it cannot tell. *backend.Backend is one.
 type Revocations interface {
 	TokenRevoked(ctx context.Context, jti string) (bool, error)
 }
@@ -190,7 +194,7 @@ func (d *Decider) Decide(ctx context.Context, cred Credential, aud Audience, now
 				return Principal{}, Throttled(wait)
 			}
 		}
-		entry, e := d.Client(ctx, id, store.TypeAPIKey, now)
+		entry, e := d.throttledClient(ctx, cred.Addr, id, store.TypeAPIKey, now)
 		if e != nil {
 			if e.Status == http.StatusUnauthorized {
 				d.failed(cred.Addr, id, now)
@@ -233,6 +237,10 @@ func (d *Decider) Decide(ctx context.Context, cred Credential, aud Audience, now
 // ErrUnavailable.
 func (d *Decider) Client(ctx context.Context, id string, want store.Type, now time.Time) (*clientcache.Entry, *Error) {
 	e, err := d.Clients.Get(ctx, id)
+	return d.judgeClient(e, err, want, now)
+}
+
+func (d *Decider) judgeClient(e *clientcache.Entry, err error, want store.Type, now time.Time) (*clientcache.Entry, *Error) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, ErrInvalidToken
@@ -244,6 +252,24 @@ func (d *Decider) Client(ctx context.Context, id string, want store.Type, now ti
 		return nil, ErrInvalidToken
 	}
 	return e, nil
+}
+
+// throttledClient is Client for a credential from addr: a client the cache
+// does not know costs a store read, which the throttle must allow first
+// (Throttle.Reserve), so that concurrent guesses from one address cannot each
+// cost one before the first failure is counted.
+func (d *Decider) throttledClient(ctx context.Context, addr, id string, want store.Type, now time.Time) (*clientcache.Entry, *Error) {
+	e, cached, err := d.Clients.Lookup(id)
+	if !cached {
+		if addr != "" && d.Throttle != nil {
+			if wait, ok := d.Throttle.Reserve(addr, now); !ok {
+				return nil, Throttled(wait)
+			}
+			defer d.Throttle.Release(addr)
+		}
+		e, err = d.Clients.Load(ctx, id)
+	}
+	return d.judgeClient(e, err, want, now)
 }
 
 // failed counts a failed API key from addr ("": not counted).

@@ -143,6 +143,20 @@ func (s *Server) authenticate(r *http.Request, req *clientRequest, endpoint stri
 		}
 		return nil, authn.Throttled(wait)
 	}
+	if id != "" && s.cfg.Throttle != nil {
+		// A client the cache does not know costs a store read: concurrent
+		// guesses from one address may not each cost one before the first
+		// failure is counted.
+		if _, cached, _ := s.cfg.Backend.Clients.Lookup(id); !cached {
+			if wait, ok := s.cfg.Throttle.Reserve(addr, now); !ok {
+				if s.cfg.Throttled != nil {
+					s.cfg.Throttled(endpoint)
+				}
+				return nil, authn.Throttled(wait)
+			}
+			defer s.cfg.Throttle.Release(addr) // after Failed below
+		}
+	}
 	e, oerr := s.findClient(r, req, now)
 	if oerr == errBadClient {
 		s.cfg.Throttle.Failed(addr, id, now)

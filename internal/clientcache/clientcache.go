@@ -121,12 +121,30 @@ func New(load Loader, cfg Config) (*Cache, error) {
 // Get returns the entry for id, reading the store on a miss. A client the
 // store does not know yields store.ErrNotFound; a failed read ErrUnavailable.
 func (c *Cache) Get(ctx context.Context, id string) (*Entry, error) {
+	if e, ok, err := c.Lookup(id); ok {
+		return e, err
+	}
+	return c.Load(ctx, id)
+}
+
+// Lookup answers as Get does when the cache holds id's entry (a client, or
+// the store's "not found") and may trust it; ok is false when answering
+// would need the store. It never reads the store, so a caller can decide
+// whether a store read is allowed (package throttle) before calling Load.
+func (c *Cache) Lookup(id string) (e *Entry, ok bool, err error) {
 	if c.trusted() {
 		if e, ok := c.items.Get(id); ok {
 			c.hits.Add(1)
-			return e.result()
+			e, err := e.result()
+			return e, true, err
 		}
 	}
+	return nil, false, nil
+}
+
+// Load is Get's miss: it reads the store (one read per id at a time, shared
+// by concurrent callers) and fills the cache.
+func (c *Cache) Load(ctx context.Context, id string) (*Entry, error) {
 	c.misses.Add(1)
 	v, err, _ := c.group.Do(id, func() (any, error) { return c.fill(ctx, id) })
 	if err != nil {

@@ -132,6 +132,38 @@ func (t *Throttle) Failed(addr, clientID string, now time.Time) {
 	}
 }
 
+// Reserve is asked before a credential's judgement reads the store (a client
+// ID the cache does not know): it refuses, and says after how long to retry,
+// when the address's remaining failure budget is taken by judgements already
+// under way, so that concurrent requests cannot each cost a store read before
+// the first failure is counted. Release must follow an accepted Reserve once
+// the judgement, and its Failed, is done. Reservations are only for store
+// reads: a client whose entry is cached is judged without one, however many
+// of its requests are in flight.
+func (t *Throttle) Reserve(addr string, now time.Time) (retryAfter time.Duration, ok bool) {
+	if t == nil {
+		return 0, true
+	}
+	a := t.addrs.getOrAdd(addrKey(addr), now)
+	p := a.pending.Add(1)
+	if tokens := a.lim.TokensAt(now); tokens < float64(p) {
+		a.pending.Add(-1)
+		secs := (float64(p) - tokens) / float64(a.lim.Limit())
+		return max(time.Second, time.Duration(math.Ceil(secs*float64(time.Second)))), false
+	}
+	return 0, true
+}
+
+// Release ends a reservation of Reserve.
+func (t *Throttle) Release(addr string) {
+	if t == nil {
+		return
+	}
+	if a := t.addrs.get(addrKey(addr)); a != nil && a.pending.Add(-1) < 0 {
+		a.pending.Store(0) // the entry was forgotten and made again meanwhile
+	}
+}
+
 // Len is how many addresses and client IDs are remembered.
 func (t *Throttle) Len() (addrs, clients int) {
 	return t.addrs.len(), t.clients.len()
@@ -167,6 +199,7 @@ type entry struct {
 	lim      *rate.Limiter
 	lastFail atomic.Int64 // unix nanoseconds of the last failure (addresses only)
 	lastSeen atomic.Int64 // unix nanoseconds of the last failure counted
+	pending  atomic.Int64 // judgements under way that read the store (Reserve)
 }
 
 // wait is how long until the bucket holds a whole token; 0 if it does.

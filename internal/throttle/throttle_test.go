@@ -117,3 +117,32 @@ func TestCheckCleanAllocs(t *testing.T) {
 		t.Fatalf("Check allocates %v times", n)
 	}
 }
+
+// TestReserve: judgements that will read the store take the address's
+// remaining budget while they run; a released one gives it back.
+func TestReserve(t *testing.T) {
+	th := New(Config{AddressFailures: 3, Window: time.Minute})
+	now := time.Now()
+	for i := range 3 {
+		if _, ok := th.Reserve("198.51.100.9", now); !ok {
+			t.Fatalf("reservation %d refused within the budget", i+1)
+		}
+	}
+	wait, ok := th.Reserve("198.51.100.9", now)
+	if ok || wait < time.Second {
+		t.Fatalf("a fourth reservation while three run: ok %v, retry after %v", ok, wait)
+	}
+	if _, ok := th.Reserve("198.51.100.10", now); !ok {
+		t.Fatal("another address was refused")
+	}
+	th.Release("198.51.100.9")
+	if _, ok := th.Reserve("198.51.100.9", now); !ok {
+		t.Fatal("a released reservation was not given back")
+	}
+	// A failure spends the budget for good; a release after it does not.
+	th.Failed("198.51.100.9", "", now)
+	th.Release("198.51.100.9")
+	if _, ok := th.Reserve("198.51.100.9", now); ok {
+		t.Fatal("reserved past the budget after a failure")
+	}
+}
