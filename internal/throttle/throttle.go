@@ -300,9 +300,15 @@ func (t *table[K]) len() int {
 	return n
 }
 
+// addrShard hashes all 16 bytes: an IPv6 key is a /64 whose low half is
+// zero, and the /64s of one delegation differ only in a few middle bytes.
 func addrShard(a netip.Addr) uint32 {
 	b := a.As16()
-	return uint32(b[15]) ^ uint32(b[14])<<3 ^ uint32(b[13])<<5 ^ uint32(b[7])
+	h := uint32(2166136261)
+	for _, c := range b {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	return h
 }
 
 func stringShard(s string) uint32 {

@@ -146,3 +146,16 @@ func TestReserve(t *testing.T) {
 		t.Fatal("reserved past the budget after a failure")
 	}
 }
+
+// TestAddrShardSpreads: the first /64s of many delegations (/48s, which
+// differ in the middle bytes only) spread over the shards, rather than
+// landing in one.
+func TestAddrShardSpreads(t *testing.T) {
+	seen := map[uint32]bool{}
+	for i := range 64 {
+		seen[addrShard(addrKey(fmt.Sprintf("2001:db8:%x::1", i)))%shards] = true
+	}
+	if len(seen) < shards/2 {
+		t.Fatalf("the first /64s of 64 /48s use %d of %d shards", len(seen), shards)
+	}
+}
