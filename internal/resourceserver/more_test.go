@@ -144,14 +144,22 @@ func TestServeHTTPAllocs(t *testing.T) {
 		_ = rt.ServeHTTP(w, r, nopNext{})
 	}
 	// Warm the verified-token and client caches (ristretto applies its
-	// writes asynchronously) until the change feed trusts them.
-	for range 5 {
+	// writes asynchronously) until the change feed is synced, so that the
+	// cache is trusted, and the client is in it.
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ; i++ {
 		serve()
 		if w.Code != 200 {
 			t.Fatalf("%d %s", w.Code, w.Body)
 		}
 		f.backend.Clients.Wait()
 		time.Sleep(20 * time.Millisecond)
+		if _, cached, _ := f.backend.Clients.Lookup(id); cached && f.backend.FeedSynced() && i >= 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the caches never warmed")
+		}
 	}
 	if n := testing.AllocsPerRun(200, serve); n > 4 {
 		t.Fatalf("%.1f allocations per request, want at most 4", n)
