@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
@@ -173,7 +174,8 @@ func TestRateLimitRoute(t *testing.T) {
 
 // TestThrottleAPIKeys: wrong API keys at blnk_auth count against the address;
 // past the budget it gets 429 unjudged (no challenge: nothing was judged),
-// while the key's owner keeps working from its own address.
+// while the key's owner keeps working from its own address; a flood of random
+// API keys costs at most the budget in store reads.
 func TestThrottleAPIKeys(t *testing.T) {
 	forEachStore(t, func(t *testing.T, kind string) {
 		mport := freePort(t)
@@ -192,6 +194,22 @@ func TestThrottleAPIKeys(t *testing.T) {
 		mustStatus(t, g.call("/ledgers", "X-Blnk-Key", c.Secret, "X-Forwarded-For", "203.0.113.5"), 200, "the right key from a clean address")
 		if body := scrape(t, mport); !strings.Contains(body, `caddy_blnk_auth_throttled_requests_total{endpoint="blnk_auth"} 1`) {
 			t.Error("metrics lack 1 throttled blnk_auth request")
+		}
+
+		// A flood of random well-formed API keys from one address: at most
+		// the address budget (5) in store reads, not one each.
+		before := cacheMisses(t, mport)
+		for range 100 {
+			key, err := credential.NewAPIKey(credential.NewClientID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := g.call("/ledgers", "X-Blnk-Key", key, "X-Forwarded-For", "198.51.100.4"); r.status != 401 && r.status != 429 {
+				t.Fatalf("random API key: %d %s", r.status, r.raw)
+			}
+		}
+		if reads := cacheMisses(t, mport) - before; reads < 1 || reads > 5 {
+			t.Errorf("100 random API keys from one address cost %d store reads, want between 1 and the address budget, 5", reads)
 		}
 	})
 }
