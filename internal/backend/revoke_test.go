@@ -3,10 +3,15 @@ package backend_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zaptest"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/backend"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/backend/backendtest"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/inflight"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
@@ -65,9 +70,16 @@ func (failingStore) RevokeToken(context.Context, store.RevokedToken) error {
 // endpoint answers 503): a revocation that only one instance knows would be
 // undone by its next restart.
 func TestRevokeTokenNotRecorded(t *testing.T) {
-	b := backendtest.Backend(t)
-	b.Store = failingStore{b.Store}
 	ctx := context.Background()
+	st, err := backend.Database{SQLitePath: filepath.Join(t.TempDir(), "gateway.db")}.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := backend.New(failingStore{st}, clientcache.Config{}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close(); st.Close() })
 	end := time.Now().Add(time.Hour)
 	reqCtx, f := b.Flights.Start(ctx, &inflight.Authority{ClientID: "c1", JTI: "jti-1", Token: true, TokenScopes: scope.MustParse("mcp:read"), TokenEnd: end})
 	defer b.Flights.End(f)
