@@ -257,7 +257,9 @@
 			cell("Secret", null, el("code", { text: c.secret_hint })));
 	}
 
+	let keysLoad = 0; // the latest loadKeys; an answer to an earlier one is stale
 	async function loadKeys(reset) {
+		const seq = ++keysLoad;
 		const body = $("keys-body");
 		$("keys-error").textContent = "";
 		const q = new URLSearchParams();
@@ -267,6 +269,7 @@
 		if (!reset && keys.cursor) q.set("cursor", keys.cursor);
 		try {
 			const page = await api("GET", "clients?" + q);
+			if (seq !== keysLoad) return; // a newer filter or page was asked for meanwhile
 			if (reset) { body.replaceChildren(); keys.rows = 0; }
 			body.append(...page.clients.map(keyRow));
 			keys.rows += page.clients.length;
