@@ -113,6 +113,8 @@ func (h *AdminAPI) Provision(ctx caddy.Context) error {
 			KnownScopes:  a.routes.Scopes,
 			MountPath:    mountPath,
 			ClientIP:     clientIP,
+			Throttle:     a.throttle,
+			Throttled:    func() { a.metrics.throttled("dashboard") },
 			Logger:       ctx.Logger().Named("dashboard"),
 		})
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/throttle"
 )
 
 // Defaults of Config.
@@ -72,6 +73,13 @@ type Config struct {
 	// ClientIP is the caller's address for the log line of a sign-in;
 	// r.RemoteAddr when nil or "".
 	ClientIP func(r *http.Request) string
+	// Throttle counts failed sign-ins per address (and client ID) with the
+	// admin API's and the token endpoint's failures, and refuses an address
+	// failing too often before any key is looked at (package throttle);
+	// nothing is throttled when nil. Throttled, if not nil, is told of each
+	// sign-in refused so.
+	Throttle  *throttle.Throttle
+	Throttled func()
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// Logger gets unexpected failures and one line per sign-in and sign-out
@@ -223,9 +231,7 @@ func (h *Handler) serveAsset(w http.ResponseWriter, r *http.Request, a asset) {
 // fail writes a JSON error, as the admin API does.
 func fail(w http.ResponseWriter, e *authn.Error) {
 	w.Header().Set("Cache-Control", "no-store")
-	if e.Status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
-	}
+	e.SetRetryAfter(w.Header())
 	authn.WriteJSON(w, e.Status, e.Code, e.Description)
 }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/testdb"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/throttle"
 )
 
 const (
@@ -556,5 +557,36 @@ func TestSignOutStoreDown(t *testing.T) {
 		wantStatus(t, br.do(f.a.h, http.MethodGet, "/clients", ""), http.StatusOK, "the session still works")
 		wantStatus(t, br.do(f.a.h, http.MethodDelete, "/ui/session", ""), http.StatusNoContent, "sign-out")
 		wantStatus(t, br.do(f.b.h, http.MethodGet, "/clients", ""), http.StatusUnauthorized, "after sign-out")
+	})
+}
+
+// TestSignInThrottled: wrong keys at sign-in count against the address as at
+// the admin API; past the budget even the right master key is refused with
+// 429 and Retry-After, unjudged, while another address signs in.
+func TestSignInThrottled(t *testing.T) {
+	forEachStore(t, func(t *testing.T, f *fixture) {
+		th := throttle.New(throttle.Config{AddressFailures: 3, Window: time.Minute})
+		addr := "198.51.100.20"
+		h := dashboard.New(dashboard.Config{
+			API: admin.NewHandler(admin.HandlerConfig{Service: f.a.svc, MasterKey: masterKey}), Store: f.a.backend.Store,
+			Clients: f.a.backend.Clients, MasterKey: masterKey, Now: f.clock.Now, Throttle: th,
+			ClientIP:  func(r *http.Request) string { return r.Header.Get("X-Test-Addr") },
+			MountPath: func(*http.Request) string { return "/admin" }, Logger: f.log,
+		})
+		br := &browser{t: t}
+		for range 3 {
+			rep := br.do(h, http.MethodPost, "/ui/session", `{"master_key":"`+strings.Repeat("w", 40)+`"}`, "X-Test-Addr", addr)
+			wantStatus(t, rep, http.StatusUnauthorized, "a wrong master key")
+		}
+		rep := br.do(h, http.MethodPost, "/ui/session", `{"master_key":"`+masterKey+`"}`, "X-Test-Addr", addr)
+		wantStatus(t, rep, http.StatusTooManyRequests, "the right master key from a throttled address")
+		if rep.header.Get("Retry-After") == "" || len((&http.Response{Header: rep.header}).Cookies()) != 0 {
+			t.Fatalf("429 without Retry-After, or with a session: %v", rep.header)
+		}
+		c := f.create(t, store.TypeAPIKey, "api-keys:read")
+		rep = br.do(h, http.MethodPost, "/ui/session", `{"api_key":"`+c.Secret+`"}`, "X-Test-Addr", addr)
+		wantStatus(t, rep, http.StatusTooManyRequests, "an API key from a throttled address")
+		rep = br.do(h, http.MethodPost, "/ui/session", `{"master_key":"`+masterKey+`"}`, "X-Test-Addr", "198.51.100.21")
+		wantStatus(t, rep, http.StatusOK, "the master key from another address")
 	})
 }

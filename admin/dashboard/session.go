@@ -111,6 +111,30 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ses := &store.Session{CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(h.cfg.Lifetime)}
+	// Sign-in takes the same credentials as the admin API, so it is
+	// throttled with it: an address failing too often is refused before any
+	// key is looked at, and every failure counts.
+	addr, claimed := h.clientIP(r), in.ClientID
+	if in.APIKey != "" {
+		claimed, _ = credential.ParseAPIKey(in.APIKey)
+	}
+	if !credential.ValidClientID(claimed) {
+		claimed = ""
+	}
+	if wait, refused := h.cfg.Throttle.Check(addr, claimed, now); refused {
+		if h.cfg.Throttled != nil {
+			h.cfg.Throttled()
+		}
+		fail(w, authn.Throttled(wait))
+		return
+	}
+	// From here on a wrong credential also counts against the address.
+	fail := func(w http.ResponseWriter, e *authn.Error) {
+		if e == errSignIn {
+			h.cfg.Throttle.Failed(addr, claimed, now)
+		}
+		fail(w, e)
+	}
 	var who admin.Caller
 	switch {
 	case in.MasterKey != "":
@@ -136,6 +160,15 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 				fail(w, errSignIn)
 				return
 			}
+		}
+		if _, cached, _ := h.cfg.Clients.Lookup(id); !cached && h.cfg.Throttle != nil {
+			// A store read: concurrent guesses may not each cost one.
+			wait, ok := h.cfg.Throttle.Reserve(addr, now)
+			if !ok {
+				fail(w, authn.Throttled(wait))
+				return
+			}
+			defer h.cfg.Throttle.Release(addr)
 		}
 		c, e := h.client(r.Context(), id, now)
 		if e != nil {
