@@ -61,7 +61,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	m.decisionBy = map[string]map[string]prometheus.Counter{}
 	for _, k := range []string{resourceserver.KindPlain, resourceserver.KindMCP, resourceserver.KindBlnk} {
 		m.decisionBy[k] = map[string]prometheus.Counter{}
-		for _, o := range []string{"allowed", "unauthenticated", "invalid_request", "invalid_token", "insufficient_scope", "temporarily_unavailable", "unknown_session", "rate_limited"} {
+		for _, o := range []string{"allowed", "unauthenticated", "invalid_request", "invalid_token", "insufficient_scope", "temporarily_unavailable", "unknown_session", "rate_limited", "throttled"} {
 			m.decisionBy[k][o] = m.decisions.WithLabelValues(k, o)
 		}
 	}

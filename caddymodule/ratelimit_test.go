@@ -194,6 +194,9 @@ func TestThrottleAPIKeys(t *testing.T) {
 		mustStatus(t, g.call("/ledgers", "X-Blnk-Key", c.Secret, "X-Forwarded-For", "203.0.113.5"), 200, "the right key from a clean address")
 		if body := scrape(t, mport); !strings.Contains(body, `caddy_blnk_auth_throttled_requests_total{endpoint="blnk_auth"} 1`) {
 			t.Error("metrics lack 1 throttled blnk_auth request")
+		} else if !strings.Contains(body, `caddy_blnk_auth_requests_total{outcome="throttled",route_kind="plain"} 1`) ||
+			strings.Contains(body, `caddy_blnk_auth_requests_total{outcome="temporarily_unavailable",route_kind="plain"} 1`) {
+			t.Error("the throttled decision is not counted as throttled, apart from store outages")
 		}
 
 		// A flood of random well-formed API keys from one address: at most

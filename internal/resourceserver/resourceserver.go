@@ -549,8 +549,11 @@ func (rt *Route) deny(w http.ResponseWriter, r *http.Request, p *Pass, d *authn.
 // denyNeeding is deny naming the scopes the request needs ("" for the route's).
 func (rt *Route) denyNeeding(w http.ResponseWriter, r *http.Request, p *Pass, d *authn.Error, need string) error {
 	outcome := d.Code
-	if outcome == "" {
+	switch {
+	case outcome == "":
 		outcome = "unauthenticated"
+	case d.Status == http.StatusTooManyRequests:
+		outcome = "throttled" // not the store outage that shares its error code
 	}
 	reason := d.Description
 	if need != "" {
