@@ -143,23 +143,12 @@ func (s *Server) authenticate(r *http.Request, req *clientRequest, endpoint stri
 		}
 		return nil, authn.Throttled(wait)
 	}
-	if id != "" && s.cfg.Throttle != nil {
-		// A client the cache does not know costs a store read: concurrent
-		// guesses from one address may not each cost one before the first
-		// failure is counted.
-		if _, cached, _ := s.cfg.Backend.Clients.Lookup(id); !cached {
-			if wait, ok := s.cfg.Throttle.Reserve(addr, now); !ok {
-				if s.cfg.Throttled != nil {
-					s.cfg.Throttled(endpoint)
-				}
-				return nil, authn.Throttled(wait)
-			}
-			defer s.cfg.Throttle.Release(addr) // after Failed below
-		}
-	}
-	e, oerr := s.findClient(r, req, now)
-	if oerr == errBadClient {
+	e, oerr := s.findClient(r, req, addr, now)
+	switch {
+	case oerr == errBadClient:
 		s.cfg.Throttle.Failed(addr, id, now)
+	case oerr != nil && oerr.Status == http.StatusTooManyRequests && s.cfg.Throttled != nil:
+		s.cfg.Throttled(endpoint)
 	}
 	return e, oerr
 }
@@ -175,13 +164,25 @@ func (s *Server) clientIP(r *http.Request) string {
 }
 
 // findClient is authenticate's judgement, unthrottled.
-func (s *Server) findClient(r *http.Request, req *clientRequest, now time.Time) (*clientcache.Entry, *authn.Error) {
+func (s *Server) findClient(r *http.Request, req *clientRequest, addr string, now time.Time) (*clientcache.Entry, *authn.Error) {
 	// Malformed IDs and secrets (bad prefix, length or checksum) never reach the cache or the database.
 	if !credential.ValidClientID(req.clientID) || credential.CheckSecret(req.secret) != nil {
 		dummyHash.Matches(req.secret)
 		return nil, errBadClient
 	}
-	e, err := s.cfg.Backend.Clients.Get(r.Context(), req.clientID)
+	// One cache lookup; a client the cache does not know costs a store read,
+	// which the throttle must allow first, so that concurrent guesses from
+	// one address cannot each cost one before the first failure is counted.
+	clients := s.cfg.Backend.Clients
+	e, cached, err := clients.Lookup(req.clientID)
+	if !cached {
+		wait, ok := s.cfg.Throttle.Reserve(addr, now)
+		if !ok {
+			return nil, authn.Throttled(wait)
+		}
+		e, err = clients.Load(r.Context(), req.clientID)
+		s.cfg.Throttle.Release(addr)
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		dummyHash.Matches(req.secret)
