@@ -249,15 +249,11 @@ func (f *Fetcher) Reject(rawURL string, cause error) {
 }
 
 func (f *Fetcher) get(ctx context.Context, rawURL string, refresh bool) ([]byte, error) {
-	u, err := CheckURL(rawURL)
-	if err != nil {
-		return nil, err
-	}
-	if !f.hostAllowed(u.Hostname()) {
-		return nil, &Error{Reason: ReasonHost}
-	}
 	now := f.now()
 	f.mu.Lock()
+	// Only a URL that passed the checks below is ever cached (under the same
+	// Options), so a cached one needs no second look: a hit costs a map
+	// lookup and a copy.
 	if e := f.entries[rawURL]; e != nil {
 		fresh := now.Before(e.expires)
 		if refresh && now.Sub(e.fetched) >= f.opts.MinRefresh {
@@ -275,6 +271,14 @@ func (f *Fetcher) get(ctx context.Context, rawURL string, refresh bool) ([]byte,
 	}
 	c := f.inflight[rawURL]
 	if c == nil {
+		u, err := CheckURL(rawURL)
+		if err == nil && !f.hostAllowed(u.Hostname()) {
+			err = &Error{Reason: ReasonHost}
+		}
+		if err != nil {
+			f.mu.Unlock()
+			return nil, err
+		}
 		select {
 		case f.sem <- struct{}{}:
 		default:
