@@ -21,6 +21,8 @@
 //     the wrong type; members are matched by exact name (Go's own decoder
 //     would take "CLIENT_ID" for client_id);
 //   - a client_id member that is not the URL, compared as strings (draft §4);
+//   - no client_name (the MCP authorization spec 2025-11-25 requires
+//     client_id, client_name and redirect_uris);
 //   - client_secret or client_secret_expires_at present, or a shared-secret
 //     token_endpoint_auth_method (draft §4.1); any method but none (the
 //     default) and private_key_jwt;
@@ -66,8 +68,9 @@ const MaxClientIDLength = 1024
 type Document struct {
 	// ClientID is the Client Identifier URL, equal to the URL fetched.
 	ClientID string `json:"client_id"`
-	// ClientName is for the consent page; may be "". Show the client_id's
-	// host beside it (draft §6.4).
+	// ClientName is for the consent page; never empty (the MCP authorization
+	// spec requires it). Show the client_id's host beside it (draft §6.4): the
+	// name is the client's own claim.
 	ClientName string `json:"client_name,omitempty"`
 	// ClientURI is an https URL of a page about the client; may be "".
 	ClientURI string `json:"client_uri,omitempty"`
@@ -281,6 +284,12 @@ func Parse(clientID string, body []byte) (*Document, error) {
 		if v != "" && !httpsURL(v) {
 			return bad(ReasonDocument, name+" is not an https URL")
 		}
+	}
+	if strings.TrimSpace(d.ClientName) == "" {
+		// MCP authorization 2025-11-25, "Client ID Metadata Documents": the
+		// document MUST include client_id, client_name and redirect_uris, and
+		// the authorization server MUST check that it does.
+		return bad(ReasonDocument, "client_name is missing")
 	}
 	if !displayable(d.ClientName) {
 		return bad(ReasonDocument, "client_name has control or formatting characters or is too long")

@@ -163,7 +163,7 @@ func TestResolveGoodDocument(t *testing.T) {
 
 func TestResolveDefaults(t *testing.T) {
 	s := newDocServer(t)
-	id := s.serve("/c", `{"client_id":"{{id}}","redirect_uris":["https://app.example/cb"]}`)
+	id := s.serve("/c", `{"client_id":"{{id}}","client_name":"App","redirect_uris":["https://app.example/cb"]}`)
 	d, err := s.resolver(safefetch.Options{}).Resolve(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +177,7 @@ func TestResolveDefaults(t *testing.T) {
 func TestResolvePrivateKeyJWT(t *testing.T) {
 	s := newDocServer(t)
 	pub := `{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","kid":"k1"}`
-	id := s.serve("/m2m", `{"client_id":"{{id}}","token_endpoint_auth_method":"private_key_jwt",
+	id := s.serve("/m2m", `{"client_id":"{{id}}","client_name":"M2M","token_endpoint_auth_method":"private_key_jwt",
 		"grant_types":["client_credentials"],"jwks":{"keys":[`+pub+`]}}`)
 	d, err := s.resolver(safefetch.Options{}).Resolve(context.Background(), id)
 	if err != nil {
@@ -187,7 +187,7 @@ func TestResolvePrivateKeyJWT(t *testing.T) {
 	if err := json.Unmarshal(d.JWKS, &set); err != nil || len(set.Keys) != 1 || set.Keys[0]["kid"] != "k1" {
 		t.Fatalf("jwks %s: %v", d.JWKS, err)
 	}
-	id = s.serve("/m2m-uri", `{"client_id":"{{id}}","token_endpoint_auth_method":"private_key_jwt",
+	id = s.serve("/m2m-uri", `{"client_id":"{{id}}","client_name":"M2M","token_endpoint_auth_method":"private_key_jwt",
 		"grant_types":["client_credentials"],"jwks_uri":"https://client.example/jwks.json"}`)
 	d, err = s.resolver(safefetch.Options{}).Resolve(context.Background(), id)
 	if err != nil || d.JWKSURI != "https://client.example/jwks.json" {
@@ -198,48 +198,54 @@ func TestResolvePrivateKeyJWT(t *testing.T) {
 func TestResolveRefusals(t *testing.T) {
 	pub := `{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}`
 	priv := `{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","d":"jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"}`
-	const ru = `"redirect_uris":["https://app.example/cb"]`
+	const redir = `"redirect_uris":["https://app.example/cb"]`
+	const ru = `"client_name":"App",` + redir
 	pkjwt := `"token_endpoint_auth_method":"private_key_jwt",`
 	for name, c := range map[string]struct {
-		doc  string
-		want *Error
+		doc    string
+		want   *Error
+		detail string // in the error's text: the rule that refused it
 	}{
-		"mismatched client_id":                  {`{"client_id":"https://evil.example/client",` + ru + `}`, ErrMismatch},
-		"client_id with a suffix":               {`{"client_id":"{{id}}x",` + ru + `}`, ErrMismatch},
-		"no client_id":                          {`{` + ru + `}`, ErrMismatch},
-		"client_id differs in case only of key": {`{"CLIENT_ID":"{{id}}",` + ru + `}`, ErrMismatch},
-		"client_id not a string":                {`{"client_id":1,` + ru + `}`, ErrDocument},
-		"client_secret":                         {`{"client_id":"{{id}}","client_secret":"s3cr3t",` + ru + `}`, ErrSecret},
-		"client_secret null":                    {`{"client_id":"{{id}}","client_secret":null,` + ru + `}`, ErrSecret},
-		"client_secret_expires_at":              {`{"client_id":"{{id}}","client_secret_expires_at":0,` + ru + `}`, ErrSecret},
-		"client_secret_basic":                   {`{"client_id":"{{id}}","token_endpoint_auth_method":"client_secret_basic",` + ru + `}`, ErrSecret},
-		"client_secret_post":                    {`{"client_id":"{{id}}","token_endpoint_auth_method":"client_secret_post",` + ru + `}`, ErrSecret},
-		"client_secret_jwt":                     {`{"client_id":"{{id}}","token_endpoint_auth_method":"client_secret_jwt",` + ru + `}`, ErrSecret},
-		"tls_client_auth":                       {`{"client_id":"{{id}}","token_endpoint_auth_method":"tls_client_auth",` + ru + `}`, ErrAuthMethod},
-		"private key in jwks":                   {`{"client_id":"{{id}}",` + pkjwt + `"jwks":{"keys":[` + priv + `]},` + ru + `}`, ErrKeys},
-		"symmetric key in jwks":                 {`{"client_id":"{{id}}",` + pkjwt + `"jwks":{"keys":[{"kty":"oct","k":"AAAA"}]},` + ru + `}`, ErrKeys},
-		"jwks without keys":                     {`{"client_id":"{{id}}",` + pkjwt + `"jwks":{},` + ru + `}`, ErrKeys},
-		"jwks key without kty":                  {`{"client_id":"{{id}}",` + pkjwt + `"jwks":{"keys":[{"x":"1"}]},` + ru + `}`, ErrKeys},
-		"jwks and jwks_uri":                     {`{"client_id":"{{id}}",` + pkjwt + `"jwks":{"keys":[` + pub + `]},"jwks_uri":"https://a.example/j",` + ru + `}`, ErrKeys},
-		"http jwks_uri":                         {`{"client_id":"{{id}}",` + pkjwt + `"jwks_uri":"http://a.example/j",` + ru + `}`, ErrKeys},
-		"private_key_jwt no keys":               {`{"client_id":"{{id}}",` + pkjwt + ru + `}`, ErrKeys},
-		"no redirect_uris":                      {`{"client_id":"{{id}}"}`, ErrRedirectURI},
-		"empty redirect_uris":                   {`{"client_id":"{{id}}","redirect_uris":[]}`, ErrRedirectURI},
-		"redirect_uris a string":                {`{"client_id":"{{id}}","redirect_uris":"https://app.example/cb"}`, ErrDocument},
-		"redirect_uris with null":               {`{"client_id":"{{id}}","redirect_uris":["https://app.example/cb",null]}`, ErrDocument},
-		"not JSON":                              {`<html>hello</html>`, ErrDocument},
-		"an array":                              {`[{"client_id":"{{id}}"}]`, ErrDocument},
-		"trailing data":                         {`{"client_id":"{{id}}",` + ru + `}{}`, ErrDocument},
-		"truncated":                             {`{"client_id":"{{id}}",` + ru, ErrDocument},
-		"duplicate client_id":                   {`{"client_id":"https://evil.example/x","client_id":"{{id}}",` + ru + `}`, ErrDocument},
-		"escaped duplicate":                     {`{"client_id":"{{id}}","client\u005fid":"{{id}}",` + ru + `}`, ErrDocument},
-		"invalid UTF-8":                         {"{\"client_id\":\"{{id}}\",\"client_name\":\"\xff\"," + ru + "}", ErrDocument},
-		"bidi override in name":                 {`{"client_id":"{{id}}","client_name":"Good App\u202egnp.exe",` + ru + `}`, ErrDocument},
-		"control char in name":                  {`{"client_id":"{{id}}","client_name":"a\u0007b",` + ru + `}`, ErrDocument},
-		"javascript logo_uri":                   {`{"client_id":"{{id}}","logo_uri":"javascript:alert(1)",` + ru + `}`, ErrDocument},
-		"http client_uri":                       {`{"client_id":"{{id}}","client_uri":"http://app.example/",` + ru + `}`, ErrDocument},
-		"bad scope":                             {`{"client_id":"{{id}}","scope":"a \"b\"",` + ru + `}`, ErrDocument},
-		"double space scope":                    {`{"client_id":"{{id}}","scope":"a  b",` + ru + `}`, ErrDocument},
+		"mismatched client_id":                  {`{"client_id":"https://evil.example/client",` + ru + `}`, ErrMismatch, ""},
+		"client_id with a suffix":               {`{"client_id":"{{id}}x",` + ru + `}`, ErrMismatch, ""},
+		"no client_id":                          {`{` + ru + `}`, ErrMismatch, "client_id is missing"},
+		"client_id differs in case only of key": {`{"CLIENT_ID":"{{id}}",` + ru + `}`, ErrMismatch, "client_id is missing"},
+		"client_id not a string":                {`{"client_id":1,` + ru + `}`, ErrDocument, "client_id is not a string"},
+		"client_secret":                         {`{"client_id":"{{id}}","client_secret":"s3cr3t",` + ru + `}`, ErrSecret, "client_secret is present"},
+		"client_secret null":                    {`{"client_id":"{{id}}","client_secret":null,` + ru + `}`, ErrSecret, "client_secret is present"},
+		"client_secret_expires_at":              {`{"client_id":"{{id}}","client_secret_expires_at":0,` + ru + `}`, ErrSecret, "client_secret_expires_at is present"},
+		"client_secret_basic":                   {`{"client_id":"{{id}}","token_endpoint_auth_method":"client_secret_basic",` + ru + `}`, ErrSecret, "shared-secret method"},
+		"client_secret_post":                    {`{"client_id":"{{id}}","token_endpoint_auth_method":"client_secret_post",` + ru + `}`, ErrSecret, "shared-secret method"},
+		"client_secret_jwt":                     {`{"client_id":"{{id}}","token_endpoint_auth_method":"client_secret_jwt",` + ru + `}`, ErrSecret, "shared-secret method"},
+		"tls_client_auth":                       {`{"client_id":"{{id}}","token_endpoint_auth_method":"tls_client_auth",` + ru + `}`, ErrAuthMethod, ""},
+		"private key in jwks":                   {`{"client_id":"{{id}}",` + pkjwt + `"jwks":{"keys":[` + priv + `]},` + ru + `}`, ErrKeys, "private key material"},
+		"symmetric key in jwks":                 {`{"client_id":"{{id}}",` + pkjwt + `"jwks":{"keys":[{"kty":"oct","k":"AAAA"}]},` + ru + `}`, ErrKeys, "symmetric key"},
+		"jwks without keys":                     {`{"client_id":"{{id}}",` + pkjwt + `"jwks":{},` + ru + `}`, ErrKeys, "no keys array"},
+		"jwks key without kty":                  {`{"client_id":"{{id}}",` + pkjwt + `"jwks":{"keys":[{"x":"1"}]},` + ru + `}`, ErrKeys, "has no kty"},
+		"jwks with a duplicate member":          {`{"client_id":"{{id}}",` + pkjwt + `"jwks":{"keys":[],"keys":[` + pub + `]},` + ru + `}`, ErrKeys, "jwks is not a JSON object"},
+		"jwks and jwks_uri":                     {`{"client_id":"{{id}}",` + pkjwt + `"jwks":{"keys":[` + pub + `]},"jwks_uri":"https://a.example/j",` + ru + `}`, ErrKeys, "both jwks and jwks_uri"},
+		"http jwks_uri":                         {`{"client_id":"{{id}}",` + pkjwt + `"jwks_uri":"http://a.example/j",` + ru + `}`, ErrKeys, "jwks_uri"},
+		"private_key_jwt no keys":               {`{"client_id":"{{id}}",` + pkjwt + ru + `}`, ErrKeys, "without jwks or jwks_uri"},
+		"no redirect_uris":                      {`{"client_id":"{{id}}","client_name":"App"}`, ErrRedirectURI, "missing or empty"},
+		"empty redirect_uris":                   {`{"client_id":"{{id}}","client_name":"App","redirect_uris":[]}`, ErrRedirectURI, "missing or empty"},
+		"bad redirect URI":                      {`{"client_id":"{{id}}","client_name":"App","redirect_uris":["https://app.example/cb","http://app.example/cb"]}`, ErrRedirectURI, "redirect_uris[1]: http on a non-loopback host"},
+		"redirect_uris a string":                {`{"client_id":"{{id}}","client_name":"App","redirect_uris":"https://app.example/cb"}`, ErrDocument, "redirect_uris is not an array"},
+		"redirect_uris with null":               {`{"client_id":"{{id}}","client_name":"App","redirect_uris":["https://app.example/cb",null]}`, ErrDocument, "redirect_uris is not an array"},
+		"no client_name":                        {`{"client_id":"{{id}}",` + redir + `}`, ErrDocument, "client_name is missing"},
+		"blank client_name":                     {`{"client_id":"{{id}}","client_name":"  ",` + redir + `}`, ErrDocument, "client_name is missing"},
+		"not JSON":                              {`<html>hello</html>`, ErrDocument, "not a JSON object"},
+		"an array":                              {`[{"client_id":"{{id}}"}]`, ErrDocument, "not a JSON object"},
+		"trailing data":                         {`{"client_id":"{{id}}",` + ru + `}{}`, ErrDocument, "data after the JSON object"},
+		"truncated":                             {`{"client_id":"{{id}}",` + ru, ErrDocument, "not JSON"},
+		"duplicate client_id":                   {`{"client_id":"https://evil.example/x","client_id":"{{id}}",` + ru + `}`, ErrDocument, "duplicate member"},
+		"escaped duplicate":                     {`{"client_id":"{{id}}","client\u005fid":"{{id}}",` + ru + `}`, ErrDocument, "duplicate member"},
+		"invalid UTF-8":                         {"{\"client_id\":\"{{id}}\",\"client_name\":\"\xff\"," + redir + "}", ErrDocument, "not UTF-8"},
+		"bidi override in name":                 {`{"client_id":"{{id}}","client_name":"Good App\u202egnp.exe",` + redir + `}`, ErrDocument, "client_name has control"},
+		"control char in name":                  {`{"client_id":"{{id}}","client_name":"a\u0007b",` + redir + `}`, ErrDocument, "client_name has control"},
+		"javascript logo_uri":                   {`{"client_id":"{{id}}","logo_uri":"javascript:alert(1)",` + ru + `}`, ErrDocument, "logo_uri is not an https URL"},
+		"http client_uri":                       {`{"client_id":"{{id}}","client_uri":"http://app.example/",` + ru + `}`, ErrDocument, "client_uri is not an https URL"},
+		"bad scope":                             {`{"client_id":"{{id}}","scope":"a \"b\"",` + ru + `}`, ErrDocument, "scope is not"},
+		"double space scope":                    {`{"client_id":"{{id}}","scope":"a  b",` + ru + `}`, ErrDocument, "scope is not"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := newDocServer(t)
@@ -248,6 +254,9 @@ func TestResolveRefusals(t *testing.T) {
 			_, err := r.Resolve(context.Background(), id)
 			if !errors.Is(err, c.want) {
 				t.Fatalf("err %v (reason %q), want %s", err, ReasonOf(err), c.want.Reason)
+			}
+			if !strings.Contains(err.Error(), c.detail) {
+				t.Fatalf("err %v, want one naming %q", err, c.detail)
 			}
 			if strings.Contains(err.Error(), "s3cr3t") || strings.Contains(err.Error(), "evil.example") {
 				t.Fatalf("the error quotes the document: %v", err)
@@ -316,7 +325,7 @@ func TestRedirectURIs(t *testing.T) {
 func TestResolveGrantWithoutRedirect(t *testing.T) {
 	// The draft §4.2: redirect URIs matter only to grants that redirect.
 	s := newDocServer(t)
-	id := s.serve("/c", `{"client_id":"{{id}}","grant_types":["client_credentials"],
+	id := s.serve("/c", `{"client_id":"{{id}}","client_name":"M2M","grant_types":["client_credentials"],
 		"token_endpoint_auth_method":"private_key_jwt","jwks_uri":"https://c.example/jwks"}`)
 	if _, err := s.resolver(safefetch.Options{}).Resolve(context.Background(), id); err != nil {
 		t.Fatal(err)
@@ -325,7 +334,7 @@ func TestResolveGrantWithoutRedirect(t *testing.T) {
 
 func TestResolveFetchFailures(t *testing.T) {
 	s := newDocServer(t)
-	doc := `{"client_id":"{{id}}","redirect_uris":["https://app.example/cb"]}`
+	doc := `{"client_id":"{{id}}","client_name":"App","redirect_uris":["https://app.example/cb"]}`
 
 	// Not JSON by content type.
 	id := s.serve("/html", doc)
@@ -372,7 +381,7 @@ func TestResolveFetchFailures(t *testing.T) {
 	}
 
 	// Too large for a 5 KiB fetcher.
-	big := s.serve("/big", `{"client_id":"{{id}}","redirect_uris":["https://app.example/cb"],"pad":"`+strings.Repeat("x", 6000)+`"}`)
+	big := s.serve("/big", `{"client_id":"{{id}}","client_name":"App","redirect_uris":["https://app.example/cb"],"pad":"`+strings.Repeat("x", 6000)+`"}`)
 	r = s.resolver(safefetch.Options{MaxBytes: 5 << 10})
 	if _, err := r.Resolve(context.Background(), big); !errors.Is(err, safefetch.ErrTooLarge) {
 		t.Fatalf("6 KB document: %v", err)

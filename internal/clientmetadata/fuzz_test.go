@@ -48,8 +48,8 @@ func FuzzParseClientID(f *testing.F) {
 func FuzzParse(f *testing.F) {
 	const id = "https://app.example/client.json"
 	for _, s := range []string{
-		`{"client_id":"` + id + `","redirect_uris":["https://app.example/cb"]}`,
-		`{"client_id":"` + id + `","token_endpoint_auth_method":"private_key_jwt","grant_types":["client_credentials"],"jwks":{"keys":[{"kty":"EC","x":"1"}]}}`,
+		`{"client_id":"` + id + `","client_name":"A","redirect_uris":["https://app.example/cb"]}`,
+		`{"client_id":"` + id + `","client_name":"A","token_endpoint_auth_method":"private_key_jwt","grant_types":["client_credentials"],"jwks":{"keys":[{"kty":"EC","x":"1"}]}}`,
 		`{"client_id":"` + id + `","redirect_uris":["http://127.0.0.1/cb","com.example:/x"],"scope":"a b","client_name":"x"}`,
 		`{"client_id":"` + id + `","client_id":"x"}`, `[]`, `{}`, `{"a":`, "\xff",
 	} {
@@ -65,6 +65,9 @@ func FuzzParse(f *testing.F) {
 		}
 		if d.ClientID != id {
 			t.Fatalf("client_id %q accepted", d.ClientID)
+		}
+		if strings.TrimSpace(d.ClientName) == "" || !displayable(d.ClientName) {
+			t.Fatalf("client_name %q accepted", d.ClientName)
 		}
 		if d.TokenEndpointAuthMethod != AuthMethodNone && d.TokenEndpointAuthMethod != AuthMethodPrivateKeyJWT {
 			t.Fatalf("auth method %q accepted", d.TokenEndpointAuthMethod)

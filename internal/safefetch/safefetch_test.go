@@ -219,6 +219,19 @@ func TestURLRulesRefused(t *testing.T) {
 	}
 }
 
+// A proxy from the environment would do the dialling, and the address
+// checks with it. (Not testable by behaviour here: Go never proxies requests
+// to loopback, where the test servers are.)
+func TestNoProxy(t *testing.T) {
+	tr := New(Options{}).client.Transport.(*http.Transport)
+	if tr.Proxy != nil {
+		t.Fatal("the transport has a Proxy function")
+	}
+	if tr.TLSClientConfig.MinVersion != tls.VersionTLS12 || tr.TLSClientConfig.InsecureSkipVerify {
+		t.Fatal("TLS below 1.2 or unverified")
+	}
+}
+
 func TestAllowedHosts(t *testing.T) {
 	s := newServer(t, jsonHandler(`{}`))
 	f := fetcher(s, Options{AllowPrivate: true, AllowedHosts: []string{"example.com"}})
