@@ -320,6 +320,49 @@ func TestSlowBodyTimesOut(t *testing.T) {
 	wantReason(t, err, ErrTimeout)
 }
 
+func TestSlowHeadersTimeOut(t *testing.T) {
+	release := make(chan struct{})
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	defer close(release)
+	f := fetcher(s, Options{AllowPrivate: true, Timeout: 300 * time.Millisecond})
+	_, err := f.Get(context.Background(), s.URL+"/doc")
+	wantReason(t, err, ErrTimeout)
+}
+
+// The same rules over HTTP/2, which the transport negotiates when offered.
+func TestHTTP2(t *testing.T) {
+	var h2 atomic.Int64
+	s := &server{}
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 2 {
+			h2.Add(1)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/big" {
+			_, _ = w.Write([]byte(`{"x":"` + strings.Repeat("a", 2000) + `"}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	s.EnableHTTP2 = true
+	s.StartTLS()
+	defer s.Close()
+	f := fetcher(s, Options{AllowPrivate: true, MaxBytes: 1024})
+	if _, err := f.Get(context.Background(), s.URL+"/doc"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.Get(context.Background(), s.URL+"/big")
+	wantReason(t, err, ErrTooLarge)
+	if h2.Load() != 2 {
+		t.Fatalf("%d of 2 requests were HTTP/2", h2.Load())
+	}
+}
+
 func TestOldTLSRefused(t *testing.T) {
 	s := &server{}
 	s.Server = httptest.NewUnstartedServer(jsonHandler(`{}`))
