@@ -151,12 +151,25 @@ func isDotSegment(seg string) bool {
 	return s == "." || s == ".."
 }
 
+// MaxDocumentBytes is the largest document NewResolver's fetcher reads by
+// default: the draft's recommendation (§6.6, "Maximum Response Size").
+const MaxDocumentBytes = 5 << 10
+
 // Resolver fetches and validates documents.
 type Resolver struct {
 	// Fetcher fetches the documents, with its SSRF rules, limits and cache.
-	// Build it for this purpose: safefetch.New(safefetch.Options{MaxBytes:
-	// 5 << 10}) follows the draft's advice (§6.6) to read at most 5 KiB.
+	// It should be this Resolver's own (its MaxBytes suits documents, not
+	// JWKS); NewResolver builds one.
 	Fetcher *safefetch.Fetcher
+}
+
+// NewResolver returns a Resolver with a Fetcher of its own built from opts,
+// whose MaxBytes defaults to MaxDocumentBytes instead of safefetch's default.
+func NewResolver(opts safefetch.Options) *Resolver {
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = MaxDocumentBytes
+	}
+	return &Resolver{Fetcher: safefetch.New(opts)}
 }
 
 // Resolve returns the validated document of clientID, from the fetcher's

@@ -380,11 +380,18 @@ func TestResolveFetchFailures(t *testing.T) {
 		t.Fatalf("http client_id: %v", err)
 	}
 
-	// Too large for a 5 KiB fetcher.
-	big := s.serve("/big", `{"client_id":"{{id}}","client_name":"App","redirect_uris":["https://app.example/cb"],"pad":"`+strings.Repeat("x", 6000)+`"}`)
-	r = s.resolver(safefetch.Options{MaxBytes: 5 << 10})
+	// Too large for NewResolver's default of 5 KiB.
+	pad := func(n int) string {
+		return `{"client_id":"{{id}}","client_name":"App","redirect_uris":["https://app.example/cb"],"pad":"` + strings.Repeat("x", n) + `"}`
+	}
+	big := s.serve("/big", pad(6000))
+	r = NewResolver(safefetch.Options{AllowPrivate: true, RootCAs: s.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs})
 	if _, err := r.Resolve(context.Background(), big); !errors.Is(err, safefetch.ErrTooLarge) {
 		t.Fatalf("6 KB document: %v", err)
+	}
+	fits := s.serve("/fits", pad(4000))
+	if _, err := r.Resolve(context.Background(), fits); err != nil {
+		t.Fatalf("4 KB document: %v", err)
 	}
 }
 

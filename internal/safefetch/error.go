@@ -53,9 +53,11 @@ var reasonText = map[Reason]string{
 	ReasonRejected:    "the document was found invalid",
 }
 
-// Error is every error Get and Refresh return. Its text names the reason and
-// the cause (a network error, a status code) but never the response body,
-// which the remote party chose.
+// Error is every error Get and Refresh return. Its text (for logs) names the
+// reason and the cause (a network error, a status code, the address dialled)
+// but never the response body, which the remote party chose. On the wire
+// (an error_description) put Description, which reveals nothing about the
+// gateway's network.
 type Error struct {
 	Reason Reason
 	// Detail adds a fact the caller may log: "status 404", "is a fragment".

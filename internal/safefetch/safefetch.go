@@ -90,8 +90,8 @@ type Options struct {
 	// MaxEntries bounds the number of cached URLs (documents and failures).
 	// Default 1000.
 	MaxEntries int
-	// MaxCacheBytes bounds the total size of cached documents. Default 16 MiB
-	// (and never less than MaxBytes).
+	// MaxCacheBytes bounds the total size of cached documents and their URLs.
+	// Default 16 MiB (and never less than MaxBytes+MaxURLLength).
 	MaxCacheBytes int64
 	// MaxConcurrent bounds the fetches under way at once, over all URLs; past
 	// it Get fails fast with ReasonBusy. Default 32.
@@ -131,8 +131,8 @@ func (o *Options) setDefaults() {
 	if o.MaxCacheBytes <= 0 {
 		o.MaxCacheBytes = 16 << 20
 	}
-	if o.MaxCacheBytes < o.MaxBytes {
-		o.MaxCacheBytes = o.MaxBytes
+	if o.MaxCacheBytes < o.MaxBytes+MaxURLLength {
+		o.MaxCacheBytes = o.MaxBytes + MaxURLLength
 	}
 	if o.MaxConcurrent <= 0 {
 		o.MaxConcurrent = 32
@@ -152,7 +152,7 @@ type Fetcher struct {
 	mu       sync.Mutex
 	entries  map[string]*entry
 	lru      *list.List // of *entry, most recently used at the front
-	bytes    int64      // sum of len(body) over entries
+	bytes    int64      // sum of len(url)+len(body) over entries
 	inflight map[string]*call
 
 	fetches int64 // fetches started, for tests
@@ -427,7 +427,7 @@ func (f *Fetcher) store(e *entry) {
 	}
 	e.elem = f.lru.PushFront(e)
 	f.entries[e.url] = e
-	f.bytes += int64(len(e.body))
+	f.bytes += e.size()
 	for len(f.entries) > f.opts.MaxEntries || f.bytes > f.opts.MaxCacheBytes {
 		f.remove(f.lru.Back().Value.(*entry))
 	}
@@ -436,7 +436,11 @@ func (f *Fetcher) store(e *entry) {
 func (f *Fetcher) remove(e *entry) {
 	f.lru.Remove(e.elem)
 	delete(f.entries, e.url)
-	f.bytes -= int64(len(e.body))
+	f.bytes -= e.size()
 }
+
+// size is what an entry counts against MaxCacheBytes: its key too, since a
+// URL may be as long as MaxURLLength.
+func (e *entry) size() int64 { return int64(len(e.url) + len(e.body)) }
 
 func clone(b []byte) []byte { return append([]byte(nil), b...) }

@@ -554,8 +554,8 @@ func TestCacheBounded(t *testing.T) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		var sum int64
-		for _, e := range f.entries {
-			sum += int64(len(e.body))
+		for u, e := range f.entries {
+			sum += int64(len(u) + len(e.body))
 		}
 		if len(f.entries) > maxEntries || f.lru.Len() != len(f.entries) || sum != f.bytes || sum > maxBytes {
 			t.Fatalf("cache holds %d entries (list %d), %d bytes (counted %d); bounds %d entries, %d bytes",
@@ -577,12 +577,20 @@ func TestCacheBounded(t *testing.T) {
 		t.Fatalf("LRU: doc19 fetched %d times (want 1), doc0 %d (want 2)", s.count("/doc19"), s.count("/doc0"))
 	}
 
-	f = fetcher(s, Options{AllowPrivate: true, MaxBytes: 100, MaxCacheBytes: 100})
+	// Bytes: each entry is a 40-byte body plus its URL; the bound is the
+	// floor MaxBytes+MaxURLLength, room for fewer entries than MaxEntries.
+	f = fetcher(s, Options{AllowPrivate: true, MaxBytes: 100, MaxCacheBytes: 1})
+	long := s.URL + "/" + strings.Repeat("b", 600)
+	entrySize := len(long) + 3 + 40
+	maxBytes := int64(100 + MaxURLLength)
 	for i := range 20 {
-		if _, err := f.Get(ctx, fmt.Sprintf("%s/b%d", s.URL, i)); err != nil {
+		if _, err := f.Get(ctx, fmt.Sprintf("%s%03d", long, i)); err != nil {
 			t.Fatal(err)
 		}
-		check(f, 2, 100)
+		check(f, int(maxBytes)/entrySize, maxBytes)
+	}
+	if f.lru.Len() != int(maxBytes)/entrySize {
+		t.Fatalf("%d entries cached, want %d: eviction went further than the bound", f.lru.Len(), int(maxBytes)/entrySize)
 	}
 }
 
@@ -684,7 +692,7 @@ func TestReject(t *testing.T) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.entries) != 1 || f.lru.Len() != 1 || f.bytes != int64(len(`{"not":"what the caller wants"}`)) {
+	if len(f.entries) != 1 || f.lru.Len() != 1 || f.bytes != int64(len(u)+len(`{"not":"what the caller wants"}`)) {
 		t.Fatalf("cache accounting: %d entries, %d in list, %d bytes", len(f.entries), f.lru.Len(), f.bytes)
 	}
 }
