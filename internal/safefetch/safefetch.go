@@ -34,6 +34,13 @@
 //     at most once per MinRefresh per URL, so an attacker inventing kids
 //     cannot make the gateway hammer a host.
 //
+// What it does not do: tell a slow hostile host from a slow honest one. An
+// attacker who keeps MaxConcurrent slow fetches under way (wildcard DNS gives
+// any number of host names) makes other fetches fail fast with ReasonBusy for
+// at most Timeout; memory and connections stay bounded. Callers therefore
+// fetch only for requests that passed their endpoint's rate limit, and
+// preferably after the person is signed in.
+//
 // A Fetcher is safe for concurrent use. Use one Fetcher per purpose (its
 // Options, notably MaxBytes, suit that purpose): the Client ID Metadata
 // Document draft recommends reading at most 5 KiB; a JWKS may need more.
