@@ -398,10 +398,8 @@ func checkRedirectURI(ru string) string {
 	if len(ru) > 2048 {
 		return "too long"
 	}
-	for i := 0; i < len(ru); i++ {
-		if c := ru[i]; c <= ' ' || c >= 0x7f || c == '\\' {
-			return "has a space, control, backslash or non-ASCII byte"
-		}
+	if !uriChars(ru) {
+		return "has a byte RFC 3986 does not allow"
 	}
 	if strings.IndexByte(ru, '#') >= 0 {
 		return "has a fragment"
@@ -450,15 +448,29 @@ func loopbackHost(h string) bool {
 	return err == nil && a.Zone() == "" && !a.Is4In6() && a.IsLoopback()
 }
 
-// httpsURL: an https URL with a host and no userinfo, printable ASCII.
+// uriChars reports whether s has only the bytes RFC 3986 §2 allows in a
+// URI. Redirect URIs are matched as strings and written into Location
+// headers and pages, client_uri and logo_uri into links: a quote, angle
+// bracket or space in them would be read differently by the browser, if it
+// did not end the attribute first.
+func uriChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("-._~:/?#[]@!$&'()*+,;=%", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// httpsURL: an https URL with a host and no userinfo, of RFC 3986 bytes.
 func httpsURL(s string) bool {
 	if len(s) > 2048 {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= ' ' || c >= 0x7f || c == '\\' {
-			return false
-		}
+	if !uriChars(s) {
+		return false
 	}
 	u, err := url.Parse(s)
 	return err == nil && u.Scheme == "https" && strings.HasPrefix(s, "https://") && u.Host != "" && u.User == nil

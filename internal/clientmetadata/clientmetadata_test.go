@@ -52,6 +52,7 @@ func TestParseClientID(t *testing.T) {
 		"https://example.com/a/.%2E",
 		"https://example.com/%2e",
 		"https://example.com/a b",
+		"https://A/\"", // fuzz: Go would fetch https://A/%22
 		"https://example.com/" + strings.Repeat("a", MaxClientIDLength),
 		"https:///client",
 	} {
@@ -243,6 +244,7 @@ func TestResolveRefusals(t *testing.T) {
 		"bidi override in name":                 {`{"client_id":"{{id}}","client_name":"Good App\u202egnp.exe",` + redir + `}`, ErrDocument, "client_name has control"},
 		"control char in name":                  {`{"client_id":"{{id}}","client_name":"a\u0007b",` + redir + `}`, ErrDocument, "client_name has control"},
 		"javascript logo_uri":                   {`{"client_id":"{{id}}","logo_uri":"javascript:alert(1)",` + ru + `}`, ErrDocument, "logo_uri is not an https URL"},
+		"quote in logo_uri":                     {`{"client_id":"{{id}}","logo_uri":"https://app.example/l.png\" onerror=\"x",` + ru + `}`, ErrDocument, "logo_uri is not an https URL"},
 		"http client_uri":                       {`{"client_id":"{{id}}","client_uri":"http://app.example/",` + ru + `}`, ErrDocument, "client_uri is not an https URL"},
 		"bad scope":                             {`{"client_id":"{{id}}","scope":"a \"b\"",` + ru + `}`, ErrDocument, "scope is not"},
 		"double space scope":                    {`{"client_id":"{{id}}","scope":"a  b",` + ru + `}`, ErrDocument, "scope is not"},
@@ -314,6 +316,9 @@ func TestRedirectURIs(t *testing.T) {
 		"https://app.example/c b",
 		"https://app.example\\@evil.example/cb",
 		"https://app.example/cb\n",
+		"https://app.example/cb?x=\"><script>",
+		"https://app.example/c<b>",
+		"https://app.example/c{b}",
 		"https://app.example/" + strings.Repeat("a", 2048),
 	} {
 		if why := checkRedirectURI(ru); why == "" {

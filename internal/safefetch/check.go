@@ -15,8 +15,10 @@ const MaxURLLength = 2048
 // before any network traffic: https scheme (lower case, as RFC 3986 §6.2.2.1
 // normalizes it, so that two readers of the string agree), a host that is a
 // DNS name of ASCII letters, digits, '-' and '.', or an IP literal; optional
-// port; no userinfo; no fragment (not even an empty one); no byte outside
-// printable ASCII, no backslash; at most MaxURLLength bytes. A query is
+// port; no userinfo; no fragment (not even an empty one); only the bytes RFC
+// 3986 allows (no space, control, non-ASCII, backslash, quote, braces...),
+// so that the request line Go writes is the string itself; at most
+// MaxURLLength bytes. A query is
 // allowed (a jwks_uri may have one). The addresses the host resolves to are
 // checked later, when dialling.
 //
@@ -29,8 +31,11 @@ func CheckURL(rawURL string) (*url.URL, error) {
 		return bad("longer than " + strconv.Itoa(MaxURLLength) + " bytes")
 	}
 	for i := 0; i < len(rawURL); i++ {
-		if c := rawURL[i]; c <= ' ' || c >= 0x7f || c == '\\' {
-			return bad("contains a space, control, backslash or non-ASCII byte")
+		if !uriChar[rawURL[i]] {
+			// Go's client would percent-encode such a byte in the path
+			// ("/a\"b" is requested as "/a%22b") or send it raw in the query:
+			// either way not the URL the string names, for some reader.
+			return bad("contains a byte RFC 3986 does not allow")
 		}
 	}
 	if strings.IndexByte(rawURL, '#') >= 0 {
@@ -67,6 +72,15 @@ func CheckURL(rawURL string) (*url.URL, error) {
 			return bad("bad port")
 		}
 	}
+	// What net/http writes on the request line must be the string itself,
+	// so that the document fetched is the document the string names.
+	target := u.EscapedPath()
+	if u.ForceQuery || u.RawQuery != "" {
+		target += "?" + u.RawQuery
+	}
+	if "https://"+u.Host+target != rawURL {
+		return bad("would be requested as another URL")
+	}
 	if strings.HasPrefix(u.Host, "[") {
 		a, err := netip.ParseAddr(host)
 		if err != nil || !a.Is6() || a.Zone() != "" {
@@ -77,6 +91,15 @@ func CheckURL(rawURL string) (*url.URL, error) {
 	}
 	return u, nil
 }
+
+// uriChar is the bytes RFC 3986 §2 allows in a URI: unreserved, reserved
+// and '%' (whose two hex digits url.Parse checks).
+var uriChar = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;=%") {
+		t[c] = true
+	}
+	return t
+}()
 
 // validDNSName reports whether h is a host name of LDH labels (RFC 1123
 // §2.1), or a dotted-quad IPv4 address. International names must be given in

@@ -95,6 +95,7 @@ func FuzzCheckURL(f *testing.F) {
 		"https://example.com/x", "https://127.0.0.1:443/", "https://[::1]/a?b#c",
 		"https://a@b/", "https://%61/", "https://a.b:0x1/", "https://x/y\\z",
 		"https://2130706433/", "https://example.com:/", "https:/x", "https://[::ffff:1.2.3.4]/",
+		"https://A/\"", "https://a/%41?b=%zz", "https://a/b?",
 	} {
 		f.Add(s)
 	}
@@ -121,6 +122,15 @@ func FuzzCheckURL(f *testing.F) {
 		}
 		if req.URL.Host != u.Host || req.URL.Scheme != "https" || req.Host != "" && req.Host != u.Host {
 			t.Fatalf("net/http reads %q as host %q, CheckURL as %q", raw, req.URL.Host, u.Host)
+		}
+		// The request line net/http writes names the same resource.
+		// (An empty path is requested as "/", RFC 9110 §4.2.3.)
+		want := raw[len("https://")+len(u.Host):]
+		if want == "" || want[0] == '?' {
+			want = "/" + want
+		}
+		if req.URL.RequestURI() != want {
+			t.Fatalf("net/http requests %q for %q", req.URL.RequestURI(), raw)
 		}
 		if h := u.Hostname(); !strings.HasPrefix(u.Host, "[") {
 			if _, err := netip.ParseAddr(h); err != nil && !validDNSName(h) {
