@@ -52,10 +52,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,6 +110,37 @@ type Options struct {
 	RootCAs *x509.CertPool
 	// UserAgent is sent with every request. Default "blnk-auth-gateway".
 	UserAgent string
+	// Observe, if set, is called once per fetch made (not per cache hit)
+	// with its outcome — "" for success, else the error's Reason — and how
+	// long it took: for metrics (refused addresses are worth an alert). It
+	// must be quick and must not call the Fetcher. Default nil.
+	Observe func(outcome Reason, elapsed time.Duration)
+}
+
+// Validate reports configuration mistakes New would not catch: a negative
+// duration or bound, MinTTL above MaxTTL, an AllowedHosts entry that is not
+// a bare host name (a URL or a host:port there would match nothing and
+// refuse every fetch). For a Caddy module's Validate.
+func (o Options) Validate() error {
+	for _, d := range []time.Duration{o.Timeout, o.MinTTL, o.MaxTTL, o.FailureTTL, o.MinRefresh} {
+		if d < 0 {
+			return errors.New("safefetch: negative duration")
+		}
+	}
+	if o.MaxBytes < 0 || o.MaxEntries < 0 || o.MaxCacheBytes < 0 || o.MaxConcurrent < 0 {
+		return errors.New("safefetch: negative limit")
+	}
+	if o.MinTTL > 0 && o.MaxTTL > 0 && o.MinTTL > o.MaxTTL {
+		return errors.New("safefetch: min TTL above max TTL")
+	}
+	for _, h := range o.AllowedHosts {
+		if !validDNSName(h) {
+			if a, err := netip.ParseAddr(h); err != nil || a.Zone() != "" {
+				return fmt.Errorf("safefetch: allowed host %q is not a host name or IP address", h)
+			}
+		}
+	}
+	return nil
 }
 
 func (o *Options) setDefaults() {
@@ -314,8 +347,12 @@ func (f *Fetcher) get(ctx context.Context, rawURL string, refresh bool) ([]byte,
 }
 
 func (f *Fetcher) run(ctx context.Context, rawURL string, c *call, started time.Time) {
+	t0 := time.Now()
 	body, ttl, err := f.fetch(ctx, rawURL)
 	<-f.sem
+	if f.opts.Observe != nil {
+		f.opts.Observe(ReasonOf(err), time.Since(t0))
+	}
 	c.body, c.err = body, err
 	if err != nil {
 		ttl = f.opts.FailureTTL

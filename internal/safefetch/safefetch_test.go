@@ -743,3 +743,55 @@ func BenchmarkFetch(b *testing.B) {
 		}
 	}
 }
+
+func TestOptionsValidate(t *testing.T) {
+	good := []Options{
+		{},
+		{AllowedHosts: []string{"mcp.example.com", "Claude.AI", "127.0.0.1", "2001:db8::1"}, MinTTL: time.Minute, MaxTTL: time.Hour},
+	}
+	for _, o := range good {
+		if err := o.Validate(); err != nil {
+			t.Errorf("%+v: %v", o, err)
+		}
+	}
+	bad := []Options{
+		{AllowedHosts: []string{"https://claude.ai"}},
+		{AllowedHosts: []string{"claude.ai:443"}},
+		{AllowedHosts: []string{"*.example.com"}},
+		{AllowedHosts: []string{""}},
+		{Timeout: -time.Second},
+		{MaxBytes: -1},
+		{MinTTL: time.Hour, MaxTTL: time.Minute},
+	}
+	for _, o := range bad {
+		if err := o.Validate(); err == nil {
+			t.Errorf("%+v accepted", o)
+		}
+	}
+}
+
+func TestObserve(t *testing.T) {
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/missing" {
+			http.NotFound(w, r)
+			return
+		}
+		jsonHandler(`{}`)(w, r)
+	})
+	var mu sync.Mutex
+	var seen []Reason
+	o := Options{AllowPrivate: true, Observe: func(outcome Reason, elapsed time.Duration) {
+		mu.Lock()
+		seen = append(seen, outcome)
+		mu.Unlock()
+	}}
+	f := fetcher(s, o)
+	for _, p := range []string{"/doc", "/doc", "/missing"} { // the second is a cache hit: not observed
+		_, _ = f.Get(context.Background(), s.URL+p)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(seen) != fmt.Sprint([]Reason{"", ReasonStatus}) {
+		t.Fatalf("observed %q, want [\"\" %q]", seen, ReasonStatus)
+	}
+}
