@@ -379,6 +379,11 @@ func (f *Fetcher) fetch(ctx context.Context, rawURL string) ([]byte, time.Durati
 		return nil, 0, transportError(ctx, err)
 	}
 	defer resp.Body.Close()
+	if err := ctx.Err(); err != nil {
+		// An answer that raced the deadline: the fetch took too long
+		// whatever the answer says.
+		return nil, 0, transportError(ctx, err)
+	}
 	switch {
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
 		return nil, 0, &Error{Reason: ReasonRedirect, Detail: "status " + strconv.Itoa(resp.StatusCode)}
