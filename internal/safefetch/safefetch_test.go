@@ -795,3 +795,18 @@ func TestObserve(t *testing.T) {
 		t.Fatalf("observed %q, want [\"\" %q]", seen, ReasonStatus)
 	}
 }
+
+// A cache hit allocates only the caller's copy of the body (the token
+// endpoint pays it per private_key_jwt request).
+func TestGetCachedAllocs(t *testing.T) {
+	s := newServer(t, jsonHandler(`{"keys":[]}`))
+	f := fetcher(s, Options{AllowPrivate: true})
+	u := s.URL + "/jwks.json"
+	ctx := context.Background()
+	if _, err := f.Get(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(1000, func() { _, _ = f.Get(ctx, u) }); n > 1 {
+		t.Fatalf("a cached Get allocates %v times, want 1", n)
+	}
+}
