@@ -217,7 +217,10 @@ type call struct {
 }
 
 // New returns a Fetcher with opts (zero fields take their defaults).
-func New(opts Options) *Fetcher {
+func New(opts Options) *Fetcher { return newFetcher(opts, nil) }
+
+// newFetcher is New with a resolver of the test's (nil: the system's).
+func newFetcher(opts Options, resolver *net.Resolver) *Fetcher {
 	opts.setDefaults()
 	opts.AllowedHosts = append([]string(nil), opts.AllowedHosts...)
 	f := &Fetcher{
@@ -228,7 +231,7 @@ func New(opts Options) *Fetcher {
 		lru:      list.New(),
 		inflight: make(map[string]*call),
 	}
-	dialer := &net.Dialer{Timeout: opts.Timeout, Control: f.control}
+	dialer := &net.Dialer{Timeout: opts.Timeout, Control: f.control, Resolver: resolver}
 	transport := &http.Transport{
 		Proxy:       nil, // never an environment proxy: it would dial for us, unchecked
 		DialContext: dialer.DialContext,
