@@ -31,7 +31,8 @@
 //   - missing redirect_uris when the grant types include authorization_code
 //     (the default), or a redirect URI that is not absolute, has a fragment,
 //     or is neither https, nor http on a loopback host (RFC 8252 §7.3), nor a
-//     private-use scheme with a dot in it (RFC 8252 §7.1);
+//     private-use scheme with a dot in it (RFC 8252 §7.1), or has a byte RFC
+//     3986 does not allow (a quote in a URI that lands in a Location header);
 //   - client_uri or logo_uri that are not https URLs (no javascript:),
 //     client_name with control or invisible formatting characters (a
 //     right-to-left override could spoof the consent page), a scope that is
