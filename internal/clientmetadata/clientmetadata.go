@@ -35,8 +35,10 @@
 //     3986 does not allow (a quote in a URI that lands in a Location header);
 //   - client_uri or logo_uri that are not https URLs (no javascript:),
 //     client_name with control or invisible formatting characters (a
-//     right-to-left override could spoof the consent page), a scope that is
-//     not RFC 6749 §3.3 scope tokens.
+//     right-to-left override could spoof the consent page), line breaks,
+//     spaces other than single U+0020 between words, stacked combining marks,
+//     or nothing visible (see displayable), a scope that is not RFC 6749 §3.3
+//     scope tokens.
 //
 // Unknown members are ignored. Size, time, address and caching rules are
 // the safefetch.Fetcher's; a document found invalid is not kept (draft §4.2)
@@ -306,7 +308,7 @@ func Parse(clientID string, body []byte) (*Document, error) {
 		return bad(ReasonDocument, "client_name is missing")
 	}
 	if !displayable(d.ClientName) {
-		return bad(ReasonDocument, "client_name has control or formatting characters or is too long")
+		return bad(ReasonDocument, "client_name has control or formatting characters, is too long, or would not show as written")
 	}
 	if !validScope(d.Scope) {
 		return bad(ReasonDocument, "scope is not space-separated scope tokens")
@@ -477,18 +479,62 @@ func httpsURL(s string) bool {
 	return err == nil && u.Scheme == "https" && strings.HasPrefix(s, "https://") && u.Host != "" && u.User == nil
 }
 
-// displayable: at most 200 characters, none a control or an invisible
-// formatting character (bidi overrides, zero-width joiners: category Cf).
+// displayable: what the consent page shows as the client's name must read
+// as what it is. At most 200 characters; none a control, invisible
+// formatting character (bidi overrides, zero-width joiners: Cf), line or
+// paragraph separator (a forced line break), private-use, surrogate or
+// unassigned code point; no space but U+0020, never two in a row nor at
+// either end (runs of spaces push a "(verified)" away from the name); no
+// more than maxMarks combining marks in a row (stacked marks draw over the
+// lines above and below, where the host is); and something visible: not
+// only marks and the letters that render blank (Hangul fillers, the braille
+// blank).
 func displayable(s string) bool {
-	if utf8.RuneCountInString(s) > 200 {
+	if utf8.RuneCountInString(s) > 200 || s == "" || s[0] == ' ' || s[len(s)-1] == ' ' ||
+		strings.Contains(s, "  ") {
 		return false
 	}
+	visible := false
+	marks := 0
 	for _, r := range s {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError {
+		switch {
+		case r == utf8.RuneError, unicode.IsControl(r),
+			unicode.In(r, unicode.Cf, unicode.Co, unicode.Cs, unicode.Zl, unicode.Zp):
+			return false
+		case unicode.Is(unicode.Zs, r):
+			if r != ' ' {
+				return false
+			}
+			marks = 0
+		case unicode.Is(unicode.M, r):
+			if marks++; marks > maxMarks {
+				return false
+			}
+		case unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S):
+			marks = 0
+			if !blankLetter(r) {
+				visible = true
+			}
+		default: // unassigned in the Unicode version Go knows
 			return false
 		}
 	}
-	return true
+	return visible
+}
+
+// maxMarks is the most combining marks displayable allows on one base
+// character: scripts written with them (Vietnamese, Devanagari, Hebrew
+// points) need two or three.
+const maxMarks = 4
+
+// blankLetter: characters of a visible category that render as nothing.
+func blankLetter(r rune) bool {
+	switch r {
+	case '\u115f', '\u1160', '\u3164', '\uffa0', // Hangul fillers (Lo)
+		'\u2800': // braille pattern blank (So)
+		return true
+	}
+	return false
 }
 
 // validScope: scope tokens of %x21 / %x23-5B / %x5D-7E separated by single
