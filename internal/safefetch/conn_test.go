@@ -2,6 +2,8 @@ package safefetch
 
 import (
 	"context"
+	"crypto/tls"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 )
 
 // connCounter is a TLS server's ConnState hook: the connections open now.
@@ -69,5 +73,81 @@ func TestFetchLeavesNoConnectionOpen(t *testing.T) {
 				t.Fatalf("%d of %d connections still open after the fetches returned", n, hosts)
 			}
 		})
+	}
+}
+
+// A body longer than MaxBytes costs the gateway about MaxBytes of memory,
+// over HTTP/2 too. Go's HTTP/2 client grants each stream a 4 MiB receive
+// window (and the connection 1 GiB) by default and buffers whatever the
+// server sends into it, read or not: a hostile server answering every fetch
+// with megabytes would make each of MaxConcurrent fetches hold 4 MiB however
+// small MaxBytes is. The windows the client announces are what it lets a
+// server send before reading; a raw HTTP/2 server reads them.
+func TestHTTP2WindowBoundedByMaxBytes(t *testing.T) {
+	const maxBytes = 1024
+	hs := httptest.NewUnstartedServer(http.NotFoundHandler())
+	hs.StartTLS() // for its certificate
+	defer hs.Close()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: hs.TLS.Certificates, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type windows struct {
+		stream, conn int64
+		err          error
+	}
+	got := make(chan windows, 1)
+	go func() {
+		w := windows{stream: 65535, conn: 65535} // RFC 9113 §6.9.2 initial values
+		defer func() { got <- w }()
+		c, err := ln.Accept()
+		if err != nil {
+			w.err = err
+			return
+		}
+		defer c.Close()
+		preface := make([]byte, len(http2.ClientPreface))
+		if _, err := io.ReadFull(c, preface); err != nil {
+			w.err = err
+			return
+		}
+		fr := http2.NewFramer(c, c)
+		_ = fr.WriteSettings()
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				w.err = err
+				return
+			}
+			switch f := f.(type) {
+			case *http2.SettingsFrame:
+				if v, ok := f.Value(http2.SettingInitialWindowSize); ok {
+					w.stream = int64(v)
+				}
+				if !f.IsAck() {
+					_ = fr.WriteSettingsAck()
+				}
+			case *http2.WindowUpdateFrame:
+				if f.StreamID == 0 {
+					w.conn += int64(f.Increment)
+				}
+			case *http2.HeadersFrame: // the request: every window is announced
+				return
+			}
+		}
+	}()
+	f := New(Options{AllowPrivate: true, MaxBytes: maxBytes, Timeout: 2 * time.Second,
+		RootCAs: hs.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs})
+	_, _ = f.Get(context.Background(), "https://"+ln.Addr().String()+"/doc")
+	w := <-got
+	if w.err != nil {
+		t.Fatalf("raw HTTP/2 server: %v", w.err)
+	}
+	if w.stream > maxBytes+1 {
+		t.Errorf("stream receive window %d, want at most MaxBytes+1 = %d", w.stream, maxBytes+1)
+	}
+	if w.conn > 65535 { // the least RFC 9113 allows
+		t.Errorf("connection receive window %d, want 65535", w.conn)
 	}
 }
