@@ -147,7 +147,9 @@ func TestHTTP2WindowBoundedByMaxBytes(t *testing.T) {
 	if w.stream > maxBytes+1 {
 		t.Errorf("stream receive window %d, want at most MaxBytes+1 = %d", w.stream, maxBytes+1)
 	}
-	if w.conn > 65535 { // the least RFC 9113 allows
-		t.Errorf("connection receive window %d, want 65535", w.conn)
+	// Go's client adds at least 65535 to the connection's initial 65535;
+	// a connection carries one fetch's stream only.
+	if w.conn > 2*65535 {
+		t.Errorf("connection receive window %d, want at most %d", w.conn, 2*65535)
 	}
 }

@@ -57,6 +57,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net"
 	"net/http"
@@ -234,6 +235,7 @@ func newFetcher(opts Options, resolver *net.Resolver) *Fetcher {
 		lru:      list.New(),
 		inflight: make(map[string]*call),
 	}
+	receiveWindow := int(min(opts.MaxBytes+1, math.MaxInt32))
 	dialer := &net.Dialer{Timeout: opts.Timeout, Control: f.control, Resolver: resolver}
 	transport := &http.Transport{
 		Proxy:       nil, // never an environment proxy: it would dial for us, unchecked
@@ -250,7 +252,14 @@ func newFetcher(opts Options, resolver *net.Resolver) *Fetcher {
 		// bound those) per name for the idle timeout, and would outlive the
 		// address check that let it be dialled. Reuse buys nothing: a
 		// document is cached for at least MinTTL.
-		DisableKeepAlives:      true,
+		DisableKeepAlives: true,
+		// Go's HTTP/2 client buffers whatever fits the receive windows it
+		// announces, read or not: 4 MiB per stream by default. A server
+		// may send no more than the body we accept before we read it.
+		HTTP2: &http.HTTP2Config{
+			MaxReceiveBufferPerStream:     receiveWindow,
+			MaxReceiveBufferPerConnection: max(receiveWindow, 65535), // the least Go takes
+		},
 		TLSHandshakeTimeout:    opts.Timeout,
 		ResponseHeaderTimeout:  opts.Timeout,
 		MaxResponseHeaderBytes: 16 << 10,
