@@ -362,6 +362,16 @@ func members(body []byte) (map[string]json.RawMessage, error) {
 // §6.2.2, §6.3.2, §6.4; RFC 8037 §2 uses "d" too).
 var privateMembers = []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 
+// CheckJWKS checks a JSON Web Key Set fetched from a jwks_uri by the rules
+// Parse applies to an inline jwks (see checkJWKS): one JSON object of valid
+// UTF-8 with a "keys" array, no duplicate members, every key with a kty, no
+// symmetric ("oct") key, no private key material. A jwks_uri document is as
+// public as its URL, so such a key is one anyone may sign client assertions
+// with. Call it on every body safefetch returns for a jwks_uri, before
+// looking for a kid, and on failure Reject the URL. Errors are *Error with
+// ReasonKeys and never quote the keys.
+func CheckJWKS(body []byte) error { return checkJWKS(body) }
+
 // checkJWKS: an object with a "keys" array of objects, each with a string
 // kty other than "oct", none holding private or symmetric key material, no
 // duplicate members at either level.
