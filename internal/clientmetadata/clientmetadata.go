@@ -15,7 +15,9 @@
 //     "/", or that has userinfo, a fragment, a query (the draft: SHOULD NOT;
 //     refused here, so one document has one name), dot segments (plain or
 //     percent-encoded: readers that normalize would fetch another document
-//     than the string names), or more than MaxClientIDLength bytes;
+//     than the string names), an encoded slash or backslash (%2F, %5C: a
+//     segment boundary to servers that decode before routing), or more than
+//     MaxClientIDLength bytes;
 //   - a document that is not one JSON object of valid UTF-8, with a duplicate
 //     member (two JSON parsers may keep different ones), or a known member of
 //     the wrong type; members are matched by exact name (Go's own decoder
@@ -135,6 +137,14 @@ func ParseClientID(s string) (*url.URL, error) {
 	path := s[len("https://")+len(u.Host):]
 	if path == "" || path == "/" {
 		return bad("has no path", nil)
+	}
+	// An encoded "/" (or a backslash, a separator to some servers) makes segment
+	// boundaries, and so dot segments, depend on whether the server decodes
+	// before routing: "/victim%2F..%2Fattacker/" is served as "/attacker/"
+	// by one that does.
+	lower := strings.ToLower(path)
+	if strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") {
+		return bad("has an encoded slash or backslash", nil)
 	}
 	for _, seg := range strings.Split(path[1:], "/") {
 		if isDotSegment(seg) {

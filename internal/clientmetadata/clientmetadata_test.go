@@ -51,7 +51,7 @@ func TestParseClientID(t *testing.T) {
 		"https://example.com/a/.%2E",
 		"https://example.com/%2e",
 		// An encoded slash or backslash is a segment boundary to servers
-		// that decode before routing (and "\\" is "/" to some): the
+		// that decode before routing (and a backslash is "/" to some): the
 		// segments, dot segments included, are then theirs, not ours.
 		"https://example.com/a/%2e%2e%2fb",
 		"https://example.com/victim%2F..%2Fattacker/client.json",
