@@ -85,8 +85,13 @@ type Document struct {
 	// (RFC 9700 §4.1.3; any port for loopback IP literals, RFC 8252 §7.3).
 	RedirectURIs []string `json:"redirect_uris,omitempty"`
 	// GrantTypes defaults to ["authorization_code"] (RFC 7591 §2). Values are
-	// not checked: the authorization server grants only what it supports
-	// (and never client_credentials to a client with method none).
+	// not checked: the authorization server grants only what it supports.
+	// Anyone on the internet can publish a document, so a grant without a
+	// person's consent (client_credentials) must never go to a Client
+	// Identifier URL the operator has not approved, whatever its
+	// token_endpoint_auth_method: private_key_jwt proves the client owns its
+	// URL, not that it is trusted. A document without authorization_code
+	// may have no redirect_uris; the authorization endpoint refuses it.
 	GrantTypes []string `json:"grant_types"`
 	// ResponseTypes defaults to ["code"] (RFC 7591 §2).
 	ResponseTypes []string `json:"response_types"`
