@@ -389,12 +389,18 @@ func CheckJWKS(body []byte) error { return checkJWKS(body) }
 
 // checkJWKS: an object with a "keys" array of objects, each with a string
 // kty other than "oct", none holding private or symmetric key material, no
-// duplicate members at either level.
+// duplicate members at either level, not even in another case: the JOSE
+// library the keys go to may match names as Go's encoding/json does, case-
+// insensitively and keeping the last, and would then read {"keys":[EC],
+// "KEYS":[oct]} as the oct key, or "D" as a private exponent.
 func checkJWKS(raw json.RawMessage) error {
 	bad := func(detail string) error { return &Error{Reason: ReasonKeys, Detail: detail} }
 	set, err := members(raw)
 	if err != nil {
 		return bad("jwks is not a JSON object")
+	}
+	if foldClash(set) {
+		return bad("jwks has members differing only in case")
 	}
 	var keys []json.RawMessage
 	if err := json.Unmarshal(set["keys"], &keys); err != nil || keys == nil {
@@ -405,6 +411,9 @@ func checkJWKS(raw json.RawMessage) error {
 		if err != nil {
 			return bad("jwks.keys[" + strconv.Itoa(i) + "] is not a JSON object")
 		}
+		if foldClash(key) {
+			return bad("jwks.keys[" + strconv.Itoa(i) + "] has members differing only in case")
+		}
 		var kty string
 		if err := json.Unmarshal(key["kty"], &kty); err != nil || kty == "" {
 			return bad("jwks.keys[" + strconv.Itoa(i) + "] has no kty")
@@ -412,13 +421,34 @@ func checkJWKS(raw json.RawMessage) error {
 		if kty == "oct" {
 			return bad("jwks.keys[" + strconv.Itoa(i) + "] is a symmetric key")
 		}
-		for _, p := range privateMembers {
-			if _, ok := key[p]; ok {
+		for name := range key {
+			if slices.Contains(privateMembers, fold(name)) {
 				return bad("jwks.keys[" + strconv.Itoa(i) + "] holds private key material")
 			}
 		}
 	}
 	return nil
+}
+
+// fold is name as a case-insensitive JSON reader compares it (Go's
+// encoding/json maps each rune r to ToUpper(ToLower(r)), so the Kelvin sign
+// folds to "K"), lower-cased back so that it compares with the lower-case
+// member names of the JOSE specs.
+func fold(name string) string {
+	return strings.Map(func(r rune) rune { return unicode.ToLower(unicode.ToUpper(unicode.ToLower(r))) }, name)
+}
+
+// foldClash reports whether two members of m have the same folded name.
+func foldClash(m map[string]json.RawMessage) bool {
+	seen := make(map[string]bool, len(m))
+	for name := range m {
+		f := fold(name)
+		if seen[f] {
+			return true
+		}
+		seen[f] = true
+	}
+	return false
 }
 
 // checkRedirectURI returns why ru is not an acceptable redirect URI, or "".

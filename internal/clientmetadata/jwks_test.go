@@ -29,13 +29,14 @@ func TestCheckJWKS(t *testing.T) {
 		// Go's encoding/json (and other case-insensitive readers) take the
 		// last member that folds to a field's name: a library reading the
 		// set that way would see the oct key, not the checked one.
-		"keys twice, in two cases":     `{"keys":[` + pub + `],"KEYS":[{"kty":"oct","k":"c2VjcmV0"}]}`,
-		"kty twice, in two cases":      `{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","KTY":"oct","K":"c2VjcmV0"}]}`,
-		"private member in upper case": `{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","D":"jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"}]}`,
-		"not UTF-8":                    "{\"keys\":[{\"kty\":\"EC\",\"kid\":\"\xff\"}]}",
-		"trailing data":                `{"keys":[]}{}`,
-		"a key without kty":            `{"keys":[{"kid":"a"}]}`,
-		"keys not an array":            `{"keys":{}}`,
+		"keys twice, in two cases":              `{"keys":[` + pub + `],"KEYS":[{"kty":"oct","k":"c2VjcmV0"}]}`,
+		"kty twice, in two cases":               `{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","KTY":"oct","K":"c2VjcmV0"}]}`,
+		"symmetric key member as a Kelvin sign": `{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","\u212a":"c2VjcmV0"}]}`,
+		"private member in upper case":          `{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","D":"jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"}]}`,
+		"not UTF-8":                             "{\"keys\":[{\"kty\":\"EC\",\"kid\":\"\xff\"}]}",
+		"trailing data":                         `{"keys":[]}{}`,
+		"a key without kty":                     `{"keys":[{"kid":"a"}]}`,
+		"keys not an array":                     `{"keys":{}}`,
 	} {
 		err := CheckJWKS([]byte(bad))
 		if !errors.Is(err, ErrKeys) {
