@@ -111,7 +111,7 @@ type Server struct {
 
 // documents are rendered once, at first use.
 type documents struct {
-	once           sync.Once
+	once     sync.Once
 	metadata []byte
 }
 
@@ -127,9 +127,9 @@ func New(cfg Config) *Server {
 	}
 	return &Server{
 		jwksCacheControl: "public, max-age=" + strconv.FormatInt(int64((maxAge+time.Second-1)/time.Second), 10),
-		cfg:    cfg,
-		issuer: cfg.Issuer.String(),
-		realm:  `Basic realm="` + cfg.Issuer.Host + `", charset="UTF-8"`,
+		cfg:              cfg,
+		issuer:           cfg.Issuer.String(),
+		realm:            `Basic realm="` + cfg.Issuer.Host + `", charset="UTF-8"`,
 
 		tokenPath: base + TokenPath,
 		jwksPath:  base + JWKSPath,
