@@ -223,21 +223,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("blnk_auth: %w", err)
 	}
-	secret := repl.ReplaceKnown(a.Secret, "")
-	if secret == "" && a.Secret != "" {
-		// A placeholder that names nothing. A missing file is a mistake to
-		// stop at; an unset variable with the embedded store is the
-		// zero-setup path (the Caddyfile serves PostgreSQL too), which
-		// falls back to the generated secret, saying so.
-		if !db.Embedded() || strings.Contains(a.Secret, "{file.") {
-			return fmt.Errorf("blnk_auth: secret %s expands to nothing (unset environment variable or missing file?)", a.Secret)
-		}
-		a.logger.Warn("blnk_auth: secret expands to nothing; the embedded database uses the secret generated beside it (see README: Backups)", zap.String("placeholder", a.Secret))
-	}
-	if secret == "" && db.Embedded() {
-		if secret, err = db.EmbeddedSecret(); err != nil {
-			return fmt.Errorf("blnk_auth: generating the secret: %w", err)
-		}
+	secret, err := a.resolveSecret(db)
+	if err != nil {
+		return err
 	}
 	issuer := repl.ReplaceKnown(a.Issuer, "")
 	if err := a.checkSettings(db, secret, issuer); err != nil {
@@ -257,21 +245,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.Leeway == 0 {
 		a.Leeway = caddy.Duration(DefaultLeeway)
 	}
-	if a.SigningAlgorithm == "" {
-		a.SigningAlgorithm = defaultSigningAlgorithm
-	}
 	if a.TokenCacheSize == 0 {
 		a.TokenCacheSize = DefaultTokenCacheSize
 	}
-	if a.SigningKeyRotation == 0 {
-		a.SigningKeyRotation = caddy.Duration(DefaultSigningKeyRotation)
-	}
-	if a.SigningKeyPublishLead == 0 {
-		a.SigningKeyPublishLead = caddy.Duration(DefaultSigningKeyPublishLead)
-	}
-	if a.JWKSMaxAge == 0 {
-		a.JWKSMaxAge = caddy.Duration(DefaultJWKSMaxAge)
-	}
+	a.keyDefaults()
 	if err := a.Validate(); err != nil {
 		return err
 	}
@@ -305,11 +282,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 
 	sctx, cancel := context.WithTimeout(ctx, defaultStartupTimeout)
 	defer cancel()
-	var previous []string
-	for _, p := range a.SecretPrevious {
-		previous = append(previous, repl.ReplaceKnown(p, ""))
-	}
-	opts := a.keyOptions(secret, previous)
+	opts := a.keyOptions(secret, a.previousSecrets())
 	ring, err := keyring.Open(sctx, a.backend.Store, opts)
 	if err != nil {
 		return fmt.Errorf("blnk_auth: loading signing keys: %w", err)
@@ -319,7 +292,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if ring.Resealed {
 		a.logger.Info("the signing keys were sealed under a secret in secret_previous and are now sealed under the secret; remove secret_previous once every instance has the new secret")
-	} else if len(previous) > 0 {
+	} else if len(opts.Previous) > 0 {
 		// While it stays, a row sealed under an old secret would still be
 		// taken in: whoever holds that secret and can write the database
 		// could plant a signing key.
@@ -363,6 +336,45 @@ func (a *App) Provision(ctx caddy.Context) error {
 		RateLimited:     func() { a.metrics.rateLimited("blnk_auth") },
 	}
 	return nil
+}
+
+// resolveSecret is the configured secret with its placeholders expanded, or
+// with the embedded database the generated one.
+func (a *App) resolveSecret(db backend.Database) (string, error) {
+	secret := caddy.NewReplacer().ReplaceKnown(a.Secret, "")
+	var err error
+	if secret == "" && a.Secret != "" {
+		// A placeholder that names nothing. A missing file is a mistake to
+		// stop at; an unset variable with the embedded store is the
+		// zero-setup path (the Caddyfile serves PostgreSQL too), which
+		// falls back to the generated secret, saying so.
+		if !db.Embedded() || strings.Contains(a.Secret, "{file.") {
+			return "", fmt.Errorf("blnk_auth: secret %s expands to nothing (unset environment variable or missing file?)", a.Secret)
+		}
+		a.log().Warn("blnk_auth: secret expands to nothing; the embedded database uses the secret generated beside it (see README: Backups)", zap.String("placeholder", a.Secret))
+	}
+	if secret == "" && db.Embedded() {
+		if secret, err = db.EmbeddedSecret(); err != nil {
+			return "", fmt.Errorf("blnk_auth: generating the secret: %w", err)
+		}
+	}
+	return secret, nil
+}
+
+func (a *App) log() *zap.Logger {
+	if a.logger == nil {
+		return zap.NewNop()
+	}
+	return a.logger
+}
+
+// previousSecrets are the secret_previous values, placeholders expanded.
+func (a *App) previousSecrets() []string {
+	var previous []string
+	for _, p := range a.SecretPrevious {
+		previous = append(previous, caddy.NewReplacer().ReplaceKnown(p, ""))
+	}
+	return previous
 }
 
 // DefaultDatabasePath is the embedded database used when no database is set.
@@ -459,6 +471,22 @@ func (a *App) Cleanup() error {
 // publishedKeys are the keys of the JWKS now.
 func (a *App) publishedKeys() []*token.Key { return a.keyring.Published(time.Now()) }
 
+// keyDefaults sets the defaults of the signing-key settings.
+func (a *App) keyDefaults() {
+	if a.SigningAlgorithm == "" {
+		a.SigningAlgorithm = defaultSigningAlgorithm
+	}
+	if a.SigningKeyRotation == 0 {
+		a.SigningKeyRotation = caddy.Duration(DefaultSigningKeyRotation)
+	}
+	if a.SigningKeyPublishLead == 0 {
+		a.SigningKeyPublishLead = caddy.Duration(DefaultSigningKeyPublishLead)
+	}
+	if a.JWKSMaxAge == 0 {
+		a.JWKSMaxAge = caddy.Duration(DefaultJWKSMaxAge)
+	}
+}
+
 // keyPolicy is the rotation policy of the settings (after Provision's defaults).
 func (a *App) keyPolicy() keyring.Policy {
 	p := keyring.Policy{Lead: time.Duration(a.SigningKeyPublishLead)}
@@ -480,7 +508,7 @@ func jwksMaxAge(d caddy.Duration) time.Duration {
 
 // Service is the client lifecycle on this app's store, keeping its cache current.
 func (a *App) Service() *admin.Service {
-	return &admin.Service{Store: a.backend.Store, Invalidate: a.backend.ClientChanged}
+	return &admin.Service{Store: a.backend.Store, Invalidate: a.backend.ClientChanged, Keys: a.keyring}
 }
 
 // app finds the blnk_auth app of the config being provisioned.
