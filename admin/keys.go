@@ -96,7 +96,9 @@ func KeysCommand(open func(context.Context, *cobra.Command) (keyring.Manager, fu
 	}
 	list := &cobra.Command{
 		Use: "list", Short: "Lists every signing key, newest first, with its state: published, active, retiring, retired or revoked", Args: cobra.NoArgs,
-		RunE: run(func(ctx context.Context, m keyring.Manager, _ *cobra.Command) ([]keyring.KeyInfo, error) { return m.List(ctx) }),
+		RunE: run(func(ctx context.Context, m keyring.Manager, _ *cobra.Command) ([]keyring.KeyInfo, error) {
+			return m.List(ctx)
+		}),
 	}
 	rotate := &cobra.Command{
 		Use:   "rotate [--now]",

@@ -14,8 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/keyring"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
 )

@@ -18,8 +18,8 @@ import (
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/keyring"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store/postgres"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store/sqlite"
