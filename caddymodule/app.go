@@ -307,7 +307,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("blnk_auth: %w", err)
 	}
-	a.keyring = keyring.NewLive(a.backend.Store, opts, ring, issuer, time.Duration(a.TokenTTL), a.verifier, a.logger.Named("keys"))
+	a.keyring = keyring.NewLive(a.backend.Store, opts, ring, issuer, time.Duration(a.TokenTTL), a.verifier, a.backend.KeysRemoved, a.logger.Named("keys"))
 	a.stopKeys = a.backend.OnKeysChanged(a.keyring.Changed)
 	watchKeys(ctx.GetMetricsRegistry(), a.keyring)
 	if a.Throttle == nil || !a.Throttle.Off {

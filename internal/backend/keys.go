@@ -1,6 +1,10 @@
 package backend
 
-import "sync"
+import (
+	"sync"
+
+	"go.uber.org/zap"
+)
 
 // keyWatchers are told that the keyring changed somewhere (a change of kind
 // keys on the feed) or may have changed unseen (the feed was lost or reset).
@@ -36,5 +40,17 @@ func (b *Backend) keysChanged() {
 	defer w.mu.Unlock()
 	for _, f := range w.fns {
 		f()
+	}
+}
+
+// KeysRemoved applies at once, on this instance, that its keyring stopped
+// trusting kids (an emergency rotation revoked them, or they retired): the
+// requests in flight with tokens they signed end. Counted as a change, so a
+// request judged before the verifier dropped them and registered after this
+// scan is judged again (see Backend.changes).
+func (b *Backend) KeysRemoved(kids []string) {
+	b.changes.Add(1)
+	if n := b.Flights.EndKeys(kids); n > 0 {
+		b.log.Debug("ended requests in flight of signing keys no longer trusted", zap.Strings("kids", kids), zap.Int("requests", n))
 	}
 }

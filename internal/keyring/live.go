@@ -3,6 +3,7 @@ package keyring
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,11 @@ type Live struct {
 	verifier *token.Verifier
 	log      *zap.Logger
 
+	// removed, if not nil, is told of keys this instance trusted and no
+	// longer does (revoked or retired), right after the verifier stopped
+	// trusting them: requests in flight with their tokens must end.
+	removed func(kids []string)
+
 	state atomic.Pointer[liveState]
 	// loadMu makes each read of the store and its install one step, so an
 	// older read never replaces a newer one (a key revoked meanwhile would
@@ -55,16 +61,18 @@ type Live struct {
 type liveState struct {
 	ring    *Ring
 	issuers map[string]*token.Issuer
+	trusted []*token.Key // the verifier's keys
 }
 
 // NewLive starts a Live on ring (as Open returned it with o) for tokens of
-// issuer lasting ttl, keeping verifier's keys current. Close stops it.
-func NewLive(st store.Store, o Options, ring *Ring, issuer string, ttl time.Duration, verifier *token.Verifier, log *zap.Logger) *Live {
+// issuer lasting ttl, keeping verifier's keys current and telling removed
+// (if not nil) of the keys it stops trusting. Close stops it.
+func NewLive(st store.Store, o Options, ring *Ring, issuer string, ttl time.Duration, verifier *token.Verifier, removed func(kids []string), log *zap.Logger) *Live {
 	if log == nil {
 		log = zap.NewNop()
 	}
 	o.Now = time.Time{}
-	l := &Live{st: st, opts: o, issuer: issuer, ttl: ttl, verifier: verifier, log: log, wake: make(chan struct{}, 1)}
+	l := &Live{st: st, opts: o, issuer: issuer, ttl: ttl, verifier: verifier, removed: removed, log: log, wake: make(chan struct{}, 1)}
 	l.install(ring)
 	verifier.Refresh = l.refresh
 	ctx, cancel := context.WithCancel(context.Background())
@@ -94,7 +102,7 @@ func (l *Live) Changed() {
 
 func (l *Live) install(ring *Ring) {
 	prev := l.state.Load()
-	st := &liveState{ring: ring, issuers: make(map[string]*token.Issuer, len(ring.Entries))}
+	st := &liveState{ring: ring, issuers: make(map[string]*token.Issuer, len(ring.Entries)), trusted: ring.TrustedAt(time.Now())}
 	for i := range ring.Entries {
 		k := ring.Entries[i].Key
 		if prev != nil && prev.issuers[k.KID] != nil {
@@ -104,7 +112,18 @@ func (l *Live) install(ring *Ring) {
 		st.issuers[k.KID] = &token.Issuer{Key: k, Issuer: l.issuer, TTL: l.ttl}
 	}
 	l.state.Store(st)
-	l.verifier.SetKeys(ring.TrustedAt(time.Now()))
+	l.verifier.SetKeys(st.trusted)
+	if prev != nil && l.removed != nil {
+		var removed []string
+		for _, k := range prev.trusted {
+			if !slices.ContainsFunc(st.trusted, func(n *token.Key) bool { return n.KID == k.KID }) {
+				removed = append(removed, k.KID)
+			}
+		}
+		if len(removed) > 0 {
+			l.removed(removed)
+		}
+	}
 }
 
 // Reload reads the keyring, writes what the schedule asks for now, and

@@ -38,7 +38,7 @@ func startLive(t *testing.T, st store.Store, p Policy) (*Live, *token.Verifier) 
 		t.Fatal(err)
 	}
 	t.Cleanup(v.Close)
-	l := NewLive(st, o, ring, "https://auth.example.com", time.Hour, v, nil)
+	l := NewLive(st, o, ring, "https://auth.example.com", time.Hour, v, nil, nil)
 	t.Cleanup(l.Close)
 	return l, v
 }

@@ -162,8 +162,10 @@ func (i *Issuer) Issue(clientID string, scopes scope.Set, audience string, clien
 
 // Verified is what a valid token says.
 type Verified struct {
-	raw       string
-	kid       string // the key that signed it: a cached token is refused once it is not trusted
+	raw string
+	// KID is the key that signed it: a cached token is refused once that key
+	// is no longer trusted, and requests in flight with it end.
+	KID       string
 	ClientID  string
 	Scopes    scope.Set
 	Audience  []string
@@ -357,7 +359,7 @@ func (v *Verifier) Cached(raw string, now time.Time) (*Verified, bool, error) {
 	if !now.Before(t.ExpiresAt.Add(v.leeway)) {
 		return nil, false, fmt.Errorf("%w: token has expired", ErrInvalid)
 	}
-	if _, ok := (*v.keys.Load())[t.kid]; !ok {
+	if _, ok := (*v.keys.Load())[t.KID]; !ok {
 		// Its key was revoked (an emergency rotation) or retired since.
 		return nil, false, fmt.Errorf("%w: signing key no longer trusted", ErrInvalid)
 	}
@@ -555,7 +557,7 @@ func (v *Verifier) verify(raw string) (*Verified, error) {
 	}
 	return &Verified{
 		raw:         raw,
-		kid:         kid,
+		KID:         kid,
 		ClientID:    claims.ClientID,
 		Scopes:      scopes,
 		Audience:    claims.Audience,
