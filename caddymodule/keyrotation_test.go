@@ -198,6 +198,7 @@ func TestKeyRotationUnderLoad(t *testing.T) {
 // TestEmergencyRotation: tokens from both instances work on both; an
 // emergency rotation on one instance (the admin API) cuts every one of them
 // off on both within moments, while new tokens work; the same by the CLI.
+// Then a rotation by hand (not now) through the CLI.
 func TestEmergencyRotation(t *testing.T) {
 	forEachStore(t, func(t *testing.T, kind string) {
 		a, b := startRotatingPair(t, kind, "off")
@@ -270,5 +271,39 @@ func TestEmergencyRotation(t *testing.T) {
 			t.Fatalf("keys rotate --now: %v", out)
 		}
 		cutOff("CLI", second)
+
+		// A rotation by hand (the CLI, a third process): the new key is
+		// published at once and signs on both instances after the lead,
+		// while tokens of the key it replaces keep working.
+		before := fetchToken(t, b.authURL, id, secret)
+		out = cliJSON(t, a.dsn, a.config, "keys", "rotate")
+		keys, _ := out["keys"].([]any)
+		next, _ := keys[0].(map[string]any)
+		if len(keys) != 4 || next["state"] != "published" || next["kid"] == kidOf(t, before) {
+			t.Fatalf("keys rotate: %v", out)
+		}
+		for _, from := range both {
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				tok := fetchToken(t, from.authURL, id, secret)
+				if kidOf(t, tok) == next["kid"] {
+					for _, in := range both {
+						if s := statusOf(t, in.apiURL, tok); s != 200 {
+							t.Errorf("a token of the rotated key from %s on %s: %d", from.authURL, in.apiURL, s)
+						}
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s never signed with the key published by hand", from.authURL)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		for _, in := range both {
+			if s := statusOf(t, in.apiURL, before); s != 200 {
+				t.Errorf("a token of the replaced key on %s: %d", in.apiURL, s)
+			}
+		}
 	})
 }
