@@ -59,6 +59,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RateLimitRefused", testRateLimitRefused},
 		{"Ping", testPing},
 		{"Sessions", testSessions},
+		{"RedirectURIsUpdate", testRedirectURIsUpdate},
+		{"Grants", testGrants},
+		{"Codes", testCodes},
+		{"RefreshRotation", testRefreshRotation},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

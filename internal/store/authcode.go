@@ -1,0 +1,120 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
+)
+
+// Errors of the authorization-code flow's store methods.
+var (
+	// ErrNoCode: no authorization code with that hash, or it has expired.
+	ErrNoCode = errors.New("authorization code not found or expired")
+	// ErrCodeReused: the code was redeemed before (RFC 6749 §4.1.2: the
+	// server should revoke what it issued).
+	ErrCodeReused = errors.New("authorization code already used")
+	// ErrNoRefreshToken: no refresh token with that hash, it has expired, or
+	// its grant was revoked.
+	ErrNoRefreshToken = errors.New("refresh token not found or expired")
+	// ErrRefreshReused: the refresh token was rotated before; its whole
+	// family has been revoked (OAuth 2.1 §4.3.1 reuse detection).
+	ErrRefreshReused = errors.New("refresh token already used; its family is revoked")
+	// ErrNoGrant: no grant of that client by that person.
+	ErrNoGrant = errors.New("grant not found")
+)
+
+// Audit actions of the authorization-code flow.
+const (
+	ActionGrantApprove = "grant.approve"
+	ActionGrantRevoke  = "grant.revoke"
+)
+
+// Grant is a person's remembered consent to a client: the scopes the person
+// approved for it, until revoked.
+type Grant struct {
+	ClientID   string
+	PersonID   string
+	PersonName string
+	Scopes     scope.Set
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+}
+
+// AuthCode is an authorization code (RFC 6749 §4.1.2), kept as a hash, bound
+// to everything the token request must repeat or prove.
+type AuthCode struct {
+	Hash          credential.Hash
+	ClientID      string
+	PersonID      string
+	PersonName    string
+	RedirectURI   string
+	CodeChallenge string // RFC 7636 S256 challenge
+	Resource      string // RFC 8707; "" for the default audience
+	Scopes        scope.Set
+	// Family names the refresh tokens the code's exchange starts.
+	Family    string
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+	// IssuedJTI is the access token the exchange issued, with its expiry
+	// (plus leeway), so that a reused code can revoke it.
+	IssuedJTI          string
+	IssuedJTIExpiresAt *time.Time
+}
+
+// RefreshToken is one opaque refresh token, kept as a hash. Tokens of one
+// family descend from one code by rotation and share its expiry.
+type RefreshToken struct {
+	Hash      credential.Hash
+	Family    string
+	ClientID  string
+	PersonID  string
+	Scopes    scope.Set
+	Resource  string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+}
+
+// AuthCodeStore keeps the grants, codes and refresh tokens of the
+// authorization-code flow.
+type AuthCodeStore interface {
+	// SaveGrant records (or replaces) a person's consent to a client, with its
+	// audit event (grant.approve, actor the person) and a change-log entry for
+	// the client, in one transaction; ErrNotFound if the client is absent,
+	// ErrRevoked if it is revoked.
+	SaveGrant(ctx context.Context, g *Grant, a Audit) error
+	// GetGrant returns the grant of clientID by personID, or ErrNoGrant.
+	GetGrant(ctx context.Context, clientID, personID string) (*Grant, error)
+	// ListGrants lists a client's grants, newest first.
+	ListGrants(ctx context.Context, clientID string) ([]*Grant, error)
+	// RevokeGrant deletes a grant and every refresh token issued under it,
+	// with its audit event and a change-log entry; ErrNoGrant if absent.
+	RevokeGrant(ctx context.Context, clientID, personID string, a Audit) error
+
+	// SaveCode stores a new authorization code (and prunes expired ones).
+	SaveCode(ctx context.Context, c *AuthCode) error
+	// RedeemCode marks the code used at now and returns it. ErrNoCode when
+	// unknown or expired; when used before, the code with ErrCodeReused.
+	RedeemCode(ctx context.Context, hash credential.Hash, now time.Time) (*AuthCode, error)
+	// RecordCodeIssue remembers the access token a redeemed code issued.
+	RecordCodeIssue(ctx context.Context, hash credential.Hash, jti string, expiresAt time.Time) error
+
+	// CreateRefreshToken stores a new refresh token and marks its grant used
+	// at its CreatedAt; ErrNoGrant when the grant is gone.
+	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
+	// RotateRefreshToken spends the token hashed old and stores its successor
+	// next (same family, client, person, scopes, resource and expiry) in one
+	// transaction, marking the grant used, and returns the successor.
+	// ErrNoRefreshToken when unknown, expired or its grant is gone; a token
+	// spent before revokes the family and returns ErrRefreshReused.
+	RotateRefreshToken(ctx context.Context, old, next credential.Hash, now time.Time) (*RefreshToken, error)
+	// RevokeRefreshToken deletes the family of the token hashed h (RFC 7009
+	// §2.1) if it belongs to clientID, returning it; ErrNoRefreshToken if
+	// there is none.
+	RevokeRefreshToken(ctx context.Context, h credential.Hash, clientID string) (*RefreshToken, error)
+	// RevokeRefreshFamily deletes every refresh token of a family.
+	RevokeRefreshFamily(ctx context.Context, family string) error
+}

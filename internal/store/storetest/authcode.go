@@ -1,0 +1,235 @@
+package storetest
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+)
+
+// testRedirectURIsUpdate: redirect URIs are replaced by an update that sets
+// them, kept by one that does not, and emptied by an empty list.
+func testRedirectURIsUpdate(t *testing.T, s store.Store) {
+	c := ctx(t)
+	cl := NewClient(credential.NewClientID(), store.TypeOAuth, Base)
+	cl.RedirectURIs = []string{"https://a.example/cb"}
+	mustCreate(t, s, cl)
+	name := "renamed"
+	got, err := s.UpdateClient(c, cl.ID, store.ClientUpdate{Name: &name}, auditN(1), nil)
+	if err != nil || len(got.RedirectURIs) != 1 || got.RedirectURIs[0] != "https://a.example/cb" {
+		t.Fatalf("update without redirect URIs: %v, %q", err, got.RedirectURIs)
+	}
+	uris := []string{"https://b.example/cb", "http://localhost/cb"}
+	if got, err = s.UpdateClient(c, cl.ID, store.ClientUpdate{RedirectURIs: &uris}, auditN(2), nil); err != nil || len(got.RedirectURIs) != 2 || got.RedirectURIs[1] != uris[1] {
+		t.Fatalf("update with redirect URIs: %v, %q", err, got.RedirectURIs)
+	}
+	if g := mustGet(t, s, cl.ID); len(g.RedirectURIs) != 2 {
+		t.Fatalf("stored redirect URIs = %q", g.RedirectURIs)
+	}
+	none := []string{}
+	if got, err = s.UpdateClient(c, cl.ID, store.ClientUpdate{RedirectURIs: &none}, auditN(3), nil); err != nil || len(got.RedirectURIs) != 0 {
+		t.Fatalf("emptying redirect URIs: %v, %q", err, got.RedirectURIs)
+	}
+}
+
+func newGrant(t testing.TB, s store.Store, clientID, person string, at time.Time) *store.Grant {
+	t.Helper()
+	g := &store.Grant{ClientID: clientID, PersonID: person, PersonName: "Name of " + person, Scopes: scope.MustParse("mcp:read mcp:write"), CreatedAt: at}
+	if err := s.SaveGrant(ctx(t), g, store.Audit{Time: at, Actor: person}); err != nil {
+		t.Fatalf("SaveGrant: %v", err)
+	}
+	return g
+}
+
+// testGrants: a grant round-trips, is replaced by a new approval, is
+// listed per client, audited with the person as actor, refused for a
+// revoked or unknown client, and revoking it ends its refresh tokens.
+func testGrants(t *testing.T, s store.Store) {
+	c := ctx(t)
+	cl := NewClient(credential.NewClientID(), store.TypeOAuth, Base)
+	other := NewClient(credential.NewClientID(), store.TypeOAuth, Base)
+	mustCreate(t, s, cl, other)
+	if _, err := s.GetGrant(c, cl.ID, "master"); !errors.Is(err, store.ErrNoGrant) {
+		t.Fatalf("GetGrant(none) = %v, want ErrNoGrant", err)
+	}
+	newGrant(t, s, cl.ID, "master", Base)
+	g2 := newGrant(t, s, cl.ID, "oidc:https://idp.example#42", Base.Add(time.Second))
+	newGrant(t, s, other.ID, "master", Base)
+	// A new approval replaces the scopes.
+	g2.Scopes = scope.MustParse("mcp:read")
+	if err := s.SaveGrant(c, g2, store.Audit{Time: Base.Add(time.Second), Actor: g2.PersonID}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetGrant(c, cl.ID, g2.PersonID)
+	if err != nil || got.Scopes.String() != "mcp:read" || got.PersonName != g2.PersonName || !got.CreatedAt.Equal(g2.CreatedAt) || got.LastUsedAt != nil {
+		t.Fatalf("GetGrant = %+v, %v", got, err)
+	}
+	list, err := s.ListGrants(c, cl.ID)
+	if err != nil || len(list) != 2 || list[0].PersonID != g2.PersonID || list[1].PersonID != "master" {
+		t.Fatalf("ListGrants = %+v, %v", list, err)
+	}
+	evs := allAudit(t, s, cl.ID)
+	if len(evs) == 0 || evs[0].Action != store.ActionGrantApprove || evs[0].Actor != g2.PersonID {
+		t.Fatalf("newest audit event = %+v, want grant.approve by the person", evs)
+	}
+	if err := s.SaveGrant(c, &store.Grant{ClientID: "nope", PersonID: "master", Scopes: scope.MustParse("*"), CreatedAt: Base}, store.Audit{Time: Base}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("SaveGrant(unknown client) = %v, want ErrNotFound", err)
+	}
+
+	// A refresh token under the grant; revoking the grant ends it.
+	rt := &store.RefreshToken{Hash: credential.HashOf("rt1"), Family: "fam1", ClientID: cl.ID, PersonID: g2.PersonID, Scopes: g2.Scopes, CreatedAt: Base.Add(time.Minute), ExpiresAt: Base.Add(time.Hour)}
+	if err := s.CreateRefreshToken(c, rt); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetGrant(c, cl.ID, g2.PersonID); got.LastUsedAt == nil || !got.LastUsedAt.Equal(rt.CreatedAt) {
+		t.Fatalf("grant last used = %v, want %v", got.LastUsedAt, rt.CreatedAt)
+	}
+	if err := s.RevokeGrant(c, cl.ID, g2.PersonID, store.Audit{Time: Base, Actor: "master_key"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeGrant(c, cl.ID, g2.PersonID, store.Audit{Time: Base}); !errors.Is(err, store.ErrNoGrant) {
+		t.Fatalf("RevokeGrant again = %v, want ErrNoGrant", err)
+	}
+	if _, err := s.RotateRefreshToken(c, rt.Hash, credential.HashOf("rt2"), Base.Add(2*time.Minute)); !errors.Is(err, store.ErrNoRefreshToken) {
+		t.Fatalf("refreshing after the grant was revoked = %v, want ErrNoRefreshToken", err)
+	}
+	if evs := allAudit(t, s, cl.ID); evs[0].Action != store.ActionGrantRevoke {
+		t.Fatalf("newest audit event = %+v, want grant.revoke", evs[0])
+	}
+	// No refresh token without a grant.
+	if err := s.CreateRefreshToken(c, rt); !errors.Is(err, store.ErrNoGrant) {
+		t.Fatalf("CreateRefreshToken without a grant = %v, want ErrNoGrant", err)
+	}
+	// Revoking the client ends the refresh tokens of its remaining grants.
+	rt3 := &store.RefreshToken{Hash: credential.HashOf("rt3"), Family: "fam3", ClientID: cl.ID, PersonID: "master", Scopes: g2.Scopes, CreatedAt: Base, ExpiresAt: Base.Add(time.Hour)}
+	if err := s.CreateRefreshToken(c, rt3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RevokeClient(c, cl.ID, Base, auditN(9), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RotateRefreshToken(c, rt3.Hash, credential.HashOf("rt4"), Base.Add(time.Second)); !errors.Is(err, store.ErrNoRefreshToken) {
+		t.Fatalf("refreshing for a revoked client = %v, want ErrNoRefreshToken", err)
+	}
+	if err := s.SaveGrant(c, g2, store.Audit{Time: Base}); !errors.Is(err, store.ErrRevoked) {
+		t.Fatalf("SaveGrant(revoked client) = %v, want ErrRevoked", err)
+	}
+	// Deleting a client deletes its grants.
+	if err := s.DeleteClient(c, other.ID, auditN(10), nil); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := s.ListGrants(c, other.ID); len(list) != 0 {
+		t.Fatalf("grants of a deleted client = %+v", list)
+	}
+}
+
+// testCodes: a code is redeemed once; a second redemption answers
+// ErrCodeReused with what the first issued; an expired or unknown code is
+// ErrNoCode.
+func testCodes(t *testing.T, s store.Store) {
+	c := ctx(t)
+	cl := NewClient(credential.NewClientID(), store.TypeOAuth, Base)
+	mustCreate(t, s, cl)
+	code := &store.AuthCode{
+		Hash: credential.HashOf("code1"), ClientID: cl.ID, PersonID: "master", PersonName: "Master key",
+		RedirectURI: "http://127.0.0.1/cb", CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+		Resource: "https://mcp.example/mcp", Scopes: scope.MustParse("mcp:read"), Family: "famA", ExpiresAt: Base.Add(time.Minute),
+	}
+	if err := s.SaveCode(c, code); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RedeemCode(c, credential.HashOf("unknown"), Base); !errors.Is(err, store.ErrNoCode) {
+		t.Fatalf("RedeemCode(unknown) = %v, want ErrNoCode", err)
+	}
+	got, err := s.RedeemCode(c, code.Hash, Base.Add(time.Second))
+	if err != nil || got.ClientID != cl.ID || got.RedirectURI != code.RedirectURI || got.CodeChallenge != code.CodeChallenge ||
+		got.Resource != code.Resource || got.Scopes.String() != "mcp:read" || got.Family != "famA" || got.PersonName != "Master key" || !got.ExpiresAt.Equal(code.ExpiresAt) {
+		t.Fatalf("RedeemCode = %+v, %v", got, err)
+	}
+	if err := s.RecordCodeIssue(c, code.Hash, "jti-1", Base.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.RedeemCode(c, code.Hash, Base.Add(2*time.Second))
+	if !errors.Is(err, store.ErrCodeReused) || again == nil || again.IssuedJTI != "jti-1" || again.IssuedJTIExpiresAt == nil || again.Family != "famA" {
+		t.Fatalf("RedeemCode again = %+v, %v; want ErrCodeReused with the issued jti", again, err)
+	}
+	late := *code
+	late.Hash = credential.HashOf("code2")
+	if err := s.SaveCode(c, &late); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RedeemCode(c, late.Hash, late.ExpiresAt); !errors.Is(err, store.ErrNoCode) {
+		t.Fatalf("RedeemCode(expired) = %v, want ErrNoCode", err)
+	}
+}
+
+// testRefreshRotation: a refresh token rotates into a successor of the same
+// family and expiry; a replay of a spent token revokes the whole family; an
+// expired one is refused; RFC 7009 revocation is limited to the owner.
+func testRefreshRotation(t *testing.T, s store.Store) {
+	c := ctx(t)
+	cl := NewClient(credential.NewClientID(), store.TypeOAuth, Base)
+	mustCreate(t, s, cl)
+	newGrant(t, s, cl.ID, "master", Base)
+	first := &store.RefreshToken{Hash: credential.HashOf("a"), Family: "f1", ClientID: cl.ID, PersonID: "master",
+		Scopes: scope.MustParse("mcp:read"), Resource: "https://mcp.example/mcp", CreatedAt: Base, ExpiresAt: Base.Add(time.Hour)}
+	if err := s.CreateRefreshToken(c, first); err != nil {
+		t.Fatal(err)
+	}
+	second, err := s.RotateRefreshToken(c, first.Hash, credential.HashOf("b"), Base.Add(time.Minute))
+	if err != nil || second.Family != "f1" || second.ClientID != cl.ID || second.Resource != first.Resource ||
+		second.Scopes.String() != "mcp:read" || !second.ExpiresAt.Equal(first.ExpiresAt) || second.Hash != credential.HashOf("b") {
+		t.Fatalf("RotateRefreshToken = %+v, %v", second, err)
+	}
+	third, err := s.RotateRefreshToken(c, second.Hash, credential.HashOf("c"), Base.Add(2*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Replaying the first revokes the family: the live third is gone too.
+	if _, err := s.RotateRefreshToken(c, first.Hash, credential.HashOf("d"), Base.Add(3*time.Minute)); !errors.Is(err, store.ErrRefreshReused) {
+		t.Fatalf("replay = %v, want ErrRefreshReused", err)
+	}
+	if _, err := s.RotateRefreshToken(c, third.Hash, credential.HashOf("e"), Base.Add(4*time.Minute)); !errors.Is(err, store.ErrNoRefreshToken) {
+		t.Fatalf("refreshing the family's newest after a replay = %v, want ErrNoRefreshToken", err)
+	}
+	// Expiry.
+	old := &store.RefreshToken{Hash: credential.HashOf("x"), Family: "f2", ClientID: cl.ID, PersonID: "master", Scopes: scope.MustParse("mcp:read"), CreatedAt: Base, ExpiresAt: Base.Add(time.Hour)}
+	if err := s.CreateRefreshToken(c, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RotateRefreshToken(c, old.Hash, credential.HashOf("y"), Base.Add(time.Hour)); !errors.Is(err, store.ErrNoRefreshToken) {
+		t.Fatalf("expired = %v, want ErrNoRefreshToken", err)
+	}
+	// Revocation (RFC 7009) by another client finds nothing; by the owner, the family goes.
+	live := &store.RefreshToken{Hash: credential.HashOf("z"), Family: "f3", ClientID: cl.ID, PersonID: "master", Scopes: scope.MustParse("mcp:read"), CreatedAt: Base, ExpiresAt: Base.Add(time.Hour)}
+	if err := s.CreateRefreshToken(c, live); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RevokeRefreshToken(c, live.Hash, "someone-else"); !errors.Is(err, store.ErrNoRefreshToken) {
+		t.Fatalf("revoking another client's token = %v, want ErrNoRefreshToken", err)
+	}
+	next, err := s.RotateRefreshToken(c, live.Hash, credential.HashOf("z2"), Base.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.RevokeRefreshToken(c, next.Hash, cl.ID); err != nil || got.Family != "f3" {
+		t.Fatalf("RevokeRefreshToken = %+v, %v", got, err)
+	}
+	if _, err := s.RotateRefreshToken(c, next.Hash, credential.HashOf("z3"), Base.Add(2*time.Second)); !errors.Is(err, store.ErrNoRefreshToken) {
+		t.Fatalf("refreshing a revoked token = %v, want ErrNoRefreshToken", err)
+	}
+	// A family revoked by name.
+	fam := &store.RefreshToken{Hash: credential.HashOf("q"), Family: "f4", ClientID: cl.ID, PersonID: "master", Scopes: scope.MustParse("mcp:read"), CreatedAt: Base, ExpiresAt: Base.Add(time.Hour)}
+	if err := s.CreateRefreshToken(c, fam); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeRefreshFamily(c, "f4"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RotateRefreshToken(c, fam.Hash, credential.HashOf("q2"), Base.Add(time.Second)); !errors.Is(err, store.ErrNoRefreshToken) {
+		t.Fatalf("refreshing a revoked family = %v, want ErrNoRefreshToken", err)
+	}
+}
