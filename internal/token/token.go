@@ -91,6 +91,10 @@ type Issuer struct {
 type Issued struct {
 	Token     string
 	ExpiresIn int64 // seconds, as in RFC 6749 §5.1
+	// JTI and ExpiresAt are set by IssueFor only (Issue's callers need
+	// neither, and the hot path stays free of the allocation).
+	JTI       string
+	ExpiresAt time.Time
 }
 
 // Issue mints a token for clientID with scopes, for audience. Its expiry is
@@ -190,7 +194,11 @@ func (i *Issuer) issue(subJSON, clientID string, scopes scope.Set, audience stri
 	if len(buf) > MaxTokenLength {
 		return Issued{}, ErrTooLong
 	}
-	return Issued{Token: string(buf), ExpiresIn: int64(exp.Sub(now) / time.Second)}, nil
+	out := Issued{Token: string(buf), ExpiresIn: int64(exp.Sub(now) / time.Second)}
+	if subJSON != "" {
+		out.JTI, out.ExpiresAt = string(jtiText[:]), exp
+	}
+	return out, nil
 }
 
 // Verified is what a valid token says.

@@ -1,0 +1,214 @@
+package authserver
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authcode"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
+)
+
+// errBadGrant is RFC 6749 §5.2's invalid_grant, the same for every reason a
+// code or refresh token does not work, so nothing tells which.
+func errBadGrant(description string) *authn.Error {
+	return oauthErr(http.StatusBadRequest, "invalid_grant", description)
+}
+
+var errGrantStore = oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "the grant store is unavailable; retry shortly")
+
+// exchangeCode is the authorization_code grant (RFC 6749 §4.1.3, RFC 7636
+// §4.5): the code, once, by the client it was issued to, with the same
+// redirect_uri and the PKCE verifier of its challenge. A code presented a
+// second time revokes what its first exchange issued: the access token (on
+// the denylist, on every instance) and the refresh token family (§4.1.2).
+func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, req *clientRequest, e *clientcache.Entry, now time.Time) *authn.Error {
+	f := req.form
+	raw := f.Get("code")
+	if raw == "" || f.Get("code_verifier") == "" {
+		return badRequest("code and code_verifier are required")
+	}
+	if !authcode.IsCode(raw) {
+		return errBadGrant("the code is invalid, expired or used")
+	}
+	ctx := r.Context()
+	code, err := s.cfg.Backend.Store.RedeemCode(ctx, credential.HashOf(raw), now)
+	switch {
+	case errors.Is(err, store.ErrCodeReused):
+		s.revokeCodeIssue(r, code)
+		return errBadGrant("the code was used before; what it issued is revoked")
+	case errors.Is(err, store.ErrNoCode):
+		return errBadGrant("the code is invalid, expired or used")
+	case err != nil:
+		s.cfg.Logger.Warn("redeeming an authorization code", zap.Error(err))
+		return errGrantStore
+	}
+	c := e.Client
+	switch {
+	case code.ClientID != c.ID:
+		return errBadGrant("the code was issued to another client")
+	case f.Get("redirect_uri") != code.RedirectURI:
+		return errBadGrant("redirect_uri differs from the authorization request's")
+	case !authcode.VerifierMatches(f.Get("code_verifier"), code.CodeChallenge):
+		return errBadGrant("the code_verifier does not match the code_challenge")
+	}
+	resource := code.Resource
+	if res, asked := f["resource"]; asked && res[0] != code.Resource {
+		// RFC 8707 §2.2: the token request may name the resource; it must
+		// be the one the person approved.
+		if code.Resource != "" || !ValidResource(res[0]) || !s.knownResource(res[0]) || token.ClaimLength(res[0]) > token.MaxURLLength {
+			return oauthErr(http.StatusBadRequest, "invalid_target", "the resource differs from the authorization request's")
+		}
+		resource = res[0]
+	}
+	// The client may have lost scopes since the person approved.
+	granted := code.Scopes.Filter(c.Scopes)
+	if granted.IsEmpty() {
+		return oauthErr(http.StatusBadRequest, "invalid_scope", "the client no longer holds any of the granted scopes")
+	}
+	rt := authcode.NewRefreshToken()
+	refresh := &store.RefreshToken{
+		Hash: credential.HashOf(rt), Family: code.Family, ClientID: c.ID, PersonID: code.PersonID,
+		Scopes: granted, Resource: resource, CreatedAt: now, ExpiresAt: now.Add(s.refreshTTL()),
+	}
+	if err := s.cfg.Backend.Store.CreateRefreshToken(ctx, refresh); errors.Is(err, store.ErrNoGrant) {
+		return errBadGrant("the grant was revoked")
+	} else if err != nil {
+		s.cfg.Logger.Warn("storing a refresh token", zap.Error(err))
+		return errGrantStore
+	}
+	issued, oerr := s.issueForPerson(w, e, code.PersonID, granted, resource, rt, now)
+	if oerr != nil {
+		return oerr
+	}
+	if err := s.cfg.Backend.Store.RecordCodeIssue(ctx, code.Hash, issued.JTI, issued.ExpiresAt.Add(s.cfg.Leeway)); err != nil {
+		s.cfg.Logger.Warn("recording what a code issued", zap.Error(err))
+	}
+	return nil
+}
+
+// revokeCodeIssue revokes what a replayed code's first exchange issued.
+func (s *Server) revokeCodeIssue(r *http.Request, code *store.AuthCode) {
+	if code == nil {
+		return
+	}
+	ctx := r.Context()
+	if err := s.cfg.Backend.Store.RevokeRefreshFamily(ctx, code.Family); err != nil {
+		s.cfg.Logger.Warn("revoking the refresh tokens of a replayed code", zap.Error(err))
+	}
+	if code.IssuedJTI != "" && code.IssuedJTIExpiresAt != nil {
+		if err := s.cfg.Backend.RevokeToken(ctx, store.RevokedToken{JTI: code.IssuedJTI, ClientID: code.ClientID, ExpiresAt: *code.IssuedJTIExpiresAt}); err != nil {
+			s.cfg.Logger.Warn("revoking the access token of a replayed code", zap.Error(err))
+		}
+	}
+	s.cfg.Logger.Warn("authorization code replayed; what it issued is revoked", zap.String("client_id", code.ClientID))
+}
+
+// refresh is the refresh_token grant (RFC 6749 §6, OAuth 2.1 §4.3): the
+// token is spent and a new one issued with the access token (rotation); a
+// spent token presented again revokes its whole family. scope may narrow
+// the access token, never widen it.
+func (s *Server) refresh(w http.ResponseWriter, r *http.Request, req *clientRequest, e *clientcache.Entry, now time.Time) *authn.Error {
+	raw := req.form.Get("refresh_token")
+	if raw == "" {
+		return badRequest("refresh_token is required")
+	}
+	if !authcode.IsRefreshToken(raw) {
+		return errBadGrant("the refresh token is invalid, expired or revoked")
+	}
+	c := e.Client
+	var narrow *scope.Set
+	if sc, asked := req.form["scope"]; asked {
+		requested, err := scope.Parse(sc[0])
+		if err != nil || requested.IsEmpty() {
+			return oauthErr(http.StatusBadRequest, "invalid_scope", "scope must be space-separated scope tokens")
+		}
+		narrow = &requested
+	}
+	ctx := r.Context()
+	next := authcode.NewRefreshToken()
+	t, err := s.cfg.Backend.Store.RotateRefreshToken(ctx, credential.HashOf(raw), credential.HashOf(next), now)
+	switch {
+	case errors.Is(err, store.ErrRefreshReused):
+		s.cfg.Logger.Warn("refresh token replayed; its family is revoked", zap.String("client_id", c.ID))
+		return errBadGrant("the refresh token was used before; its family is revoked")
+	case errors.Is(err, store.ErrNoRefreshToken):
+		return errBadGrant("the refresh token is invalid, expired or revoked")
+	case err != nil:
+		s.cfg.Logger.Warn("rotating a refresh token", zap.Error(err))
+		return errGrantStore
+	}
+	if t.ClientID != c.ID {
+		// Another client's token: stolen. It is spent now; end its family.
+		if err := s.cfg.Backend.Store.RevokeRefreshFamily(ctx, t.Family); err != nil {
+			s.cfg.Logger.Warn("revoking a refresh token family", zap.Error(err))
+		}
+		return errBadGrant("the refresh token was issued to another client")
+	}
+	granted := t.Scopes.Filter(c.Scopes)
+	if narrow != nil {
+		if !granted.CoversAll(*narrow) {
+			return oauthErr(http.StatusBadRequest, "invalid_scope", "the requested scope exceeds the grant")
+		}
+		granted = *narrow
+	}
+	if granted.IsEmpty() {
+		return oauthErr(http.StatusBadRequest, "invalid_scope", "the client no longer holds any of the granted scopes")
+	}
+	_, oerr := s.issueForPerson(w, e, t.PersonID, granted, t.Resource, next, now)
+	return oerr
+}
+
+func (s *Server) refreshTTL() time.Duration {
+	if s.cfg.RefreshTTL > 0 {
+		return s.cfg.RefreshTTL
+	}
+	return authcode.DefaultRefreshTTL
+}
+
+// issueForPerson mints the access token of a person's grant and writes the
+// §5.1 answer with the refresh token.
+func (s *Server) issueForPerson(w http.ResponseWriter, e *clientcache.Entry, person string, granted scope.Set, resource, refresh string, now time.Time) (token.Issued, *authn.Error) {
+	c := e.Client
+	audience := s.cfg.Audience
+	if resource != "" {
+		audience = resource
+	}
+	issued, err := s.cfg.Signer.IssueFor(person, c.ID, granted, audience, c.ExpiresAt, now)
+	if err != nil {
+		if errors.Is(err, token.ErrTooLong) {
+			return issued, oauthErr(http.StatusBadRequest, "invalid_scope", "the granted scopes are too long for one token")
+		}
+		if c.ExpiresAt != nil {
+			return issued, errBadClient
+		}
+		s.cfg.Logger.Error("signing an access token", zap.Error(err))
+		return issued, oauthErr(http.StatusInternalServerError, "server_error", "could not sign the token")
+	}
+	s.cfg.Backend.RecordUse(e, now)
+	buf := make([]byte, 0, len(issued.Token)+len(refresh)+160)
+	buf = append(buf, `{"access_token":"`...)
+	buf = append(buf, issued.Token...)
+	buf = append(buf, `","token_type":"Bearer","expires_in":`...)
+	buf = strconv.AppendInt(buf, issued.ExpiresIn, 10)
+	buf = append(buf, `,"scope":"`...)
+	buf = append(buf, granted.String()...)
+	buf = append(buf, `","refresh_token":"`...)
+	buf = append(buf, refresh...) // base64url and a prefix: nothing to escape
+	buf = append(buf, `"}`...)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf)
+	return issued, nil
+}
