@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authcode"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/backend"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
@@ -124,6 +125,24 @@ type App struct {
 	// are failing) gets 429 with Retry-After without its credential being
 	// judged. Default: on, with the defaults of ThrottleConfig.
 	Throttle *ThrottleConfig `json:"throttle,omitempty"`
+
+	// ConsentURL turns the authorization-code flow (RFC 6749 §4.1 with PKCE)
+	// on: the URL of the consent page, which the dashboard serves at its
+	// mount followed by /authorize, e.g. /admin/authorize for
+	// handle_path /admin/* { blnk_admin }. A path is on the issuer's host;
+	// an absolute URL may name another host of the same site. The
+	// authorization endpoint sends the browser there with the request
+	// sealed. Default: none, so /oauth/authorize refuses every request and
+	// the token endpoint accepts client_credentials only.
+	ConsentURL string `json:"consent_url,omitempty"`
+
+	// RefreshTokenTTL bounds the life of the refresh tokens of one approval
+	// (a family: every rotation keeps the first one's end). Default 720h (30
+	// days); at most 8760h.
+	RefreshTokenTTL caddy.Duration `json:"refresh_token_ttl,omitempty"`
+
+	flow       *authcode.Flow // nil when ConsentURL is unset
+	consentURL string
 
 	backend  *backend.Backend
 	poolKey  string
@@ -235,6 +254,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.TokenCacheSize == 0 {
 		a.TokenCacheSize = DefaultTokenCacheSize
 	}
+	if a.RefreshTokenTTL == 0 {
+		a.RefreshTokenTTL = caddy.Duration(authcode.DefaultRefreshTTL)
+	}
 	if err := a.Validate(); err != nil {
 		return err
 	}
@@ -292,6 +314,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.keys = ring.Keys
 	a.sessions = mcpsession.New(string(ring.SessionKey))
+	if a.ConsentURL != "" {
+		sealer, err := authcode.NewSealer(ring.SessionKey)
+		if err != nil {
+			return fmt.Errorf("blnk_auth: %w", err)
+		}
+		a.flow = &authcode.Flow{Sealer: sealer, Store: a.backend.Store, Issuer: a.issuerURL.String()}
+	}
 	a.issuer = &token.Issuer{Key: ring.Signing, Issuer: issuer, TTL: time.Duration(a.TokenTTL)}
 	cacheSize := max(a.TokenCacheSize, 0)
 	a.verifier, err = token.NewVerifier(ring.Keys, issuer, time.Duration(a.Leeway), cacheSize)
@@ -349,6 +378,17 @@ func (a *App) checkSettings(db backend.Database, secret, issuer string) error {
 		return err
 	}
 	a.issuerURL = u
+	if a.ConsentURL != "" {
+		c, err := url.Parse(a.ConsentURL)
+		if err != nil || c.Fragment != "" || c.RawQuery != "" || !strings.HasPrefix(c.Path, "/") ||
+			(c.IsAbs() && c.Scheme != "https" && !(c.Scheme == "http" && isLoopback(c.Hostname()))) || (!c.IsAbs() && c.Host != "") {
+			return fmt.Errorf("blnk_auth: consent_url must be a path such as /admin/authorize, or an https URL, without query or fragment (got %q)", a.ConsentURL)
+		}
+		if !c.IsAbs() {
+			c.Scheme, c.Host = u.Scheme, u.Host
+		}
+		a.consentURL = c.String()
+	}
 	return nil
 }
 
@@ -379,6 +419,9 @@ func (a *App) Validate() error {
 	}
 	if a.ClientCacheSize < 0 || a.ClientCacheTTL < 0 || a.NegativeCacheTTL < 0 {
 		return errors.New("blnk_auth: cache sizes and TTLs must not be negative")
+	}
+	if d := time.Duration(a.RefreshTokenTTL); d < 0 || d > 365*24*time.Hour {
+		return fmt.Errorf("blnk_auth: refresh_token_ttl %s out of range (at most 8760h)", d)
 	}
 	if t := a.Throttle; t != nil && (t.AddressFailures < 0 || t.ClientFailures < 0 || t.Window < 0 || t.MaxKeys < 0) {
 		return errors.New("blnk_auth: throttle budgets, window and max_keys must not be negative")

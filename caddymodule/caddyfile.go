@@ -54,6 +54,8 @@ func init() {
 //			client_cache_ttl   <duration>  # default 1m
 //			negative_cache_ttl <duration>  # default 30s
 //			token_cache_size   <n>     # default 100000; -1 disables
+//			consent_url <path|url>     # turns the authorization-code flow on, e.g. /admin/authorize; default none
+//			refresh_token_ttl <duration>  # life of an approval's refresh tokens; default 720h
 //			throttle off               # or a block:
 //			throttle {
 //				address_failures <n>   # per window and address; default 20
@@ -112,6 +114,10 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 			err = oneInt(d, &a.TokenCacheSize)
 		case "throttle":
 			a.Throttle, err = parseThrottle(d)
+		case "consent_url":
+			err = oneString(d, &a.ConsentURL)
+		case "refresh_token_ttl":
+			err = oneDuration(d, &a.RefreshTokenTTL)
 		default:
 			return nil, d.Errf("unrecognized blnk_auth option %q", key)
 		}

@@ -222,6 +222,7 @@
 			// The key has done its work: nothing keeps it, not even the form.
 			for (const id of ["signin-key", "signin-client-id", "signin-client-secret"]) $(id).value = "";
 			$("signin-error").textContent = "";
+			if (goNext()) return;
 			signedIn(s);
 		} catch (e) {
 			$("signin-error").textContent = e.message;
@@ -550,9 +551,20 @@
 
 	// ---- start ----------------------------------------------------------------
 
+	// After sign-in, a consent page that sent the person here gets them back:
+	// only the consent page of this mount, with its sealed request.
+	function goNext() {
+		const next = new URLSearchParams(location.search).get("next");
+		if (!next || !/^authorize\?request=[A-Za-z0-9_-]+$/.test(next)) return false;
+		location.assign(next);
+		return true;
+	}
+
 	(async () => {
 		try {
-			signedIn(await api("GET", "ui/session"));
+			const s = await api("GET", "ui/session");
+			if (goNext()) return;
+			signedIn(s);
 		} catch (e) {
 			signedOut(e.status === 401 ? "" : e.message);
 		}
