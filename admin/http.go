@@ -153,6 +153,8 @@ var routes = []route{
 	{Operation{http.MethodDelete, "/clients/{client_id}", ScopeDelete}, (*Handler).deleteClient},
 	{Operation{http.MethodPost, "/clients/{client_id}/revoke", ScopeWrite}, (*Handler).revokeClient},
 	{Operation{http.MethodPost, "/clients/{client_id}/roll-secret", ScopeWrite}, (*Handler).rollSecret},
+	{Operation{http.MethodGet, "/clients/{client_id}/grants", ScopeRead}, (*Handler).listGrants},
+	{Operation{http.MethodDelete, "/clients/{client_id}/grants", ScopeDelete}, (*Handler).revokeGrant},
 	{Operation{http.MethodGet, "/audit", ScopeRead}, (*Handler).listAudit},
 	{Operation{http.MethodGet, "/openapi.json", ScopeRead}, (*Handler).serveOpenAPI},
 }

@@ -1,0 +1,93 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+)
+
+// GrantView is a person's remembered approval of a client (the
+// authorization-code flow), as the admin API shows it.
+type GrantView struct {
+	PersonID   string     `json:"person_id"`
+	PersonName string     `json:"person_name"`
+	Scopes     []string   `json:"scopes"`
+	ApprovedAt time.Time  `json:"approved_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+}
+
+// ViewGrant renders g.
+func ViewGrant(g *store.Grant) GrantView {
+	return GrantView{PersonID: g.PersonID, PersonName: g.PersonName, Scopes: g.Scopes.List(), ApprovedAt: g.CreatedAt, LastUsedAt: g.LastUsedAt}
+}
+
+var errNoGrant = authn.NewError(http.StatusNotFound, "not_found", "no such grant")
+
+// Grants lists a client's grants, newest first; store.ErrNotFound if there
+// is no such client.
+func (s *Service) Grants(ctx context.Context, id string) ([]*store.Grant, error) {
+	if _, err := s.Get(ctx, id); err != nil {
+		return nil, err
+	}
+	return s.Store.ListGrants(ctx, id)
+}
+
+// RevokeGrant ends a person's grant of a client: its refresh tokens stop at
+// once, and the person is asked again next time. The actor must hold every
+// scope of the client, as for revoking the client.
+func (s *Service) RevokeGrant(ctx context.Context, actor Actor, id, person string) error {
+	if !credential.ValidClientID(id) {
+		return store.ErrNotFound
+	}
+	c, err := s.Store.GetClient(ctx, id)
+	if err != nil {
+		return err
+	}
+	if g := actor.mayManage("revoking a grant", true); g != nil {
+		if err := g(c); err != nil {
+			return err
+		}
+	}
+	if err := s.Store.RevokeGrant(ctx, id, person, s.audit(actor)); err != nil {
+		return err
+	}
+	s.changed(id)
+	return nil
+}
+
+// listGrants: GET /clients/{client_id}/grants.
+func (h *Handler) listGrants(w http.ResponseWriter, r *http.Request, c *call) error {
+	grants, err := h.service().Grants(r.Context(), c.clientID)
+	if err != nil {
+		return err
+	}
+	out := make([]GrantView, len(grants))
+	for i, g := range grants {
+		out[i] = ViewGrant(g)
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"grants": out})
+}
+
+// revokeGrant: DELETE /clients/{client_id}/grants?person=<person id> → 204.
+// The person goes in the query: a person ID may hold "/" and "#".
+func (h *Handler) revokeGrant(w http.ResponseWriter, r *http.Request, c *call) error {
+	persons := r.URL.Query()["person"]
+	if len(persons) != 1 || persons[0] == "" {
+		return errBadRequest("person: give exactly one person ID in the query")
+	}
+	err := h.service().RevokeGrant(r.Context(), c.actor, c.clientID, persons[0])
+	if errors.Is(err, store.ErrNoGrant) {
+		return errNoGrant
+	}
+	if err != nil {
+		return err
+	}
+	h.logAudit(store.ActionGrantRevoke, c, c.clientID)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
