@@ -35,10 +35,23 @@ func authcodeGateway(t *testing.T, kind string) *testGateway {
 	return startGateway(t, gatewayOptions{
 		store:     kind,
 		apiPort:   apiPort,
-		apiRoutes: adminRoutesConfig,
+		apiRoutes: authcodeRoutes,
 		appExtra:  fmt.Sprintf("consent_url http://127.0.0.1:%d/admin/authorize", apiPort),
 	})
 }
+
+const authcodeRoutes = `
+	handle_path /admin/* {
+		blnk_admin {
+			master_key ` + testMasterKey + `
+		}
+	}
+	blnk_auth /mcp* mcp:read
+	blnk_auth /ledgers* ledgers:read
+	reverse_proxy {upstream} {
+		header_up X-Client-Id {http.auth.user.id}
+		header_up X-Client-Scopes {http.auth.user.scopes}
+	}`
 
 const testRedirect = "http://127.0.0.1/callback"
 
@@ -186,7 +199,7 @@ func (g *testGateway) mcpStatus(tok string) int {
 func TestAuthorizationCodeFlow(t *testing.T) {
 	forEachStore(t, func(t *testing.T, kind string) {
 		g := authcodeGateway(t, kind)
-		c, cfg := g.oauthClient("mcp:read", "ledgers:read")
+		c, cfg := g.oauthClient("mcp:read", "ledgers:read", "oauth:introspect")
 		b := newBrowser(t, g)
 		ctx := context.Background()
 
@@ -360,6 +373,7 @@ func TestAuthorizeRequestErrors(t *testing.T) {
 	_, body = b.get(consent)
 	form := url.Values{"request": {html.UnescapeString(hiddenRequest.FindStringSubmatch(body)[1])}, "csrf_token": {"wrong"}, "decision": {"approve"}}
 	for name, origin := range map[string]string{"wrong token": g.apiURL, "cross-site": "https://evil.example"} {
+		form.Set("csrf_token", "wrong")
 		if name == "cross-site" {
 			form.Set("csrf_token", html.UnescapeString(hiddenCSRF.FindStringSubmatch(body)[1]))
 		}

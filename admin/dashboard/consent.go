@@ -58,7 +58,10 @@ func (h *Handler) serveConsent(w http.ResponseWriter, r *http.Request) {
 		p, signedIn := h.SignedIn(r)
 		if !signedIn {
 			// The sign-in page comes back here once the person is signed in.
-			http.Redirect(w, r, "./?next="+url.QueryEscape("authorize?request="+sealed), http.StatusSeeOther)
+			// Relative to the page's own URL, which the browser knows with its
+			// mount (http.Redirect would resolve it against the stripped path).
+			w.Header().Set("Location", "./?next="+url.QueryEscape("authorize?request="+sealed))
+			w.WriteHeader(http.StatusSeeOther)
 			return
 		}
 		granted := authcode.Granted(req, c, h.person(p))
