@@ -22,9 +22,9 @@ type Request struct {
 	RedirectURI string `json:"redirect_uri"`
 	// RedirectGiven: the request named redirect_uri (else the client's only
 	// one is used), so the token request must repeat it (RFC 6749 §4.1.3).
-	RedirectGiven bool `json:"redirect_given,omitempty"`
-	State       string `json:"state,omitempty"`
-	Challenge   string `json:"code_challenge"`
+	RedirectGiven bool   `json:"redirect_given,omitempty"`
+	State         string `json:"state,omitempty"`
+	Challenge     string `json:"code_challenge"`
 	// Resource is the RFC 8707 resource; "" for the default audience.
 	Resource string `json:"resource,omitempty"`
 	// Scope is what the client asked for, space-separated; "" asks for all
