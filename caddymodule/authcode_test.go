@@ -402,3 +402,74 @@ func isOAuthError(err error, code string) bool {
 	var re *oauth2.RetrieveError
 	return errors.As(err, &re) && re.ErrorCode == code
 }
+
+// TestConsentPersonMayGrant: a person signed in with a client's key may
+// grant only the scopes that key holds: the consent page offers the meet of
+// what is asked, what the client holds and what the person may grant, the
+// token carries no more even if the form asks for more, and a person who may
+// grant none of it gets access_denied.
+func TestConsentPersonMayGrant(t *testing.T) {
+	g := authcodeGateway(t, kindSQLite)
+	c, cfg := g.oauthClient("mcp:read", "mcp:write")
+	cfg.Scopes = []string{"mcp:read", "mcp:write"}
+	ctx := context.Background()
+
+	signInWith := func(b *webBrowser, scopes ...string) string {
+		key := g.create("operator", store.TypeAPIKey, scopes, nil)
+		req, _ := http.NewRequest(http.MethodPost, g.apiURL+"/admin/ui/session", strings.NewReader(`{"api_key":"`+key.Secret+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Origin", g.apiURL)
+		resp, err := b.client.Do(req)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("sign-in with a key: %v %v", err, resp)
+		}
+		resp.Body.Close()
+		return key.Client.ID
+	}
+
+	b := newBrowser(t, g)
+	operator := signInWith(b, "api-keys:read", "mcp:read")
+	verifier := oauth2.GenerateVerifier()
+	resp, _ := b.get(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
+	consent := location(t, resp)
+	resp, body := b.get(consent.String())
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "<code>mcp:read</code>") || strings.Contains(body, "mcp:write") {
+		t.Fatalf("consent page for a person who may grant mcp:read only: %d %s", resp.StatusCode, body)
+	}
+	// The form asks for mcp:write too: the server computes the grant again.
+	form := url.Values{
+		"request":    {html.UnescapeString(hiddenRequest.FindStringSubmatch(body)[1])},
+		"csrf_token": {html.UnescapeString(hiddenCSRF.FindStringSubmatch(body)[1])},
+		"decision":   {"approve"},
+		"scope":      {"mcp:read", "mcp:write"},
+	}
+	req, _ := http.NewRequest(http.MethodPost, g.apiURL+"/admin/authorize", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", g.apiURL)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	tok, err := cfg.Exchange(ctx, location(t, resp).Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil || tok.Extra("scope") != "mcp:read" {
+		t.Fatalf("exchange: %v, scope %v; want mcp:read only", err, tok.Extra("scope"))
+	}
+	grants, _ := g.store.ListGrants(ctx, c.Client.ID)
+	if len(grants) != 1 || grants[0].PersonID != "client:"+operator || grants[0].PersonName != "operator" {
+		t.Errorf("grants: %+v", grants)
+	}
+	evs, _ := g.store.ListAudit(ctx, store.AuditFilter{ClientID: c.Client.ID, Limit: 1})
+	if len(evs) != 1 || evs[0].Action != store.ActionGrantApprove || evs[0].Actor != "client:"+operator {
+		t.Errorf("audit: %+v, want grant.approve by the person", evs)
+	}
+
+	// A person who may grant none of the client's scopes.
+	b2 := newBrowser(t, g)
+	signInWith(b2, "api-keys:read", "ledgers:read")
+	resp, _ = b2.get(cfg.AuthCodeURL("s2", oauth2.S256ChallengeOption(verifier)))
+	resp, _ = b2.get(location(t, resp).String())
+	if q := location(t, resp).Query(); q.Get("error") != "access_denied" || q.Get("state") != "s2" {
+		t.Errorf("a person who may grant nothing: %v", q)
+	}
+}

@@ -209,6 +209,10 @@ func (h *Handler) approve(w http.ResponseWriter, r *http.Request, req authcode.R
 	now := h.cfg.Now()
 	a := store.Audit{Time: now, Actor: p.ID, Source: h.clientIP(r)}
 	to, err := h.cfg.Authorize.Approve(r.Context(), req, h.person(p), granted, a, now)
+	if errors.Is(err, authcode.ErrPersonID) {
+		authcode.WriteErrorPage(w, http.StatusBadRequest, "Cannot authorize", "Your account's identifier is too long to be carried in a token.")
+		return
+	}
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrRevoked) {
 		authcode.WriteErrorPage(w, http.StatusBadRequest, "Unknown application", "The application is no longer an active client of this gateway.")
 		return

@@ -9,6 +9,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
 )
 
 // Defaults of Flow.
@@ -20,6 +21,9 @@ const (
 	// the code's exchange, however often it is rotated.
 	DefaultRefreshTTL = 30 * 24 * time.Hour
 )
+
+// ErrPersonID: the person's ID is empty or too long to be a token's sub.
+var ErrPersonID = errors.New("the person's identifier is empty or longer than a token's sub may be")
 
 // Person is who decides at the consent page.
 type Person struct {
@@ -75,6 +79,11 @@ func (f *Flow) Remembered(ctx context.Context, clientID string, p Person, grante
 func (f *Flow) Approve(ctx context.Context, req Request, p Person, granted scope.Set, a store.Audit, now time.Time) (string, error) {
 	if granted.IsEmpty() {
 		return f.Deny(req, "invalid_scope", "none of the requested scopes may be granted"), nil
+	}
+	if p.ID == "" || token.ClaimLength(p.ID) > token.MaxSubjectLength {
+		// Every token of the grant carries the person as sub: refuse now
+		// rather than at every exchange.
+		return "", ErrPersonID
 	}
 	g := &store.Grant{ClientID: req.ClientID, PersonID: p.ID, PersonName: p.Name, Scopes: granted, CreatedAt: now}
 	if err := f.Store.SaveGrant(ctx, g, a); err != nil {

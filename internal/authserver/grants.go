@@ -184,6 +184,9 @@ func (s *Server) issueForPerson(w http.ResponseWriter, e *clientcache.Entry, per
 	}
 	issued, err := s.cfg.Signer.IssueFor(person, c.ID, granted, audience, c.ExpiresAt, now)
 	if err != nil {
+		if errors.Is(err, token.ErrSubjectTooLong) {
+			return issued, errBadGrant("the person's identifier is too long for a token")
+		}
 		if errors.Is(err, token.ErrTooLong) {
 			return issued, oauthErr(http.StatusBadRequest, "invalid_scope", "the granted scopes are too long for one token")
 		}
