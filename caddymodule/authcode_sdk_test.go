@@ -13,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
+
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
@@ -126,4 +130,74 @@ func runMCPTSEnvJSON[T any](t *testing.T, script string, env ...string) (T, int)
 		t.Fatalf("%s (exit %d) printed no JSON result: %v\nstdout: %s\nstderr: %s", script, code, err, stdout.String(), stderr.String())
 	}
 	return out, code
+}
+
+// TestMCPGoSDKAuthorizationCode: the official MCP Go SDK's
+// auth.AuthorizationCodeHandler with a pre-registered client (bound to the
+// gateway's issuer), through the authorization-code flow to an MCP Go SDK
+// server. Its fetcher is the cookie-keeping browser that signs in and
+// approves; the SDK checks state and the RFC 9207 iss (advertised in the
+// metadata) itself.
+func TestMCPGoSDKAuthorizationCode(t *testing.T) {
+	forEachStore(t, func(t *testing.T, kind string) {
+		_, upSrv, _, _ := startSDKServer(t, "blnk-go-authcode")
+		upHost := strings.TrimPrefix(upSrv.URL, "http://")
+		apiPort := freePort(t)
+		g := startGateway(t, gatewayOptions{
+			store:   kind,
+			apiPort: apiPort,
+			apiRoutes: `
+	handle_path /admin/* {
+		blnk_admin {
+			master_key ` + testMasterKey + `
+		}
+	}` + sdkRoutes(upHost),
+			appExtra: fmt.Sprintf("consent_url http://127.0.0.1:%d/admin/authorize", apiPort),
+		})
+		c, cfg := g.oauthClient("mcp:read", "mcp:write")
+		b := newBrowser(t, g)
+		fetches := 0
+		oh, err := auth.NewAuthorizationCodeHandler(&auth.AuthorizationCodeHandlerConfig{
+			PreregisteredClient: &oauthex.ClientCredentials{
+				ClientID: c.Client.ID, ClientSecretAuth: &oauthex.ClientSecretAuth{ClientSecret: c.Secret}, Issuer: g.authURL,
+			},
+			RedirectURL: cfg.RedirectURL,
+			AuthorizationCodeFetcher: func(_ context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
+				fetches++
+				q := b.authorize(args.URL, true)
+				return &auth.AuthorizationResult{Code: q.Get("code"), State: q.Get("state"), Iss: q.Get("iss")}, nil
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		transport := &mcp.StreamableClientTransport{Endpoint: g.apiURL + "/mcp", OAuthHandler: oh}
+		client := mcp.NewClient(&mcp.Implementation{Name: "blnk-go-sdk-authcode", Version: "0.0.1"}, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cs, err := client.Connect(ctx, transport, nil)
+		if err != nil {
+			t.Fatalf("connect through the authorization-code flow: %v", err)
+		}
+		defer cs.Close()
+		res, err := cs.ListTools(ctx, nil)
+		if err != nil || len(res.Tools) == 0 {
+			t.Fatalf("tools/list: %v", err)
+		}
+		if fetches != 1 {
+			t.Errorf("the browser step ran %d times, want 1", fetches)
+		}
+		ts, err := oh.TokenSource(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := ts.Token()
+		if err != nil || tok.RefreshToken == "" {
+			t.Fatalf("the SDK's token: %v, refresh token %q", err, tok.RefreshToken)
+		}
+		grants, err := g.store.ListGrants(ctx, c.Client.ID)
+		if err != nil || len(grants) != 1 || grants[0].LastUsedAt == nil {
+			t.Errorf("grants after the SDK's exchange: %+v %v", grants, err)
+		}
+	})
 }

@@ -153,6 +153,10 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, req *clientRequ
 		}
 		return errBadGrant("the refresh token was issued to another client")
 	}
+	if res, asked := req.form["resource"]; asked && res[0] != t.Resource && !(t.Resource == "" && authn.SameResource(res[0], s.cfg.Audience)) {
+		// RFC 8707 §2.2: the resource of a refresh is the approved one.
+		return oauthErr(http.StatusBadRequest, "invalid_target", "the resource differs from the one approved")
+	}
 	granted := t.Scopes.Filter(c.Scopes)
 	if narrow != nil {
 		if !granted.CoversAll(*narrow) {
