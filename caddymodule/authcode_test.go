@@ -297,6 +297,13 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if r := g.adminCall(http.MethodGet, "/clients/"+c.Client.ID+"/grants", "master", nil); r.status != http.StatusOK ||
+			!strings.Contains(r.raw, `"person_id":"master"`) || !strings.Contains(r.raw, `"person_name":"Master key"`) || !strings.Contains(r.raw, `"scopes":["mcp:read"]`) {
+			t.Fatalf("GET grants: %d %s", r.status, r.raw)
+		}
+		if r := g.adminCall(http.MethodDelete, "/clients/"+c.Client.ID+"/grants?person=nobody", "master", nil); r.status != http.StatusNotFound {
+			t.Fatalf("revoking an unknown grant: %d %s", r.status, r.raw)
+		}
 		if r := g.adminCall(http.MethodDelete, "/clients/"+c.Client.ID+"/grants?person=master", "master", nil); r.status != http.StatusNoContent {
 			t.Fatalf("revoking the grant: %d %s", r.status, r.raw)
 		}
