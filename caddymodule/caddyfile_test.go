@@ -81,6 +81,8 @@ func TestCaddyfileErrors(t *testing.T) {
 		"admin lifetime two":     ":80 {\n\tblnk_admin {\n\t\tsession_lifetime 1h 2h\n\t}\n}",
 		"admin no_dashboard arg": ":80 {\n\tblnk_admin {\n\t\tno_dashboard yes\n\t}\n}",
 		"admin scope_choices":    ":80 {\n\tblnk_admin {\n\t\tscope_choices\n\t}\n}",
+		"consent_url two":        "{\n\tblnk_auth {\n\t\tconsent_url /a /b\n\t}\n}\n:80 {\n\trespond ok\n}",
+		"refresh_token_ttl bad":  "{\n\tblnk_auth {\n\t\trefresh_token_ttl long\n\t}\n}\n:80 {\n\trespond ok\n}",
 	}
 	for name, cfg := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -47,6 +47,10 @@ func TestConfigErrors(t *testing.T) {
 		{"leeway too long", with("leeway", "2m"), "leeway"},
 		{"unknown algorithm", with("signing_algorithm", "HS256"), "signing_algorithm"},
 		{"negative cache", with("client_cache_size", -5), "must not be negative"},
+		{"consent_url with query", with("consent_url", "/admin/authorize?x=1"), "consent_url"},
+		{"consent_url relative", with("consent_url", "admin/authorize"), "consent_url"},
+		{"consent_url plain http", with("consent_url", "http://dash.example.com/admin/authorize"), "consent_url"},
+		{"refresh_token_ttl too long", with("refresh_token_ttl", "9000h"), "refresh_token_ttl"},
 		{"unreachable database", with("database", "postgres://u:pw@127.0.0.1:1/x?connect_timeout=1"), "connecting"},
 	}
 	for _, tc := range cases {
