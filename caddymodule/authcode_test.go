@@ -267,6 +267,10 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 		if _, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: refreshed.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
 			t.Fatalf("refresh token of a revoked family: %v, want invalid_grant", err)
 		}
+		// ...and the access tokens issued in the family, on every instance (denylist through the feed).
+		eventually(t, 5*time.Second, "the family's access tokens revoked", func() bool {
+			return g.mcpStatus(refreshed.AccessToken) == http.StatusUnauthorized && g.mcpStatus(tok.AccessToken) == http.StatusUnauthorized
+		})
 
 		// The code is single use: a replay is refused and revokes the access
 		// token its first exchange issued, on every instance (denylist).
@@ -281,6 +285,21 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 		if q.Get("state") != "state-2" || q.Get("code") == "" || q.Get("iss") != g.authURL {
 			t.Fatalf("remembered authorization: %v", q)
 		}
+		// A replayed code on its own revokes what its first exchange issued:
+		// the access token and the refresh token.
+		q = b.authorize(cfg.AuthCodeURL("state-r", oauth2.S256ChallengeOption(verifier2)), true)
+		replayed, err := cfg.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier2))
+		if err != nil || g.mcpStatus(replayed.AccessToken) != http.StatusOK {
+			t.Fatalf("exchange before the replay: %v", err)
+		}
+		if _, err := cfg.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier2)); !isOAuthError(err, "invalid_grant") {
+			t.Fatalf("replayed code: %v, want invalid_grant", err)
+		}
+		eventually(t, 5*time.Second, "the replayed code's access token revoked", func() bool { return g.mcpStatus(replayed.AccessToken) == http.StatusUnauthorized })
+		if _, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: replayed.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
+			t.Fatalf("refresh token of a replayed code: %v, want invalid_grant", err)
+		}
+
 		// A wrong verifier is refused (and the code is spent).
 		if _, err := cfg.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(oauth2.GenerateVerifier())); !isOAuthError(err, "invalid_grant") {
 			t.Fatalf("wrong verifier: %v, want invalid_grant", err)
@@ -310,6 +329,7 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 		if _, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok4.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
 			t.Fatalf("refresh after the grant was revoked: %v, want invalid_grant", err)
 		}
+		eventually(t, 5*time.Second, "the revoked grant's access token refused", func() bool { return g.mcpStatus(tok4.AccessToken) == http.StatusUnauthorized })
 
 		// Revoking the client ends everything it holds: refresh tokens at once,
 		// access tokens from the next request.

@@ -74,24 +74,27 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, req *clien
 	if granted.IsEmpty() {
 		return oauthErr(http.StatusBadRequest, "invalid_scope", "the client no longer holds any of the granted scopes")
 	}
+	issued, oerr := s.mintForPerson(c, code.PersonID, granted, resource, now)
+	if oerr != nil {
+		return oerr
+	}
+	accessUntil := issued.ExpiresAt.Add(s.cfg.Leeway)
 	rt := authcode.NewRefreshToken()
 	refresh := &store.RefreshToken{
 		Hash: credential.HashOf(rt), Family: code.Family, ClientID: c.ID, PersonID: code.PersonID,
 		Scopes: granted, Resource: resource, CreatedAt: now, ExpiresAt: now.Add(s.refreshTTL()),
+		AccessJTI: issued.JTI, AccessExpiresAt: &accessUntil,
 	}
 	if err := s.cfg.Backend.Store.CreateRefreshToken(ctx, refresh); errors.Is(err, store.ErrNoGrant) {
-		return errBadGrant("the grant was revoked")
+		return errBadGrant("the grant was revoked") // the access token minted above is never handed out
 	} else if err != nil {
 		s.cfg.Logger.Warn("storing a refresh token", zap.Error(err))
 		return errGrantStore
 	}
-	issued, oerr := s.issueForPerson(w, e, code.PersonID, granted, resource, rt, now)
-	if oerr != nil {
-		return oerr
-	}
-	if err := s.cfg.Backend.Store.RecordCodeIssue(ctx, code.Hash, issued.JTI, issued.ExpiresAt.Add(s.cfg.Leeway)); err != nil {
+	if err := s.cfg.Backend.Store.RecordCodeIssue(ctx, code.Hash, issued.JTI, accessUntil); err != nil {
 		s.cfg.Logger.Warn("recording what a code issued", zap.Error(err))
 	}
+	s.writePersonToken(w, e, issued, granted, rt, now)
 	return nil
 }
 
@@ -133,43 +136,72 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, req *clientRequ
 		}
 		narrow = &requested
 	}
+	if res, asked := req.form["resource"]; asked && !ValidResource(res[0]) {
+		return oauthErr(http.StatusBadRequest, "invalid_target", "the resource must be an absolute URI")
+	}
 	ctx := r.Context()
 	next := authcode.NewRefreshToken()
-	t, err := s.cfg.Backend.Store.RotateRefreshToken(ctx, credential.HashOf(raw), credential.HashOf(next), now)
+	var (
+		issued        token.Issued
+		granted       scope.Set
+		foreignFamily string
+	)
+	// The access token is minted inside the rotation's transaction, so that
+	// the stored successor names it (revoking the family revokes it) and a
+	// refusal spends nothing.
+	t, err := s.cfg.Backend.Store.RotateRefreshToken(ctx, credential.HashOf(raw), credential.HashOf(next), now, func(t *store.RefreshToken) error {
+		if t.ClientID != c.ID {
+			foreignFamily = t.Family
+			return errForeignRefresh
+		}
+		if res, asked := req.form["resource"]; asked && res[0] != t.Resource && !(t.Resource == "" && authn.SameResource(res[0], s.cfg.Audience)) {
+			// RFC 8707 §2.2: the resource of a refresh is the approved one.
+			return oauthErr(http.StatusBadRequest, "invalid_target", "the resource differs from the one approved")
+		}
+		granted = t.Scopes.Filter(c.Scopes)
+		if narrow != nil {
+			if !granted.CoversAll(*narrow) {
+				return oauthErr(http.StatusBadRequest, "invalid_scope", "the requested scope exceeds the grant")
+			}
+			granted = *narrow
+		}
+		if granted.IsEmpty() {
+			return oauthErr(http.StatusBadRequest, "invalid_scope", "the client no longer holds any of the granted scopes")
+		}
+		var oerr *authn.Error
+		if issued, oerr = s.mintForPerson(c, t.PersonID, granted, t.Resource, now); oerr != nil {
+			return oerr
+		}
+		until := issued.ExpiresAt.Add(s.cfg.Leeway)
+		t.AccessJTI, t.AccessExpiresAt = issued.JTI, &until
+		return nil
+	})
+	var oerr *authn.Error
 	switch {
 	case errors.Is(err, store.ErrRefreshReused):
 		s.cfg.Logger.Warn("refresh token replayed; its family is revoked", zap.String("client_id", c.ID))
 		return errBadGrant("the refresh token was used before; its family is revoked")
 	case errors.Is(err, store.ErrNoRefreshToken):
 		return errBadGrant("the refresh token is invalid, expired or revoked")
+	case errors.Is(err, errForeignRefresh):
+		// Another client's token: stolen. End its family.
+		if err := s.cfg.Backend.Store.RevokeRefreshFamily(ctx, foreignFamily); err != nil {
+			s.cfg.Logger.Warn("revoking a refresh token family", zap.Error(err))
+		}
+		return errBadGrant("the refresh token was issued to another client")
+	case errors.As(err, &oerr):
+		return oerr
 	case err != nil:
 		s.cfg.Logger.Warn("rotating a refresh token", zap.Error(err))
 		return errGrantStore
 	}
-	if t.ClientID != c.ID {
-		// Another client's token: stolen. It is spent now; end its family.
-		if err := s.cfg.Backend.Store.RevokeRefreshFamily(ctx, t.Family); err != nil {
-			s.cfg.Logger.Warn("revoking a refresh token family", zap.Error(err))
-		}
-		return errBadGrant("the refresh token was issued to another client")
-	}
-	if res, asked := req.form["resource"]; asked && res[0] != t.Resource && !(t.Resource == "" && authn.SameResource(res[0], s.cfg.Audience)) {
-		// RFC 8707 §2.2: the resource of a refresh is the approved one.
-		return oauthErr(http.StatusBadRequest, "invalid_target", "the resource differs from the one approved")
-	}
-	granted := t.Scopes.Filter(c.Scopes)
-	if narrow != nil {
-		if !granted.CoversAll(*narrow) {
-			return oauthErr(http.StatusBadRequest, "invalid_scope", "the requested scope exceeds the grant")
-		}
-		granted = *narrow
-	}
-	if granted.IsEmpty() {
-		return oauthErr(http.StatusBadRequest, "invalid_scope", "the client no longer holds any of the granted scopes")
-	}
-	_, oerr := s.issueForPerson(w, e, t.PersonID, granted, t.Resource, next, now)
-	return oerr
+	_ = t // the successor, stored; its access token is issued
+	s.writePersonToken(w, e, issued, granted, next, now)
+	return nil
 }
+
+// errForeignRefresh: a client presented another client's refresh token.
+var errForeignRefresh = errors.New("refresh token of another client")
 
 func (s *Server) refreshTTL() time.Duration {
 	if s.cfg.RefreshTTL > 0 {
@@ -178,10 +210,8 @@ func (s *Server) refreshTTL() time.Duration {
 	return authcode.DefaultRefreshTTL
 }
 
-// issueForPerson mints the access token of a person's grant and writes the
-// §5.1 answer with the refresh token.
-func (s *Server) issueForPerson(w http.ResponseWriter, e *clientcache.Entry, person string, granted scope.Set, resource, refresh string, now time.Time) (token.Issued, *authn.Error) {
-	c := e.Client
+// mintForPerson mints the access token of a person's grant.
+func (s *Server) mintForPerson(c *store.Client, person string, granted scope.Set, resource string, now time.Time) (token.Issued, *authn.Error) {
 	audience := s.cfg.Audience
 	if resource != "" {
 		audience = resource
@@ -200,6 +230,11 @@ func (s *Server) issueForPerson(w http.ResponseWriter, e *clientcache.Entry, per
 		s.cfg.Logger.Error("signing an access token", zap.Error(err))
 		return issued, oauthErr(http.StatusInternalServerError, "server_error", "could not sign the token")
 	}
+	return issued, nil
+}
+
+// writePersonToken writes the §5.1 answer with the refresh token.
+func (s *Server) writePersonToken(w http.ResponseWriter, e *clientcache.Entry, issued token.Issued, granted scope.Set, refresh string, now time.Time) {
 	s.cfg.Backend.RecordUse(e, now)
 	buf := make([]byte, 0, len(issued.Token)+len(refresh)+160)
 	buf = append(buf, `{"access_token":"`...)
@@ -217,5 +252,4 @@ func (s *Server) issueForPerson(w http.ResponseWriter, e *clientcache.Entry, per
 	h.Set("Pragma", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(buf)
-	return issued, nil
 }

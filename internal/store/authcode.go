@@ -76,6 +76,11 @@ type RefreshToken struct {
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	UsedAt    *time.Time
+	// AccessJTI is the access token issued with this refresh token, and
+	// AccessExpiresAt until when a revocation must keep it (its expiry plus
+	// leeway): revoking the family revokes it too, in the same transaction.
+	AccessJTI       string
+	AccessExpiresAt *time.Time
 }
 
 // AuthCodeStore keeps the grants, codes and refresh tokens of the
@@ -107,14 +112,23 @@ type AuthCodeStore interface {
 	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
 	// RotateRefreshToken spends the token hashed old and stores its successor
 	// next (same family, client, person, scopes, resource and expiry) in one
-	// transaction, marking the grant used, and returns the successor.
-	// ErrNoRefreshToken when unknown, expired or its grant is gone; a token
-	// spent before revokes the family and returns ErrRefreshReused.
-	RotateRefreshToken(ctx context.Context, old, next credential.Hash, now time.Time) (*RefreshToken, error)
+	// transaction, marking the grant used, and returns the successor. mint,
+	// called inside the transaction with the successor, issues its access
+	// token and sets AccessJTI and AccessExpiresAt; its error aborts with
+	// nothing written. ErrNoRefreshToken when unknown, expired or its grant is
+	// gone; a token spent before revokes the family and returns
+	// ErrRefreshReused.
+	RotateRefreshToken(ctx context.Context, old, next credential.Hash, now time.Time, mint func(*RefreshToken) error) (*RefreshToken, error)
 	// RevokeRefreshToken deletes the family of the token hashed h (RFC 7009
 	// §2.1) if it belongs to clientID, returning it; ErrNoRefreshToken if
 	// there is none.
 	RevokeRefreshToken(ctx context.Context, h credential.Hash, clientID string) (*RefreshToken, error)
 	// RevokeRefreshFamily deletes every refresh token of a family.
 	RevokeRefreshFamily(ctx context.Context, family string) error
+
+	// Whenever refresh tokens are revoked (a family by any of the methods
+	// above, or a grant's by RevokeGrant), the access tokens issued with them
+	// that have not expired are revoked in the same transaction, as
+	// RevokeToken would: the denylist of every instance learns of them
+	// through the change feed.
 }

@@ -61,6 +61,43 @@ func toHash(b []byte) (credential.Hash, error) {
 	return h, nil
 }
 
+// deleteRefresh deletes the refresh tokens matching where (a condition on
+// their columns, with args) and revokes the access tokens issued with them
+// that have not expired, in tx.
+func deleteRefresh(ctx context.Context, tx pgx.Tx, where string, args ...any) error {
+	rows, err := tx.Query(ctx, `DELETE FROM blnk_auth_refresh_tokens WHERE `+where+`
+		RETURNING client_id, access_jti, access_expires_at`, args...)
+	if err != nil {
+		return err
+	}
+	var live []store.RevokedToken
+	now := time.Now()
+	for rows.Next() {
+		var (
+			t   store.RevokedToken
+			exp *time.Time
+		)
+		if err := rows.Scan(&t.ClientID, &t.JTI, &exp); err != nil {
+			rows.Close()
+			return err
+		}
+		if t.JTI != "" && exp != nil && exp.After(now) {
+			t.ExpiresAt = *exp
+			live = append(live, t)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, t := range live {
+		if err := revokeTokenTx(ctx, tx, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // SaveGrant implements store.AuthCodeStore.
 func (s *Store) SaveGrant(ctx context.Context, g *store.Grant, a store.Audit) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -129,7 +166,7 @@ func (s *Store) RevokeGrant(ctx context.Context, clientID, personID string, a st
 		if tag.RowsAffected() == 0 {
 			return store.ErrNoGrant
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM blnk_auth_refresh_tokens WHERE client_id = $1 AND person_id = $2`, clientID, personID); err != nil {
+		if err := deleteRefresh(ctx, tx, `client_id = $1 AND person_id = $2`, clientID, personID); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM blnk_auth_codes WHERE client_id = $1 AND person_id = $2`, clientID, personID); err != nil {
@@ -225,13 +262,13 @@ func insertRefresh(ctx context.Context, tx pgx.Tx, t *store.RefreshToken) error 
 	if tag.RowsAffected() == 0 {
 		return store.ErrNoGrant
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO blnk_auth_refresh_tokens (token_hash, family, client_id, person_id, scopes, resource, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		t.Hash[:], t.Family, t.ClientID, t.PersonID, t.Scopes.List(), t.Resource, t.CreatedAt, t.ExpiresAt)
+	_, err = tx.Exec(ctx, `INSERT INTO blnk_auth_refresh_tokens (token_hash, family, client_id, person_id, scopes, resource, created_at, expires_at, access_jti, access_expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		t.Hash[:], t.Family, t.ClientID, t.PersonID, t.Scopes.List(), t.Resource, t.CreatedAt, t.ExpiresAt, t.AccessJTI, t.AccessExpiresAt)
 	return err
 }
 
-const refreshColumns = `token_hash, family, client_id, person_id, scopes, resource, created_at, expires_at, used_at`
+const refreshColumns = `token_hash, family, client_id, person_id, scopes, resource, created_at, expires_at, used_at, access_jti, access_expires_at`
 
 func scanRefresh(row pgx.Row) (*store.RefreshToken, error) {
 	var (
@@ -239,7 +276,7 @@ func scanRefresh(row pgx.Row) (*store.RefreshToken, error) {
 		hash   []byte
 		scopes []string
 	)
-	if err := row.Scan(&hash, &t.Family, &t.ClientID, &t.PersonID, &scopes, &t.Resource, &t.CreatedAt, &t.ExpiresAt, &t.UsedAt); err != nil {
+	if err := row.Scan(&hash, &t.Family, &t.ClientID, &t.PersonID, &scopes, &t.Resource, &t.CreatedAt, &t.ExpiresAt, &t.UsedAt, &t.AccessJTI, &t.AccessExpiresAt); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, store.ErrNoRefreshToken
 		}
@@ -249,13 +286,13 @@ func scanRefresh(row pgx.Row) (*store.RefreshToken, error) {
 	if t.Hash, err = toHash(hash); err != nil {
 		return nil, err
 	}
-	utc(&t.CreatedAt, &t.ExpiresAt, t.UsedAt)
+	utc(&t.CreatedAt, &t.ExpiresAt, t.UsedAt, t.AccessExpiresAt)
 	t.Scopes, err = toSet(scopes, "refresh token")
 	return &t, err
 }
 
 // RotateRefreshToken implements store.AuthCodeStore.
-func (s *Store) RotateRefreshToken(ctx context.Context, old, next credential.Hash, now time.Time) (*store.RefreshToken, error) {
+func (s *Store) RotateRefreshToken(ctx context.Context, old, next credential.Hash, now time.Time, mint func(*store.RefreshToken) error) (*store.RefreshToken, error) {
 	var (
 		out    *store.RefreshToken
 		reused bool
@@ -268,8 +305,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old, next credential.Has
 		if t.UsedAt != nil {
 			// Committed, not rolled back: the replay revokes the family.
 			reused = true
-			_, err := tx.Exec(ctx, `DELETE FROM blnk_auth_refresh_tokens WHERE family = $1`, t.Family)
-			return err
+			return deleteRefresh(ctx, tx, `family = $1`, t.Family)
 		}
 		if !now.Before(t.ExpiresAt) {
 			return store.ErrNoRefreshToken
@@ -278,7 +314,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old, next credential.Has
 			return err
 		}
 		n := *t
-		n.Hash, n.CreatedAt, n.UsedAt = next, now, nil
+		n.Hash, n.CreatedAt, n.UsedAt, n.AccessJTI, n.AccessExpiresAt = next, now, nil, "", nil
+		if err := mint(&n); err != nil {
+			return err
+		}
 		if err := insertRefresh(ctx, tx, &n); err != nil {
 			if errors.Is(err, store.ErrNoGrant) {
 				return store.ErrNoRefreshToken
@@ -303,14 +342,12 @@ func (s *Store) RevokeRefreshToken(ctx context.Context, h credential.Hash, clien
 			return err
 		}
 		out = t
-		_, err = tx.Exec(ctx, `DELETE FROM blnk_auth_refresh_tokens WHERE family = $1`, t.Family)
-		return err
+		return deleteRefresh(ctx, tx, `family = $1`, t.Family)
 	})
 	return out, err
 }
 
 // RevokeRefreshFamily implements store.AuthCodeStore.
 func (s *Store) RevokeRefreshFamily(ctx context.Context, family string) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM blnk_auth_refresh_tokens WHERE family = $1`, family)
-	return err
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return deleteRefresh(ctx, tx, `family = $1`, family) })
 }

@@ -460,16 +460,19 @@ func (s *Store) UpdateKeyring(ctx context.Context, decide func(store.Keyring) (s
 
 // RevokeToken implements store.Store.
 func (s *Store) RevokeToken(ctx context.Context, t store.RevokedToken) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO blnk_auth_revoked_tokens (jti, client_id, expires_at) VALUES ($1, $2, $3)
-			ON CONFLICT (jti) DO NOTHING`, t.JTI, t.ClientID, t.ExpiresAt)
-		if err != nil || tag.RowsAffected() == 0 {
-			return err
-		}
-		_, err = tx.Exec(ctx, `WITH c AS (INSERT INTO blnk_auth_changes (client_id, jti) VALUES ($1, $2) RETURNING id, client_id, jti)
-			SELECT pg_notify('blnk_auth_changes', c.id::text || ' ' || c.client_id || ' ' || c.jti) FROM c`, t.ClientID, t.JTI)
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return revokeTokenTx(ctx, tx, t) })
+}
+
+// revokeTokenTx records a revoked token and its change-log entry inside tx.
+func revokeTokenTx(ctx context.Context, tx pgx.Tx, t store.RevokedToken) error {
+	tag, err := tx.Exec(ctx, `INSERT INTO blnk_auth_revoked_tokens (jti, client_id, expires_at) VALUES ($1, $2, $3)
+		ON CONFLICT (jti) DO NOTHING`, t.JTI, t.ClientID, t.ExpiresAt)
+	if err != nil || tag.RowsAffected() == 0 {
 		return err
-	})
+	}
+	_, err = tx.Exec(ctx, `WITH c AS (INSERT INTO blnk_auth_changes (client_id, jti) VALUES ($1, $2) RETURNING id, client_id, jti)
+		SELECT pg_notify('blnk_auth_changes', c.id::text || ' ' || c.client_id || ' ' || c.jti) FROM c`, t.ClientID, t.JTI)
+	return err
 }
 
 // RevokedTokens implements store.Store.

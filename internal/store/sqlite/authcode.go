@@ -41,6 +41,43 @@ func toSet(s, what string) (scope.Set, error) {
 	return set, nil
 }
 
+// deleteRefresh deletes the refresh tokens matching where (a condition on
+// their columns, with args) and revokes the access tokens issued with them
+// that have not expired, in tx.
+func deleteRefresh(ctx context.Context, tx *sql.Tx, where string, args ...any) error {
+	rows, err := tx.QueryContext(ctx, `SELECT client_id, access_jti, access_expires_at FROM blnk_auth_refresh_tokens
+		WHERE access_jti <> '' AND access_expires_at > ? AND `+where, append([]any{time.Now().UnixMicro()}, args...)...)
+	if err != nil {
+		return err
+	}
+	var live []store.RevokedToken
+	for rows.Next() {
+		var (
+			t   store.RevokedToken
+			exp int64
+		)
+		if err := rows.Scan(&t.ClientID, &t.JTI, &exp); err != nil {
+			rows.Close()
+			return err
+		}
+		t.ExpiresAt = fromMicros(exp)
+		live = append(live, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM blnk_auth_refresh_tokens WHERE `+where, args...); err != nil {
+		return err
+	}
+	for _, t := range live {
+		if err := revokeTokenTx(ctx, tx, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // SaveGrant implements store.AuthCodeStore.
 func (s *Store) SaveGrant(ctx context.Context, g *store.Grant, a store.Audit) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
@@ -113,7 +150,7 @@ func (s *Store) RevokeGrant(ctx context.Context, clientID, personID string, a st
 		} else if n == 0 {
 			return store.ErrNoGrant
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM blnk_auth_refresh_tokens WHERE client_id = ? AND person_id = ?`, clientID, personID); err != nil {
+		if err := deleteRefresh(ctx, tx, `client_id = ? AND person_id = ?`, clientID, personID); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM blnk_auth_codes WHERE client_id = ? AND person_id = ?`, clientID, personID); err != nil {
@@ -214,13 +251,13 @@ func insertRefresh(ctx context.Context, tx *sql.Tx, t *store.RefreshToken) error
 	} else if n == 0 {
 		return store.ErrNoGrant
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO blnk_auth_refresh_tokens (token_hash, family, client_id, person_id, scopes, resource, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.Hash[:], t.Family, t.ClientID, t.PersonID, t.Scopes.String(), t.Resource, at, micros(t.ExpiresAt))
+	_, err = tx.ExecContext(ctx, `INSERT INTO blnk_auth_refresh_tokens (token_hash, family, client_id, person_id, scopes, resource, created_at, expires_at, access_jti, access_expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.Hash[:], t.Family, t.ClientID, t.PersonID, t.Scopes.String(), t.Resource, at, micros(t.ExpiresAt), t.AccessJTI, nullMicros(t.AccessExpiresAt))
 	return err
 }
 
-const refreshColumns = `token_hash, family, client_id, person_id, scopes, resource, created_at, expires_at, used_at`
+const refreshColumns = `token_hash, family, client_id, person_id, scopes, resource, created_at, expires_at, used_at, access_jti, access_expires_at`
 
 func scanRefresh(row interface{ Scan(...any) error }) (*store.RefreshToken, error) {
 	var (
@@ -228,9 +265,9 @@ func scanRefresh(row interface{ Scan(...any) error }) (*store.RefreshToken, erro
 		hash             []byte
 		scopes           string
 		created, expires int64
-		used             sql.NullInt64
+		used, accessExp  sql.NullInt64
 	)
-	if err := row.Scan(&hash, &t.Family, &t.ClientID, &t.PersonID, &scopes, &t.Resource, &created, &expires, &used); err != nil {
+	if err := row.Scan(&hash, &t.Family, &t.ClientID, &t.PersonID, &scopes, &t.Resource, &created, &expires, &used, &t.AccessJTI, &accessExp); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, store.ErrNoRefreshToken
 		}
@@ -240,14 +277,14 @@ func scanRefresh(row interface{ Scan(...any) error }) (*store.RefreshToken, erro
 		return nil, errors.New("refresh token has a malformed hash")
 	}
 	copy(t.Hash[:], hash)
-	t.CreatedAt, t.ExpiresAt, t.UsedAt = fromMicros(created), fromMicros(expires), fromNullMicros(used)
+	t.CreatedAt, t.ExpiresAt, t.UsedAt, t.AccessExpiresAt = fromMicros(created), fromMicros(expires), fromNullMicros(used), fromNullMicros(accessExp)
 	var err error
 	t.Scopes, err = toSet(scopes, "refresh token")
 	return &t, err
 }
 
 // RotateRefreshToken implements store.AuthCodeStore.
-func (s *Store) RotateRefreshToken(ctx context.Context, old, next credential.Hash, now time.Time) (*store.RefreshToken, error) {
+func (s *Store) RotateRefreshToken(ctx context.Context, old, next credential.Hash, now time.Time, mint func(*store.RefreshToken) error) (*store.RefreshToken, error) {
 	var (
 		out    *store.RefreshToken
 		reused bool
@@ -260,8 +297,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old, next credential.Has
 		if t.UsedAt != nil {
 			// Committed, not rolled back: the replay revokes the family.
 			reused = true
-			_, err := tx.ExecContext(ctx, `DELETE FROM blnk_auth_refresh_tokens WHERE family = ?`, t.Family)
-			return err
+			return deleteRefresh(ctx, tx, `family = ?`, t.Family)
 		}
 		if !now.Before(t.ExpiresAt) {
 			return store.ErrNoRefreshToken
@@ -270,7 +306,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, old, next credential.Has
 			return err
 		}
 		n := *t
-		n.Hash, n.CreatedAt, n.UsedAt = next, now, nil
+		n.Hash, n.CreatedAt, n.UsedAt, n.AccessJTI, n.AccessExpiresAt = next, now, nil, "", nil
+		if err := mint(&n); err != nil {
+			return err
+		}
 		if err := insertRefresh(ctx, tx, &n); err != nil {
 			if errors.Is(err, store.ErrNoGrant) {
 				return store.ErrNoRefreshToken
@@ -295,16 +334,12 @@ func (s *Store) RevokeRefreshToken(ctx context.Context, h credential.Hash, clien
 			return err
 		}
 		out = t
-		_, err = tx.ExecContext(ctx, `DELETE FROM blnk_auth_refresh_tokens WHERE family = ?`, t.Family)
-		return err
+		return deleteRefresh(ctx, tx, `family = ?`, t.Family)
 	})
 	return out, err
 }
 
 // RevokeRefreshFamily implements store.AuthCodeStore.
 func (s *Store) RevokeRefreshFamily(ctx context.Context, family string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM blnk_auth_refresh_tokens WHERE family = ?`, family)
-		return err
-	})
+	return s.write(ctx, func(tx *sql.Tx) error { return deleteRefresh(ctx, tx, `family = ?`, family) })
 }

@@ -650,19 +650,22 @@ func (s *Store) UpdateKeyring(ctx context.Context, decide func(store.Keyring) (s
 
 // RevokeToken implements store.Store.
 func (s *Store) RevokeToken(ctx context.Context, t store.RevokedToken) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO blnk_auth_revoked_tokens (jti, client_id, expires_at) VALUES (?, ?, ?)
-			ON CONFLICT (jti) DO NOTHING`, t.JTI, t.ClientID, micros(t.ExpiresAt))
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO blnk_auth_changes (client_id, jti, changed_at) VALUES (?, ?, ?)`,
-			t.ClientID, t.JTI, time.Now().UnixMicro())
+	return s.write(ctx, func(tx *sql.Tx) error { return revokeTokenTx(ctx, tx, t) })
+}
+
+// revokeTokenTx records a revoked token and its change-log entry inside tx.
+func revokeTokenTx(ctx context.Context, tx *sql.Tx, t store.RevokedToken) error {
+	res, err := tx.ExecContext(ctx, `INSERT INTO blnk_auth_revoked_tokens (jti, client_id, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (jti) DO NOTHING`, t.JTI, t.ClientID, micros(t.ExpiresAt))
+	if err != nil {
 		return err
-	})
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO blnk_auth_changes (client_id, jti, changed_at) VALUES (?, ?, ?)`,
+		t.ClientID, t.JTI, time.Now().UnixMicro())
+	return err
 }
 
 // RevokedTokens implements store.Store.

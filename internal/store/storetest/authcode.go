@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -93,7 +94,7 @@ func testGrants(t *testing.T, s store.Store) {
 	if err := s.RevokeGrant(c, cl.ID, g2.PersonID, store.Audit{Time: Base}); !errors.Is(err, store.ErrNoGrant) {
 		t.Fatalf("RevokeGrant again = %v, want ErrNoGrant", err)
 	}
-	if _, err := s.RotateRefreshToken(c, rt.Hash, credential.HashOf("rt2"), Base.Add(2*time.Minute)); !errors.Is(err, store.ErrNoRefreshToken) {
+	if _, err := rotate(c, s, rt.Hash, credential.HashOf("rt2"), Base.Add(2*time.Minute)); !errors.Is(err, store.ErrNoRefreshToken) {
 		t.Fatalf("refreshing after the grant was revoked = %v, want ErrNoRefreshToken", err)
 	}
 	if evs := allAudit(t, s, cl.ID); evs[0].Action != store.ActionGrantRevoke {
@@ -111,7 +112,7 @@ func testGrants(t *testing.T, s store.Store) {
 	if _, err := s.RevokeClient(c, cl.ID, Base, auditN(9), nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.RotateRefreshToken(c, rt3.Hash, credential.HashOf("rt4"), Base.Add(time.Second)); !errors.Is(err, store.ErrNoRefreshToken) {
+	if _, err := rotate(c, s, rt3.Hash, credential.HashOf("rt4"), Base.Add(time.Second)); !errors.Is(err, store.ErrNoRefreshToken) {
 		t.Fatalf("refreshing for a revoked client = %v, want ErrNoRefreshToken", err)
 	}
 	if err := s.SaveGrant(c, g2, store.Audit{Time: Base}); !errors.Is(err, store.ErrRevoked) {
@@ -179,20 +180,20 @@ func testRefreshRotation(t *testing.T, s store.Store) {
 	if err := s.CreateRefreshToken(c, first); err != nil {
 		t.Fatal(err)
 	}
-	second, err := s.RotateRefreshToken(c, first.Hash, credential.HashOf("b"), Base.Add(time.Minute))
+	second, err := rotate(c, s, first.Hash, credential.HashOf("b"), Base.Add(time.Minute))
 	if err != nil || second.Family != "f1" || second.ClientID != cl.ID || second.Resource != first.Resource ||
 		second.Scopes.String() != "mcp:read" || !second.ExpiresAt.Equal(first.ExpiresAt) || second.Hash != credential.HashOf("b") {
 		t.Fatalf("RotateRefreshToken = %+v, %v", second, err)
 	}
-	third, err := s.RotateRefreshToken(c, second.Hash, credential.HashOf("c"), Base.Add(2*time.Minute))
+	third, err := rotate(c, s, second.Hash, credential.HashOf("c"), Base.Add(2*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Replaying the first revokes the family: the live third is gone too.
-	if _, err := s.RotateRefreshToken(c, first.Hash, credential.HashOf("d"), Base.Add(3*time.Minute)); !errors.Is(err, store.ErrRefreshReused) {
+	if _, err := rotate(c, s, first.Hash, credential.HashOf("d"), Base.Add(3*time.Minute)); !errors.Is(err, store.ErrRefreshReused) {
 		t.Fatalf("replay = %v, want ErrRefreshReused", err)
 	}
-	if _, err := s.RotateRefreshToken(c, third.Hash, credential.HashOf("e"), Base.Add(4*time.Minute)); !errors.Is(err, store.ErrNoRefreshToken) {
+	if _, err := rotate(c, s, third.Hash, credential.HashOf("e"), Base.Add(4*time.Minute)); !errors.Is(err, store.ErrNoRefreshToken) {
 		t.Fatalf("refreshing the family's newest after a replay = %v, want ErrNoRefreshToken", err)
 	}
 	// Expiry.
@@ -200,7 +201,7 @@ func testRefreshRotation(t *testing.T, s store.Store) {
 	if err := s.CreateRefreshToken(c, old); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.RotateRefreshToken(c, old.Hash, credential.HashOf("y"), Base.Add(time.Hour)); !errors.Is(err, store.ErrNoRefreshToken) {
+	if _, err := rotate(c, s, old.Hash, credential.HashOf("y"), Base.Add(time.Hour)); !errors.Is(err, store.ErrNoRefreshToken) {
 		t.Fatalf("expired = %v, want ErrNoRefreshToken", err)
 	}
 	// Revocation (RFC 7009) by another client finds nothing; by the owner, the family goes.
@@ -211,14 +212,14 @@ func testRefreshRotation(t *testing.T, s store.Store) {
 	if _, err := s.RevokeRefreshToken(c, live.Hash, "someone-else"); !errors.Is(err, store.ErrNoRefreshToken) {
 		t.Fatalf("revoking another client's token = %v, want ErrNoRefreshToken", err)
 	}
-	next, err := s.RotateRefreshToken(c, live.Hash, credential.HashOf("z2"), Base.Add(time.Second))
+	next, err := rotate(c, s, live.Hash, credential.HashOf("z2"), Base.Add(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.RevokeRefreshToken(c, next.Hash, cl.ID); err != nil || got.Family != "f3" {
 		t.Fatalf("RevokeRefreshToken = %+v, %v", got, err)
 	}
-	if _, err := s.RotateRefreshToken(c, next.Hash, credential.HashOf("z3"), Base.Add(2*time.Second)); !errors.Is(err, store.ErrNoRefreshToken) {
+	if _, err := rotate(c, s, next.Hash, credential.HashOf("z3"), Base.Add(2*time.Second)); !errors.Is(err, store.ErrNoRefreshToken) {
 		t.Fatalf("refreshing a revoked token = %v, want ErrNoRefreshToken", err)
 	}
 	// A family revoked by name.
@@ -229,7 +230,90 @@ func testRefreshRotation(t *testing.T, s store.Store) {
 	if err := s.RevokeRefreshFamily(c, "f4"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.RotateRefreshToken(c, fam.Hash, credential.HashOf("q2"), Base.Add(time.Second)); !errors.Is(err, store.ErrNoRefreshToken) {
+	if _, err := rotate(c, s, fam.Hash, credential.HashOf("q2"), Base.Add(time.Second)); !errors.Is(err, store.ErrNoRefreshToken) {
 		t.Fatalf("refreshing a revoked family = %v, want ErrNoRefreshToken", err)
+	}
+}
+
+// rotate is RotateRefreshToken with a mint that issues nothing.
+func rotate(c context.Context, s store.Store, old, next credential.Hash, now time.Time) (*store.RefreshToken, error) {
+	return s.RotateRefreshToken(c, old, next, now, func(*store.RefreshToken) error { return nil })
+}
+
+// testRefreshRevokesAccess: revoking refresh tokens — a replay's family, an
+// RFC 7009 revocation, a grant's revocation — revokes the access tokens
+// issued with them that have not expired, in the same transaction; a mint
+// error aborts a rotation with nothing spent.
+func testRefreshRevokesAccess(t *testing.T, s store.Store) {
+	c := ctx(t)
+	cl := NewClient(credential.NewClientID(), store.TypeOAuth, Base)
+	mustCreate(t, s, cl)
+	newGrant(t, s, cl.ID, "master", Base)
+	later := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
+	earlier := time.Now().Add(-time.Hour).UTC().Truncate(time.Microsecond)
+	mk := func(hash, family, jti string, exp time.Time) *store.RefreshToken {
+		t.Helper()
+		rt := &store.RefreshToken{Hash: credential.HashOf(hash), Family: family, ClientID: cl.ID, PersonID: "master",
+			Scopes: scope.MustParse("mcp:read"), CreatedAt: Base, ExpiresAt: Base.Add(time.Hour), AccessJTI: jti, AccessExpiresAt: &exp}
+		if err := s.CreateRefreshToken(c, rt); err != nil {
+			t.Fatal(err)
+		}
+		return rt
+	}
+	revoked := func(jti string) bool {
+		t.Helper()
+		ok, err := s.TokenRevoked(c, jti)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+
+	first := mk("r1", "fam-a", "acc-1", later)
+	if _, err := s.RotateRefreshToken(c, first.Hash, credential.HashOf("r2"), Base.Add(time.Second), func(*store.RefreshToken) error { return errors.New("signing failed") }); err == nil || err.Error() != "signing failed" {
+		t.Fatalf("rotation with a failing mint: %v", err)
+	}
+	second, err := s.RotateRefreshToken(c, first.Hash, credential.HashOf("r2"), Base.Add(time.Second), func(n *store.RefreshToken) error {
+		n.AccessJTI, n.AccessExpiresAt = "acc-2", &later
+		return nil
+	})
+	if err != nil || second.AccessJTI != "acc-2" {
+		t.Fatalf("rotation after a failed one: %+v %v (the failed one must spend nothing)", second, err)
+	}
+	if revoked("acc-1") || revoked("acc-2") {
+		t.Fatal("access tokens revoked by a rotation")
+	}
+	if _, err := rotate(c, s, first.Hash, credential.HashOf("r3"), Base.Add(2*time.Second)); !errors.Is(err, store.ErrRefreshReused) {
+		t.Fatalf("replay = %v", err)
+	}
+	if !revoked("acc-1") || !revoked("acc-2") {
+		t.Fatal("a replay did not revoke the family's access tokens")
+	}
+
+	mk("r4", "fam-b", "acc-old", earlier)
+	if err := s.RevokeRefreshFamily(c, "fam-b"); err != nil {
+		t.Fatal(err)
+	}
+	if revoked("acc-old") {
+		t.Error("an expired access token was recorded as revoked")
+	}
+
+	rfc := mk("r5", "fam-c", "acc-5", later)
+	if _, err := s.RevokeRefreshToken(c, rfc.Hash, cl.ID); err != nil || !revoked("acc-5") {
+		t.Fatalf("RFC 7009 revocation of a refresh token: %v, access revoked %v", err, revoked("acc-5"))
+	}
+
+	mk("r6", "fam-d", "acc-6", later)
+	if err := s.RevokeGrant(c, cl.ID, "master", store.Audit{Time: Base, Actor: "master_key"}); err != nil || !revoked("acc-6") {
+		t.Fatalf("grant revocation: %v, access revoked %v", err, revoked("acc-6"))
+	}
+	list, err := s.RevokedTokens(c, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range list {
+		if r.ClientID != cl.ID || !r.ExpiresAt.Equal(later) {
+			t.Errorf("revoked token %+v, want client %s until %v", r, cl.ID, later)
+		}
 	}
 }

@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Grants", testGrants},
 		{"Codes", testCodes},
 		{"RefreshRotation", testRefreshRotation},
+		{"RefreshRevokesAccess", testRefreshRevokesAccess},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -39,7 +39,10 @@ CREATE TABLE blnk_auth_refresh_tokens (
     resource    text NOT NULL,
     created_at  timestamptz NOT NULL,
     expires_at  timestamptz NOT NULL,
-    used_at     timestamptz
+    used_at     timestamptz,
+    -- The access token issued with this refresh token, revoked with its family.
+    access_jti  text NOT NULL DEFAULT '',
+    access_expires_at timestamptz
 );
 CREATE INDEX blnk_auth_refresh_tokens_family ON blnk_auth_refresh_tokens (family);
 CREATE INDEX blnk_auth_refresh_tokens_grant ON blnk_auth_refresh_tokens (client_id, person_id);

@@ -40,7 +40,10 @@ CREATE TABLE blnk_auth_refresh_tokens (
     resource    TEXT NOT NULL,
     created_at  INTEGER NOT NULL,
     expires_at  INTEGER NOT NULL,
-    used_at     INTEGER
+    used_at     INTEGER,
+    -- The access token issued with this refresh token, revoked with its family.
+    access_jti  TEXT NOT NULL DEFAULT '',
+    access_expires_at INTEGER
 );
 CREATE INDEX blnk_auth_refresh_tokens_family ON blnk_auth_refresh_tokens (family);
 CREATE INDEX blnk_auth_refresh_tokens_grant ON blnk_auth_refresh_tokens (client_id, person_id);
