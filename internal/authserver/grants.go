@@ -39,80 +39,67 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, req *clien
 	if !authcode.IsCode(raw) {
 		return errBadGrant("the code is invalid, expired or used")
 	}
-	ctx := r.Context()
-	code, err := s.cfg.Backend.Store.RedeemCode(ctx, credential.HashOf(raw), now)
+	if res, asked := f["resource"]; asked && !ValidResource(res[0]) {
+		return oauthErr(http.StatusBadRequest, "invalid_target", "the resource must be an absolute URI")
+	}
+	c := e.Client
+	var (
+		issued  token.Issued
+		granted scope.Set
+		rt      = authcode.NewRefreshToken()
+	)
+	// The request is judged and the tokens minted inside the redemption's
+	// transaction: the code is spent, and what it issues recorded, at once.
+	err := s.cfg.Backend.Store.RedeemCode(r.Context(), credential.HashOf(raw), now, func(code *store.AuthCode) (*store.RefreshToken, error) {
+		switch {
+		case code.ClientID != c.ID:
+			return nil, errBadGrant("the code was issued to another client")
+		case f.Get("redirect_uri") != code.RedirectURI:
+			return nil, errBadGrant("redirect_uri differs from the authorization request's")
+		case !authcode.VerifierMatches(f.Get("code_verifier"), code.CodeChallenge):
+			return nil, errBadGrant("the code_verifier does not match the code_challenge")
+		}
+		resource := code.Resource
+		if res, asked := f["resource"]; asked && res[0] != code.Resource {
+			// RFC 8707 §2.2: the token request may name the resource; it
+			// must be the one the person approved.
+			if code.Resource != "" || !s.knownResource(res[0]) || token.ClaimLength(res[0]) > token.MaxURLLength {
+				return nil, oauthErr(http.StatusBadRequest, "invalid_target", "the resource differs from the authorization request's")
+			}
+			resource = res[0]
+		}
+		// The client may have lost scopes since the person approved.
+		if granted = code.Scopes.Filter(c.Scopes); granted.IsEmpty() {
+			return nil, oauthErr(http.StatusBadRequest, "invalid_scope", "the client no longer holds any of the granted scopes")
+		}
+		var oerr *authn.Error
+		if issued, oerr = s.mintForPerson(c, code.PersonID, granted, resource, now); oerr != nil {
+			return nil, oerr
+		}
+		until := issued.ExpiresAt.Add(s.cfg.Leeway)
+		return &store.RefreshToken{
+			Hash: credential.HashOf(rt), Family: code.Family, ClientID: c.ID, PersonID: code.PersonID,
+			Scopes: granted, Resource: resource, CreatedAt: now, ExpiresAt: now.Add(s.refreshTTL()),
+			AccessJTI: issued.JTI, AccessExpiresAt: &until,
+		}, nil
+	})
+	var oerr *authn.Error
 	switch {
 	case errors.Is(err, store.ErrCodeReused):
-		s.revokeCodeIssue(r, code)
+		s.cfg.Logger.Warn("authorization code replayed; what it issued is revoked", zap.String("client_id", c.ID))
 		return errBadGrant("the code was used before; what it issued is revoked")
 	case errors.Is(err, store.ErrNoCode):
 		return errBadGrant("the code is invalid, expired or used")
+	case errors.Is(err, store.ErrNoGrant):
+		return errBadGrant("the grant was revoked") // the access token minted is never handed out
+	case errors.As(err, &oerr):
+		return oerr
 	case err != nil:
 		s.cfg.Logger.Warn("redeeming an authorization code", zap.Error(err))
 		return errGrantStore
 	}
-	c := e.Client
-	switch {
-	case code.ClientID != c.ID:
-		return errBadGrant("the code was issued to another client")
-	case f.Get("redirect_uri") != code.RedirectURI:
-		return errBadGrant("redirect_uri differs from the authorization request's")
-	case !authcode.VerifierMatches(f.Get("code_verifier"), code.CodeChallenge):
-		return errBadGrant("the code_verifier does not match the code_challenge")
-	}
-	resource := code.Resource
-	if res, asked := f["resource"]; asked && res[0] != code.Resource {
-		// RFC 8707 §2.2: the token request may name the resource; it must
-		// be the one the person approved.
-		if code.Resource != "" || !ValidResource(res[0]) || !s.knownResource(res[0]) || token.ClaimLength(res[0]) > token.MaxURLLength {
-			return oauthErr(http.StatusBadRequest, "invalid_target", "the resource differs from the authorization request's")
-		}
-		resource = res[0]
-	}
-	// The client may have lost scopes since the person approved.
-	granted := code.Scopes.Filter(c.Scopes)
-	if granted.IsEmpty() {
-		return oauthErr(http.StatusBadRequest, "invalid_scope", "the client no longer holds any of the granted scopes")
-	}
-	issued, oerr := s.mintForPerson(c, code.PersonID, granted, resource, now)
-	if oerr != nil {
-		return oerr
-	}
-	accessUntil := issued.ExpiresAt.Add(s.cfg.Leeway)
-	rt := authcode.NewRefreshToken()
-	refresh := &store.RefreshToken{
-		Hash: credential.HashOf(rt), Family: code.Family, ClientID: c.ID, PersonID: code.PersonID,
-		Scopes: granted, Resource: resource, CreatedAt: now, ExpiresAt: now.Add(s.refreshTTL()),
-		AccessJTI: issued.JTI, AccessExpiresAt: &accessUntil,
-	}
-	if err := s.cfg.Backend.Store.CreateRefreshToken(ctx, refresh); errors.Is(err, store.ErrNoGrant) {
-		return errBadGrant("the grant was revoked") // the access token minted above is never handed out
-	} else if err != nil {
-		s.cfg.Logger.Warn("storing a refresh token", zap.Error(err))
-		return errGrantStore
-	}
-	if err := s.cfg.Backend.Store.RecordCodeIssue(ctx, code.Hash, issued.JTI, accessUntil); err != nil {
-		s.cfg.Logger.Warn("recording what a code issued", zap.Error(err))
-	}
 	s.writePersonToken(w, e, issued, granted, rt, now)
 	return nil
-}
-
-// revokeCodeIssue revokes what a replayed code's first exchange issued.
-func (s *Server) revokeCodeIssue(r *http.Request, code *store.AuthCode) {
-	if code == nil {
-		return
-	}
-	ctx := r.Context()
-	if err := s.cfg.Backend.Store.RevokeRefreshFamily(ctx, code.Family); err != nil {
-		s.cfg.Logger.Warn("revoking the refresh tokens of a replayed code", zap.Error(err))
-	}
-	if code.IssuedJTI != "" && code.IssuedJTIExpiresAt != nil {
-		if err := s.cfg.Backend.RevokeToken(ctx, store.RevokedToken{JTI: code.IssuedJTI, ClientID: code.ClientID, ExpiresAt: *code.IssuedJTIExpiresAt}); err != nil {
-			s.cfg.Logger.Warn("revoking the access token of a replayed code", zap.Error(err))
-		}
-	}
-	s.cfg.Logger.Warn("authorization code replayed; what it issued is revoked", zap.String("client_id", code.ClientID))
 }
 
 // refresh is the refresh_token grant (RFC 6749 §6, OAuth 2.1 §4.3): the

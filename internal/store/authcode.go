@@ -58,10 +58,6 @@ type AuthCode struct {
 	Family    string
 	ExpiresAt time.Time
 	UsedAt    *time.Time
-	// IssuedJTI is the access token the exchange issued, with its expiry
-	// (plus leeway), so that a reused code can revoke it.
-	IssuedJTI          string
-	IssuedJTIExpiresAt *time.Time
 }
 
 // RefreshToken is one opaque refresh token, kept as a hash. Tokens of one
@@ -101,11 +97,19 @@ type AuthCodeStore interface {
 
 	// SaveCode stores a new authorization code (and prunes expired ones).
 	SaveCode(ctx context.Context, c *AuthCode) error
-	// RedeemCode marks the code used at now and returns it. ErrNoCode when
-	// unknown or expired; when used before, the code with ErrCodeReused.
-	RedeemCode(ctx context.Context, hash credential.Hash, now time.Time) (*AuthCode, error)
-	// RecordCodeIssue remembers the access token a redeemed code issued.
-	RecordCodeIssue(ctx context.Context, hash credential.Hash, jti string, expiresAt time.Time) error
+	// RedeemCode redeems a code in one transaction holding the code's row:
+	// it marks the code used at now and calls issue with it, which judges the
+	// token request and returns the refresh token to store (named with the
+	// access token it issued) or an error. The code is spent whatever issue
+	// answers; its error is returned as it is, with nothing else written.
+	// The refresh token is stored (ErrNoGrant, code spent, if the grant is
+	// gone meanwhile) and its access token remembered on the code. ErrNoCode
+	// when unknown or expired. A code used before answers ErrCodeReused and
+	// revokes, in the same transaction, what it issued: its refresh token
+	// family and, unexpired, the access tokens issued with them and by the
+	// exchange (RFC 6749 §4.1.2); a concurrent replay waits for the first
+	// redemption to commit, so nothing it issues escapes.
+	RedeemCode(ctx context.Context, hash credential.Hash, now time.Time, issue func(*AuthCode) (*RefreshToken, error)) error
 
 	// CreateRefreshToken stores a new refresh token and marks its grant used
 	// at its CreatedAt; ErrNoGrant when the grant is gone.

@@ -192,16 +192,19 @@ func (s *Store) SaveCode(ctx context.Context, c *store.AuthCode) error {
 }
 
 // RedeemCode implements store.AuthCodeStore.
-func (s *Store) RedeemCode(ctx context.Context, hash credential.Hash, now time.Time) (*store.AuthCode, error) {
-	var out *store.AuthCode
+func (s *Store) RedeemCode(ctx context.Context, hash credential.Hash, now time.Time, issue func(*store.AuthCode) (*store.RefreshToken, error)) error {
+	var outcome error // committed with the transaction: reuse, or issue's refusal
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var (
-			c      store.AuthCode
-			scopes []string
+			c          store.AuthCode
+			scopes     []string
+			jti        string
+			jtiExpires *time.Time
 		)
+		// FOR UPDATE: a concurrent redemption waits for this one to commit.
 		err := tx.QueryRow(ctx, `SELECT client_id, person_id, person_name, redirect_uri, code_challenge, resource, scopes, family, expires_at, used_at, issued_jti, issued_jti_expires_at
 			FROM blnk_auth_codes WHERE code_hash = $1 FOR UPDATE`, hash[:]).Scan(
-			&c.ClientID, &c.PersonID, &c.PersonName, &c.RedirectURI, &c.CodeChallenge, &c.Resource, &scopes, &c.Family, &c.ExpiresAt, &c.UsedAt, &c.IssuedJTI, &c.IssuedJTIExpiresAt)
+			&c.ClientID, &c.PersonID, &c.PersonName, &c.RedirectURI, &c.CodeChallenge, &c.Resource, &scopes, &c.Family, &c.ExpiresAt, &c.UsedAt, &jti, &jtiExpires)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return store.ErrNoCode
 		}
@@ -209,35 +212,48 @@ func (s *Store) RedeemCode(ctx context.Context, hash credential.Hash, now time.T
 			return err
 		}
 		c.Hash = hash
-		utc(&c.ExpiresAt, c.UsedAt, c.IssuedJTIExpiresAt)
+		utc(&c.ExpiresAt, c.UsedAt, jtiExpires)
 		if c.Scopes, err = toSet(scopes, "code"); err != nil {
 			return err
 		}
-		out = &c
 		if c.UsedAt != nil {
-			return store.ErrCodeReused
+			outcome = store.ErrCodeReused
+			if jti != "" && jtiExpires != nil && jtiExpires.After(time.Now()) {
+				if err := revokeTokenTx(ctx, tx, store.RevokedToken{JTI: jti, ClientID: c.ClientID, ExpiresAt: *jtiExpires}); err != nil {
+					return err
+				}
+			}
+			return deleteRefresh(ctx, tx, `family = $1`, c.Family)
 		}
 		if !now.Before(c.ExpiresAt) {
 			return store.ErrNoCode
 		}
-		_, err = tx.Exec(ctx, `UPDATE blnk_auth_codes SET used_at = $2 WHERE code_hash = $1`, hash[:], now)
+		if _, err := tx.Exec(ctx, `UPDATE blnk_auth_codes SET used_at = $2 WHERE code_hash = $1`, hash[:], now); err != nil {
+			return err
+		}
 		t := now
 		c.UsedAt = &t
-		return err
+		rt, err := issue(&c)
+		if err != nil {
+			outcome = err // the code stays spent
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE blnk_auth_codes SET issued_jti = $2, issued_jti_expires_at = $3 WHERE code_hash = $1`,
+			hash[:], rt.AccessJTI, rt.AccessExpiresAt); err != nil {
+			return err
+		}
+		if err := insertRefresh(ctx, tx, rt); errors.Is(err, store.ErrNoGrant) {
+			outcome = err
+			return nil
+		} else if err != nil {
+			return err
+		}
+		return nil
 	})
-	if errors.Is(err, store.ErrCodeReused) {
-		return out, err
-	}
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return out, nil
-}
-
-// RecordCodeIssue implements store.AuthCodeStore.
-func (s *Store) RecordCodeIssue(ctx context.Context, hash credential.Hash, jti string, expiresAt time.Time) error {
-	_, err := s.pool.Exec(ctx, `UPDATE blnk_auth_codes SET issued_jti = $2, issued_jti_expires_at = $3 WHERE code_hash = $1`, hash[:], jti, expiresAt)
-	return err
+	return outcome
 }
 
 // CreateRefreshToken implements store.AuthCodeStore.

@@ -176,18 +176,19 @@ func (s *Store) SaveCode(ctx context.Context, c *store.AuthCode) error {
 }
 
 // RedeemCode implements store.AuthCodeStore.
-func (s *Store) RedeemCode(ctx context.Context, hash credential.Hash, now time.Time) (*store.AuthCode, error) {
-	var out *store.AuthCode
+func (s *Store) RedeemCode(ctx context.Context, hash credential.Hash, now time.Time, issue func(*store.AuthCode) (*store.RefreshToken, error)) error {
+	var outcome error // committed with the transaction: reuse, or issue's refusal
+	// The writer's BEGIN IMMEDIATE serialises redemptions of the database.
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var (
 			c                store.AuthCode
-			scopes           string
+			scopes, jti      string
 			expires          int64
 			used, jtiExpires sql.NullInt64
 		)
 		err := tx.QueryRowContext(ctx, `SELECT client_id, person_id, person_name, redirect_uri, code_challenge, resource, scopes, family, expires_at, used_at, issued_jti, issued_jti_expires_at
 			FROM blnk_auth_codes WHERE code_hash = ?`, hash[:]).Scan(
-			&c.ClientID, &c.PersonID, &c.PersonName, &c.RedirectURI, &c.CodeChallenge, &c.Resource, &scopes, &c.Family, &expires, &used, &c.IssuedJTI, &jtiExpires)
+			&c.ClientID, &c.PersonID, &c.PersonName, &c.RedirectURI, &c.CodeChallenge, &c.Resource, &scopes, &c.Family, &expires, &used, &jti, &jtiExpires)
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.ErrNoCode
 		}
@@ -195,37 +196,48 @@ func (s *Store) RedeemCode(ctx context.Context, hash credential.Hash, now time.T
 			return err
 		}
 		c.Hash = hash
-		c.ExpiresAt, c.UsedAt, c.IssuedJTIExpiresAt = fromMicros(expires), fromNullMicros(used), fromNullMicros(jtiExpires)
+		c.ExpiresAt, c.UsedAt = fromMicros(expires), fromNullMicros(used)
 		if c.Scopes, err = toSet(scopes, "code"); err != nil {
 			return err
 		}
-		out = &c
 		if c.UsedAt != nil {
-			return store.ErrCodeReused
+			outcome = store.ErrCodeReused
+			if until := fromNullMicros(jtiExpires); jti != "" && until != nil && until.After(time.Now()) {
+				if err := revokeTokenTx(ctx, tx, store.RevokedToken{JTI: jti, ClientID: c.ClientID, ExpiresAt: *until}); err != nil {
+					return err
+				}
+			}
+			return deleteRefresh(ctx, tx, `family = ?`, c.Family)
 		}
 		if !now.Before(c.ExpiresAt) {
 			return store.ErrNoCode
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE blnk_auth_codes SET used_at = ? WHERE code_hash = ?`, micros(now), hash[:])
+		if _, err := tx.ExecContext(ctx, `UPDATE blnk_auth_codes SET used_at = ? WHERE code_hash = ?`, micros(now), hash[:]); err != nil {
+			return err
+		}
 		t := now
 		c.UsedAt = &t
-		return err
+		rt, err := issue(&c)
+		if err != nil {
+			outcome = err // the code stays spent
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE blnk_auth_codes SET issued_jti = ?, issued_jti_expires_at = ? WHERE code_hash = ?`,
+			rt.AccessJTI, nullMicros(rt.AccessExpiresAt), hash[:]); err != nil {
+			return err
+		}
+		if err := insertRefresh(ctx, tx, rt); errors.Is(err, store.ErrNoGrant) {
+			outcome = err
+			return nil
+		} else if err != nil {
+			return err
+		}
+		return nil
 	})
-	if errors.Is(err, store.ErrCodeReused) {
-		return out, err
-	}
 	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// RecordCodeIssue implements store.AuthCodeStore.
-func (s *Store) RecordCodeIssue(ctx context.Context, hash credential.Hash, jti string, expiresAt time.Time) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE blnk_auth_codes SET issued_jti = ?, issued_jti_expires_at = ? WHERE code_hash = ?`, jti, micros(expiresAt), hash[:])
 		return err
-	})
+	}
+	return outcome
 }
 
 // CreateRefreshToken implements store.AuthCodeStore.

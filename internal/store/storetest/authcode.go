@@ -3,6 +3,8 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -127,43 +129,130 @@ func testGrants(t *testing.T, s store.Store) {
 	}
 }
 
-// testCodes: a code is redeemed once; a second redemption answers
-// ErrCodeReused with what the first issued; an expired or unknown code is
-// ErrNoCode.
+// testCodes: a code is redeemed once, in one transaction with the refresh
+// token it issues; issue's refusal spends it and writes nothing else; a
+// second redemption answers ErrCodeReused and revokes what the first issued
+// (the refresh token family, the access tokens); an expired or unknown code
+// is ErrNoCode; a revoked grant refuses the refresh token.
 func testCodes(t *testing.T, s store.Store) {
 	c := ctx(t)
 	cl := NewClient(credential.NewClientID(), store.TypeOAuth, Base)
 	mustCreate(t, s, cl)
-	code := &store.AuthCode{
-		Hash: credential.HashOf("code1"), ClientID: cl.ID, PersonID: "master", PersonName: "Master key",
-		RedirectURI: "http://127.0.0.1/cb", CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-		Resource: "https://mcp.example/mcp", Scopes: scope.MustParse("mcp:read"), Family: "famA", ExpiresAt: Base.Add(time.Minute),
+	newGrant(t, s, cl.ID, "master", Base)
+	later := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
+	save := func(name string) *store.AuthCode {
+		t.Helper()
+		code := &store.AuthCode{
+			Hash: credential.HashOf(name), ClientID: cl.ID, PersonID: "master", PersonName: "Master key",
+			RedirectURI: "http://127.0.0.1/cb", CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+			Resource: "https://mcp.example/mcp", Scopes: scope.MustParse("mcp:read"), Family: "fam-" + name, ExpiresAt: Base.Add(time.Minute),
+		}
+		if err := s.SaveCode(c, code); err != nil {
+			t.Fatal(err)
+		}
+		return code
 	}
-	if err := s.SaveCode(c, code); err != nil {
-		t.Fatal(err)
+	refresh := func(code *store.AuthCode, hash, jti string) *store.RefreshToken {
+		return &store.RefreshToken{Hash: credential.HashOf(hash), Family: code.Family, ClientID: code.ClientID, PersonID: code.PersonID,
+			Scopes: code.Scopes, Resource: code.Resource, CreatedAt: Base.Add(time.Second), ExpiresAt: Base.Add(time.Hour), AccessJTI: jti, AccessExpiresAt: &later}
 	}
-	if _, err := s.RedeemCode(c, credential.HashOf("unknown"), Base); !errors.Is(err, store.ErrNoCode) {
+	noIssue := func(*store.AuthCode) (*store.RefreshToken, error) {
+		t.Error("issue called")
+		return nil, errors.New("no")
+	}
+	if err := s.RedeemCode(c, credential.HashOf("unknown"), Base, noIssue); !errors.Is(err, store.ErrNoCode) {
 		t.Fatalf("RedeemCode(unknown) = %v, want ErrNoCode", err)
 	}
-	got, err := s.RedeemCode(c, code.Hash, Base.Add(time.Second))
-	if err != nil || got.ClientID != cl.ID || got.RedirectURI != code.RedirectURI || got.CodeChallenge != code.CodeChallenge ||
-		got.Resource != code.Resource || got.Scopes.String() != "mcp:read" || got.Family != "famA" || got.PersonName != "Master key" || !got.ExpiresAt.Equal(code.ExpiresAt) {
-		t.Fatalf("RedeemCode = %+v, %v", got, err)
+
+	code := save("code1")
+	var seen *store.AuthCode
+	err := s.RedeemCode(c, code.Hash, Base.Add(time.Second), func(got *store.AuthCode) (*store.RefreshToken, error) {
+		seen = got
+		return refresh(got, "rt-1", "acc-code-1"), nil
+	})
+	if err != nil || seen == nil || seen.ClientID != cl.ID || seen.RedirectURI != code.RedirectURI || seen.CodeChallenge != code.CodeChallenge ||
+		seen.Resource != code.Resource || seen.Scopes.String() != "mcp:read" || seen.Family != "fam-code1" || seen.PersonName != "Master key" ||
+		!seen.ExpiresAt.Equal(code.ExpiresAt) || seen.UsedAt == nil {
+		t.Fatalf("RedeemCode = %v, saw %+v", err, seen)
 	}
-	if err := s.RecordCodeIssue(c, code.Hash, "jti-1", Base.Add(time.Hour)); err != nil {
-		t.Fatal(err)
+	// The refresh token is stored: it rotates.
+	rt2, err := rotate(c, s, credential.HashOf("rt-1"), credential.HashOf("rt-2"), Base.Add(2*time.Second))
+	if err != nil {
+		t.Fatalf("the code's refresh token: %v", err)
 	}
-	again, err := s.RedeemCode(c, code.Hash, Base.Add(2*time.Second))
-	if !errors.Is(err, store.ErrCodeReused) || again == nil || again.IssuedJTI != "jti-1" || again.IssuedJTIExpiresAt == nil || again.Family != "famA" {
-		t.Fatalf("RedeemCode again = %+v, %v; want ErrCodeReused with the issued jti", again, err)
+	// A replay revokes the family (rt-2 too) and the access token.
+	if err := s.RedeemCode(c, code.Hash, Base.Add(3*time.Second), noIssue); !errors.Is(err, store.ErrCodeReused) {
+		t.Fatalf("RedeemCode again = %v, want ErrCodeReused", err)
 	}
-	late := *code
-	late.Hash = credential.HashOf("code2")
-	if err := s.SaveCode(c, &late); err != nil {
-		t.Fatal(err)
+	if _, err := rotate(c, s, rt2.Hash, credential.HashOf("rt-3"), Base.Add(4*time.Second)); !errors.Is(err, store.ErrNoRefreshToken) {
+		t.Fatalf("refreshing after the code's replay = %v, want ErrNoRefreshToken", err)
 	}
-	if _, err := s.RedeemCode(c, late.Hash, late.ExpiresAt); !errors.Is(err, store.ErrNoCode) {
+	if ok, err := s.TokenRevoked(c, "acc-code-1"); err != nil || !ok {
+		t.Fatalf("the replayed code's access token is not revoked: %v %v", ok, err)
+	}
+
+	// issue's refusal spends the code and stores nothing.
+	refused := save("code2")
+	wrong := errors.New("wrong verifier")
+	if err := s.RedeemCode(c, refused.Hash, Base.Add(time.Second), func(*store.AuthCode) (*store.RefreshToken, error) { return nil, wrong }); err != wrong {
+		t.Fatalf("RedeemCode with a refusal = %v, want the refusal", err)
+	}
+	if err := s.RedeemCode(c, refused.Hash, Base.Add(2*time.Second), noIssue); !errors.Is(err, store.ErrCodeReused) {
+		t.Fatalf("a refused code again = %v, want ErrCodeReused", err)
+	}
+
+	// Expired.
+	late := save("code3")
+	if err := s.RedeemCode(c, late.Hash, late.ExpiresAt, noIssue); !errors.Is(err, store.ErrNoCode) {
 		t.Fatalf("RedeemCode(expired) = %v, want ErrNoCode", err)
+	}
+
+	// Two redemptions at once: one issues, the other sees a replay and
+	// revokes what the first issued, whichever commits first.
+	race := save("code5")
+	var (
+		wg      sync.WaitGroup
+		results [2]error
+	)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = s.RedeemCode(c, race.Hash, Base.Add(time.Second), func(got *store.AuthCode) (*store.RefreshToken, error) {
+				return refresh(got, fmt.Sprintf("race-%d", i), fmt.Sprintf("acc-race-%d", i)), nil
+			})
+		}()
+	}
+	wg.Wait()
+	won := -1
+	for i, err := range results {
+		switch {
+		case err == nil && won < 0:
+			won = i
+		case errors.Is(err, store.ErrCodeReused):
+		default:
+			t.Fatalf("concurrent redemptions: %v", results)
+		}
+	}
+	if won < 0 {
+		t.Fatalf("no redemption won: %v", results)
+	}
+	if _, err := rotate(c, s, credential.HashOf(fmt.Sprintf("race-%d", won)), credential.HashOf("race-next"), Base.Add(2*time.Second)); !errors.Is(err, store.ErrNoRefreshToken) {
+		t.Fatalf("the winner's refresh token after the concurrent replay = %v, want ErrNoRefreshToken", err)
+	}
+	if ok, _ := s.TokenRevoked(c, fmt.Sprintf("acc-race-%d", won)); !ok {
+		t.Fatal("the winner's access token is not revoked after the concurrent replay")
+	}
+
+	// The grant revoked between approval and exchange.
+	orphan := save("code4")
+	if err := s.RevokeGrant(c, cl.ID, "master", store.Audit{Time: Base}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RedeemCode(c, orphan.Hash, Base.Add(time.Second), func(got *store.AuthCode) (*store.RefreshToken, error) {
+		return refresh(got, "rt-x", "acc-x"), nil
+	}); !errors.Is(err, store.ErrNoCode) && !errors.Is(err, store.ErrNoGrant) {
+		t.Fatalf("redeeming after the grant was revoked = %v, want ErrNoCode or ErrNoGrant", err)
 	}
 }
 
