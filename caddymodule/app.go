@@ -23,10 +23,13 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/backend"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientmetadata"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/keyring"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpsession"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/ratelimit"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/resourceserver"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/safefetch"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/throttle"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
 )
@@ -141,6 +144,14 @@ type App struct {
 	// days); at most 8760h.
 	RefreshTokenTTL caddy.Duration `json:"refresh_token_ttl,omitempty"`
 
+	// ClientMetadata, with ConsentURL, accepts clients the operator never
+	// registered: an https URL as client_id names a public client (no
+	// secret, PKCE) by its Client ID Metadata Document, fetched with SSRF
+	// protection (https only, no private or loopback addresses unless
+	// allowed, 5 KiB, a time limit, cached). Default: none, so only
+	// registered clients may use the flow.
+	ClientMetadata *ClientMetadataConfig `json:"client_metadata,omitempty"`
+
 	flow       *authcode.Flow // nil when ConsentURL is unset
 	consentURL string
 
@@ -165,6 +176,38 @@ type App struct {
 	shared *resourceserver.Shared
 
 	throttle *throttle.Throttle // nil when off
+}
+
+// ClientMetadataConfig configures Client ID Metadata Documents.
+type ClientMetadataConfig struct {
+	// AllowedHosts, when set, are the only hosts whose documents are
+	// fetched (exact host names, port ignored). Default: any public host.
+	AllowedHosts []string `json:"allowed_hosts,omitempty"`
+	// AllowPrivate lets documents be fetched from loopback, private and
+	// other special-use addresses: for clients on internal hosts, never for
+	// a gateway reachable from the internet. Default false.
+	AllowPrivate bool `json:"allow_private,omitempty"`
+	// Timeout bounds one fetch (connection, TLS, headers, body). Default 5s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// Scopes bound what a client known only by its document may be granted
+	// (the approving person may grant less). Default mcp:* (never the admin
+	// API's scopes unless named here: anyone can publish a document).
+	Scopes []string `json:"scopes,omitempty"`
+}
+
+// defaultMetadataScopes bound unregistered clients when Scopes is empty.
+var defaultMetadataScopes = []string{"mcp:*"}
+
+func (m *ClientMetadataConfig) options() safefetch.Options {
+	return safefetch.Options{AllowPrivate: m.AllowPrivate, AllowedHosts: m.AllowedHosts, Timeout: time.Duration(m.Timeout)}
+}
+
+func (m *ClientMetadataConfig) scopes() (scope.Set, error) {
+	list := m.Scopes
+	if len(list) == 0 {
+		list = defaultMetadataScopes
+	}
+	return scope.FromList(list)
 }
 
 // ThrottleConfig sets the budgets of failed authentications. An address
@@ -320,6 +363,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("blnk_auth: %w", err)
 		}
 		a.flow = &authcode.Flow{Sealer: sealer, Store: a.backend.Store, Issuer: a.issuerURL.String()}
+		if m := a.ClientMetadata; m != nil {
+			scopes, err := m.scopes()
+			if err != nil {
+				return fmt.Errorf("blnk_auth: client_metadata scopes: %v", err)
+			}
+			a.flow.Public = &authcode.PublicClients{Resolver: clientmetadata.NewResolver(m.options()), Scopes: scopes}
+		}
 	}
 	a.issuer = &token.Issuer{Key: ring.Signing, Issuer: issuer, TTL: time.Duration(a.TokenTTL)}
 	cacheSize := max(a.TokenCacheSize, 0)
@@ -422,6 +472,17 @@ func (a *App) Validate() error {
 	}
 	if d := time.Duration(a.RefreshTokenTTL); d < 0 || d > 365*24*time.Hour {
 		return fmt.Errorf("blnk_auth: refresh_token_ttl %s out of range (at most 8760h)", d)
+	}
+	if m := a.ClientMetadata; m != nil {
+		if a.ConsentURL == "" {
+			return errors.New("blnk_auth: client_metadata needs consent_url (the authorization-code flow)")
+		}
+		if err := m.options().Validate(); err != nil {
+			return fmt.Errorf("blnk_auth: client_metadata: %v", err)
+		}
+		if _, err := m.scopes(); err != nil {
+			return fmt.Errorf("blnk_auth: client_metadata scopes: %v", err)
+		}
 	}
 	if t := a.Throttle; t != nil && (t.AddressFailures < 0 || t.ClientFailures < 0 || t.Window < 0 || t.MaxKeys < 0) {
 		return errors.New("blnk_auth: throttle budgets, window and max_keys must not be negative")

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -498,5 +499,32 @@ func TestConsentPersonMayGrant(t *testing.T) {
 	resp, _ = b2.get(location(t, resp).String())
 	if q := location(t, resp).Query(); q.Get("error") != "access_denied" || q.Get("state") != "s2" {
 		t.Errorf("a person who may grant nothing: %v", q)
+	}
+}
+
+// TestClientMetadataPrivateRefused: through Caddy with client_metadata on
+// (its defaults), a client_id naming a document on a loopback address is
+// refused on a page without the document being fetched, and the metadata
+// says the documents are supported.
+func TestClientMetadataPrivateRefused(t *testing.T) {
+	apiPort := freePort(t)
+	g := startGateway(t, gatewayOptions{
+		store:     kindSQLite,
+		apiPort:   apiPort,
+		apiRoutes: authcodeRoutes,
+		appExtra:  fmt.Sprintf("consent_url http://127.0.0.1:%d/admin/authorize\nclient_metadata {\n\tscopes mcp:read\n}", apiPort),
+	})
+	hits := 0
+	docs := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits++ }))
+	t.Cleanup(docs.Close)
+	b := newBrowser(t, g)
+	_, raw := b.get(g.authURL + "/.well-known/oauth-authorization-server")
+	if !strings.Contains(raw, `"client_id_metadata_document_supported":true`) {
+		t.Errorf("metadata: %s", raw)
+	}
+	resp, body := b.get(g.authURL + "/oauth/authorize?response_type=code&code_challenge_method=S256&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&client_id=" +
+		url.QueryEscape(docs.URL+"/client.json") + "&redirect_uri=" + url.QueryEscape("http://127.0.0.1/callback"))
+	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" || !strings.Contains(body, `id="error"`) || hits != 0 {
+		t.Errorf("a document on a private address: %d %q, %d fetches: %s", resp.StatusCode, resp.Header.Get("Location"), hits, body)
 	}
 }

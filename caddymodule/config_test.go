@@ -51,6 +51,7 @@ func TestConfigErrors(t *testing.T) {
 		{"consent_url relative", with("consent_url", "admin/authorize"), "consent_url"},
 		{"consent_url plain http", with("consent_url", "http://dash.example.com/admin/authorize"), "consent_url"},
 		{"refresh_token_ttl too long", with("refresh_token_ttl", "9000h"), "refresh_token_ttl"},
+		{"client_metadata without consent_url", with("client_metadata", map[string]any{}), "needs consent_url"},
 		{"unreachable database", with("database", "postgres://u:pw@127.0.0.1:1/x?connect_timeout=1"), "connecting"},
 	}
 	for _, tc := range cases {

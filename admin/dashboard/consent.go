@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authcode"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
@@ -27,6 +28,7 @@ var consentPage = template.Must(template.New("consent").Parse(`<!doctype html>
 <title>Authorize {{.Client}}</title><link rel="stylesheet" href="ui/app.css"></head>
 <body><main class="card narrow">
 <h1 id="consent-title">Authorize <span id="consent-client">{{.Client}}</span></h1>
+{{if .Unverified}}<p id="consent-unverified">This application is not registered with this gateway: it names itself, and is published at <strong>{{.Host}}</strong>. Approve only if you trust that site.</p>{{end}}
 <p><strong>{{.Client}}</strong> (<code id="consent-client-id">{{.ClientID}}</code>) asks to act for you, <strong id="consent-person">{{.Person}}</strong>, with these permissions:</p>
 <form method="post" action="authorize" id="consent-form">
 <input type="hidden" name="request" value="{{.Request}}">
@@ -93,8 +95,19 @@ func (h *Handler) consentRequest(w http.ResponseWriter, r *http.Request, sealed 
 		authcode.WriteErrorPage(w, http.StatusBadRequest, "Invalid authorization request", err.Error())
 		return req, nil, false
 	}
-	c, e := h.client(r.Context(), req.ClientID, h.cfg.Now())
-	if e != nil {
+	var (
+		c *store.Client
+		e *authn.Error
+	)
+	if flow := h.cfg.Authorize; authcode.IsMetadataClientID(req.ClientID) && flow.Public != nil {
+		// Resolved again (from the fetcher's cache): a document withdrawn or
+		// changed since the request was sealed is read as it is now.
+		var err error
+		if c, err = flow.Public.Client(r.Context(), req.ClientID); err != nil {
+			authcode.WriteErrorPage(w, http.StatusBadRequest, "Unknown application", "The application's metadata document cannot be used now.")
+			return req, nil, false
+		}
+	} else if c, e = h.client(r.Context(), req.ClientID, h.cfg.Now()); e != nil {
 		authcode.WriteErrorPage(w, e.Status, "Try again shortly", e.Description)
 		return req, nil, false
 	}
@@ -131,10 +144,21 @@ func (h *Handler) showConsent(w http.ResponseWriter, r *http.Request, sealed str
 	err := consentPage.Execute(w, map[string]any{
 		"Client": name, "ClientID": c.ID, "Person": p.Name, "Request": sealed, "CSRF": csrfToken(token),
 		"Scopes": granted.List(), "Resource": req.Resource, "Redirect": req.RedirectURI,
+		"Unverified": authcode.IsMetadataClientID(c.ID), "Host": hostOf(c.ID),
 	})
 	if err != nil {
 		h.logger.Warn("rendering the consent page", zap.Error(err))
 	}
+}
+
+// hostOf is the host of a Client Identifier URL (draft §6.4: shown beside
+// the name the document claims).
+func hostOf(id string) string {
+	u, err := url.Parse(id)
+	if err != nil {
+		return ""
+	}
+	return u.Host
 }
 
 // formTarget is the CSP source of a redirect URI: its origin, or its scheme

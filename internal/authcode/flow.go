@@ -42,6 +42,9 @@ type Flow struct {
 	Issuer string
 	// CodeTTL is a code's life; DefaultCodeTTL when 0.
 	CodeTTL time.Duration
+	// Public, when set, accepts clients known only by a Client ID Metadata
+	// Document (an https URL as client_id); nil refuses them.
+	Public *PublicClients
 }
 
 // Granted is what the person may grant the client of req: the requested

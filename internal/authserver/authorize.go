@@ -8,6 +8,7 @@ import (
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authcode"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientmetadata"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
@@ -118,6 +119,19 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 // authorizeClient finds the OAuth client an authorization request names; a
 // page explains a refusal.
 func (s *Server) authorizeClient(w http.ResponseWriter, r *http.Request, id string, now time.Time) (*store.Client, bool) {
+	if authcode.IsMetadataClientID(id) && s.cfg.Flow.Public != nil {
+		c, err := s.cfg.Flow.Public.Client(r.Context(), id)
+		var cm *clientmetadata.Error
+		switch {
+		case errors.As(err, &cm):
+			authcode.WriteErrorPage(w, http.StatusBadRequest, "Unknown application", "The application's metadata document could not be used: "+cm.Description())
+			return nil, false
+		case err != nil:
+			authcode.WriteErrorPage(w, http.StatusBadRequest, "Unknown application", err.Error())
+			return nil, false
+		}
+		return c, true
+	}
 	if !credential.ValidClientID(id) {
 		authcode.WriteErrorPage(w, http.StatusBadRequest, "Unknown application", "The client_id is missing or not a client of this gateway.")
 		return nil, false

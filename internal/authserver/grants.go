@@ -11,6 +11,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authcode"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientmetadata"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
@@ -185,6 +186,25 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, req *clientRequ
 	_ = t // the successor, stored; its access token is issued
 	s.writePersonToken(w, e, issued, granted, next, now)
 	return nil
+}
+
+// publicClient is the client of a token request without a secret: one
+// known by its metadata document, for the authorization-code flow's grants
+// only (its code is bound to a PKCE challenge; its refresh tokens rotate).
+func (s *Server) publicClient(r *http.Request, req *clientRequest) (*clientcache.Entry, *authn.Error) {
+	gt := req.form.Get("grant_type")
+	if s.cfg.Flow == nil || s.cfg.Flow.Public == nil || (gt != "authorization_code" && gt != "refresh_token") {
+		return nil, errBadClient
+	}
+	c, err := s.cfg.Flow.Public.Client(r.Context(), req.clientID)
+	var cm *clientmetadata.Error
+	if errors.As(err, &cm) && cm.Reason == clientmetadata.ReasonFetch {
+		return nil, oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "the client's metadata document could not be fetched; retry shortly")
+	}
+	if err != nil {
+		return nil, errBadClient
+	}
+	return &clientcache.Entry{Client: c}, nil
 }
 
 // errForeignRefresh: a client presented another client's refresh token.

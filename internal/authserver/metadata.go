@@ -68,8 +68,12 @@ func (s *Server) metadata() []byte {
 		md["response_modes_supported"] = []string{"query"}
 		// RFC 9207: every authorization response carries iss.
 		md["authorization_response_iss_parameter_supported"] = true
-		// Only clients registered with the gateway may use the flow.
-		md["client_id_metadata_document_supported"] = false
+		// With Flow.Public, an https URL as client_id names a client by its
+		// Client ID Metadata Document; public clients authenticate with none.
+		md["client_id_metadata_document_supported"] = s.cfg.Flow.Public != nil
+		if s.cfg.Flow.Public != nil {
+			md["token_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post", "none"}
+		}
 	}
 	b, _ := json.Marshal(md)
 	return b

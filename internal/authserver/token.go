@@ -30,7 +30,12 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if oerr == nil {
 		var e *clientcache.Entry
-		if e, oerr = s.authenticate(r, req, "token", now); oerr == nil {
+		if req.public {
+			e, oerr = s.publicClient(r, req)
+		} else {
+			e, oerr = s.authenticate(r, req, "token", now)
+		}
+		if oerr == nil {
 			switch gt := req.form.Get("grant_type"); {
 			case gt == "authorization_code" && s.cfg.Flow != nil:
 				oerr = s.exchangeCode(w, r, req, e, now)

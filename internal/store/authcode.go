@@ -85,7 +85,8 @@ type AuthCodeStore interface {
 	// SaveGrant records (or replaces) a person's consent to a client, with its
 	// audit event (grant.approve, actor the person) and a change-log entry for
 	// the client, in one transaction; ErrNotFound if the client is absent,
-	// ErrRevoked if it is revoked.
+	// ErrRevoked if it is revoked. A client ID that is an https URL (a
+	// client known by its metadata document, never stored) is not checked.
 	SaveGrant(ctx context.Context, g *Grant, a Audit) error
 	// GetGrant returns the grant of clientID by personID, or ErrNoGrant.
 	GetGrant(ctx context.Context, clientID, personID string) (*Grant, error)

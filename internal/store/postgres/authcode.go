@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -101,8 +102,11 @@ func deleteRefresh(ctx context.Context, tx pgx.Tx, where string, args ...any) er
 // SaveGrant implements store.AuthCodeStore.
 func (s *Store) SaveGrant(ctx context.Context, g *store.Grant, a store.Audit) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := lockActive(ctx, tx, g.ClientID, nil); err != nil {
-			return err
+		// A client known by its metadata document (an https URL) has no row.
+		if !strings.HasPrefix(g.ClientID, "https://") {
+			if err := lockActive(ctx, tx, g.ClientID, nil); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO blnk_auth_grants (client_id, person_id, person_name, scopes, created_at, last_used_at)
 			VALUES ($1, $2, $3, $4, $5, $6)
