@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authcode"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
@@ -31,8 +32,10 @@ var errNoGrant = authn.NewError(http.StatusNotFound, "not_found", "no such grant
 // Grants lists a client's grants, newest first; store.ErrNotFound if there
 // is no such client.
 func (s *Service) Grants(ctx context.Context, id string) ([]*store.Grant, error) {
-	if _, err := s.Get(ctx, id); err != nil {
-		return nil, err
+	if !authcode.IsMetadataClientID(id) { // a document's client has no row
+		if _, err := s.Get(ctx, id); err != nil {
+			return nil, err
+		}
 	}
 	return s.Store.ListGrants(ctx, id)
 }
@@ -41,12 +44,22 @@ func (s *Service) Grants(ctx context.Context, id string) ([]*store.Grant, error)
 // once, and the person is asked again next time. The actor must hold every
 // scope of the client, as for revoking the client.
 func (s *Service) RevokeGrant(ctx context.Context, actor Actor, id, person string) error {
-	if !credential.ValidClientID(id) {
+	var c *store.Client
+	switch {
+	case authcode.IsMetadataClientID(id):
+		// A document's client has no row: the actor must hold what was granted.
+		g, err := s.Store.GetGrant(ctx, id, person)
+		if err != nil {
+			return err
+		}
+		c = &store.Client{ID: id, Scopes: g.Scopes}
+	case credential.ValidClientID(id):
+		var err error
+		if c, err = s.Store.GetClient(ctx, id); err != nil {
+			return err
+		}
+	default:
 		return store.ErrNotFound
-	}
-	c, err := s.Store.GetClient(ctx, id)
-	if err != nil {
-		return err
 	}
 	if g := actor.mayManage("revoking a grant", true); g != nil {
 		if err := g(c); err != nil {
@@ -71,6 +84,26 @@ func (h *Handler) listGrants(w http.ResponseWriter, r *http.Request, c *call) er
 		out[i] = ViewGrant(g)
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"grants": out})
+}
+
+// listGrantsByQuery: GET /grants?client_id=<client id or Client Identifier URL>.
+func (h *Handler) listGrantsByQuery(w http.ResponseWriter, r *http.Request, c *call) error {
+	ids := r.URL.Query()["client_id"]
+	if len(ids) != 1 || ids[0] == "" {
+		return errBadRequest("client_id: give exactly one client ID in the query")
+	}
+	c.clientID = ids[0]
+	return h.listGrants(w, r, c)
+}
+
+// revokeGrantByQuery: DELETE /grants?client_id=&person= → 204.
+func (h *Handler) revokeGrantByQuery(w http.ResponseWriter, r *http.Request, c *call) error {
+	ids := r.URL.Query()["client_id"]
+	if len(ids) != 1 || ids[0] == "" {
+		return errBadRequest("client_id: give exactly one client ID in the query")
+	}
+	c.clientID = ids[0]
+	return h.revokeGrant(w, r, c)
 }
 
 // revokeGrant: DELETE /clients/{client_id}/grants?person=<person id> → 204.

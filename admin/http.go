@@ -155,6 +155,8 @@ var routes = []route{
 	{Operation{http.MethodPost, "/clients/{client_id}/roll-secret", ScopeWrite}, (*Handler).rollSecret},
 	{Operation{http.MethodGet, "/clients/{client_id}/grants", ScopeRead}, (*Handler).listGrants},
 	{Operation{http.MethodDelete, "/clients/{client_id}/grants", ScopeDelete}, (*Handler).revokeGrant},
+	{Operation{http.MethodGet, "/grants", ScopeRead}, (*Handler).listGrantsByQuery},
+	{Operation{http.MethodDelete, "/grants", ScopeDelete}, (*Handler).revokeGrantByQuery},
 	{Operation{http.MethodGet, "/audit", ScopeRead}, (*Handler).listAudit},
 	{Operation{http.MethodGet, "/openapi.json", ScopeRead}, (*Handler).serveOpenAPI},
 }

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/oauth2"
 
+	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authcode"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authserver"
@@ -134,6 +135,18 @@ func TestClientIDMetadataDocument(t *testing.T) {
 	if err != nil || refreshed.RefreshToken == tok.RefreshToken {
 		t.Fatalf("public refresh: %v", err)
 	}
+	// Its grant is listed and revoked under its URL; revoking ends its refresh tokens.
+	grants, err := f.clients.Grants(context.Background(), clientID)
+	if err != nil || len(grants) != 1 || grants[0].PersonID != "master" {
+		t.Fatalf("grants of a document's client: %+v %v", grants, err)
+	}
+	if err := f.clients.RevokeGrant(context.Background(), admin.CLI, clientID, "master"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cfg.TokenSource(context.Background(), &oauth2.Token{RefreshToken: refreshed.RefreshToken}).Token(); err == nil {
+		t.Fatal("refreshed after its grant was revoked")
+	}
+
 	// No client_credentials for a document's client, whatever it sends.
 	wc := f.post("/oauth/token", "", "grant_type=client_credentials&client_id="+url.QueryEscape(clientID))
 	wantError(t, wc, http.StatusUnauthorized, "invalid_client")
