@@ -135,6 +135,23 @@ func TestClientIDMetadataDocument(t *testing.T) {
 	if err != nil || refreshed.RefreshToken == tok.RefreshToken {
 		t.Fatalf("public refresh: %v", err)
 	}
+	// RFC 7009 with client_id alone: its refresh token (and family) ends.
+	spare, err := cfg.TokenSource(context.Background(), &oauth2.Token{RefreshToken: refreshed.RefreshToken}).Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := f.post("/oauth/revoke", "", "client_id="+url.QueryEscape(clientID)+"&token="+spare.RefreshToken); w.Code != http.StatusOK {
+		t.Fatalf("public revocation: %d %s", w.Code, w.Body.String())
+	}
+	if _, err := cfg.TokenSource(context.Background(), &oauth2.Token{RefreshToken: spare.RefreshToken}).Token(); err == nil {
+		t.Fatal("a revoked refresh token still works")
+	}
+	// A new approval for the rest of the test.
+	code := authcodeApprove(t, f, flow, cfg, person, verifier)
+	if refreshed, err = cfg.Exchange(context.Background(), code, oauth2.VerifierOption(verifier)); err != nil {
+		t.Fatal(err)
+	}
+
 	// Its grant is listed and revoked under its URL; revoking ends its refresh tokens.
 	grants, err := f.clients.Grants(context.Background(), clientID)
 	if err != nil || len(grants) != 1 || grants[0].PersonID != "master" {
@@ -174,3 +191,31 @@ func TestClientIDMetadataDocument(t *testing.T) {
 }
 
 func (f *fixture) auditAt() store.Audit { return store.Audit{Time: time.Now(), Actor: "master"} }
+
+// authcodeApprove runs an authorization request of cfg with verifier's
+// challenge through the authorization endpoint and approves it as p,
+// returning the code.
+func authcodeApprove(t *testing.T, f *fixture, flow *authcode.Flow, cfg *oauth2.Config, p authcode.Person, verifier string) string {
+	t.Helper()
+	u, _ := url.Parse(cfg.AuthCodeURL("again", oauth2.S256ChallengeOption(verifier)))
+	w := httptest.NewRecorder()
+	f.srv.ServeHTTP(w, httptest.NewRequest(http.MethodGet, u.RequestURI(), nil))
+	loc, err := url.Parse(w.Header().Get("Location"))
+	if err != nil || w.Code != http.StatusSeeOther {
+		t.Fatalf("authorize: %d %s", w.Code, w.Body.String())
+	}
+	req, err := flow.Sealer.Open(loc.Query().Get("request"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := flow.Public.Client(context.Background(), req.ClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to, err := flow.Approve(context.Background(), req, p, authcode.Granted(req, c, p), f.auditAt(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, _ := url.Parse(to)
+	return back.Query().Get("code")
+}

@@ -21,7 +21,15 @@ import (
 func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	req, oerr := parseClientRequest(w, r)
-	if oerr == nil {
+	switch {
+	case oerr == nil && req.public:
+		// A public client (known by its metadata document) identifies
+		// itself with client_id alone (RFC 7009 §2.1); revoking a token one
+		// holds harms no one but its holder.
+		if s.cfg.Flow == nil || s.cfg.Flow.Public == nil {
+			oerr = errBadClient
+		}
+	case oerr == nil:
 		_, oerr = s.authenticate(r, req, "revoke", now)
 	}
 	tok := ""
