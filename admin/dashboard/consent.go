@@ -66,6 +66,10 @@ func (h *Handler) serveConsent(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusSeeOther)
 			return
 		}
+		if r.Method == http.MethodHead {
+			w.WriteHeader(http.StatusOK) // a HEAD decides nothing
+			return
+		}
 		granted := authcode.Granted(req, c, h.person(p))
 		if granted.IsEmpty() {
 			h.redirect(w, r, req, flow.Deny(req, "access_denied", "you may not grant any of the requested scopes"))
@@ -138,9 +142,6 @@ func (h *Handler) showConsent(w http.ResponseWriter, r *http.Request, sealed str
 	// form-action must allow too (browsers check redirects of a submission).
 	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' "+formTarget(req.RedirectURI)+"; frame-ancestors 'none'; base-uri 'none'")
 	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodHead {
-		return
-	}
 	err := consentPage.Execute(w, map[string]any{
 		"Client": name, "ClientID": c.ID, "Person": p.Name, "Request": sealed, "CSRF": csrfToken(token),
 		"Scopes": granted.List(), "Resource": req.Resource, "Redirect": req.RedirectURI,
