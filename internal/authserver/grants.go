@@ -137,7 +137,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, req *clientRequ
 	// The access token is minted inside the rotation's transaction, so that
 	// the stored successor names it (revoking the family revokes it) and a
 	// refusal spends nothing.
-	t, err := s.cfg.Backend.Store.RotateRefreshToken(ctx, credential.HashOf(raw), credential.HashOf(next), now, func(t *store.RefreshToken) error {
+	_, err := s.cfg.Backend.Store.RotateRefreshToken(ctx, credential.HashOf(raw), credential.HashOf(next), now, func(t *store.RefreshToken) error {
 		if t.ClientID != c.ID {
 			foreignFamily = t.Family
 			return errForeignRefresh
@@ -183,7 +183,6 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, req *clientRequ
 		s.cfg.Logger.Warn("rotating a refresh token", zap.Error(err))
 		return errGrantStore
 	}
-	_ = t // the successor, stored; its access token is issued
 	s.writePersonToken(w, e, issued, granted, next, now)
 	return nil
 }
