@@ -15,6 +15,7 @@ import (
 // GrantView is a person's remembered approval of a client (the
 // authorization-code flow), as the admin API shows it.
 type GrantView struct {
+	ClientID   string     `json:"client_id"`
 	PersonID   string     `json:"person_id"`
 	PersonName string     `json:"person_name"`
 	Scopes     []string   `json:"scopes"`
@@ -24,7 +25,7 @@ type GrantView struct {
 
 // ViewGrant renders g.
 func ViewGrant(g *store.Grant) GrantView {
-	return GrantView{PersonID: g.PersonID, PersonName: g.PersonName, Scopes: g.Scopes.List(), ApprovedAt: g.CreatedAt, LastUsedAt: g.LastUsedAt}
+	return GrantView{ClientID: g.ClientID, PersonID: g.PersonID, PersonName: g.PersonName, Scopes: g.Scopes.List(), ApprovedAt: g.CreatedAt, LastUsedAt: g.LastUsedAt}
 }
 
 var errNoGrant = authn.NewError(http.StatusNotFound, "not_found", "no such grant")
@@ -86,9 +87,25 @@ func (h *Handler) listGrants(w http.ResponseWriter, r *http.Request, c *call) er
 	return writeJSON(w, http.StatusOK, map[string]any{"grants": out})
 }
 
-// listGrantsByQuery: GET /grants?client_id=<client id or Client Identifier URL>.
+// MaxMetadataGrants bounds GET /grants without client_id.
+const MaxMetadataGrants = 500
+
+// listGrantsByQuery: GET /grants?client_id=<client id or Client Identifier
+// URL>; without client_id, the grants of every client known by its metadata
+// document (they have no client row to list them under), newest first.
 func (h *Handler) listGrantsByQuery(w http.ResponseWriter, r *http.Request, c *call) error {
 	ids := r.URL.Query()["client_id"]
+	if len(ids) == 0 {
+		grants, err := h.service().Store.ListMetadataGrants(r.Context(), MaxMetadataGrants)
+		if err != nil {
+			return err
+		}
+		out := make([]GrantView, len(grants))
+		for i, g := range grants {
+			out[i] = ViewGrant(g)
+		}
+		return writeJSON(w, http.StatusOK, map[string]any{"grants": out})
+	}
 	if len(ids) != 1 || ids[0] == "" {
 		return errBadRequest("client_id: give exactly one client ID in the query")
 	}

@@ -12,6 +12,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"golang.org/x/oauth2"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
 // TestConsentPageBrowser drives the authorization-code flow in Chromium: the
@@ -68,9 +71,23 @@ func TestConsentPageBrowser(t *testing.T) {
 		t.Fatalf("exchange: %v", err)
 	}
 
+	// A grant of an application known only by its metadata document (stored
+	// as the flow stores it) is listed under the table, and Revoke ends it.
+	docGrant := &store.Grant{ClientID: "https://host.example/client.json", PersonID: "master", PersonName: "Master key", Scopes: scope.MustParse("mcp:read"), CreatedAt: time.Now()}
+	if err := g.store.SaveGrant(context.Background(), docGrant, store.Audit{Time: time.Now(), Actor: "master"}); err != nil {
+		t.Fatal(err)
+	}
+
 	// The details panel lists the grant; Revoke (twice) ends it and its refresh token.
 	p.open()
 	p.wait(visible("#keys-view"), "the API Keys table")
+	p.wait(visible("#docgrants-section")+` && document.querySelectorAll("#docgrants li[data-person]").length === 1`, "the unregistered application's grant")
+	p.click(`#docgrants li[data-client-id="https://host.example/client.json"] button.grant-revoke`)
+	p.click(`#docgrants li[data-client-id="https://host.example/client.json"] button.grant-revoke`)
+	p.wait(`!`+visible("#docgrants-section"), "the unregistered application's grant revoked")
+	if list, err := g.store.ListMetadataGrants(context.Background(), 10); err != nil || len(list) != 0 {
+		t.Fatalf("grants left: %+v %v", list, err)
+	}
 	nameBtn := fmt.Sprintf(`#keys-body button[data-client-id=%q]`, c.Client.ID)
 	p.clickUntil(nameBtn, `document.getElementById("details-dialog").open`, "the details panel")
 	p.wait(`document.querySelectorAll("#details-grants li[data-person]").length === 1`, "one grant listed")

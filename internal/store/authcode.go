@@ -92,6 +92,9 @@ type AuthCodeStore interface {
 	GetGrant(ctx context.Context, clientID, personID string) (*Grant, error)
 	// ListGrants lists a client's grants, newest first.
 	ListGrants(ctx context.Context, clientID string) ([]*Grant, error)
+	// ListMetadataGrants lists at most limit grants of clients known by their
+	// metadata documents (client IDs that are https URLs), newest first.
+	ListMetadataGrants(ctx context.Context, limit int) ([]*Grant, error)
 	// RevokeGrant deletes a grant and every refresh token issued under it,
 	// with its audit event and a change-log entry; ErrNoGrant if absent.
 	RevokeGrant(ctx context.Context, clientID, personID string, a Audit) error

@@ -259,7 +259,43 @@
 	}
 
 	let keysLoad = 0; // the latest loadKeys; an answer to an earlier one is stale
+	// Grants of applications known only by their metadata documents: they
+	// have no row in the table, so they are listed (and revoked) here.
+	async function loadDocGrants() {
+		const section = $("docgrants-section"), list = $("docgrants");
+		$("docgrants-error").textContent = "";
+		try {
+			const page = await api("GET", "grants");
+			section.hidden = !page.grants.length;
+			list.replaceChildren(...page.grants.map((g) => {
+				const li = el("li", { "data-client-id": g.client_id, "data-person": g.person_id },
+					el("code", { text: g.client_id }), " · ", el("strong", { text: g.person_name || g.person_id }),
+					el("br"), scopesEl(g.scopes),
+					el("br"), el("span", { class: "muted" }, "approved ", timeEl(g.approved_at, ""), " · last used ", timeEl(g.last_used_at, "never")));
+				if (session.can_delete) {
+					const b = el("button", { type: "button", class: "danger ghost grant-revoke", text: "Revoke" });
+					b.addEventListener("click", async () => {
+						if (b.dataset.armed !== "1") { b.dataset.armed = "1"; b.textContent = "Confirm revoke"; return; }
+						b.disabled = true;
+						try {
+							await api("DELETE", "grants?client_id=" + encodeURIComponent(g.client_id) + "&person=" + encodeURIComponent(g.person_id));
+							loadDocGrants();
+						} catch (e) {
+							if (e.status !== 401) $("docgrants-error").textContent = e.message;
+							b.disabled = false;
+						}
+					});
+					li.append(" ", b);
+				}
+				return li;
+			}));
+		} catch (e) {
+			if (e.status !== 401) $("docgrants-error").textContent = e.message;
+		}
+	}
+
 	async function loadKeys(reset) {
+		if (reset) loadDocGrants();
 		const seq = ++keysLoad;
 		const body = $("keys-body");
 		$("keys-error").textContent = "";

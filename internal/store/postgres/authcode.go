@@ -160,6 +160,25 @@ func (s *Store) ListGrants(ctx context.Context, clientID string) ([]*store.Grant
 	return out, rows.Err()
 }
 
+// ListMetadataGrants implements store.AuthCodeStore.
+func (s *Store) ListMetadataGrants(ctx context.Context, limit int) ([]*store.Grant, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+grantColumns+` FROM blnk_auth_grants WHERE client_id LIKE 'https://%'
+		ORDER BY created_at DESC, client_id, person_id LIMIT $1`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*store.Grant{}
+	for rows.Next() {
+		g, err := scanGrant(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
 // RevokeGrant implements store.AuthCodeStore.
 func (s *Store) RevokeGrant(ctx context.Context, clientID, personID string, a store.Audit) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {

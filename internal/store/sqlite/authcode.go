@@ -141,6 +141,26 @@ func (s *Store) ListGrants(ctx context.Context, clientID string) ([]*store.Grant
 	return out, rows.Err()
 }
 
+// ListMetadataGrants implements store.AuthCodeStore.
+func (s *Store) ListMetadataGrants(ctx context.Context, limit int) ([]*store.Grant, error) {
+	// substr, not LIKE: LIKE is case-insensitive in SQLite.
+	rows, err := s.r.QueryContext(ctx, `SELECT `+grantColumns+` FROM blnk_auth_grants WHERE substr(client_id, 1, 8) = 'https://'
+		ORDER BY created_at DESC, client_id, person_id LIMIT ?`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*store.Grant{}
+	for rows.Next() {
+		g, err := scanGrant(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
 // RevokeGrant implements store.AuthCodeStore.
 func (s *Store) RevokeGrant(ctx context.Context, clientID, personID string, a store.Audit) error {
 	return s.write(ctx, func(tx *sql.Tx) error {

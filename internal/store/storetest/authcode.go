@@ -82,6 +82,15 @@ func testGrants(t *testing.T, s store.Store) {
 		t.Fatalf("SaveGrant(unknown client) = %v, want ErrNotFound", err)
 	}
 
+	// Grants of clients known by their documents (never stored) are listed together.
+	doc := &store.Grant{ClientID: "https://host.example/client.json", PersonID: "master", PersonName: "Master key", Scopes: scope.MustParse("mcp:read"), CreatedAt: Base.Add(2 * time.Second)}
+	if err := s.SaveGrant(c, doc, store.Audit{Time: Base, Actor: "master"}); err != nil {
+		t.Fatalf("SaveGrant(document client) = %v", err)
+	}
+	if docs, err := s.ListMetadataGrants(c, 10); err != nil || len(docs) != 1 || docs[0].ClientID != doc.ClientID {
+		t.Fatalf("ListMetadataGrants = %+v, %v", docs, err)
+	}
+
 	// A refresh token under the grant; revoking the grant ends it.
 	rt := &store.RefreshToken{Hash: credential.HashOf("rt1"), Family: "fam1", ClientID: cl.ID, PersonID: g2.PersonID, Scopes: g2.Scopes, CreatedAt: Base.Add(time.Minute), ExpiresAt: Base.Add(time.Hour)}
 	if err := s.CreateRefreshToken(c, rt); err != nil {
