@@ -71,6 +71,10 @@ type Client struct {
 
 	// RateLimit is the client's own rate limit; nil for none.
 	RateLimit *RateLimit
+
+	// RedirectURIs are where the authorization endpoint may send this
+	// client's codes (exact match; any port for a loopback URI).
+	RedirectURIs []string
 }
 
 // RateLimit is a client's rate limit: on average Requests per Per, with
@@ -267,6 +271,8 @@ type ClientUpdate struct {
 	ExpiresAt **time.Time
 	// RateLimit: nil leaves it; a pointer to nil removes the limit.
 	RateLimit **RateLimit
+	// RedirectURIs: nil leaves them; else replaces them.
+	RedirectURIs *[]string
 }
 
 // SecretRoll replaces a client's secret.
@@ -315,6 +321,8 @@ type Session struct {
 // its audit event and its change-log entry in the same transaction as the
 // change: all three happen, or none.
 type Store interface {
+	AuthCodeStore
+
 	// CreateClient inserts c; ErrExists if its ID is taken.
 	CreateClient(ctx context.Context, c *Client, a Audit) error
 	// GetClient returns the client or ErrNotFound.

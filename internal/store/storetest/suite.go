@@ -60,6 +60,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RateLimitRefused", testRateLimitRefused},
 		{"Ping", testPing},
 		{"Sessions", testSessions},
+		{"RedirectURIsUpdate", testRedirectURIsUpdate},
+		{"Grants", testGrants},
+		{"Codes", testCodes},
+		{"RefreshRotation", testRefreshRotation},
+		{"RefreshRevokesAccess", testRefreshRevokesAccess},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
