@@ -10,12 +10,13 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
-// TestMetrics: token and request outcomes and the client cache show up on
-// Caddy's metrics endpoint.
+// TestMetrics: token and request outcomes, the client cache, the store's
+// latency and the change feed's lag show up on Caddy's metrics endpoint.
 func TestMetrics(t *testing.T) {
 	forEachStore(t, func(t *testing.T, kind string) {
 		port := freePort(t)
@@ -25,15 +26,34 @@ func TestMetrics(t *testing.T) {
 		g.postToken(url.Values{"grant_type": {"client_credentials"}}, c.Client.ID, c.Secret+"x")
 		g.call("/mcp", bearer(tok)...)
 		g.call("/mcp")
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
-		if err != nil {
+		g.postToken(url.Values{"scope": {"mcp:read"}}, c.Client.ID, c.Secret)
+		// A change the feed brings back: its lag is measured within a second
+		// or two (lagInterval).
+		gone := g.create("revoked", store.TypeOAuth, []string{"mcp:read"}, nil)
+		if _, err := g.svc.Revoke(t.Context(), adminCLI(), gone.Client.ID); err != nil {
 			t.Fatal(err)
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		scrape := func() string {
+			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			return string(body)
+		}
+		lagged := regexp.MustCompile(`(?m)^caddy_blnk_auth_change_feed_lag_seconds_count [1-9]`)
+		eventually(t, 5*time.Second, "the change feed's lag is measured", func() bool { return lagged.MatchString(scrape()) })
+		body := scrape()
 		for _, want := range []string{
-			`caddy_blnk_auth_token_requests_total{outcome="issued"} 1`,
-			`caddy_blnk_auth_token_requests_total{outcome="invalid_client"} 1`,
+			`caddy_blnk_auth_token_requests_total{grant="client_credentials",outcome="issued"} 1`,
+			`caddy_blnk_auth_token_requests_total{grant="client_credentials",outcome="invalid_client"} 1`,
+			`caddy_blnk_auth_token_requests_total{grant="other",outcome="invalid_request"} 1`,
+			`caddy_blnk_auth_client_cache_entries `,
+			`caddy_blnk_auth_store_duration_seconds_bucket{operation="get_client",le="+Inf"} `,
+			`caddy_blnk_auth_store_duration_seconds_count{operation="keyring"} `,
+			`caddy_blnk_auth_change_feed_lag_seconds_bucket{le="0.064"} `,
+			`caddy_blnk_auth_change_feed_reconnects_total 0`,
 			`caddy_blnk_auth_requests_total{outcome="allowed",route_kind="plain"} 1`,
 			`caddy_blnk_auth_requests_total{outcome="unauthenticated",route_kind="plain"} 1`,
 			`caddy_blnk_auth_client_cache_hits_total`,
@@ -43,7 +63,7 @@ func TestMetrics(t *testing.T) {
 			`caddy_blnk_auth_revoked_tokens 0`,
 			`caddy_blnk_auth_requests_in_flight 0`,
 		} {
-			if !strings.Contains(string(body), want) {
+			if !strings.Contains(body, want) {
 				t.Errorf("metrics lack %q", want)
 			}
 		}
@@ -65,7 +85,7 @@ func TestMetrics(t *testing.T) {
 			for _, tg := range p.Targets {
 				for _, name := range regexp.MustCompile(`caddy_blnk_auth_[a-z_]+`).FindAllString(tg.Expr, -1) {
 					names++
-					if !strings.Contains(string(body), "# TYPE "+name+" ") {
+					if !strings.Contains(body, "# TYPE "+strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_count"), "_sum")+" ") {
 						t.Errorf("the dashboard queries %s, which /metrics does not have", name)
 					}
 				}

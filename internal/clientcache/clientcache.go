@@ -247,6 +247,11 @@ func (c *Cache) Wait() { c.items.Wait() }
 // Stats returns the hit and miss counts since start.
 func (c *Cache) Stats() (hits, misses uint64) { return c.hits.Load(), c.misses.Load() }
 
+// Len is the number of entries held (clients and remembered "not found"s),
+// expired ones included until ristretto's cleanup takes them. Each entry
+// costs 1, so it is the cost in use.
+func (c *Cache) Len() int64 { return c.items.MaxCost() - c.items.RemainingCost() }
+
 // Close stops the cache's goroutines.
 func (c *Cache) Close() { c.items.Close() }
 
