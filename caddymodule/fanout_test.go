@@ -6,11 +6,14 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,7 +35,9 @@ import (
 //
 // Environment (all optional): BLNK_FANOUT_N, instance counts separated by
 // commas (default 2); BLNK_FANOUT_REVOCATIONS per count (default 10, half of
-// them clients, half tokens); BLNK_FANOUT_LOAD, load goroutines (default 8).
+// them clients, half tokens); BLNK_FANOUT_LOAD, load goroutines (default 8);
+// BLNK_FANOUT_WRK=1 adds one wrk per instance (-t1 -c4) sending a background
+// client's token, whose requests must all pass.
 func TestFanoutRevocation(t *testing.T) {
 	counts := envInts(t, "BLNK_FANOUT_N", []int{2})
 	revocations := envInts(t, "BLNK_FANOUT_REVOCATIONS", []int{10})[0]
@@ -181,6 +186,12 @@ func fanout(t *testing.T, n, revocations, workers int) {
 			respMu.Unlock()
 		})
 	}
+	var wrks []*wrkRun
+	if os.Getenv("BLNK_FANOUT_WRK") == "1" {
+		for j, in := range instances {
+			wrks = append(wrks, startWrk(t, in.apiURL+"/", background[j%len(background)]))
+		}
+	}
 	loadBefore := loadAverage()
 	runStart := time.Now()
 
@@ -225,6 +236,10 @@ func fanout(t *testing.T, n, revocations, workers int) {
 	loadWG.Wait()
 	elapsed := time.Since(runStart)
 	loadAfter := loadAverage()
+	wrkRequests := 0
+	for _, w := range wrks {
+		wrkRequests += w.stop(t)
+	}
 
 	// Judge every response with a victim's token against its instance's
 	// first refusal.
@@ -262,10 +277,10 @@ func fanout(t *testing.T, n, revocations, workers int) {
 	if errs.Load() > 0 {
 		t.Errorf("%d load requests failed or a background token was refused", errs.Load())
 	}
-	t.Logf("FANOUT N=%d revocations=%d (clients %d, tokens %d) load=%d goroutines: %d requests in %s (%.0f/s); "+
+	t.Logf("FANOUT N=%d revocations=%d (clients %d, tokens %d) load=%d goroutines and %d wrk (%d requests, %.0f/s): %d requests in %s (%.0f/s); "+
 		"every instance refused, after the revocation returned: p50 %s p99 %s max %s (clients: %s; tokens: %s); from the call: p50 %s p99 %s max %s; "+
 		"requests with a revoked credential sent after their instance refused it: %d, accepted: %d; load average %s before, %s after",
-		n, len(victims), len(clients), len(tokens), workers, requests.Load(), elapsed.Round(time.Millisecond), float64(requests.Load())/elapsed.Seconds(),
+		n, len(victims), len(clients), len(tokens), workers, len(wrks), wrkRequests, float64(wrkRequests)/elapsed.Seconds(), requests.Load(), elapsed.Round(time.Millisecond), float64(requests.Load())/elapsed.Seconds(),
 		pct(all, 50), pct(all, 99), pct(all, 100), summary(clients), summary(tokens), pct(fromCall, 50), pct(fromCall, 99), pct(fromCall, 100),
 		sentAfter, accepted, loadBefore, loadAfter)
 }
@@ -317,4 +332,43 @@ func loadAverage() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// wrkRun is a wrk process sending one token to one URL until stopped.
+type wrkRun struct {
+	cmd *exec.Cmd
+	out *syncBuffer
+}
+
+func startWrk(t *testing.T, url, tok string) *wrkRun {
+	path, err := exec.LookPath("wrk")
+	if err != nil {
+		t.Fatalf("BLNK_FANOUT_WRK=1 needs wrk (apt-get install wrk): %v", err)
+	}
+	w := &wrkRun{out: new(syncBuffer)}
+	w.cmd = exec.Command(path, "-t1", "-c4", "-d1h", "-H", "Authorization: Bearer "+tok, url)
+	w.cmd.Stdout, w.cmd.Stderr = w.out, w.out
+	if err := w.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.cmd.Process.Kill(); _ = w.cmd.Wait() })
+	return w
+}
+
+// stop interrupts wrk, which then prints its summary, and returns the
+// number of requests it made; a refused one or a socket error fails the test.
+func (w *wrkRun) stop(t *testing.T) int {
+	_ = w.cmd.Process.Signal(syscall.SIGINT)
+	_ = w.cmd.Wait()
+	out := w.out.String()
+	if strings.Contains(out, "Non-2xx") || strings.Contains(out, "Socket errors") {
+		t.Errorf("wrk with a valid token got errors:\n%s", out)
+	}
+	m := regexp.MustCompile(`(\d+) requests in`).FindStringSubmatch(out)
+	if m == nil {
+		t.Errorf("wrk printed no summary:\n%s", out)
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
 }
