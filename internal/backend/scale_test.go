@@ -309,4 +309,3 @@ func loadAverage() string {
 	}
 	return string(b[:min(len(b), 14)])
 }
-
