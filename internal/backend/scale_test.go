@@ -7,7 +7,9 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -128,12 +130,14 @@ func scaleIDs(b *testing.B, st *postgres.Store, n int) []string {
 	return ids
 }
 
-func heapInUse() uint64 {
+// heap returns the heap in use (spans holding live objects) and the bytes
+// of live objects, after collecting garbage.
+func heap() (inUse, alloc uint64) {
 	var m runtime.MemStats
 	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&m)
-	return m.HeapInuse
+	return m.HeapInuse, m.HeapAlloc
 }
 
 // BenchmarkScaleCacheMemory measures the heap the client cache holds with
@@ -144,7 +148,18 @@ func heapInUse() uint64 {
 //	go test -run '^$' -bench 'ScaleCacheMemory' -benchtime 1x -timeout 60m ./internal/backend/
 func BenchmarkScaleCacheMemory(b *testing.B) {
 	dsn := scaleDatabase(b)
-	for _, size := range []int{100_000, 1_000_000} {
+	sizes := []int{100_000, 1_000_000}
+	if v := os.Getenv("BLNK_SCALE_SIZES"); v != "" {
+		sizes = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil || n < 1 || n > scaleClients {
+				b.Fatalf("BLNK_SCALE_SIZES=%q", v)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	for _, size := range sizes {
 		b.Run(fmt.Sprintf("clients=%d", size), func(b *testing.B) {
 			for b.Loop() {
 				ctx := context.Background()
@@ -152,7 +167,7 @@ func BenchmarkScaleCacheMemory(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				before := heapInUse()
+				before, beforeAlloc := heap()
 				page := map[string]*store.Client{}
 				load := func(_ context.Context, id string) (*store.Client, error) {
 					if c, ok := page[id]; ok {
@@ -160,7 +175,7 @@ func BenchmarkScaleCacheMemory(b *testing.B) {
 					}
 					return nil, store.ErrNotFound
 				}
-				cache, err := clientcache.New(load, clientcache.Config{MaxClients: int64(size)})
+				cache, err := clientcache.New(load, clientcache.Config{MaxClients: int64(size), TTL: time.Hour})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -196,12 +211,25 @@ func BenchmarkScaleCacheMemory(b *testing.B) {
 				fill := time.Since(start)
 				page = nil
 				st.Close()
-				inUse := heapInUse()
+				inUse, alloc := heap()
 				held := cache.Len()
 				b.ReportMetric(float64(inUse-before)/(1<<20), "MB")
+				b.ReportMetric(float64(alloc-beforeAlloc)/(1<<20), "MB-live")
 				b.ReportMetric(float64(inUse-before)/float64(max(held, 1)), "B/entry")
 				b.ReportMetric(float64(held), "entries")
-				b.Logf("%d clients read and cached in %s; the cache holds %d; heap in use %d MB more than before", filled, fill.Round(time.Millisecond), held, (inUse-before)>>20)
+				if held < int64(size)*99/100 {
+					b.Errorf("the cache holds %d of %d clients", held, size)
+				}
+				b.Logf("%d clients read and cached in %s; the cache holds %d; heap in use %d MB more than before (live objects %d MB)", filled, fill.Round(time.Millisecond), held, (inUse-before)>>20, (alloc-beforeAlloc)>>20)
+				if p := os.Getenv("BLNK_SCALE_HEAPPROFILE"); p != "" {
+					// Where the bytes are: go tool pprof -sample_index=inuse_space -top
+					f, err := os.Create(fmt.Sprintf("%s.%d", p, size))
+					if err != nil {
+						b.Fatal(err)
+					}
+					_ = pprof.WriteHeapProfile(f)
+					f.Close()
+				}
 				runtime.KeepAlive(cache)
 				cache.Close()
 			}
@@ -308,4 +336,14 @@ func loadAverage() string {
 		return "unknown"
 	}
 	return string(b[:min(len(b), 14)])
+}
+
+// BenchmarkScaleSeed only makes sure the scale database exists with its
+// clients (caddymodule/testdata/scale/start.sh runs it first).
+func BenchmarkScaleSeed(b *testing.B) {
+	dsn := scaleDatabase(b)
+	for b.Loop() {
+	}
+	b.ReportMetric(scaleClients, "clients")
+	_ = dsn
 }

@@ -10,9 +10,10 @@
 # (the test fails on any), and the machine's load average before and after.
 # Needs wrk (apt-get install wrk) and PostgreSQL at 127.0.0.1:5432.
 # Usage: caddymodule/testdata/fanout/run.sh [revocations per N, default 50] [instance counts, default 2,4,8]
+# With WRK=0 the load is the test's goroutines alone (no wrk).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/../.."
-command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-BLNK_FANOUT_REVOCATIONS=${1:-50} BLNK_FANOUT_N=${2:-2,4,8} BLNK_FANOUT_WRK=1 \
+[ "${WRK:-1}" = 0 ] || command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+BLNK_FANOUT_REVOCATIONS=${1:-50} BLNK_FANOUT_N=${2:-2,4,8} BLNK_FANOUT_WRK=${WRK:-1} \
 	go test -count=1 -timeout 30m -run 'TestFanoutRevocation$' -v . | grep -E 'FANOUT|^(--- |ok|FAIL|panic)|fanout_test.go' || true
