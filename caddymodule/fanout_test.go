@@ -3,6 +3,8 @@ package caddymodule
 import (
 	"context"
 	"fmt"
+	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -88,9 +90,28 @@ func fanout(t *testing.T, n, revocations, workers int) {
 	dsn := testdb.New(t)
 	issuer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 	instances := make([]*instance, n)
+	metricsURLs := make([]string, n)
 	var wg sync.WaitGroup
 	for i := range instances {
-		wg.Go(func() { instances[i] = startInstance(t, dsn, issuer) })
+		// The process tests' config, with Caddy's metrics on a port of their own.
+		authPort, apiPort, metricsPort := freePort(t), freePort(t), freePort(t)
+		in := &instance{
+			authURL: fmt.Sprintf("http://127.0.0.1:%d", authPort),
+			apiURL:  fmt.Sprintf("http://127.0.0.1:%d", apiPort),
+			config:  writeConfig(t, issuer, authPort, apiPort),
+			dsn:     dsn,
+		}
+		f, err := os.OpenFile(in.config, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = fmt.Fprintf(f, "http://:%d {\n\tbind 127.0.0.1\n\tmetrics\n}\n", metricsPort)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		instances[i], metricsURLs[i] = in, fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
+		wg.Go(func() { in.run(t) })
 	}
 	wg.Wait()
 	if t.Failed() {
@@ -277,12 +298,14 @@ func fanout(t *testing.T, n, revocations, workers int) {
 	if errs.Load() > 0 {
 		t.Errorf("%d load requests failed or a background token was refused", errs.Load())
 	}
+	time.Sleep(1200 * time.Millisecond) // each instance measures the lag of the changes it applied once a second
+	lag := scrapeLag(t, metricsURLs)
 	t.Logf("FANOUT N=%d revocations=%d (clients %d, tokens %d) load=%d goroutines and %d wrk (%d requests, %.0f/s): %d requests in %s (%.0f/s); "+
 		"every instance refused, after the revocation returned: p50 %s p99 %s max %s (clients: %s; tokens: %s); from the call: p50 %s p99 %s max %s; "+
-		"requests with a revoked credential sent after their instance refused it: %d, accepted: %d; load average %s before, %s after",
+		"requests with a revoked credential sent after their instance refused it: %d, accepted: %d; %s; load average %s before, %s after",
 		n, len(victims), len(clients), len(tokens), workers, len(wrks), wrkRequests, float64(wrkRequests)/elapsed.Seconds(), requests.Load(), elapsed.Round(time.Millisecond), float64(requests.Load())/elapsed.Seconds(),
 		pct(all, 50), pct(all, 99), pct(all, 100), summary(clients), summary(tokens), pct(fromCall, 50), pct(fromCall, 99), pct(fromCall, 100),
-		sentAfter, accepted, loadBefore, loadAfter)
+		sentAfter, accepted, lag, loadBefore, loadAfter)
 }
 
 func kindOf(v *fanVictim) string {
@@ -371,4 +394,44 @@ func (w *wrkRun) stop(t *testing.T) int {
 	}
 	n, _ := strconv.Atoi(m[1])
 	return n
+}
+
+// scrapeLag sums the change-feed lag histograms of every instance's
+// /metrics and says how many changes were measured and the bucket bounds
+// their p50 and p99 fall under.
+func scrapeLag(t *testing.T, urls []string) string {
+	buckets := map[float64]float64{} // upper bound → cumulative count over all instances
+	for _, u := range urls {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Errorf("scraping %s: %v", u, err)
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, m := range regexp.MustCompile(`(?m)^caddy_blnk_auth_change_feed_lag_seconds_bucket\{le="([^"]+)"\} (\S+)$`).FindAllStringSubmatch(string(body), -1) {
+			le, err1 := strconv.ParseFloat(m[1], 64)
+			n, err2 := strconv.ParseFloat(m[2], 64)
+			if err1 != nil || err2 != nil {
+				t.Errorf("lag bucket %q", m[0])
+				continue
+			}
+			buckets[le] += n
+		}
+	}
+	bounds := slices.Sorted(maps.Keys(buckets))
+	if len(bounds) == 0 {
+		t.Error("no change-feed lag histogram on /metrics")
+		return "change-feed lag: none"
+	}
+	total := buckets[bounds[len(bounds)-1]]
+	under := func(q float64) string {
+		for _, b := range bounds {
+			if buckets[b] >= q*total {
+				return fmt.Sprintf("≤ %gs", b)
+			}
+		}
+		return "?"
+	}
+	return fmt.Sprintf("change-feed lag (metrics, %g changes applied over all instances): p50 %s, p99 %s", total, under(0.5), under(0.99))
 }
