@@ -369,7 +369,7 @@ func (f *feedWatcher) Changed(c store.Change) {
 		// Measured once: a replay after a reconnection re-reads changes
 		// already applied, whose age is no lag.
 		f.newest = c.ID
-		defer f.backend.lag.applied(c.ID, time.Now())
+		defer func() { f.backend.lag.applied(c.ID, time.Now()) }() // once applied
 	}
 	if c.JTI != "" {
 		// The change does not carry the token's expiry; the longest a token can
