@@ -27,12 +27,6 @@ func TestMetrics(t *testing.T) {
 		g.call("/mcp", bearer(tok)...)
 		g.call("/mcp")
 		g.postToken(url.Values{"scope": {"mcp:read"}}, c.Client.ID, c.Secret)
-		// A change the feed brings back: its lag is measured within a second
-		// or two (lagInterval).
-		gone := g.create("revoked", store.TypeOAuth, []string{"mcp:read"}, nil)
-		if _, err := g.svc.Revoke(t.Context(), adminCLI(), gone.Client.ID); err != nil {
-			t.Fatal(err)
-		}
 		scrape := func() string {
 			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
 			if err != nil {
@@ -41,6 +35,16 @@ func TestMetrics(t *testing.T) {
 			defer resp.Body.Close()
 			body, _ := io.ReadAll(resp.Body)
 			return string(body)
+		}
+		// A change the feed brings back (made once it follows the log: one
+		// made before is not delivered): its lag is measured within a second
+		// or two (lagInterval).
+		eventually(t, 5*time.Second, "the change feed syncs", func() bool {
+			return strings.Contains(scrape(), "\ncaddy_blnk_auth_change_feed_synced 1\n")
+		})
+		gone := g.create("revoked", store.TypeOAuth, []string{"mcp:read"}, nil)
+		if _, err := g.svc.Revoke(t.Context(), adminCLI(), gone.Client.ID); err != nil {
+			t.Fatal(err)
 		}
 		lagged := regexp.MustCompile(`(?m)^caddy_blnk_auth_change_feed_lag_seconds_count [1-9]`)
 		eventually(t, 5*time.Second, "the change feed's lag is measured", func() bool { return lagged.MatchString(scrape()) })
