@@ -50,7 +50,8 @@ const scaleClients = 1_000_000
 // scaleDatabase returns the URL of a PostgreSQL database of its own
 // (BLNK_SCALE_DATABASE, default blnk_auth_scale on the test server) holding
 // scaleClients clients, bulk-inserted with COPY the first time and kept for
-// the next runs (drop it to start over).
+// the next runs (drop it to start over). Each has two scopes and a last use,
+// as clients in service have.
 func scaleDatabase(b *testing.B) string {
 	b.Helper()
 	name := os.Getenv("BLNK_SCALE_DATABASE")
@@ -96,15 +97,17 @@ func scaleDatabase(b *testing.B) string {
 	n := scaleClients - have
 	i := 0
 	copied, err := st.Pool().CopyFrom(ctx, pgx.Identifier{"blnk_auth_clients"},
-		[]string{"client_id", "name", "type", "scopes", "secret_hash", "secret_hint", "created_at"},
+		[]string{"client_id", "name", "type", "scopes", "secret_hash", "secret_hint", "created_at", "last_used_at"},
 		pgx.CopyFromFunc(func() ([]any, error) {
 			if i == n {
 				return nil, nil
 			}
 			i++
 			_, _ = rand.Read(hash)
+			at := created.Add(time.Duration(i) * time.Microsecond)
+			// Used clients have a last use on record, as in service.
 			return []any{credential.NewClientID(), fmt.Sprintf("Scale client %07d", have+i), "oauth",
-				[]string{"mcp:read", "ledgers:read"}, hash, "bcs_…" + strconv.Itoa(1000+i%9000), created.Add(time.Duration(i) * time.Microsecond)}, nil
+				[]string{"mcp:read", "ledgers:read"}, hash, "bcs_…" + strconv.Itoa(1000+i%9000), at, at.Add(24 * time.Hour)}, nil
 		}))
 	if err != nil {
 		b.Fatal(err)

@@ -61,6 +61,9 @@ type Loader func(ctx context.Context, id string) (*store.Client, error)
 
 // Entry is a cached client. Client is nil for a remembered "not found".
 type Entry struct {
+	// Client is the record as the store read it, less what no decision
+	// needs and a million cached clients would pay for: SecretHint and
+	// LastUsedAt are empty (the admin API reads the store for them).
 	Client *store.Client
 	// BoxedID, BoxedName and BoxedScopes are the client's ID, name and
 	// Scopes.String() as interface values, made once per fill: the request path
@@ -158,10 +161,12 @@ func (c *Cache) Load(ctx context.Context, id string) (*Entry, error) {
 
 // newEntry makes the entry of c, a record the loader made for this fill
 // alone (a store returns a new one each read), whose type and scopes it
-// replaces with equal shared values (see sharedScopes).
+// replaces with equal shared values (see sharedScopes) and whose hint and
+// last use it drops (see Entry.Client).
 func (c *Cache) newEntry(cl *store.Client) *Entry {
 	e := &Entry{Client: cl}
 	if cl != nil {
+		cl.SecretHint, cl.LastUsedAt = "", nil
 		switch cl.Type {
 		case store.TypeOAuth:
 			cl.Type = store.TypeOAuth

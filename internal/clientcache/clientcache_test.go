@@ -724,7 +724,8 @@ func TestFirstSyncForgetsEarlierFills(t *testing.T) {
 
 // TestEntriesShareScopes: cached clients with equal scopes share one copy of
 // them (and of their boxed string), so a million cached clients do not hold
-// a million copies of a handful of scope sets; the scopes are unchanged.
+// a million copies of a handful of scope sets; the scopes are unchanged; the
+// hint and last use are dropped.
 func TestEntriesShareScopes(t *testing.T) {
 	st, cnt, c := setup(t, clientcache.Config{})
 	a, b := createClient(t, st), createClient(t, st)
@@ -740,5 +741,9 @@ func TestEntriesShareScopes(t *testing.T) {
 	}
 	if ea.Client.Type != store.TypeOAuth || !ea.Client.Scopes.Covers("ledgers:read") {
 		t.Errorf("entry %+v", ea.Client)
+	}
+	// What no decision needs is not kept.
+	if ea.Client.SecretHint != "" || ea.Client.LastUsedAt != nil {
+		t.Errorf("the cached record keeps its hint %q or last use %v", ea.Client.SecretHint, ea.Client.LastUsedAt)
 	}
 }
