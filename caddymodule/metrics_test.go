@@ -86,6 +86,9 @@ func TestMetrics(t *testing.T) {
 		}
 		var d struct {
 			Panels []struct {
+				ID      int
+				Title   string
+				GridPos struct{ X, Y, W, H int }
 				Targets []struct{ Expr string }
 			}
 		}
@@ -105,6 +108,18 @@ func TestMetrics(t *testing.T) {
 		}
 		if names < 6 {
 			t.Errorf("the dashboard queries only %d metrics", names)
+		}
+		// Panels merged from several branches keep IDs and places of their own.
+		for i, a := range d.Panels {
+			for _, b := range d.Panels[i+1:] {
+				if a.ID == b.ID {
+					t.Errorf("panels %q and %q share ID %d", a.Title, b.Title, a.ID)
+				}
+				ga, gb := a.GridPos, b.GridPos
+				if ga.X < gb.X+gb.W && gb.X < ga.X+ga.W && ga.Y < gb.Y+gb.H && gb.Y < ga.Y+ga.H {
+					t.Errorf("panels %q and %q overlap", a.Title, b.Title)
+				}
+			}
 		}
 	})
 }
