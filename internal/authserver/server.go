@@ -75,9 +75,10 @@ type Config struct {
 	Scopes func() []string
 	// Logger logs per-request detail at debug level; nil logs nothing.
 	Logger *zap.Logger
-	// TokenOutcome, if not nil, is told the outcome of every token request:
-	// "issued" or the RFC 6749 §5.2 error code.
-	TokenOutcome func(outcome string)
+	// TokenOutcome, if not nil, is told the grant (one of Grants) and the
+	// outcome of every token request: "issued" or the RFC 6749 §5.2 error
+	// code.
+	TokenOutcome func(grant, outcome string)
 	// Throttle counts failed client authentications at the token,
 	// introspection and revocation endpoints per address and client ID, and
 	// refuses a client over its budget unjudged (RFC 6749 §2.3.1): 429 with

@@ -47,17 +47,37 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if oerr != nil {
-		s.outcome(oerr.Code)
+		s.outcome(req, oerr.Code)
 		s.refuse(w, req, oerr, "token request refused")
 		return
 	}
-	s.outcome("issued")
+	s.outcome(req, "issued")
 }
 
-func (s *Server) outcome(o string) {
-	if s.cfg.TokenOutcome != nil {
-		s.cfg.TokenOutcome(o)
+// Grants a token request is counted under; any other grant_type, or none,
+// counts as GrantOther, so that a request cannot make up label values.
+const (
+	GrantClientCredentials = "client_credentials"
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
+	GrantOther             = "other"
+)
+
+// Grants are the grant values TokenOutcome is told.
+var Grants = []string{GrantClientCredentials, GrantAuthorizationCode, GrantRefreshToken, GrantOther}
+
+func (s *Server) outcome(req *clientRequest, o string) {
+	if s.cfg.TokenOutcome == nil {
+		return
 	}
+	grant := GrantOther
+	if req != nil {
+		switch g := req.form.Get("grant_type"); g {
+		case GrantClientCredentials, GrantAuthorizationCode, GrantRefreshToken:
+			grant = g
+		}
+	}
+	s.cfg.TokenOutcome(grant, o)
 }
 
 // issue checks the grant, scope and resource, then mints the token (§4.4.3, §5.1).

@@ -317,11 +317,20 @@ type Session struct {
 	ExpiresAt time.Time
 }
 
+// ChangeTimes reads when changes were written to the change log.
+type ChangeTimes interface {
+	// ChangeTimes returns the write time of each change-log entry of ids
+	// still in the log (pruned ones are left out), for the change feed's lag
+	// metric.
+	ChangeTimes(ctx context.Context, ids []int64) (map[int64]time.Time, error)
+}
+
 // Store is everything the gateway needs from a database. Every mutation writes
 // its audit event and its change-log entry in the same transaction as the
 // change: all three happen, or none.
 type Store interface {
 	AuthCodeStore
+	ChangeTimes
 
 	// CreateClient inserts c; ErrExists if its ID is taken.
 	CreateClient(ctx context.Context, c *Client, a Audit) error

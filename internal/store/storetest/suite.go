@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Codes", testCodes},
 		{"RefreshRotation", testRefreshRotation},
 		{"RefreshRevokesAccess", testRefreshRevokesAccess},
+		{"ChangeTimes", testChangeTimes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
