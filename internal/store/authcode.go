@@ -140,3 +140,11 @@ type AuthCodeStore interface {
 	// RevokeToken would: the denylist of every instance learns of them
 	// through the change feed.
 }
+
+// ClientPersonIDPrefix begins the person ID of someone signed in with a
+// client's key (the dashboard's key sessions): that client acting as a
+// person. Revoking or deleting the client ends what it approved.
+const ClientPersonIDPrefix = "client:"
+
+// ClientPersonID is the person ID of a session signed in with clientID's key.
+func ClientPersonID(clientID string) string { return ClientPersonIDPrefix + clientID }
