@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
 // Person is who is signed in to the dashboard, as the authorization flow sees them.
@@ -20,7 +21,7 @@ type Dashboard = Handler
 // Person IDs of key sessions.
 const (
 	MasterPersonID       = "master"
-	ClientPersonIDPrefix = "client:"
+	ClientPersonIDPrefix = store.ClientPersonIDPrefix
 )
 
 // SignedIn returns the person signed in on r's session, if any (the session decided as every dashboard request

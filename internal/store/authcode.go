@@ -134,6 +134,11 @@ type AuthCodeStore interface {
 	// RevokeRefreshFamily deletes every refresh token of a family.
 	RevokeRefreshFamily(ctx context.Context, family string) error
 
+	// RevokeClient and DeleteClient end, in their transaction, a client's
+	// refresh tokens and codes and what it approved as a person
+	// (ClientPersonID): those persons' refresh tokens with their unexpired
+	// access tokens, codes and grants.
+	//
 	// Whenever refresh tokens are revoked (a family by any of the methods
 	// above, or a grant's by RevokeGrant), the access tokens issued with them
 	// that have not expired are revoked in the same transaction, as
