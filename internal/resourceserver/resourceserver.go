@@ -525,6 +525,9 @@ func (rt *Route) decide(r *http.Request, p *Pass, outcome, reason string, status
 		fields = append(fields, zap.String("client_id", p.Client.Client.ID))
 		if p.Token != nil {
 			fields = append(fields, zap.String("jti", p.Token.JTI))
+			if p.Token.Subject != p.Client.Client.ID { // the person a client acts for
+				fields = append(fields, zap.String("sub", p.Token.Subject))
+			}
 		} else {
 			fields = append(fields, zap.String("credential", "api_key"))
 		}
