@@ -120,7 +120,12 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 // page explains a refusal.
 func (s *Server) authorizeClient(w http.ResponseWriter, r *http.Request, id string, now time.Time) (*store.Client, bool) {
 	if authcode.IsMetadataClientID(id) && s.cfg.Flow.Public != nil {
-		c, err := s.cfg.Flow.Public.Client(r.Context(), id)
+		c, throttled, err := s.fetchPublicClient(r, "authorize", id, now)
+		if throttled != nil {
+			throttled.SetRetryAfter(w.Header())
+			authcode.WriteErrorPage(w, http.StatusTooManyRequests, "Try again later", "Too many requests from your address named applications that could not be used.")
+			return nil, false
+		}
 		var cm *clientmetadata.Error
 		switch {
 		case errors.As(err, &cm):

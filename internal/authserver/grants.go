@@ -195,7 +195,10 @@ func (s *Server) publicClient(r *http.Request, req *clientRequest) (*clientcache
 	if s.cfg.Flow == nil || s.cfg.Flow.Public == nil || (gt != "authorization_code" && gt != "refresh_token") {
 		return nil, errBadClient
 	}
-	c, err := s.cfg.Flow.Public.Client(r.Context(), req.clientID)
+	c, throttled, err := s.fetchPublicClient(r, "token", req.clientID, time.Now())
+	if throttled != nil {
+		return nil, throttled
+	}
 	var cm *clientmetadata.Error
 	if errors.As(err, &cm) && cm.Reason == clientmetadata.ReasonFetch {
 		return nil, oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "the client's metadata document could not be fetched; retry shortly")
@@ -204,6 +207,25 @@ func (s *Server) publicClient(r *http.Request, req *clientRequest) (*clientcache
 		return nil, errBadClient
 	}
 	return &clientcache.Entry{Client: c}, nil
+}
+
+// fetchPublicClient resolves the client known by the metadata document at
+// id, within the throttle of the caller's address (checked before anything
+// is fetched): a document that cannot be used counts as a failed
+// authentication, so an address probing URLs through the gateway is soon
+// refused (throttled: 429) without another fetch.
+func (s *Server) fetchPublicClient(r *http.Request, endpoint, id string, now time.Time) (c *store.Client, throttled *authn.Error, err error) {
+	addr := s.clientIP(r)
+	if wait, refused := s.cfg.Throttle.Check(addr, "", now); refused {
+		if s.cfg.Throttled != nil {
+			s.cfg.Throttled(endpoint)
+		}
+		return nil, authn.Throttled(wait), nil
+	}
+	if c, err = s.cfg.Flow.Public.Client(r.Context(), id); err != nil {
+		s.cfg.Throttle.Failed(addr, "", now)
+	}
+	return c, nil, err
 }
 
 // errForeignRefresh: a client presented another client's refresh token.
