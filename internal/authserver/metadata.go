@@ -73,6 +73,7 @@ func (s *Server) metadata() []byte {
 		md["client_id_metadata_document_supported"] = s.cfg.Flow.Public != nil
 		if s.cfg.Flow.Public != nil {
 			md["token_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post", "none"}
+			md["revocation_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post", "none"}
 		}
 	}
 	b, _ := json.Marshal(md)
