@@ -156,6 +156,14 @@ type Decider struct {
 	// are not counted: guessing one means forging a signature, and checking
 	// one reads no store. Nil throttles nothing.
 	Throttle *throttle.Throttle
+	// MetadataScopes, when not nil, accepts access tokens of clients known
+	// only by their Client ID Metadata Document (client_id an https URL,
+	// which the token endpoint issues through the authorization-code flow
+	// alone): they have no client record, so such a token is judged by its
+	// signature, audience and the denylist (revoking their grant revokes
+	// them), and holds at most these scopes (blnk_auth client_metadata
+	// scopes, which may have narrowed since). Nil refuses them.
+	MetadataScopes *scope.Set
 }
 
 // Throttled is the refusal of a credential that was not judged because its
