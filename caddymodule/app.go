@@ -398,6 +398,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.throttle = throttle.New(throttle.Config{AddressFailures: tc.AddressFailures, ClientFailures: tc.ClientFailures, Window: time.Duration(tc.Window), MaxKeys: tc.MaxKeys})
 	}
 	a.decider = &authn.Decider{Clients: a.backend.Clients, Verifier: a.verifier, Revoked: a.backend, Logger: a.logger, Throttle: a.throttle}
+	if a.flow != nil && a.flow.Public != nil {
+		// Clients known by their metadata document have no record: blnk_auth
+		// accepts their tokens within client_metadata's scopes.
+		bound := a.flow.Public.Scopes
+		a.decider.MetadataScopes = &bound
+	}
 	a.defaultAudience = authn.Resources{Default: a.audience}
 	a.shared = &resourceserver.Shared{
 		Backend:         a.backend,
