@@ -10,6 +10,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientmetadata"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/safefetch"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
@@ -128,6 +129,9 @@ func (s *Server) authorizeClient(w http.ResponseWriter, r *http.Request, id stri
 		}
 		var cm *clientmetadata.Error
 		switch {
+		case errors.Is(err, safefetch.ErrBusy):
+			authcode.WriteErrorPage(w, http.StatusServiceUnavailable, "Try again shortly", "The gateway is busy fetching application documents.")
+			return nil, false
 		case errors.As(err, &cm):
 			authcode.WriteErrorPage(w, http.StatusBadRequest, "Unknown application", "The application's metadata document could not be used: "+cm.Description())
 			return nil, false

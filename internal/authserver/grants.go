@@ -13,6 +13,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientmetadata"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/safefetch"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
@@ -222,7 +223,10 @@ func (s *Server) fetchPublicClient(r *http.Request, endpoint, id string, now tim
 		}
 		return nil, authn.Throttled(wait), nil
 	}
-	if c, err = s.cfg.Flow.Public.Client(r.Context(), id); err != nil {
+	// The gateway's load (busy) or the caller leaving (canceled) is not a
+	// document that cannot be used.
+	c, err = s.cfg.Flow.Public.Client(r.Context(), id)
+	if err != nil && !errors.Is(err, safefetch.ErrBusy) && !errors.Is(err, safefetch.ErrCanceled) {
 		s.cfg.Throttle.Failed(addr, "", now)
 	}
 	return c, nil, err
