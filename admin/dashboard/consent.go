@@ -39,7 +39,7 @@ var consentPage = template.Must(template.New("consent").Parse(`<!doctype html>
 </ul>
 {{if .Resource}}<p>For the resource <code id="consent-resource">{{.Resource}}</code>.</p>{{end}}
 <p>You will be sent back to <code id="consent-redirect">{{.Redirect}}</code>. The application keeps this access until you or an administrator revoke it.</p>
-{{if .RedirectElsewhere}}<p id="consent-redirect-warning"><strong>The answer goes to {{.RedirectHost}}, not to {{.Host}}:</strong> whoever receives it there gets this access.</p>{{end}}
+{{if .RedirectElsewhere}}<p id="consent-redirect-warning"><strong>The answer goes to {{if .RedirectLocal}}an application on this computer ({{.RedirectHost}}){{else}}{{.RedirectHost}}{{end}}, not to {{.Host}}:</strong> whoever receives it there gets this access.</p>{{end}}
 <button type="submit" name="decision" value="approve" class="primary" id="consent-approve">Approve</button>
 <button type="submit" name="decision" value="deny" class="ghost" id="consent-deny">Deny</button>
 </form></main></body></html>
@@ -153,6 +153,7 @@ func (h *Handler) showConsent(w http.ResponseWriter, r *http.Request, sealed str
 		// A document's client names its own redirect URIs: say so when the
 		// answer leaves the host that vouches for the document.
 		"RedirectElsewhere": unverified && redirectHost != host, "RedirectHost": redirectHost,
+		"RedirectLocal": strings.HasPrefix(req.RedirectURI, "http://"), // http only on loopback (authcode.ValidRedirectURI)
 	})
 	if err != nil {
 		h.logger.Warn("rendering the consent page", zap.Error(err))

@@ -55,6 +55,10 @@ func TestConsentPageUnregisteredClient(t *testing.T) {
 	if !strings.Contains(body, `id="consent-redirect-warning"`) || !strings.Contains(text, "collector.example.net") {
 		t.Errorf("no warning that the answer goes to another host than the document's: %s", body)
 	}
+	// A native app's loopback redirect URI: said to be on this computer.
+	if body := html.UnescapeString(consentBody(t, c, "http://127.0.0.1:53682/cb")); !strings.Contains(body, "an application on this computer (127.0.0.1:53682)") {
+		t.Errorf("a loopback redirect URI is not said to be on this computer: %s", body)
+	}
 	// Same host, in another case: no warning.
 	if body := consentBody(t, c, "https://apps.example.com/cb"); strings.Contains(body, `id="consent-redirect-warning"`) {
 		t.Errorf("warned for a redirect URI on the document's own host")
