@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -69,6 +70,9 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, req *clien
 				return nil, oauthErr(http.StatusBadRequest, "invalid_target", "the resource differs from the authorization request's")
 			}
 			resource = res[0]
+		}
+		if oerr := s.personActive(r, code.PersonID, now); oerr != nil {
+			return nil, oerr
 		}
 		// The client may have lost scopes since the person approved.
 		if granted = code.Scopes.Filter(c.Scopes); granted.IsEmpty() {
@@ -146,6 +150,9 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, req *clientRequ
 		if res, asked := req.form["resource"]; asked && res[0] != t.Resource && !(t.Resource == "" && authn.SameResource(res[0], s.cfg.Audience)) {
 			// RFC 8707 §2.2: the resource of a refresh is the approved one.
 			return oauthErr(http.StatusBadRequest, "invalid_target", "the resource differs from the one approved")
+		}
+		if oerr := s.personActive(r, t.PersonID, now); oerr != nil {
+			return oerr
 		}
 		granted = t.Scopes.Filter(c.Scopes)
 		if narrow != nil {
@@ -230,6 +237,27 @@ func (s *Server) fetchPublicClient(r *http.Request, endpoint, id string, now tim
 		s.cfg.Throttle.Failed(addr, "", now)
 	}
 	return c, nil, err
+}
+
+// personActive checks that the person of a grant may still act: a person
+// signed in with a client's key ("client:<id>") acts with that client's
+// authority, which ends when it is revoked (the store then ends its grants)
+// or expires, or is deleted. Other persons are not looked up.
+func (s *Server) personActive(r *http.Request, person string, now time.Time) *authn.Error {
+	id, isKey := strings.CutPrefix(person, store.ClientPersonIDPrefix)
+	if !isKey {
+		return nil
+	}
+	e, err := s.cfg.Backend.Clients.Get(r.Context(), id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return errBadGrant("the key that approved this grant no longer exists")
+	case err != nil:
+		return errGrantStore
+	case !e.Client.Active(now):
+		return errBadGrant("the key that approved this grant is revoked or expired")
+	}
+	return nil
 }
 
 // errForeignRefresh: a client presented another client's refresh token.
