@@ -54,6 +54,27 @@ type Live struct {
 	flight      singleflight.Group
 	refreshMu   sync.Mutex
 	lastRefresh time.Time // when the last refresh started
+
+	// feedSynced, if set, reports whether the change feed is connected: while
+	// it is not, no Changed arrives, so the keyring is read every
+	// RefreshInterval rather than every backstop (a key revoked elsewhere
+	// would be trusted here for up to a minute).
+	feedSynced atomic.Pointer[func() bool]
+}
+
+// FollowFeed tells l how to know whether the change feed is connected
+// (backend.Backend.FeedSynced): while it is not, l reads the keyring every
+// RefreshInterval, as the cached clients and denylist are trusted for at
+// most a second without the feed.
+func (l *Live) FollowFeed(synced func() bool) {
+	l.feedSynced.Store(&synced)
+	l.Changed()
+}
+
+// feedDown reports that FollowFeed was given and the feed is not connected.
+func (l *Live) feedDown() bool {
+	f := l.feedSynced.Load()
+	return f != nil && !(*f)()
 }
 
 // liveState is one loaded ring with an Issuer per key (each renders its
@@ -135,20 +156,68 @@ func (l *Live) Reload(ctx context.Context) error {
 	o.Now = time.Now()
 	ring, err := Open(ctx, l.st, o)
 	if err != nil {
+		l.applyStoredSchedules(ctx, o.Now)
 		return err
 	}
 	l.install(ring)
 	return nil
 }
 
+// applyStoredSchedules, when the keyring does not open (this instance still
+// has only a secret another instance replaced, during a secret change),
+// applies to the loaded ring what the store says in the clear: a key
+// revoked, retired, or deleted is no longer trusted here either. Nothing is
+// written; a store that cannot be read leaves the ring as it is.
+func (l *Live) applyStoredSchedules(ctx context.Context, now time.Time) {
+	kr, err := l.st.Keyring(ctx)
+	if err != nil {
+		return
+	}
+	stored := make(map[string]*store.SigningKey, len(kr.Keys))
+	for i := range kr.Keys {
+		stored[kr.Keys[i].KID] = &kr.Keys[i]
+	}
+	cur := l.state.Load().ring
+	next := &Ring{SessionKey: cur.SessionKey, Entries: make([]Entry, 0, len(cur.Entries))}
+	changed := false
+	for _, e := range cur.Entries {
+		sk := stored[e.Key.KID]
+		switch {
+		case sk == nil:
+			// Its row is gone: nothing vouches for it any more.
+			changed = true
+			continue
+		case sk.RevokedAt != nil && e.RevokedAt == nil:
+			e.RevokedAt, changed = sk.RevokedAt, true
+		}
+		if sk.RetiresAt != nil && (e.RetiresAt == nil || sk.RetiresAt.Before(*e.RetiresAt)) {
+			e.RetiresAt, changed = sk.RetiresAt, true
+		}
+		next.Entries = append(next.Entries, e)
+	}
+	if !changed {
+		return
+	}
+	next.Keys = next.TrustedAt(now)
+	next.Signing = next.SigningAt(l.opts.Algorithm, now)
+	l.log.Warn("the signing keys do not open with this instance's secret; applied the revocations and retirements stored in the clear, and signs with no key they ended")
+	l.install(next)
+}
+
 func (l *Live) run(ctx context.Context) {
 	retry := time.Duration(0)
 	for {
 		wait := backstop
+		if l.feedDown() {
+			wait = RefreshInterval
+		}
 		if retry > 0 {
 			wait = retry
 		} else if next := l.state.Load().ring.NextEvent(l.opts.Algorithm, l.opts.Policy, time.Now()); !next.IsZero() {
 			wait = min(wait, time.Until(next))
+		}
+		if retry > 0 && l.feedDown() {
+			wait = min(wait, RefreshInterval)
 		}
 		timer := time.NewTimer(max(wait, 5*time.Millisecond))
 		select {
