@@ -2,7 +2,6 @@ package keyring
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -284,7 +283,7 @@ func (l *Live) refresh(kid string) bool {
 
 // ErrNoSigningKey: no key of the configured algorithm signs now (every one
 // was revoked elsewhere and the reload has not made a new one yet).
-var ErrNoSigningKey = errors.New("no signing key is active")
+var ErrNoSigningKey = token.ErrNoSigningKey
 
 // Issue mints a token with the key active at now (see token.Issuer.Issue).
 func (l *Live) Issue(clientID string, scopes scope.Set, audience string, clientExpires *time.Time, now time.Time) (token.Issued, error) {
