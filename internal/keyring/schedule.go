@@ -121,6 +121,10 @@ func audited(state string) string {
 	return state
 }
 
+// stateRank orders the audited states: a key's recorded state only moves
+// forward. Unknown states rank lowest.
+var stateRank = map[string]int{store.KeyPublished: 1, store.KeyActive: 2, store.KeyRetired: 3, store.KeyRevoked: 4}
+
 // operation is what a planning pass is asked to do besides keeping the
 // keyring sound.
 type operation int
@@ -222,7 +226,10 @@ func schedule(ring *Ring, u *store.KeyringUpdate, s *sealer, alg string, p Polic
 	for i := range ring.Entries {
 		e := &ring.Entries[i]
 		state := audited(e.State(now, signingAt(ring.Entries, e.Key.Algorithm, now)))
-		if state == e.RecordedState || state == store.KeyPublished {
+		if state == store.KeyPublished || stateRank[state] <= stateRank[e.RecordedState] {
+			// Already recorded, or recorded further on by an instance whose
+			// clock is ahead of this one's: going back would be written again
+			// by that one, each write making the other reload, in a loop.
 			continue
 		}
 		action := map[string]string{store.KeyActive: store.ActionKeyActivated, store.KeyRetired: store.ActionKeyRetired, store.KeyRevoked: store.ActionKeyRevoked}[state]
