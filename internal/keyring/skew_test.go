@@ -48,3 +48,28 @@ func TestScheduleSkewAuditsForward(t *testing.T) {
 		}
 	})
 }
+
+// TestScheduleSkewEmergency: instance A makes an emergency rotation; B's
+// clock is 2s behind, so the new key's activation time is in B's future.
+// B must sign with that key, which was made to sign at once, rather than
+// find no signing key and make one more of its own (an extra key no
+// verifier outside has seen, signing at once, with no retirement).
+func TestScheduleSkewEmergency(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func() store.Store) {
+		st := open()
+		openAt(t, st, testPolicy, t0)
+		aNow := t0.Add(10 * time.Second)
+		after, err := Rotate(t.Context(), st, Options{Secret: secretA, Algorithm: token.ES256, Policy: testPolicy, Now: aNow}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		emergency := after.Signing
+		b := openAt(t, st, testPolicy, aNow.Add(-2*time.Second))
+		if len(b.Entries) != 2 {
+			t.Errorf("%d keys after B reloads, want 2 (the revoked one and the emergency one)", len(b.Entries))
+		}
+		if b.Signing == nil || b.Signing.KID != emergency.KID {
+			t.Errorf("B signs with %v, want the emergency key %s", b.Signing, emergency.KID)
+		}
+	})
+}
