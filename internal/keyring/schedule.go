@@ -66,13 +66,22 @@ func (e *Entry) Trusted(now time.Time) bool {
 	return e.RevokedAt == nil && (e.RetiresAt == nil || now.Before(*e.RetiresAt))
 }
 
+// signsAt reports whether e may sign at now (if trusted): from its
+// activation on, or at once whatever the clock says for a key made to sign
+// at once (first start, emergency: activated when created), which an
+// instance whose clock is behind the creator's would otherwise see as not
+// active yet, and replace with one of its own.
+func (e *Entry) signsAt(now time.Time) bool {
+	return !e.ActivatesAt.After(now) || e.ActivatesAt.Equal(e.CreatedAt)
+}
+
 // signingAt is the entry of alg that signs at now: the trusted one activated
 // last; nil if none.
 func signingAt(entries []Entry, alg string, now time.Time) *Entry {
 	var best *Entry
 	for i := range entries {
 		e := &entries[i]
-		if e.Key.Algorithm != alg || !e.Trusted(now) || e.ActivatesAt.After(now) {
+		if e.Key.Algorithm != alg || !e.Trusted(now) || !e.signsAt(now) {
 			continue
 		}
 		if best == nil || e.ActivatesAt.After(best.ActivatesAt) || e.ActivatesAt.Equal(best.ActivatesAt) && e.CreatedAt.After(best.CreatedAt) {
@@ -88,7 +97,7 @@ func pendingOf(entries []Entry, alg string, now time.Time) *Entry {
 	var best *Entry
 	for i := range entries {
 		e := &entries[i]
-		if e.Key.Algorithm == alg && e.Trusted(now) && e.ActivatesAt.After(now) && (best == nil || e.ActivatesAt.After(best.ActivatesAt)) {
+		if e.Key.Algorithm == alg && e.Trusted(now) && !e.signsAt(now) && (best == nil || e.ActivatesAt.After(best.ActivatesAt)) {
 			best = e
 		}
 	}
@@ -103,7 +112,7 @@ func (e *Entry) State(now time.Time, signing *Entry) string {
 		return store.KeyRevoked
 	case e.RetiresAt != nil && !now.Before(*e.RetiresAt):
 		return store.KeyRetired
-	case e.ActivatesAt.After(now):
+	case !e.signsAt(now):
 		return store.KeyPublished
 	case e == signing:
 		return store.KeyActive
