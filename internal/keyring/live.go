@@ -155,7 +155,10 @@ func (l *Live) Reload(ctx context.Context) error {
 	o.Now = time.Now()
 	ring, err := Open(ctx, l.st, o)
 	if err != nil {
-		l.applyStoredSchedules(ctx, o.Now)
+		if !l.applyStoredSchedules(ctx, o.Now) {
+			// Keys retire by the clock, as the JWKS does, store or not.
+			l.install(l.state.Load().ring)
+		}
 		return err
 	}
 	l.install(ring)
@@ -166,11 +169,12 @@ func (l *Live) Reload(ctx context.Context) error {
 // has only a secret another instance replaced, during a secret change),
 // applies to the loaded ring what the store says in the clear: a key
 // revoked, retired, or deleted is no longer trusted here either. Nothing is
-// written; a store that cannot be read leaves the ring as it is.
-func (l *Live) applyStoredSchedules(ctx context.Context, now time.Time) {
+// written; a store that cannot be read leaves the ring as it is. It reports
+// whether it installed a ring.
+func (l *Live) applyStoredSchedules(ctx context.Context, now time.Time) (installed bool) {
 	kr, err := l.st.Keyring(ctx)
 	if err != nil {
-		return
+		return false
 	}
 	stored := make(map[string]*store.SigningKey, len(kr.Keys))
 	for i := range kr.Keys {
@@ -195,12 +199,13 @@ func (l *Live) applyStoredSchedules(ctx context.Context, now time.Time) {
 		next.Entries = append(next.Entries, e)
 	}
 	if !changed {
-		return
+		return false
 	}
 	next.Keys = next.TrustedAt(now)
 	next.Signing = next.SigningAt(l.opts.Algorithm, now)
 	l.log.Warn("the signing keys do not open with this instance's secret; applied the revocations and retirements stored in the clear, and signs with no key they ended")
 	l.install(next)
+	return true
 }
 
 func (l *Live) run(ctx context.Context) {
@@ -210,13 +215,18 @@ func (l *Live) run(ctx context.Context) {
 		if l.feedDown() {
 			wait = RefreshInterval
 		}
-		if retry > 0 {
-			wait = retry
-		} else if next := l.state.Load().ring.NextEvent(l.opts.Algorithm, l.opts.Policy, time.Now()); !next.IsZero() {
+		next := l.state.Load().ring.NextEvent(l.opts.Algorithm, l.opts.Policy, time.Now())
+		switch {
+		case retry > 0:
+			wait = min(wait, retry)
+			// A retirement is applied on time even while reloads fail
+			// (Reload then recomputes the trusted keys from the loaded
+			// ring); a rotation already due waits for the retry.
+			if d := time.Until(next); !next.IsZero() && d > 10*time.Millisecond {
+				wait = min(wait, d)
+			}
+		case !next.IsZero():
 			wait = min(wait, time.Until(next))
-		}
-		if retry > 0 && l.feedDown() {
-			wait = min(wait, RefreshInterval)
 		}
 		timer := time.NewTimer(max(wait, 5*time.Millisecond))
 		select {
