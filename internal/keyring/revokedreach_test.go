@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
 )
@@ -76,6 +77,39 @@ func TestLiveOldSecretStillRevokes(t *testing.T) {
 		}
 		if got := b.Published(time.Now()); len(got) != 0 {
 			t.Errorf("B's JWKS still publishes %d keys, the revoked one included", len(got))
+		}
+	})
+}
+
+// TestLiveRevokedKIDNoReload: after an emergency rotation every client
+// still holds tokens of the revoked key. Their kid is one this instance
+// knows it stopped trusting: refused at once, without the unknown-kid
+// reload (a keyring read, and a wait of up to RefreshInterval per request).
+func TestLiveRevokedKIDNoReload(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func() store.Store) {
+		off := Policy{Lead: time.Hour}
+		bStore := &countingStore{Store: open()}
+		b, bVerifier := startLive(t, bStore, off)
+		now := time.Now()
+		old, err := b.Issue("blnk_cid_x", scope.MustParse("mcp:read"), "https://api.example.com", nil, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _ := startLive(t, open(), off)
+		if _, err := a.Rotate(t.Context(), store.Audit{Actor: "cli"}, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Reload(t.Context()); err != nil { // the change feed delivers
+			t.Fatal(err)
+		}
+		before := bStore.reads.Load()
+		for range 3 {
+			if _, err := bVerifier.Verify(old.Token, time.Now()); err == nil {
+				t.Fatal("a token of the revoked key verified")
+			}
+		}
+		if reads := bStore.reads.Load() - before; reads != 0 {
+			t.Errorf("%d keyring reads for tokens of a key known revoked, want 0", reads)
 		}
 	})
 }
