@@ -259,6 +259,15 @@ func (l *Live) run(ctx context.Context) {
 // trusted afterwards. A reload that started before the caller asked may
 // predate the key, so the caller waits for one that started after.
 func (l *Live) refresh(kid string) bool {
+	ring, now := l.state.Load().ring, time.Now()
+	for i := range ring.Entries {
+		if e := &ring.Entries[i]; e.Key.KID == kid && !e.Trusted(now) {
+			// Known, and no longer trusted here: revoked or retired for
+			// good. Every client holds such tokens after an emergency
+			// rotation; they need no reload, nor the wait for one.
+			return false
+		}
+	}
 	asked := time.Now()
 	for range 2 {
 		_, _, _ = l.flight.Do("", func() (any, error) {
