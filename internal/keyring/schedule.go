@@ -231,6 +231,10 @@ func schedule(ring *Ring, u *store.KeyringUpdate, s *sealer, alg string, p Polic
 		}
 	}
 
+	if op != opRotateNow && p.Period > 0 {
+		retireAbandoned(ring, u, alg, p, now)
+	}
+
 	// Audit each transition once, whichever instance sees it first.
 	for i := range ring.Entries {
 		e := &ring.Entries[i]
@@ -255,6 +259,36 @@ func schedule(ring *Ring, u *store.KeyringUpdate, s *sealer, alg string, p Polic
 	}
 	ring.Signing = signingAt(ring.Entries, alg, now).Key
 	return nil
+}
+
+// retireAbandoned gives a retirement to the keys of algorithms other than
+// alg that no instance rotates any more (signing_algorithm changed on every
+// instance): the signing key of such an algorithm has signed a whole period
+// with no successor, which a running instance of it would have published a
+// lead before. Without this nothing would ever retire them: published and
+// trusted for ever. They retire after Retain, like a replaced key, as one
+// may still sign until now.
+func retireAbandoned(ring *Ring, u *store.KeyringUpdate, alg string, p Policy, now time.Time) {
+	done := map[string]bool{alg: true}
+	for i := range ring.Entries {
+		other := ring.Entries[i].Key.Algorithm
+		if done[other] {
+			continue
+		}
+		done[other] = true
+		a := signingAt(ring.Entries, other, now)
+		if a == nil || a.RetiresAt != nil || pendingOf(ring.Entries, other, now) != nil || now.Before(a.ActivatesAt.Add(p.Period)) {
+			continue
+		}
+		retires := now.Add(p.retain())
+		for j := range ring.Entries {
+			e := &ring.Entries[j]
+			if e.Key.Algorithm == other && e.Trusted(now) && e.RetiresAt == nil {
+				e.RetiresAt = &retires
+				u.Schedule = append(u.Schedule, store.KeyScheduleChange{KID: e.Key.KID, RetiresAt: &retires})
+			}
+		}
+	}
 }
 
 func later(a, b time.Time) time.Time {
