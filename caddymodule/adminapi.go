@@ -102,7 +102,7 @@ func (h *AdminAPI) Provision(ctx caddy.Context) error {
 	})
 	h.handler = api
 	if !h.NoDashboard {
-		h.handler = dashboard.New(dashboard.Config{
+		cfg := dashboard.Config{
 			API:          api,
 			Store:        a.backend.Store,
 			Clients:      a.backend.Clients,
@@ -116,7 +116,12 @@ func (h *AdminAPI) Provision(ctx caddy.Context) error {
 			Throttle:     a.throttle,
 			Throttled:    func() { a.metrics.throttled("dashboard") },
 			Logger:       ctx.Logger().Named("dashboard"),
-		})
+		}
+		if ls := a.loginSettings(); ls.login != nil {
+			cfg.OIDC, cfg.OIDCName, cfg.FlowKey = ls.login, ls.name, ls.flowKey
+		}
+		cfg.AuthorizePath = a.authorizePath()
+		h.handler = dashboard.New(cfg)
 	}
 	return nil
 }

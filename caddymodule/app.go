@@ -24,6 +24,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/keyring"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpsession"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/oidclogin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/ratelimit"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/resourceserver"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/throttle"
@@ -154,6 +155,11 @@ type App struct {
 	// judged. Default: on, with the defaults of ThrottleConfig.
 	Throttle *ThrottleConfig `json:"throttle,omitempty"`
 
+	// Login is how people sign in at the dashboard's sign-in page besides
+	// keys: through an OpenID Connect provider (see OIDCLogin). Default:
+	// keys only.
+	Login *LoginConfig `json:"login,omitempty"`
+
 	backend  *backend.Backend
 	poolKey  string
 	keyring  *keyring.Live // signs, keeps verifier's keys and the JWKS current, rotates
@@ -174,6 +180,9 @@ type App struct {
 	shared *resourceserver.Shared
 
 	throttle *throttle.Throttle // nil when off
+
+	login        *oidclogin.Login // nil when Login.OIDC is not set
+	loginFlowKey []byte
 }
 
 // ThrottleConfig sets the budgets of failed authentications. An address
@@ -229,6 +238,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	issuer := repl.ReplaceKnown(a.Issuer, "")
 	if err := a.checkSettings(db, secret, issuer); err != nil {
+		return err
+	}
+	if err := a.provisionLogin(secret); err != nil {
 		return err
 	}
 	a.audience = repl.ReplaceKnown(a.Audience, "")

@@ -65,6 +65,12 @@ func init() {
 //				window <duration>      # default 1m
 //				max_keys <n>           # addresses (and client IDs) remembered; default 100000
 //			}
+//			login oidc {               # people sign in at the dashboard through an OpenID Connect provider
+//				issuer <url>           # required
+//				client_id <id>         # required
+//				client_secret <secret> # required, e.g. {env.OIDC_CLIENT_SECRET}
+//				...                    # who may sign in and what they may grant: see parseLogin
+//			}
 //		}
 //	}
 func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
@@ -134,6 +140,8 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 			err = oneInt(d, &a.TokenCacheSize)
 		case "throttle":
 			a.Throttle, err = parseThrottle(d)
+		case "login":
+			a.Login, err = parseLogin(d)
 		default:
 			return nil, d.Errf("unrecognized blnk_auth option %q", key)
 		}

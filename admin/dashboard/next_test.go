@@ -45,9 +45,9 @@ func TestSafeNext(t *testing.T) {
 		"/admin//evil.example.com",
 		"/admin/#fragment",
 		"/admin/?x=1#frag",
-		"/admin",          // not under the mount: "/adminx" would match a prefix
-		"/adminx/",        // not the mount
-		"/oauth/token",    // another endpoint of the issuer
+		"/admin",       // not under the mount: "/adminx" would match a prefix
+		"/adminx/",     // not the mount
+		"/oauth/token", // another endpoint of the issuer
 		"/oauth/authorize/x",
 		"/oauth/authorizex",
 		"/mcp",
