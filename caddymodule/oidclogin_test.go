@@ -290,21 +290,24 @@ func setsSessionCookie(p navResult) bool {
 // people and open redirects are refused.
 func TestOIDCSignIn(t *testing.T) {
 	forEachStore(t, func(t *testing.T, kind string) {
-		apiPort := freePort(t)
+		authPort, apiPort := freePort(t), freePort(t)
 		dash := fmt.Sprintf("http://127.0.0.1:%d/admin/", apiPort)
 		p := startProvider(t, dash+"ui/oidc/callback")
-		g := startGateway(t, gatewayOptions{store: kind, apiPort: apiPort, apiRoutes: dashboardRoutes, appExtra: `
+		login := func(domain string) string {
+			return `
 login oidc {
 	issuer ` + p.issuer + `
 	client_id ` + oidcClientID + `
 	client_secret ` + oidcClientSecret + `
 	name "Example SSO"
-	allowed_domains example.com
+	allowed_domains ` + domain + `
 	allowed_emails erin@partner.org
 	grant gateway-admins api-keys:read api-keys:write
 	grant mcp-users mcp:read mcp:write
 	default_grant ledgers:read
-}`})
+}`
+		}
+		g := startGateway(t, gatewayOptions{store: kind, authPort: authPort, apiPort: apiPort, apiRoutes: dashboardRoutes, appExtra: login("example.com")})
 
 		t.Run("options", func(t *testing.T) {
 			b := newBrowser(t, p.issuer)
@@ -470,6 +473,20 @@ login oidc {
 			}
 		})
 
+		t.Run("an error from the provider refused", func(t *testing.T) {
+			for code, shown := range map[string]string{"access_denied": "(access_denied)", "<b>x</b>": "(invalid)"} {
+				b := newBrowser(t, p.issuer)
+				if f := b.get(dash + "ui/oidc/start"); f.status != http.StatusOK {
+					t.Fatalf("start = %d %s", f.status, f.body)
+				}
+				state := flowState(t, b, dash)
+				r := b.get(dash + "ui/oidc/callback?" + url.Values{"error": {code}, "error_description": {"<script>x</script>"}, "state": {state}}.Encode())
+				if r.status != http.StatusForbidden || setsSessionCookie(r) || !strings.Contains(r.body, shown) || strings.Contains(r.body, "<script>") || strings.Contains(r.body, "<b>") {
+					t.Fatalf("callback with error %q = %d %s", code, r.status, r.body)
+				}
+			}
+		})
+
 		t.Run("next open-redirect attempts refused", func(t *testing.T) {
 			for _, next := range []string{
 				"https://evil.example.com/", "//evil.example.com/admin/", "/\\evil.example.com", "javascript:alert(1)",
@@ -501,7 +518,60 @@ login oidc {
 				t.Fatalf("key sign-in with a safe next = %d %s", r.status, r.body)
 			}
 		})
+
+		// Last, as it changes the configuration.
+		t.Run("narrowed rules end the session; the session lifetime bounds it", func(t *testing.T) {
+			b := newBrowser(t, p.issuer)
+			if r := b.get(b.signInAtProvider(dash, "", "alice@example.com").String()); r.status != http.StatusSeeOther {
+				t.Fatalf("callback = %d %s", r.status, r.body)
+			}
+			if status, _ := b.session(dash); status != http.StatusOK {
+				t.Fatalf("GET ui/session = %d", status)
+			}
+			g.appExtra = login("example.org")
+			g.load(g.caddyfile(authPort, apiPort, dashboardRoutes))
+			if status, v := b.session(dash); status != http.StatusUnauthorized {
+				t.Fatalf("GET ui/session after alice's domain left the rules = %d %v", status, v)
+			}
+			// erin, listed by address, signs in under a one-second lifetime.
+			g.load(g.caddyfile(authPort, apiPort, strings.Replace(dashboardRoutes, "blnk_admin {", "blnk_admin {\n\t\t\tsession_lifetime 1s", 1)))
+			b = newBrowser(t, p.issuer)
+			if r := b.get(b.signInAtProvider(dash, "", "erin@partner.org").String()); r.status != http.StatusSeeOther {
+				t.Fatalf("callback = %d %s", r.status, r.body)
+			}
+			if status, _ := b.session(dash); status != http.StatusOK {
+				t.Fatalf("GET ui/session = %d", status)
+			}
+			eventually(t, 5*time.Second, "the session's end after session_lifetime", func() bool {
+				status, _ := b.session(dash)
+				return status == http.StatusUnauthorized
+			})
+		})
 	})
+}
+
+// flowState reads the state of the sign-in the browser started from its
+// flow cookie (its payload is base64url JSON; the MAC is what the gateway
+// checks).
+func flowState(t *testing.T, b *httpBrowser, dash string) string {
+	t.Helper()
+	u, _ := url.Parse(dash + "ui/oidc/callback")
+	for _, c := range b.client.Jar.Cookies(u) {
+		if c.Name != dashboard.FlowCookieName {
+			continue
+		}
+		payload, _, _ := strings.Cut(c.Value, ".")
+		raw, err := base64.RawURLEncoding.DecodeString(payload)
+		var f struct {
+			State string `json:"s"`
+		}
+		if err != nil || json.Unmarshal(raw, &f) != nil || f.State == "" {
+			t.Fatalf("unreadable flow cookie %q", c.Value)
+		}
+		return f.State
+	}
+	t.Fatal("no flow cookie")
+	return ""
 }
 
 // TestOIDCProviderDown: a provider that cannot be reached does not stop
