@@ -220,14 +220,13 @@ func parseLogin(d *caddyfile.Dispenser) (*LoginConfig, error) {
 
 // loginSettings is what the dashboard needs of the provider sign-in.
 type loginSettings struct {
-	login         *oidclogin.Login
-	name          string
-	flowKey       []byte
-	authorizePath string
+	login   *oidclogin.Login
+	name    string
+	flowKey []byte
 }
 
 func (a *App) loginSettings() loginSettings {
-	s := loginSettings{login: a.login, flowKey: a.loginFlowKey, authorizePath: a.authorizePath()}
+	s := loginSettings{login: a.login, flowKey: a.loginFlowKey}
 	if a.Login != nil && a.Login.OIDC != nil {
 		s.name = a.Login.OIDC.Name
 	}

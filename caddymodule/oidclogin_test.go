@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
@@ -598,5 +599,83 @@ login oidc {
 	req.Header.Set("Origin", strings.TrimSuffix(dash, "/admin/"))
 	if r := b.do(req); r.status != http.StatusOK {
 		t.Fatalf("key sign-in with the provider down = %d %s", r.status, r.body)
+	}
+}
+
+// TestOIDCSignInBrowser: in a real browser, a person clicks "Sign in with
+// Example SSO", signs in on the provider's own login page and lands back
+// on the dashboard (or where next said), signed in as themselves; a key
+// sign-in with next goes there too.
+func TestOIDCSignInBrowser(t *testing.T) {
+	authPort, apiPort := freePort(t), freePort(t)
+	dash := fmt.Sprintf("http://127.0.0.1:%d/admin/", apiPort)
+	prov := startProvider(t, dash+"ui/oidc/callback")
+	startGateway(t, gatewayOptions{store: kindSQLite, authPort: authPort, apiPort: apiPort, apiRoutes: dashboardRoutes, appExtra: `
+login oidc {
+	issuer ` + prov.issuer + `
+	client_id ` + oidcClientID + `
+	client_secret ` + oidcClientSecret + `
+	name "Example SSO"
+	allowed_domains example.com
+	grant gateway-admins api-keys:read api-keys:write
+}`})
+	p := openPage(t, dash+"?next="+url.QueryEscape("/admin/?after=sso"), 1280, 900)
+	p.open()
+	p.wait(visible("#signin-sso-button"), "the single sign-on button")
+	if got := p.text("#signin-sso-button"); got != "Sign in with Example SSO" {
+		t.Fatalf("button = %q", got)
+	}
+	p.click("#signin-sso-button")
+	p.waitAcross(`location.href.startsWith(`+fmt.Sprintf("%q", prov.issuer)+`) && !!document.querySelector("#username")`, "the provider's login page")
+	p.fill("#username", "alice@example.com")
+	p.fill("#password", oidcPassword)
+	p.click(`button[type="submit"]`)
+	p.waitAcross(`location.href === `+fmt.Sprintf("%q", strings.TrimSuffix(dash, "/admin/")+"/admin/?after=sso"), "the dashboard at next")
+	p.wait(visible("#keys-view"), "the API Keys table")
+	if got := p.text("#whoami"); got != "Signed in as alice@example.com" {
+		t.Fatalf("whoami = %q", got)
+	}
+	// Signed in already: a page opened with a safe next goes there at once.
+	p.run("opening with next", chromedp.Navigate(dash+"?next="+url.QueryEscape("/admin/?again=1")))
+	p.waitAcross(`location.search === "?again=1"`, "the page at next")
+	// An unsafe next is not followed.
+	p.run("opening with an unsafe next", chromedp.Navigate(dash+"?next="+url.QueryEscape("//evil.example.com/")))
+	p.wait(visible("#keys-view"), "the API Keys table, not another site")
+	if href := eval[string](p, "location.href"); !strings.HasPrefix(href, dash) {
+		t.Fatalf("the page went to %s", href)
+	}
+
+	// Signed out, a key sign-in with next goes there too.
+	p.click("#sign-out")
+	p.run("opening with next", chromedp.Navigate(dash+"?next="+url.QueryEscape("/admin/?after=key")))
+	p.signInNoWait("master_key", testMasterKey)
+	p.waitAcross(`location.search === "?after=key"`, "the page at next after a key sign-in")
+}
+
+// signInNoWait fills and submits the key sign-in form.
+func (p *page) signInNoWait(mode, key string) {
+	p.t.Helper()
+	p.wait(visible("#signin-form"), "the sign-in form")
+	p.click(`input[name="signin-mode"][value="` + mode + `"]`)
+	p.fill("#signin-key", key)
+	p.click("#signin-submit")
+}
+
+// waitAcross polls a JavaScript condition while the tab navigates (a poll
+// whose page goes away fails, and is tried again on the next page).
+func (p *page) waitAcross(cond, what string) {
+	p.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(p.ctx, time.Second)
+		_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingTimeout(time.Second)))
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("waiting for %s (%s): %v", what, cond, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
