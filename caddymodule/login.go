@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -55,6 +56,11 @@ type OIDCLogin struct {
 	// Name is shown on the button ("Sign in with <name>"). Default: the
 	// issuer's host.
 	Name string `json:"name,omitempty"`
+	// RedirectURI is the callback's URL as registered at the provider,
+	// e.g. https://gw.example.com/admin/ui/oidc/callback: set it when the
+	// gateway is behind a proxy that terminates TLS or changes the host.
+	// Default: made of each request's scheme, host and mount.
+	RedirectURI string `json:"redirect_uri,omitempty"`
 	// Scopes are asked of the provider. Default: openid email profile
 	// ("openid" is added when missing); add the one that makes the
 	// provider send ScopeClaim (often "groups") if it needs one.
@@ -113,6 +119,12 @@ func (a *App) provisionLogin(secret string) error {
 		}
 		rules.Grants[g.Value] = rules.Grants[g.Value].Union(s)
 	}
+	if ru := repl.ReplaceKnown(o.RedirectURI, ""); ru != "" {
+		if u, err := url.Parse(ru); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "" ||
+			!strings.HasSuffix(u.Path, "/ui/oidc/callback") {
+			return fmt.Errorf("blnk_auth: login oidc: redirect_uri %q must be an absolute URL ending in <mount>/ui/oidc/callback", ru)
+		}
+	}
 	l, err := oidclogin.New(oidclogin.Config{
 		Issuer:       repl.ReplaceKnown(o.Issuer, ""),
 		ClientID:     repl.ReplaceKnown(o.ClientID, ""),
@@ -164,6 +176,7 @@ func (a *App) authorizePath() string {
 //		client_id <id>                    # required
 //		client_secret <secret>            # required, e.g. {env.OIDC_CLIENT_SECRET}
 //		name <text>                       # on the button; default: the issuer's host
+//		redirect_uri <url>                # the callback as registered; default: from each request
 //		scopes openid email profile ...   # default: openid email profile
 //		allowed_domains example.com ...   # who may sign in (verified email at these domains)
 //		allowed_emails a@example.org ...  # or these addresses; one of the two is required
@@ -193,6 +206,8 @@ func parseLogin(d *caddyfile.Dispenser) (*LoginConfig, error) {
 			}
 		case "name":
 			err = oneString(d, &o.Name)
+		case "redirect_uri":
+			err = oneString(d, &o.RedirectURI)
 		case "scope_claim":
 			err = oneString(d, &o.ScopeClaim)
 		case "scopes", "allowed_domains", "allowed_emails", "default_grant":
@@ -220,15 +235,15 @@ func parseLogin(d *caddyfile.Dispenser) (*LoginConfig, error) {
 
 // loginSettings is what the dashboard needs of the provider sign-in.
 type loginSettings struct {
-	login   *oidclogin.Login
-	name    string
-	flowKey []byte
+	login             *oidclogin.Login
+	name, redirectURI string
+	flowKey           []byte
 }
 
 func (a *App) loginSettings() loginSettings {
 	s := loginSettings{login: a.login, flowKey: a.loginFlowKey}
 	if a.Login != nil && a.Login.OIDC != nil {
-		s.name = a.Login.OIDC.Name
+		s.name, s.redirectURI = a.Login.OIDC.Name, caddy.NewReplacer().ReplaceKnown(a.Login.OIDC.RedirectURI, "")
 	}
 	return s
 }

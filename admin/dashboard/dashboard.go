@@ -88,6 +88,10 @@ type Config struct {
 	OIDC *oidclogin.Login
 	// OIDCName names the provider on the button; the issuer's host when "".
 	OIDCName string
+	// OIDCRedirectURI is the callback's URL as registered at the provider;
+	// when "", it is made of the request's scheme (https under TLS), host
+	// and the mount.
+	OIDCRedirectURI string
 	// FlowKey authenticates the short-lived cookie that carries a sign-in
 	// through the provider (state, nonce, PKCE verifier, next): every
 	// instance behind one site must share it, as a sign-in may start on

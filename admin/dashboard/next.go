@@ -6,9 +6,10 @@ import (
 	"strings"
 )
 
-// maxNext bounds a next parameter; an authorization request with its
-// parameters fits well within it.
-const maxNext = 4096
+// maxNext bounds a next parameter: an authorization request with its
+// parameters fits well within it, and so does the flow cookie that carries
+// it through a sign-in at the provider (browsers keep cookies up to 4 KiB).
+const maxNext = 2048
 
 // safeNext decides where a sign-in may go afterwards: a path on this very
 // site, under the dashboard's mount or the authorization endpoint

@@ -3,6 +3,7 @@ package dashboard
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -53,6 +54,7 @@ func TestSafeNext(t *testing.T) {
 		"/mcp",
 		"/admin/\u00e9",
 		"/admin/?q=%zz",
+		"/admin/?q=" + strings.Repeat("x", maxNext),
 	} {
 		if got, ok := h.safeNext(r, next); ok {
 			t.Errorf("safeNext(%q) = %q allowed; want refused", next, got)

@@ -45,6 +45,9 @@ const (
 	flowLifetime = 10 * time.Minute
 	// maxUsedFlows bounds the callbacks remembered.
 	maxUsedFlows = 100_000
+	// maxFlowCookie keeps the flow cookie, with its name and attributes,
+	// within the 4096 bytes browsers keep.
+	maxFlowCookie = 3800
 )
 
 // flow is what the flow cookie carries.
@@ -123,7 +126,12 @@ func (h *Handler) serveOIDCStart(w http.ResponseWriter, r *http.Request) {
 		h.page(w, r, http.StatusServiceUnavailable, "The sign-in provider cannot be reached right now. Try again in a moment, or sign in with a key.")
 		return
 	}
-	http.SetCookie(w, h.flowCookie(r, h.sealFlow(f), int(flowLifetime/time.Second)))
+	sealed := h.sealFlow(f)
+	if len(sealed) > maxFlowCookie {
+		h.page(w, r, http.StatusBadRequest, "That sign-in link is too long.")
+		return
+	}
+	http.SetCookie(w, h.flowCookie(r, sealed, int(flowLifetime/time.Second)))
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
@@ -212,8 +220,12 @@ func (h *Handler) serveOIDCCallback(w http.ResponseWriter, r *http.Request) {
 }
 
 // callbackURL is the redirect URI of this site's callback, which must be
-// registered at the provider.
+// registered at the provider: OIDCRedirectURI, else this request's scheme,
+// host and mount.
 func (h *Handler) callbackURL(r *http.Request) string {
+	if h.cfg.OIDCRedirectURI != "" {
+		return h.cfg.OIDCRedirectURI
+	}
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"

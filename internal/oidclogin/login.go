@@ -24,6 +24,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -273,6 +274,15 @@ func (l *Login) Finish(ctx context.Context, redirectURI, code string, f Flow) (P
 	person := Person{Issuer: id.Issuer, Subject: id.Subject, MayGrant: grants}
 	person.Email, _ = claims["email"].(string)
 	person.Name, _ = claims["name"].(string)
+	// Core §2: a subject is at most 255 ASCII characters; it names the
+	// person in sessions and audit entries, so nothing else is taken.
+	if len(person.Subject) == 0 || len(person.Subject) > maxSubject || !printableASCII(person.Subject) {
+		return Person{}, &InvalidError{errors.New("the ID token's subject is empty, too long or not printable ASCII")}
+	}
+	if len(person.Email) > maxEmail {
+		return Person{}, &NotAllowedError{"the email address is too long"}
+	}
+	person.Name = displayName(person.Name)
 	return person, nil
 }
 
@@ -289,4 +299,42 @@ func loopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// Bounds of what a session keeps of a person.
+const (
+	maxSubject = 255
+	maxEmail   = 320
+	maxName    = 200 // characters; longer names are cut
+)
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// displayName is a name as shown: valid UTF-8 without control characters
+// or bidirectional overrides (which could make a name read as another), at
+// most maxName characters.
+func displayName(s string) string {
+	s = strings.ToValidUTF8(s, "")
+	out := make([]rune, 0, min(len(s), maxName))
+	for _, r := range s {
+		if len(out) == maxName {
+			break
+		}
+		if unicode.IsControl(r) || bidiControl(r) {
+			continue
+		}
+		out = append(out, r)
+	}
+	return string(out)
+}
+
+func bidiControl(r rune) bool {
+	return r == 0x061c || r == 0x200e || r == 0x200f || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069)
 }

@@ -2,6 +2,7 @@ package oidclogin
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
@@ -95,5 +96,21 @@ func TestNewChecksIssuer(t *testing.T) {
 	}
 	if _, err := New(Config{Issuer: "https://idp.example.com", ClientID: "a", Rules: rules}); err == nil {
 		t.Error("New without a client secret = nil error")
+	}
+}
+
+// TestDisplayName: a name is kept as text to show: no control characters,
+// valid UTF-8, bounded.
+func TestDisplayName(t *testing.T) {
+	for in, want := range map[string]string{
+		"Jane Doe":               "Jane Doe",
+		"Jane\r\nSet-Cookie: x":  "JaneSet-Cookie: x",
+		"Zoë \u202eevil\x00":     "Zoë evil",
+		"bad \xff utf8":          "bad  utf8",
+		strings.Repeat("é", 300): strings.Repeat("é", maxName),
+	} {
+		if got := displayName(in); got != want {
+			t.Errorf("displayName(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
