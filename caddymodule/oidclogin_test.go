@@ -31,6 +31,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin/dashboard"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/oidclogin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
@@ -93,7 +94,12 @@ var oidcUsers = []oidcUser{
 // client registered with redirectURI.
 func startProvider(t *testing.T, redirectURI string) *testProvider {
 	t.Helper()
-	port := freePort(t)
+	return startProviderAt(t, redirectURI, freePort(t))
+}
+
+// startProviderAt runs the provider on port.
+func startProviderAt(t *testing.T, redirectURI string, port int) *testProvider {
+	t.Helper()
 	issuer := fmt.Sprintf("http://127.0.0.1:%d", port)
 	users := map[string]*storage.User{}
 	groups := map[string][]string{}
@@ -576,16 +582,18 @@ func flowState(t *testing.T, b *httpBrowser, dash string) string {
 }
 
 // TestOIDCProviderDown: a provider that cannot be reached does not stop
-// the gateway; sign-in through it says so, and keys still work.
+// the gateway; sign-in through it says so, keys still work, and once the
+// provider is up sign-in through it works (discovery is retried).
 func TestOIDCProviderDown(t *testing.T) {
-	down := fmt.Sprintf("http://127.0.0.1:%d", freePort(t)) // nothing listens
+	providerPort := freePort(t)
+	down := fmt.Sprintf("http://127.0.0.1:%d", providerPort) // nothing listens yet
 	apiPort := freePort(t)
 	dash := fmt.Sprintf("http://127.0.0.1:%d/admin/", apiPort)
 	startGateway(t, gatewayOptions{store: kindSQLite, apiPort: apiPort, apiRoutes: dashboardRoutes, appExtra: `
 login oidc {
 	issuer ` + down + `
-	client_id x
-	client_secret y
+	client_id ` + oidcClientID + `
+	client_secret ` + oidcClientSecret + `
 	allowed_domains example.com
 }`})
 	b := newBrowser(t, down)
@@ -599,6 +607,15 @@ login oidc {
 	req.Header.Set("Origin", strings.TrimSuffix(dash, "/admin/"))
 	if r := b.do(req); r.status != http.StatusOK {
 		t.Fatalf("key sign-in with the provider down = %d %s", r.status, r.body)
+	}
+
+	startProviderAt(t, dash+"ui/oidc/callback", providerPort)
+	eventually(t, 3*oidclogin.RetryAfter, "sign-in through the provider once it is up", func() bool {
+		return newBrowser(t, down).get(dash+"ui/oidc/start").status == http.StatusOK // its login form
+	})
+	b = newBrowser(t, down)
+	if r := b.get(b.signInAtProvider(dash, "", "alice@example.com").String()); r.status != http.StatusSeeOther || !setsSessionCookie(r) {
+		t.Fatalf("callback = %d %s", r.status, r.body)
 	}
 }
 
