@@ -444,6 +444,34 @@ login oidc {
 			})
 		}
 
+		t.Run("claims in the ID token are read as they are", func(t *testing.T) {
+			// A provider that puts everything in the ID token: its groups
+			// decide (UserInfo, which would say more, is not asked).
+			p.setTamper(func(c map[string]any) {
+				c["email"], c["email_verified"], c["groups"] = "alice@example.com", true, []string{"mcp-users"}
+			}, false)
+			defer p.setTamper(nil, false)
+			b := newBrowser(t, p.issuer)
+			if r := b.get(b.signInAtProvider(dash, "", "alice@example.com").String()); r.status != http.StatusSeeOther {
+				t.Fatalf("callback = %d %s", r.status, r.body)
+			}
+			if _, v := b.session(dash); v["name"] != "alice@example.com" || fmt.Sprint(v["scopes"]) != "[ledgers:read mcp:read mcp:write]" {
+				t.Fatalf("GET ui/session = %v", v)
+			}
+		})
+
+		t.Run("an ID token and user info naming different addresses refused", func(t *testing.T) {
+			// The ID token names an address without saying it is verified;
+			// UserInfo says alice's is: that says nothing of the other one.
+			p.setTamper(func(c map[string]any) { c["email"] = "mallory@example.com" }, false)
+			defer p.setTamper(nil, false)
+			b := newBrowser(t, p.issuer)
+			r := b.get(b.signInAtProvider(dash, "", "alice@example.com").String())
+			if r.status != http.StatusBadRequest || setsSessionCookie(r) || !strings.Contains(r.body, "could not be verified") {
+				t.Fatalf("callback = %d (session cookie %v) %s", r.status, setsSessionCookie(r), r.body)
+			}
+		})
+
 		for _, c := range []struct{ name, email, why string }{
 			{"a disallowed email domain", "bob@other.org", "may not sign in here"},
 			{"an unverified email address", "carol@example.com", "verified"},
@@ -664,6 +692,7 @@ login oidc {
 
 	// Signed out, a key sign-in with next goes there too.
 	p.click("#sign-out")
+	p.wait(visible("#signin-form"), "the sign-in form after signing out") // the session is gone
 	p.run("opening with next", chromedp.Navigate(dash+"?next="+url.QueryEscape("/admin/?after=key")))
 	p.signInNoWait("master_key", testMasterKey)
 	p.waitAcross(`location.search === "?after=key"`, "the page at next after a key sign-in")

@@ -247,9 +247,10 @@ func (l *Login) Finish(ctx context.Context, redirectURI, code string, f Flow) (P
 	if err := id.Claims(&claims); err != nil {
 		return Person{}, &InvalidError{err}
 	}
-	if _, has := claims["email"]; !has && p.UserInfoEndpoint() != "" {
-		// Providers that keep the ID token small give the email address
-		// and the rest at the UserInfo endpoint (OpenID Connect Core §5.3).
+	if l.lacksClaims(claims) && p.UserInfoEndpoint() != "" {
+		// Providers that keep the ID token small give the email address,
+		// whether it is verified, groups and the rest at the UserInfo
+		// endpoint (OpenID Connect Core §5.3).
 		ui, err := p.UserInfo(ctx, oauth2.StaticTokenSource(tok))
 		if err != nil {
 			return Person{}, fmt.Errorf("%w: reading user info: %v", ErrUnavailable, err)
@@ -260,6 +261,13 @@ func (l *Login) Finish(ctx context.Context, redirectURI, code string, f Flow) (P
 		var more Claims
 		if err := ui.Claims(&more); err != nil {
 			return Person{}, &InvalidError{err}
+		}
+		// Whether an address is verified is said of one address: the two
+		// answers must not speak of different ones.
+		if e, ok := claims["email"]; ok {
+			if e2, ok2 := more["email"]; ok2 && e2 != e {
+				return Person{}, &InvalidError{errors.New("the user info names another email address than the ID token")}
+			}
 		}
 		for k, val := range more {
 			if _, has := claims[k]; !has {
@@ -284,6 +292,20 @@ func (l *Login) Finish(ctx context.Context, redirectURI, code string, f Flow) (P
 	}
 	person.Name = displayName(person.Name)
 	return person, nil
+}
+
+// lacksClaims: the ID token says nothing of what the rules read: the email
+// address, whether it is verified, or (when grants are configured) the
+// scope claim.
+func (l *Login) lacksClaims(c Claims) bool {
+	_, email := c["email"]
+	_, verified := c["email_verified"]
+	claim := l.cfg.Rules.ScopeClaim
+	if claim == "" {
+		claim = DefaultScopeClaim
+	}
+	_, groups := c[claim]
+	return !email || !verified || (!groups && len(l.cfg.Rules.Grants) > 0)
 }
 
 // Allowed reports whether the rules as configured now still let the person
