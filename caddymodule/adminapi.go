@@ -118,7 +118,7 @@ func (h *AdminAPI) Provision(ctx caddy.Context) error {
 			Logger:       ctx.Logger().Named("dashboard"),
 		}
 		if ls := a.loginSettings(); ls.login != nil {
-			cfg.OIDC, cfg.OIDCName, cfg.OIDCRedirectURI, cfg.FlowKey = ls.login, ls.name, ls.redirectURI, ls.flowKey
+			cfg.OIDC, cfg.OIDCName, cfg.OIDCRedirectURI, cfg.FlowKey, cfg.OIDCOutcome = ls.login, ls.name, ls.redirectURI, ls.flowKey, ls.outcome
 		}
 		cfg.AuthorizePath = a.authorizePath()
 		h.handler = dashboard.New(cfg)

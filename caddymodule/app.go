@@ -183,6 +183,7 @@ type App struct {
 
 	login        *oidclogin.Login // nil when Login.OIDC is not set
 	loginFlowKey []byte
+	loginOutcome func(string) // counts sign-ins through the provider
 }
 
 // ThrottleConfig sets the budgets of failed authentications. An address
@@ -240,7 +241,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.checkSettings(db, secret, issuer); err != nil {
 		return err
 	}
-	if err := a.provisionLogin(secret); err != nil {
+	if err := a.provisionLogin(secret, ctx.GetMetricsRegistry()); err != nil {
 		return err
 	}
 	a.audience = repl.ReplaceKnown(a.Audience, "")

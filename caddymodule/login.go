@@ -10,6 +10,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
@@ -95,10 +96,11 @@ type OIDCGrant struct {
 // provisionLogin builds the provider sign-in, if configured, and derives
 // the key of its flow cookie from the app's secret (every instance on the
 // database shares it, so a sign-in may come back to another instance).
-func (a *App) provisionLogin(secret string) error {
+func (a *App) provisionLogin(secret string, reg *prometheus.Registry) error {
 	if a.Login == nil || a.Login.OIDC == nil {
 		return nil
 	}
+	a.loginOutcome = signInMetrics(reg)
 	o := a.Login.OIDC
 	repl := caddy.NewReplacer()
 	rules := oidclogin.Rules{AllowedDomains: o.AllowedDomains, AllowedEmails: o.AllowedEmails, ScopeClaim: o.ScopeClaim}
@@ -238,12 +240,35 @@ type loginSettings struct {
 	login             *oidclogin.Login
 	name, redirectURI string
 	flowKey           []byte
+	outcome           func(string)
 }
 
 func (a *App) loginSettings() loginSettings {
-	s := loginSettings{login: a.login, flowKey: a.loginFlowKey}
+	s := loginSettings{login: a.login, flowKey: a.loginFlowKey, outcome: a.loginOutcome}
 	if a.Login != nil && a.Login.OIDC != nil {
 		s.name, s.redirectURI = a.Login.OIDC.Name, caddy.NewReplacer().ReplaceKnown(a.Login.OIDC.RedirectURI, "")
 	}
 	return s
+}
+
+// signInOutcomes are the outcomes of a sign-in through the provider (see
+// dashboard.Config.OIDCOutcome).
+var signInOutcomes = []string{"signed_in", "not_allowed", "invalid", "unavailable", "refused"}
+
+// signInMetrics counts sign-ins through the provider by outcome, as
+// caddy_blnk_auth_sso_sign_ins_total.
+func signInMetrics(reg *prometheus.Registry) func(string) {
+	v := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "blnk_auth", Name: "sso_sign_ins_total",
+		Help: "Sign-ins to the dashboard through the OpenID Connect provider, by outcome (signed_in, not_allowed, invalid, unavailable, refused).",
+	}, []string{"outcome"}))
+	by := map[string]prometheus.Counter{}
+	for _, o := range signInOutcomes {
+		by[o] = v.WithLabelValues(o)
+	}
+	return func(o string) {
+		if c, ok := by[o]; ok {
+			c.Inc()
+		}
+	}
 }

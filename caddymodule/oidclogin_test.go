@@ -314,7 +314,9 @@ login oidc {
 	default_grant ledgers:read
 }`
 		}
-		g := startGateway(t, gatewayOptions{store: kind, authPort: authPort, apiPort: apiPort, apiRoutes: dashboardRoutes, appExtra: login("example.com")})
+		metricsPort := freePort(t)
+		g := startGateway(t, gatewayOptions{store: kind, authPort: authPort, apiPort: apiPort, apiRoutes: dashboardRoutes, appExtra: login("example.com"),
+			extraConfig: fmt.Sprintf("http://:%d {\n\tbind 127.0.0.1\n\tmetrics\n}", metricsPort)})
 
 		t.Run("options", func(t *testing.T) {
 			b := newBrowser(t, p.issuer)
@@ -551,6 +553,20 @@ login oidc {
 			_ = json.Unmarshal([]byte(r.body), &v)
 			if r.status != http.StatusOK || v["next"] != "/oauth/authorize?client_id=x&state=y" {
 				t.Fatalf("key sign-in with a safe next = %d %s", r.status, r.body)
+			}
+		})
+
+		t.Run("sign-ins counted by outcome", func(t *testing.T) {
+			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, o := range []string{"signed_in", "not_allowed", "invalid", "refused"} {
+				if !regexp.MustCompile(`caddy_blnk_auth_sso_sign_ins_total\{outcome="` + o + `"\} [1-9]`).Match(body) {
+					t.Errorf("no sign-in counted as %s:\n%s", o, regexp.MustCompile(`(?m)^caddy_blnk_auth_sso.*$`).FindAll(body, -1))
+				}
 			}
 		})
 

@@ -97,6 +97,12 @@ type Config struct {
 	// instance behind one site must share it, as a sign-in may start on
 	// one and come back on another. Random per Handler when empty.
 	FlowKey []byte
+	// OIDCOutcome, if not nil, is told how each callback from the provider
+	// ended: signed_in, not_allowed (the rules), invalid (the answer did
+	// not verify), unavailable (the provider cannot be reached), or refused
+	// (no flow of this browser, another state, already used, an error
+	// from the provider).
+	OIDCOutcome func(outcome string)
 	// AuthorizePath is the path of the authorization endpoint, a place
 	// the sign-in page may go back to after a sign-in (next); none when "".
 	AuthorizePath string

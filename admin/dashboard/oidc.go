@@ -151,6 +151,8 @@ func (h *Handler) serveOIDCCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	// Whatever happens, this flow is over.
 	http.SetCookie(w, h.flowCookie(r, "", -1))
+	outcome := "refused"
+	defer func() { h.oidcOutcome(outcome) }()
 	now := h.cfg.Now()
 	again := "Start again from the sign-in page."
 	cookies := r.CookiesNamed(FlowCookieName)
@@ -191,14 +193,17 @@ func (h *Handler) serveOIDCCallback(w http.ResponseWriter, r *http.Request) {
 	var invalid *oidclogin.InvalidError
 	switch {
 	case errors.As(err, &notAllowed):
+		outcome = "not_allowed"
 		h.logger.Info("dashboard sign-in refused by the rules", zap.String("reason", notAllowed.Reason), zap.String("source", h.clientIP(r)))
 		h.page(w, r, http.StatusForbidden, "You may not sign in here: "+notAllowed.Reason+".")
 		return
 	case errors.As(err, &invalid):
+		outcome = "invalid"
 		h.logger.Warn("dashboard sign-in through the provider does not verify", zap.Error(err), zap.String("source", h.clientIP(r)))
 		h.page(w, r, http.StatusBadRequest, "The sign-in provider's answer could not be verified. "+again)
 		return
 	case err != nil:
+		outcome = "unavailable"
 		h.logger.Warn("the sign-in provider cannot be reached", zap.Error(err))
 		h.page(w, r, http.StatusServiceUnavailable, "The sign-in provider cannot be reached right now. Try again in a moment.")
 		return
@@ -209,14 +214,22 @@ func (h *Handler) serveOIDCCallback(w http.ResponseWriter, r *http.Request) {
 		Person: &store.SessionPerson{Issuer: p.Issuer, Subject: p.Subject, Email: p.Email, Name: p.Name, MayGrant: p.MayGrant},
 	}
 	if _, ok := h.openSession(w, r, ses); !ok {
+		outcome = "unavailable"
 		return
 	}
+	outcome = "signed_in"
 	to := f.Next
 	if to == "" {
 		to = h.mount(r) + "/"
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+func (h *Handler) oidcOutcome(o string) {
+	if h.cfg.OIDCOutcome != nil {
+		h.cfg.OIDCOutcome(o)
+	}
 }
 
 // callbackURL is the redirect URI of this site's callback, which must be
