@@ -399,6 +399,16 @@ login oidc {
 			if r := b.get(forged.String()); r.status != http.StatusBadRequest || setsSessionCookie(r) {
 				t.Fatalf("callback with another state = %d %s", r.status, r.body)
 			}
+			// Nor one naming another issuer (RFC 9207: a mix-up).
+			b3 := newBrowser(t, p.issuer)
+			cb3 := b3.signInAtProvider(dash, "", "alice@example.com")
+			q3 := cb3.Query()
+			q3.Set("iss", "https://evil.example.com")
+			mixed := *cb3
+			mixed.RawQuery = q3.Encode()
+			if r := b3.get(mixed.String()); r.status != http.StatusBadRequest || setsSessionCookie(r) || !strings.Contains(r.body, "another sign-in provider") {
+				t.Fatalf("callback naming another issuer = %d %s", r.status, r.body)
+			}
 			// Nor is a callback taken in a browser that did not start it
 			// (login CSRF: the attacker's own code in the victim's browser).
 			b2 := newBrowser(t, p.issuer)

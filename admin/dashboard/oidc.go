@@ -170,6 +170,12 @@ func (h *Handler) serveOIDCCallback(w http.ResponseWriter, r *http.Request) {
 		h.page(w, r, http.StatusBadRequest, "This answer from the sign-in provider is not for the sign-in this browser started. "+again)
 		return
 	}
+	// RFC 9207: a provider that names itself must be the one asked (a
+	// mix-up with another provider's answer is refused).
+	if iss, ok := q["iss"]; ok && (len(iss) != 1 || iss[0] != h.cfg.OIDC.Issuer()) {
+		h.page(w, r, http.StatusBadRequest, "This answer comes from another sign-in provider. "+again)
+		return
+	}
 	if !h.flows.take(f.State, time.Unix(f.Expires, 0), now) {
 		h.page(w, r, http.StatusBadRequest, "This sign-in was already used. "+again)
 		return
