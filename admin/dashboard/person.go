@@ -18,6 +18,12 @@ type Person struct {
 // knows it.
 type Dashboard = Handler
 
+// Person IDs of key sessions (a person's is PersonID's).
+const (
+	MasterPersonID       = "master"
+	ClientPersonIDPrefix = "client:"
+)
+
 // SignedIn returns the person signed in on r's session, if any (decided as every dashboard request decides it).
 //
 // A master-key session is "master", who may grant anything; a client's key
@@ -38,9 +44,9 @@ func (d *Dashboard) SignedIn(r *http.Request) (Person, bool) {
 	case ses.Person != nil:
 		return Person{ID: who.ClientID, Name: personName(ses.Person), MayGrant: ses.Person.MayGrant.List()}, true
 	case who.Master:
-		return Person{ID: "master", Name: "Master key", MayGrant: []string{scope.All}}, true
+		return Person{ID: MasterPersonID, Name: "Master key", MayGrant: []string{scope.All}}, true
 	}
-	p := Person{ID: "client:" + who.ClientID, Name: who.ClientID, MayGrant: who.Scopes.List()}
+	p := Person{ID: ClientPersonIDPrefix + who.ClientID, Name: who.ClientID, MayGrant: who.Scopes.List()}
 	if c, _ := d.client(r.Context(), who.ClientID, d.cfg.Now()); c != nil && c.Name != "" {
 		p.Name = c.Name
 	}
