@@ -87,9 +87,9 @@ type OIDCLogin struct {
 
 // OIDCGrant gives Scopes to the people whose ScopeClaim has the value Value.
 type OIDCGrant struct {
-	// Value is a value of the claim, e.g. a group's name.
+	// Value is a value of the claim, e.g. a group's name. Required.
 	Value string `json:"value"`
-	// Scopes are what such a person may grant.
+	// Scopes are what such a person may grant. Required (at least one).
 	Scopes []string `json:"scopes"`
 }
 
@@ -109,8 +109,8 @@ func (a *App) provisionLogin(secret string, reg *prometheus.Registry) error {
 		return err
 	}
 	for _, g := range o.Grants {
-		if g.Value == "" {
-			return fmt.Errorf("blnk_auth: login oidc: grant needs a claim value")
+		if g.Value == "" || len(g.Scopes) == 0 {
+			return fmt.Errorf("blnk_auth: login oidc: a grant needs a claim value and at least one scope")
 		}
 		s, err := loginScopes("grant "+g.Value, g.Scopes)
 		if err != nil {
