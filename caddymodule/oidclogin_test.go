@@ -399,6 +399,33 @@ login oidc {
 			if r := b.get(forged.String()); r.status != http.StatusBadRequest || setsSessionCookie(r) {
 				t.Fatalf("callback with another state = %d %s", r.status, r.body)
 			}
+			// Nor one whose flow cookie was altered (here to lead elsewhere
+			// afterwards): the cookie's MAC no longer matches.
+			b4 := newBrowser(t, p.issuer)
+			cb4 := b4.signInAtProvider(dash, "", "alice@example.com")
+			var altered []*http.Cookie
+			for _, c := range b4.client.Jar.Cookies(cb4) {
+				if c.Name == dashboard.FlowCookieName {
+					payload, mac, _ := strings.Cut(c.Value, ".")
+					raw, _ := base64.RawURLEncoding.DecodeString(payload)
+					var f map[string]any
+					if err := json.Unmarshal(raw, &f); err != nil {
+						t.Fatal(err)
+					}
+					f["x"] = "/admin/?altered=1"
+					raw, _ = json.Marshal(f)
+					c.Value = base64.RawURLEncoding.EncodeToString(raw) + "." + mac
+					c.Path = "/admin/ui/oidc/"
+					altered = append(altered, c)
+				}
+			}
+			if len(altered) != 1 {
+				t.Fatalf("flow cookies: %v", altered)
+			}
+			b4.client.Jar.SetCookies(cb4, altered)
+			if r := b4.get(cb4.String()); r.status != http.StatusBadRequest || setsSessionCookie(r) || r.location != "" {
+				t.Fatalf("callback with an altered flow cookie = %d to %q %s", r.status, r.location, r.body)
+			}
 			// Nor one naming another issuer (RFC 9207: a mix-up).
 			b3 := newBrowser(t, p.issuer)
 			cb3 := b3.signInAtProvider(dash, "", "alice@example.com")
