@@ -719,7 +719,9 @@ login oidc {
 }`})
 	p := openPage(t, dash+"?next="+url.QueryEscape("/admin/?after=sso"), 1280, 900)
 	p.open()
-	p.wait(visible("#signin-sso-button"), "the single sign-on button")
+	// waitAcross: a poll right after the first navigation sometimes lands
+	// on the execution context it replaced ("Cannot find context").
+	p.waitAcross(visible("#signin-sso-button"), "the single sign-on button")
 	if got := p.text("#signin-sso-button"); got != "Sign in with Example SSO" {
 		t.Fatalf("button = %q", got)
 	}
@@ -738,7 +740,7 @@ login oidc {
 	p.waitAcross(`location.search === "?again=1"`, "the page at next")
 	// An unsafe next is not followed.
 	p.run("opening with an unsafe next", chromedp.Navigate(dash+"?next="+url.QueryEscape("//evil.example.com/")))
-	p.wait(visible("#keys-view"), "the API Keys table, not another site")
+	p.waitAcross(visible("#keys-view"), "the API Keys table, not another site")
 	if href := eval[string](p, "location.href"); !strings.HasPrefix(href, dash) {
 		t.Fatalf("the page went to %s", href)
 	}
@@ -754,7 +756,7 @@ login oidc {
 // signInNoWait fills and submits the key sign-in form.
 func (p *page) signInNoWait(mode, key string) {
 	p.t.Helper()
-	p.wait(visible("#signin-form"), "the sign-in form")
+	p.waitAcross(visible("#signin-form"), "the sign-in form")
 	p.click(`input[name="signin-mode"][value="` + mode + `"]`)
 	p.fill("#signin-key", key)
 	p.click("#signin-submit")
