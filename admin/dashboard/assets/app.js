@@ -38,7 +38,7 @@
 		try { data = await res.json(); } catch (e) { /* not JSON */ }
 		if (!res.ok) {
 			const err = new APIError(res.status, data && data.error, data && data.error_description);
-			if (res.status === 401 && path !== "ui/session") signedOut("Your session ended. Sign in again.");
+			if (res.status === 401 && !path.startsWith("ui/session")) signedOut("Your session ended. Sign in again.");
 			throw err;
 		}
 		return data;
@@ -122,7 +122,7 @@
 		$(`${prefix}-error`).textContent = "";
 		if (!err) return;
 		const m = /^([a-z_]+): (.*)$/s.exec(err.message || "");
-		const field = m && { expires_at: "expires", scopes: "scopes", name: "name", type: "type" }[m[1]];
+		const field = m && { expires_at: "expires", scopes: "scopes", name: "name", type: "type", redirect_uris: "redirects" }[m[1]];
 		if (field && fields.includes(field)) {
 			$(`${prefix}-${field}-error`).textContent = m[2];
 			const input = document.querySelector(`[aria-describedby~="${prefix}-${field}-error"]`);
@@ -166,6 +166,27 @@
 
 	// ---- sign-in and session ----------------------------------------------
 
+	// Where to go once signed in (e.g. back to an authorization request):
+	// the gateway decides whether it is a safe place and says so by
+	// returning it; this page never follows a next on its own.
+	const next = new URLSearchParams(location.search).get("next");
+	const withNext = (path) => next ? `${path}?next=${encodeURIComponent(next)}` : path;
+	let ssoStart = null;
+
+	async function loadSignInOptions() {
+		try {
+			const o = await api("GET", "ui/sign-in");
+			if (o && o.oidc) {
+				ssoStart = o.oidc.start;
+				$("signin-sso-button").textContent = `Sign in with ${o.oidc.name}`;
+				$("signin-sso").hidden = false;
+			}
+		} catch (e) { /* keys still work */ }
+	}
+	$("signin-sso-button").addEventListener("click", () => {
+		if (ssoStart) location.assign(withNext(ssoStart));
+	});
+
 	function showView(name) {
 		for (const v of ["loading", "signin", "keys", "audit"]) $(`${v}-view`).hidden = v !== name;
 		$("topbar").hidden = name === "signin" || name === "loading";
@@ -181,11 +202,13 @@
 		showView("signin");
 		$("signin-error").textContent = message || "";
 		$("signin-key").focus();
+		loadSignInOptions();
 	}
 
 	function signedIn(s) {
 		session = s;
-		$("whoami").textContent = s.actor === "master_key" ? "Signed in with the master key" : `Signed in as ${s.name || s.actor} (${s.actor})`;
+		$("whoami").textContent = s.actor === "master_key" ? "Signed in with the master key"
+			: s.type === "person" ? `Signed in as ${s.name}` : `Signed in as ${s.name || s.actor} (${s.actor})`;
 		$("create-open").hidden = !s.can_write;
 		$("keys-empty-hint").hidden = !s.can_write;
 		const choices = $("create-scope-choices");
@@ -216,12 +239,14 @@
 			$("signin-error").textContent = mode === "oauth" ? "Enter the client ID and secret." : "Enter the key.";
 			return;
 		}
+		if (next) body.next = next;
 		$("signin-submit").disabled = true;
 		try {
 			const s = await api("POST", "ui/session", body);
 			// The key has done its work: nothing keeps it, not even the form.
 			for (const id of ["signin-key", "signin-client-id", "signin-client-secret"]) $(id).value = "";
 			$("signin-error").textContent = "";
+			if (s.next) { location.assign(s.next); return; }
 			signedIn(s);
 		} catch (e) {
 			$("signin-error").textContent = e.message;
@@ -258,7 +283,43 @@
 	}
 
 	let keysLoad = 0; // the latest loadKeys; an answer to an earlier one is stale
+	// Grants of applications known only by their metadata documents: they
+	// have no row in the table, so they are listed (and revoked) here.
+	async function loadDocGrants() {
+		const section = $("docgrants-section"), list = $("docgrants");
+		$("docgrants-error").textContent = "";
+		try {
+			const page = await api("GET", "grants");
+			section.hidden = !page.grants.length;
+			list.replaceChildren(...page.grants.map((g) => {
+				const li = el("li", { "data-client-id": g.client_id, "data-person": g.person_id },
+					el("code", { text: g.client_id }), " · ", el("strong", { text: g.person_name || g.person_id }),
+					el("br"), scopesEl(g.scopes),
+					el("br"), el("span", { class: "muted" }, "approved ", timeEl(g.approved_at, ""), " · last used ", timeEl(g.last_used_at, "never")));
+				if (session.can_delete) {
+					const b = el("button", { type: "button", class: "danger ghost grant-revoke", text: "Revoke" });
+					b.addEventListener("click", async () => {
+						if (b.dataset.armed !== "1") { b.dataset.armed = "1"; b.textContent = "Confirm revoke"; return; }
+						b.disabled = true;
+						try {
+							await api("DELETE", "grants?client_id=" + encodeURIComponent(g.client_id) + "&person=" + encodeURIComponent(g.person_id));
+							loadDocGrants();
+						} catch (e) {
+							if (e.status !== 401) $("docgrants-error").textContent = e.message;
+							b.disabled = false;
+						}
+					});
+					li.append(" ", b);
+				}
+				return li;
+			}));
+		} catch (e) {
+			if (e.status !== 401) $("docgrants-error").textContent = e.message;
+		}
+	}
+
 	async function loadKeys(reset) {
+		if (reset) loadDocGrants();
 		const seq = ++keysLoad;
 		const body = $("keys-body");
 		$("keys-error").textContent = "";
@@ -293,7 +354,7 @@
 
 	// ---- Create API Key -----------------------------------------------------
 
-	const createFields = ["name", "type", "scopes", "expires"];
+	const createFields = ["name", "type", "scopes", "expires", "redirects"];
 	bindExpiry("create");
 	$("create-open").addEventListener("click", () => {
 		$("create-form").reset();
@@ -315,6 +376,8 @@
 				scopes: [...new Set(scopes)],
 				expires_at: expiry($("create-expires"), $("create-expires-date")),
 			};
+			const redirects = $("create-redirects").value.split(/\s+/).filter(Boolean);
+			if (redirects.length) body.redirect_uris = redirects;
 		} catch (e) { showErrors("create", e, createFields); return; }
 		$("create-submit").disabled = true;
 		try {
@@ -373,8 +436,47 @@
 			renderDetails(c);
 			if (!$("details-dialog").open) openDialog($("details-dialog"), $("details-close"));
 			loadHistory(id);
+			loadGrants(c);
 		} catch (e) {
 			if (e.status !== 401) $("keys-error").textContent = e.message;
+		}
+	}
+
+	// The people who approved an OAuth client (authorization-code flow), each
+	// with Revoke: its refresh tokens stop at once, the person is asked again.
+	async function loadGrants(c) {
+		const section = $("grants-section"), list = $("details-grants");
+		section.hidden = c.type !== "oauth";
+		$("grants-error").textContent = "";
+		if (section.hidden) return;
+		try {
+			const page = await api("GET", "clients/" + encodeURIComponent(c.client_id) + "/grants");
+			list.replaceChildren(...page.grants.map((g) => {
+				const li = el("li", { "data-person": g.person_id },
+					el("strong", { text: g.person_name || g.person_id }), " ", el("span", { class: "muted", text: "(" + g.person_id + ")" }),
+					el("br"), scopesEl(g.scopes),
+					el("br"), el("span", { class: "muted" }, "approved ", timeEl(g.approved_at, ""), " · last used ", timeEl(g.last_used_at, "never")));
+				if (session.can_delete) {
+					const b = el("button", { type: "button", class: "danger ghost grant-revoke", text: "Revoke" });
+					b.addEventListener("click", async () => {
+						if (b.dataset.armed !== "1") { b.dataset.armed = "1"; b.textContent = "Confirm revoke"; return; }
+						b.disabled = true;
+						try {
+							await api("DELETE", "clients/" + encodeURIComponent(c.client_id) + "/grants?person=" + encodeURIComponent(g.person_id));
+							loadGrants(c);
+							loadHistory(c.client_id);
+						} catch (e) {
+							if (e.status !== 401) $("grants-error").textContent = e.message;
+							b.disabled = false;
+						}
+					});
+					li.append(" ", b);
+				}
+				return li;
+			}));
+			if (!page.grants.length) list.replaceChildren(el("li", { class: "muted", text: "Nobody has approved this client yet." }));
+		} catch (e) {
+			if (e.status !== 401) $("grants-error").textContent = e.message;
 		}
 	}
 
@@ -392,7 +494,10 @@
 			...row("Expires", timeEl(c.expires_at, "Never")),
 			...row("Revoked", timeEl(c.revoked_at, "—")),
 			...row("Last used", timeEl(c.last_used_at, "Never")),
-			...row(c.type === "api_key" ? "Key" : "Secret", el("code", { text: c.secret_hint })));
+			...row(c.type === "api_key" ? "Key" : "Secret", el("code", { text: c.secret_hint })),
+			...(c.type === "oauth" ? row("Redirect URIs", (c.redirect_uris || []).length
+				? el("ul", { class: "plain" }, ...c.redirect_uris.map((u) => el("li", {}, el("code", { text: u }))))
+				: el("span", { class: "muted", text: "None" })) : []));
 		const revoked = c.status === "revoked";
 		$("details-edit").hidden = $("details-roll").hidden = !session.can_write || revoked;
 		$("details-revoke").hidden = !session.can_write || revoked;
@@ -439,13 +544,15 @@
 	});
 
 	// Edit name, scopes, expiry.
-	const editFields = ["name", "scopes", "expires"];
+	const editFields = ["name", "scopes", "expires", "redirects"];
 	bindExpiry("edit");
 	$("details-edit").addEventListener("click", () => {
 		$("roll-form").hidden = true;
 		$("edit-form").hidden = false;
 		$("edit-name").value = current.name;
 		$("edit-scopes").value = current.scopes.join(" ");
+		$("edit-redirects-row").hidden = current.type !== "oauth";
+		$("edit-redirects").value = (current.redirect_uris || []).join(" ");
 		$("edit-expires").value = "keep";
 		$("edit-expires-date").hidden = $("edit-expires-date-label").hidden = true;
 		showErrors("edit", null, editFields);
@@ -460,6 +567,8 @@
 			const scopes = splitScopes($("edit-scopes").value);
 			checkScopes(scopes);
 			if (scopes.join(" ") !== current.scopes.join(" ")) body.scopes = scopes;
+			const redirects = $("edit-redirects").value.split(/\s+/).filter(Boolean);
+			if (current.type === "oauth" && redirects.join(" ") !== (current.redirect_uris || []).join(" ")) body.redirect_uris = redirects;
 			if ($("edit-expires").value !== "keep") body.expires_at = expiry($("edit-expires"), $("edit-expires-date"));
 		} catch (e) { showErrors("edit", e, editFields); return; }
 		if (!Object.keys(body).length) { $("edit-form").hidden = true; return; }
@@ -552,7 +661,9 @@
 
 	(async () => {
 		try {
-			signedIn(await api("GET", "ui/session"));
+			const s = await api("GET", withNext("ui/session"));
+			if (s.next) { location.assign(s.next); return; }
+			signedIn(s);
 		} catch (e) {
 			signedOut(e.status === 401 ? "" : e.message);
 		}

@@ -60,6 +60,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RateLimitRefused", testRateLimitRefused},
 		{"Ping", testPing},
 		{"Sessions", testSessions},
+		{"RedirectURIsUpdate", testRedirectURIsUpdate},
+		{"Grants", testGrants},
+		{"Codes", testCodes},
+		{"RefreshRotation", testRefreshRotation},
+		{"RefreshRevokesAccess", testRefreshRevokesAccess},
+		{"ChangeTimes", testChangeTimes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
