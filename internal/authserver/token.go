@@ -118,9 +118,7 @@ func (s *Server) issue(w http.ResponseWriter, req *clientRequest, e *clientcache
 		return oauthErr(http.StatusBadRequest, "invalid_scope", "the client's scopes are too long for one token; request fewer with the scope parameter")
 	}
 	if errors.Is(err, token.ErrNoSigningKey) {
-		// Every key was revoked (an emergency rotation) and no successor is
-		// loaded here yet: retry, not a fault of the client's credentials.
-		return oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "no signing key is active; retry shortly")
+		return errNoSigningKey
 	}
 	if err != nil {
 		if c.ExpiresAt != nil {
