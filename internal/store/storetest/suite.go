@@ -59,6 +59,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RateLimitRefused", testRateLimitRefused},
 		{"Ping", testPing},
 		{"Sessions", testSessions},
+		{"ClientKeys", testClientKeys},
+		{"ClientKeysRefused", testClientKeysRefused},
+		{"Assertions", testAssertions},
+		{"AssertionsConcurrent", testAssertionsConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
