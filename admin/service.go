@@ -126,6 +126,11 @@ type CreateParams struct {
 	// RateLimit is the client's own rate limit; nil for none. A Burst of 0
 	// means Requests.
 	RateLimit *store.RateLimit
+	// AuthMethod is how an OAuth client authenticates: "" is
+	// client_secret_basic, or private_key_jwt when Keys are given.
+	AuthMethod store.AuthMethod
+	// Keys are a private_key_jwt client's public keys (jwks or jwks_uri).
+	Keys store.ClientKeys
 }
 
 // MaxRateLimit bounds a rate limit's requests and burst.
@@ -156,7 +161,8 @@ func CheckRateLimit(l *store.RateLimit) (*store.RateLimit, error) {
 // outside the caller's hands.
 type Created struct {
 	Client *store.Client
-	// Secret is the client secret (oauth) or the API key (api_key).
+	// Secret is the client secret (oauth) or the API key (api_key); "" for
+	// a private_key_jwt client, which holds keys instead.
 	Secret string
 }
 
@@ -217,6 +223,10 @@ func (s *Service) Create(ctx context.Context, actor Actor, p CreateParams) (*Cre
 	if err != nil {
 		return nil, err
 	}
+	method, keys, err := clientAuth(p.Type, p.AuthMethod, p.Keys)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now().UTC().Truncate(time.Microsecond) // Postgres keeps microseconds
 	if p.ExpiresAt, err = futureTime(p.ExpiresAt, now); err != nil {
 		return nil, err
@@ -238,6 +248,13 @@ func (s *Service) Create(ctx context.Context, actor Actor, p CreateParams) (*Cre
 		CreatedAt:  now,
 		ExpiresAt:  p.ExpiresAt,
 		RateLimit:  limit,
+		AuthMethod: method,
+		Keys:       keys,
+	}
+	if method == store.AuthPrivateKeyJWT {
+		// The hash column holds a secret nobody is given; the store never
+		// matches a private_key_jwt client's secret anyway.
+		c.SecretHint, secret = "", ""
 	}
 	if err := s.Store.CreateClient(ctx, c, s.audit(actor)); err != nil {
 		return nil, fmt.Errorf("creating client: %w", err)
@@ -338,6 +355,9 @@ type UpdateParams struct {
 	ExpiresAt **time.Time
 	// RateLimit: nil leaves it; a pointer to nil removes it.
 	RateLimit **store.RateLimit
+	// Keys: nil leaves them; else replaces a private_key_jwt client's keys
+	// (jwks or jwks_uri).
+	Keys *store.ClientKeys
 }
 
 // Update changes a client's name, scopes, expiry or rate limit. Narrowed scopes and an
@@ -379,6 +399,21 @@ func (s *Service) Update(ctx context.Context, actor Actor, id string, p UpdatePa
 		}
 		u.RateLimit = &l
 	}
+	if p.Keys != nil {
+		keys, err := CheckClientKeys(*p.Keys)
+		if err != nil {
+			return nil, err
+		}
+		// The method never changes, so it may be read before the change.
+		current, err := s.Store.GetClient(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if current.AuthMethod != store.AuthPrivateKeyJWT {
+			return nil, invalid("jwks", "the client authenticates with a secret; create a private_key_jwt client instead")
+		}
+		u.Keys = &keys
+	}
 	// Managing a client (even renaming it or extending its life) needs the
 	// power it holds, as rolling its secret does; the store checks it on the
 	// client as it is when the change is made.
@@ -405,6 +440,9 @@ func (s *Service) RollSecret(ctx context.Context, actor Actor, id string, grace 
 	current, err := s.Get(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if current.AuthMethod == store.AuthPrivateKeyJWT {
+		return nil, invalid("token_endpoint_auth_method", "a private_key_jwt client has no secret to roll; replace its jwks or jwks_uri instead")
 	}
 	secret := credential.NewSecret()
 	if current.Type == store.TypeAPIKey {

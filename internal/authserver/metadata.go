@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientassertion"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 )
 
@@ -32,6 +33,10 @@ func (s *Server) buildDocuments() {
 	s.docs.jwks = s.jwks()
 }
 
+// authMethods are the client authentication methods of the token,
+// introspection and revocation endpoints (RFC 8414 §2, RFC 7591 §2).
+var authMethods = []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
+
 // metadata is the RFC 8414 §2 authorization server metadata.
 func (s *Server) metadata() []byte {
 	iss := s.issuer
@@ -44,8 +49,10 @@ func (s *Server) metadata() []byte {
 		"token_endpoint":                        iss + TokenPath,
 		"jwks_uri":                              iss + JWKSPath,
 		"grant_types_supported":                 []string{"client_credentials"},
-		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
-		"scopes_supported":                      scopes,
+		"token_endpoint_auth_methods_supported": authMethods,
+		// RFC 8414 §2: the algorithms a private_key_jwt assertion may use.
+		"token_endpoint_auth_signing_alg_values_supported": clientassertion.Algorithms,
+		"scopes_supported": scopes,
 		// This server issues no authorization codes; the endpoint exists because
 		// MCP SDKs' metadata schemas require one (it refuses every request).
 		"authorization_endpoint": iss + AuthorizePath,
@@ -53,11 +60,13 @@ func (s *Server) metadata() []byte {
 		"response_types_supported": []string{},
 		// The official MCP Go SDK refuses metadata without PKCE support, even
 		// for client credentials.
-		"code_challenge_methods_supported":              []string{"S256"},
-		"introspection_endpoint":                        iss + IntrospectPath,
-		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
-		"revocation_endpoint":                           iss + RevokePath,
-		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post"},
+		"code_challenge_methods_supported":                         []string{"S256"},
+		"introspection_endpoint":                                   iss + IntrospectPath,
+		"introspection_endpoint_auth_methods_supported":            authMethods,
+		"introspection_endpoint_auth_signing_alg_values_supported": clientassertion.Algorithms,
+		"revocation_endpoint":                                      iss + RevokePath,
+		"revocation_endpoint_auth_methods_supported":               authMethods,
+		"revocation_endpoint_auth_signing_alg_values_supported":    clientassertion.Algorithms,
 	}
 	b, _ := json.Marshal(md)
 	return b

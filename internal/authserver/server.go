@@ -80,6 +80,12 @@ type Config struct {
 	// Throttled, if not nil, is told of every request Throttle refused, with
 	// its endpoint: "token", "introspect" or "revoke".
 	Throttled func(endpoint string)
+	// JWKSFetcher fetches the keys of private_key_jwt clients registered
+	// with a jwks_uri; nil refuses those clients (inline jwks still work).
+	JWKSFetcher JWKSFetcher
+	// AssertionMaxLifetime bounds how far ahead a client assertion's exp may
+	// be (RFC 7523 §3); 0 is clientassertion.DefaultMaxLifetime (5 minutes).
+	AssertionMaxLifetime time.Duration
 }
 
 // Server is the authorization server. Make one with New.

@@ -1,0 +1,96 @@
+package authserver
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientassertion"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+)
+
+// JWKSFetcher fetches the JWK Set a private_key_jwt client registered as its
+// jwks_uri. It guards against server-side request forgery (https only, no
+// private addresses unless configured), bounds size and time, and caches.
+type JWKSFetcher interface {
+	// Fetch returns the JWK Set at uri, from its cache when it has one;
+	// refresh asks for a fresh copy because an assertion named a kid the
+	// cached set lacks. A fetcher may answer a refresh from its cache when
+	// it refreshed uri very recently, so that assertions naming random kids
+	// cannot make it fetch without bound.
+	Fetch(ctx context.Context, uri string, refresh bool) ([]byte, error)
+}
+
+// assertionAudiences are the aud values an assertion may have (RFC 7523 §3
+// item 3): the issuer, or the token endpoint's URL as the metadata names it.
+func (s *Server) assertionAudiences() []string {
+	return []string{s.issuer, s.issuer + TokenPath}
+}
+
+// checkAssertion authenticates c by the assertion a (RFC 7523 §3): c must be
+// an active OAuth client registered for private_key_jwt, a must verify with
+// one of its keys and say what RFC 7523 §3 requires, and its jti must be new
+// on every instance (the store's replay table). Every failure is
+// errBadClient, as a wrong secret is.
+func (s *Server) checkAssertion(r *http.Request, a *clientassertion.Assertion, c *store.Client, now time.Time) *authn.Error {
+	if c.Type != store.TypeOAuth || !c.Active(now) || c.AuthMethod != store.AuthPrivateKeyJWT {
+		// One method per client: a secret client cannot sign its way in.
+		return errBadClient
+	}
+	ctx := r.Context()
+	policy := clientassertion.Policy{Audiences: s.assertionAudiences(), MaxLifetime: s.cfg.AssertionMaxLifetime, Leeway: s.cfg.Leeway}
+	keys, err := s.clientKeys(ctx, c, false)
+	var v clientassertion.Verified
+	if err == nil {
+		v, err = policy.Verify(a, c.ID, keys, now)
+		if errors.Is(err, clientassertion.ErrUnknownKey) && c.Keys.JWKSURI != "" {
+			// The client may have added a key since the set was cached.
+			if keys, err = s.clientKeys(ctx, c, true); err == nil {
+				v, err = policy.Verify(a, c.ID, keys, now)
+			}
+		}
+	}
+	if err != nil {
+		s.debug("client assertion refused", c.ID, err)
+		return errBadClient
+	}
+	fresh, err := s.cfg.Backend.Store.UseAssertion(ctx, c.ID, v.JTI, v.UsableUntil, now)
+	if err != nil {
+		s.debug("client assertion: the replay table is unavailable", c.ID, err)
+		return errStoreUnavailable
+	}
+	if !fresh {
+		s.debug("client assertion refused", c.ID, errors.New("replayed: its jti was used before"))
+		return errBadClient
+	}
+	return nil
+}
+
+// clientKeys are c's public keys: its inline set, or its jwks_uri's.
+func (s *Server) clientKeys(ctx context.Context, c *store.Client, refresh bool) (*clientassertion.KeySet, error) {
+	if c.Keys.JWKS != "" {
+		return clientassertion.ParseKeySet([]byte(c.Keys.JWKS))
+	}
+	if c.Keys.JWKSURI == "" {
+		return nil, errors.New("the client has no keys")
+	}
+	if s.cfg.JWKSFetcher == nil {
+		return nil, errors.New("this server fetches no jwks_uri")
+	}
+	b, err := s.cfg.JWKSFetcher.Fetch(ctx, c.Keys.JWKSURI, refresh)
+	if err != nil {
+		return nil, err
+	}
+	return clientassertion.ParseKeySet(b)
+}
+
+func (s *Server) debug(msg, clientID string, err error) {
+	if ce := s.cfg.Logger.Check(zapcore.DebugLevel, msg); ce != nil {
+		ce.Write(zap.String("client_id", clientID), zap.Error(err))
+	}
+}
