@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientassertion"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
@@ -23,7 +25,7 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 	client := &cobra.Command{Use: "client", Short: "Create, list, inspect, update, revoke and delete clients, and roll their secrets"}
 
 	create := &cobra.Command{
-		Use:   "create --name NAME --scopes \"s1 s2\" [--type oauth|api_key] [--expires RFC3339|never] [--rate-limit 100/s [--burst 200]]",
+		Use:   "create --name NAME --scopes \"s1 s2\" [--type oauth|api_key] [--expires RFC3339|never] [--rate-limit 100/s [--burst 200]] [--jwks FILE|--jwks-uri URL]",
 		Short: "Creates a client and prints its credentials, once",
 		Args:  cobra.NoArgs,
 		RunE: run(func(ctx context.Context, svc *Service, cmd *cobra.Command, _ []string) (any, error) {
@@ -40,7 +42,15 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 			if err != nil {
 				return nil, err
 			}
-			c, err := svc.Create(ctx, CLI, CreateParams{Name: name, Type: store.Type(typ), Scopes: strings.Fields(scopes), ExpiresAt: exp, RateLimit: limit})
+			keys, err := keyFlags(cmd)
+			if err != nil {
+				return nil, err
+			}
+			p := CreateParams{Name: name, Type: store.Type(typ), Scopes: strings.Fields(scopes), ExpiresAt: exp, RateLimit: limit}
+			if keys != nil {
+				p.AuthMethod, p.Keys = store.AuthPrivateKeyJWT, *keys
+			}
+			c, err := svc.Create(ctx, CLI, p)
 			if err != nil {
 				return nil, err
 			}
@@ -52,6 +62,7 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 	create.Flags().String("type", "oauth", "oauth or api_key")
 	create.Flags().String("expires", "never", "Expiry as RFC 3339 (2027-01-01T00:00:00Z) or never")
 	addRateLimitFlags(create, "none")
+	addKeyFlags(create)
 
 	list := &cobra.Command{
 		Use:   "list [--status active|revoked|expired] [--type oauth|api_key]",
@@ -110,7 +121,7 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 		return map[string]any{"client_id": id, "deleted": true}, nil
 	})
 	update := &cobra.Command{
-		Use:   "update CLIENT_ID [--name N] [--scopes \"s1 s2\"] [--expires RFC3339|never] [--rate-limit 100/s|none [--burst 200]]",
+		Use:   "update CLIENT_ID [--name N] [--scopes \"s1 s2\"] [--expires RFC3339|never] [--rate-limit 100/s|none [--burst 200]] [--jwks FILE|--jwks-uri URL]",
 		Short: "Changes a client's name, scopes, expiry or rate limit; narrower scopes, earlier expiry and a new limit bite at once",
 		Args:  cobra.ExactArgs(1),
 		RunE: run(func(ctx context.Context, svc *Service, cmd *cobra.Command, args []string) (any, error) {
@@ -140,8 +151,13 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 				}
 				p.RateLimit = &limit
 			}
-			if p.Name == nil && p.Scopes == nil && p.ExpiresAt == nil && p.RateLimit == nil {
-				return nil, errors.New("nothing to change: give --name, --scopes, --expires or --rate-limit")
+			keys, err := keyFlags(cmd)
+			if err != nil {
+				return nil, err
+			}
+			p.Keys = keys
+			if p.Name == nil && p.Scopes == nil && p.ExpiresAt == nil && p.RateLimit == nil && p.Keys == nil {
+				return nil, errors.New("nothing to change: give --name, --scopes, --expires, --rate-limit, --jwks or --jwks-uri")
 			}
 			c, err := svc.Update(ctx, CLI, args[0], p)
 			if err != nil {
@@ -154,6 +170,7 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 	update.Flags().String("scopes", "", "New space-separated scopes (replace the old ones)")
 	update.Flags().String("expires", "", "New expiry, RFC 3339 or never")
 	addRateLimitFlags(update, "")
+	addKeyFlags(update)
 
 	roll := &cobra.Command{
 		Use:   "roll-secret CLIENT_ID [--grace-period 1h]",
@@ -236,6 +253,39 @@ func rateLimitFlags(cmd *cobra.Command) (*store.RateLimit, error) {
 		return nil, fmt.Errorf("--rate-limit: %v", err)
 	}
 	return l, nil
+}
+
+func addKeyFlags(cmd *cobra.Command) {
+	cmd.Flags().String("jwks", "", "A file holding the client's public JWK Set: the client authenticates with private_key_jwt and gets no secret (- reads standard input)")
+	cmd.Flags().String("jwks-uri", "", "The https URL of the client's public JWK Set: the client authenticates with private_key_jwt and gets no secret")
+}
+
+// keyFlags reads --jwks FILE and --jwks-uri URL: nil when neither is given.
+func keyFlags(cmd *cobra.Command) (*store.ClientKeys, error) {
+	f := cmd.Flags()
+	file, _ := f.GetString("jwks")
+	uri, _ := f.GetString("jwks-uri")
+	switch {
+	case file != "" && uri != "":
+		return nil, errors.New("give --jwks or --jwks-uri, not both")
+	case uri != "":
+		return &store.ClientKeys{JWKSURI: uri}, nil
+	case file == "":
+		return nil, nil
+	}
+	var (
+		b   []byte
+		err error
+	)
+	if file == "-" {
+		b, err = io.ReadAll(io.LimitReader(cmd.InOrStdin(), clientassertion.MaxKeySetSize+1))
+	} else {
+		b, err = os.ReadFile(file)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--jwks: %v", err)
+	}
+	return &store.ClientKeys{JWKS: string(b)}, nil
 }
 
 func parseExpiry(s string) (*time.Time, error) {

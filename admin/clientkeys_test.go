@@ -1,17 +1,24 @@
 package admin_test
 
 import (
+	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/spf13/cobra"
 
+	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store/sqlite"
 )
 
 // publicJWKS is a JWK Set of a new EC key's public half, and the same key
@@ -121,4 +128,67 @@ func jsonEqual(a, b any) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
+}
+
+// TestClientCommandKeys: caddy blnk-auth client create --jwks FILE and
+// --jwks-uri URL make private_key_jwt clients and print no secret; update
+// replaces the keys; a private key file is refused.
+func TestClientCommandKeys(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "gateway.db")
+	open := func(ctx context.Context, _ *cobra.Command) (store.Store, error) { return sqlite.Open(ctx, path) }
+	run := func(args ...string) (map[string]any, error) {
+		t.Helper()
+		cmd := admin.ClientCommand(open)
+		var out, errs bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(&errs)
+		cmd.SetArgs(args)
+		if err := cmd.Execute(); err != nil {
+			return nil, err
+		}
+		var v map[string]any
+		if err := json.Unmarshal(out.Bytes(), &v); err != nil {
+			t.Fatalf("%v: output is not JSON: %q", args, out.String())
+		}
+		return v, nil
+	}
+	pub, priv := publicJWKS(t, "cli")
+	dir := t.TempDir()
+	pubFile, privFile := filepath.Join(dir, "pub.json"), filepath.Join(dir, "priv.json")
+	if err := os.WriteFile(pubFile, []byte(pub), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(privFile, []byte(priv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := run("create", "--name", "signer", "--scopes", "mcp:read", "--jwks", pubFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c["token_endpoint_auth_method"] != "private_key_jwt" || c["client_secret"] != nil || c["jwks"] == nil {
+		t.Errorf("create --jwks printed %v", c)
+	}
+	id, _ := c["client_id"].(string)
+	u, err := run("update", id, "--jwks-uri", "https://keys.example.com/jwks.json")
+	if err != nil || u["jwks_uri"] != "https://keys.example.com/jwks.json" || u["jwks"] != nil {
+		t.Errorf("update --jwks-uri: %v %v", u, err)
+	}
+	r, err := run("create", "--name", "remote", "--scopes", "mcp:read", "--jwks-uri", "https://keys.example.com/r.json")
+	if err != nil || r["token_endpoint_auth_method"] != "private_key_jwt" || r["client_secret"] != nil {
+		t.Errorf("create --jwks-uri: %v %v", r, err)
+	}
+	for name, args := range map[string][]string{
+		"private key":  {"create", "--name", "x", "--scopes", "a", "--jwks", privFile},
+		"both":         {"create", "--name", "x", "--scopes", "a", "--jwks", pubFile, "--jwks-uri", "https://k.example.com/"},
+		"missing file": {"create", "--name", "x", "--scopes", "a", "--jwks", filepath.Join(dir, "nope.json")},
+		"http":         {"create", "--name", "x", "--scopes", "a", "--jwks-uri", "http://k.example.com/"},
+		"roll":         {"roll-secret", id},
+	} {
+		if _, err := run(args...); err == nil {
+			t.Errorf("%s: no error", name)
+		} else {
+			t.Logf("%s: %v", name, err)
+		}
+	}
 }
