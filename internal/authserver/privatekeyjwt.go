@@ -17,13 +17,18 @@ import (
 // JWKSFetcher fetches the JWK Set a private_key_jwt client registered as its
 // jwks_uri. It guards against server-side request forgery (https only, no
 // private addresses unless configured), bounds size and time, and caches.
+// package safefetch's Fetcher is one.
 type JWKSFetcher interface {
-	// Fetch returns the JWK Set at uri, from its cache when it has one;
-	// refresh asks for a fresh copy because an assertion named a kid the
-	// cached set lacks. A fetcher may answer a refresh from its cache when
-	// it refreshed uri very recently, so that assertions naming random kids
-	// cannot make it fetch without bound.
-	Fetch(ctx context.Context, uri string, refresh bool) ([]byte, error)
+	// Get returns the JWK Set at uri, from its cache when it has one.
+	Get(ctx context.Context, uri string) ([]byte, error)
+	// Refresh fetches it again, because an assertion named a kid the cached
+	// set lacks; a fetcher answers from its cache when it refreshed uri very
+	// recently, so that assertions naming random kids cannot make it fetch
+	// without bound.
+	Refresh(ctx context.Context, uri string) ([]byte, error)
+	// Reject drops a fetched set found invalid, remembering the failure
+	// for a while.
+	Reject(uri string, cause error)
 }
 
 // assertionAudiences are the aud values an assertion may have (RFC 7523 §3
@@ -82,11 +87,20 @@ func (s *Server) clientKeys(ctx context.Context, c *store.Client, refresh bool) 
 	if s.cfg.JWKSFetcher == nil {
 		return nil, errors.New("this server fetches no jwks_uri")
 	}
-	b, err := s.cfg.JWKSFetcher.Fetch(ctx, c.Keys.JWKSURI, refresh)
+	get := s.cfg.JWKSFetcher.Get
+	if refresh {
+		get = s.cfg.JWKSFetcher.Refresh
+	}
+	b, err := get(ctx, c.Keys.JWKSURI)
 	if err != nil {
 		return nil, err
 	}
-	return clientassertion.ParseKeySet(b)
+	ks, err := clientassertion.ParseKeySet(b)
+	if err != nil {
+		s.cfg.JWKSFetcher.Reject(c.Keys.JWKSURI, err)
+		return nil, err
+	}
+	return ks, nil
 }
 
 func (s *Server) debug(msg, clientID string, err error) {

@@ -1,0 +1,380 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/blnkfinance/blnk-auth-gateway/admin"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientassertion"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+)
+
+// jwtSigner is a client's private key, signing assertions with go-jose (a
+// library no one here wrote).
+type jwtSigner struct {
+	key crypto.Signer
+	alg jose.SignatureAlgorithm
+	kid string
+}
+
+func newJWTSigner(t *testing.T, kid string) *jwtSigner {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &jwtSigner{key: k, alg: jose.ES256, kid: kid}
+}
+
+// jwks is the public JWK Set of signers, as a client registers it.
+func jwks(t *testing.T, signers ...*jwtSigner) string {
+	t.Helper()
+	var set jose.JSONWebKeySet
+	for _, s := range signers {
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: s.key.Public(), KeyID: s.kid, Use: "sig"})
+	}
+	b, err := json.Marshal(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// assertionClaims are RFC 7523 §3 claims of clientID for aud, valid for a
+// minute, with a fresh jti.
+func assertionClaims(clientID, aud string) map[string]any {
+	now := time.Now()
+	return map[string]any{
+		"iss": clientID, "sub": clientID, "aud": aud,
+		"iat": now.Unix(), "exp": now.Add(time.Minute).Unix(), "jti": rand.Text(),
+	}
+}
+
+func (s *jwtSigner) sign(t *testing.T, claims map[string]any) string {
+	t.Helper()
+	opts := (&jose.SignerOptions{}).WithType("JWT")
+	if s.kid != "" {
+		opts = opts.WithHeader("kid", s.kid)
+	}
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: s.alg, Key: s.key}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := json.Marshal(claims)
+	obj, err := sig.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := obj.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// createKeyClient makes a private_key_jwt client with inline keys.
+func (g *testGateway) createKeyClient(name string, scopes []string, set string) *admin.Created {
+	g.t.Helper()
+	c, err := g.svc.Create(context.Background(), admin.CLI, admin.CreateParams{
+		Name: name, Scopes: scopes, AuthMethod: store.AuthPrivateKeyJWT, Keys: store.ClientKeys{JWKS: set},
+	})
+	if err != nil {
+		g.t.Fatalf("creating a private_key_jwt client: %v", err)
+	}
+	if c.Secret != "" {
+		g.t.Fatalf("a private_key_jwt client was given a secret")
+	}
+	return c
+}
+
+// assertionForm is a client_credentials request authenticated by assertion.
+func assertionForm(assertion string) url.Values {
+	return url.Values{
+		"grant_type":            {"client_credentials"},
+		"client_assertion_type": {clientassertion.Type},
+		"client_assertion":      {assertion},
+	}
+}
+
+// ccConfig is golang.org/x/oauth2's client credentials flow carrying an
+// assertion in EndpointParams (no secret: x/oauth2 then sends client_id in
+// the body, which the gateway checks against iss).
+func ccConfig(tokenURL, clientID, assertion string) *clientcredentials.Config {
+	return &clientcredentials.Config{
+		ClientID:  clientID,
+		TokenURL:  tokenURL,
+		AuthStyle: oauth2.AuthStyleInParams,
+		EndpointParams: url.Values{
+			"client_assertion_type": {clientassertion.Type},
+			"client_assertion":      {assertion},
+		},
+	}
+}
+
+// wantInvalidClient fails unless err is x/oauth2's RetrieveError for 401
+// invalid_client.
+func wantInvalidClient(t *testing.T, what string, err error) {
+	t.Helper()
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) || re.Response.StatusCode != http.StatusUnauthorized || re.ErrorCode != "invalid_client" {
+		t.Errorf("%s: %v, want 401 invalid_client", what, err)
+	}
+}
+
+// TestPrivateKeyJWT: a client without a shared secret gets tokens through
+// real Caddy on both stores with golang.org/x/oauth2's client credentials
+// flow and an assertion go-jose signed (RFC 7523 private_key_jwt); the token
+// works at blnk_auth; the assertion cannot be used twice, neither here nor
+// at a second instance (its own process) on the same database; every
+// malformed or misdirected assertion is refused with 401 invalid_client;
+// the introspection and revocation endpoints accept the same
+// authentication; a revoked client's fresh assertion is refused.
+func TestPrivateKeyJWT(t *testing.T) {
+	forEachStore(t, func(t *testing.T, kind string) {
+		g := startGateway(t, gatewayOptions{store: kind})
+		tokenURL := g.authURL + "/oauth/token"
+		signer := newJWTSigner(t, "k1")
+		c := g.createKeyClient("signer", []string{"mcp:read", "oauth:introspect"}, jwks(t, signer))
+		id := c.Client.ID
+		ctx := context.Background()
+
+		// x/oauth2, aud the issuer.
+		assertion := signer.sign(t, assertionClaims(id, g.authURL))
+		cfg := ccConfig(tokenURL, id, assertion)
+		tok, err := cfg.Token(ctx)
+		if err != nil {
+			t.Fatalf("x/oauth2 with a private_key_jwt assertion: %v", err)
+		}
+		if r := g.call("/mcp", bearer(tok.AccessToken)...); r.status != http.StatusOK {
+			t.Fatalf("API call with the token: %d %s", r.status, r.raw)
+		}
+		if got := g.upstream.lastHeader().Get("X-Client-Id"); got != id {
+			t.Errorf("upstream saw client %q, want %q", got, id)
+		}
+
+		// The same assertion again: a replay.
+		_, err = cfg.Token(ctx)
+		wantInvalidClient(t, "the same assertion again", err)
+
+		// aud the token endpoint works too.
+		if r := g.postToken(assertionForm(signer.sign(t, assertionClaims(id, tokenURL))), "", ""); r.status != http.StatusOK {
+			t.Errorf("aud = token endpoint: %d %s", r.status, r.raw)
+		}
+
+		// A second instance on the same database: an assertion used here is
+		// a replay there, and a fresh one works there.
+		second := startInstance(t, g.dsn, g.authURL)
+		used := signer.sign(t, assertionClaims(id, g.authURL))
+		if r := g.postToken(assertionForm(used), "", ""); r.status != http.StatusOK {
+			t.Fatalf("first use: %d %s", r.status, r.raw)
+		}
+		_, err = ccConfig(second.authURL+"/oauth/token", id, used).Token(ctx)
+		wantInvalidClient(t, "an assertion used at the first instance, at the second", err)
+		if _, err := ccConfig(second.authURL+"/oauth/token", id, signer.sign(t, assertionClaims(id, g.authURL))).Token(ctx); err != nil {
+			t.Errorf("a fresh assertion at the second instance: %v", err)
+		}
+
+		// Refusals, each with a fresh jti.
+		other := newJWTSigner(t, "k1") // another key under the client's kid
+		otherClient := g.createKeyClient("other", []string{"mcp:read"}, jwks(t, other))
+		secretClient := g.create("secret", store.TypeOAuth, []string{"mcp:read"}, nil)
+		with := func(k string, v any) map[string]any {
+			c := assertionClaims(id, g.authURL)
+			if v == nil {
+				delete(c, k)
+			} else {
+				c[k] = v
+			}
+			return c
+		}
+		b64 := base64.RawURLEncoding.EncodeToString
+		noneClaims, _ := json.Marshal(assertionClaims(id, g.authURL))
+		hs, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte(strings.Repeat("s", 32))}, (&jose.SignerOptions{}).WithHeader("kid", "k1"))
+		hsObj, _ := hs.Sign(noneClaims)
+		hsJWT, _ := hsObj.CompactSerialize()
+		_, edKey, _ := ed25519.GenerateKey(rand.Reader)
+		for _, tc := range []struct {
+			name      string
+			assertion string
+			clientID  string // the form's client_id, if any
+		}{
+			{"aud another server", signer.sign(t, with("aud", "https://elsewhere.example.com")), ""},
+			{"aud the issuer and another", signer.sign(t, with("aud", []string{g.authURL, "https://elsewhere.example.com"})), ""},
+			{"iss another client", signer.sign(t, with("iss", otherClient.Client.ID)), ""},
+			{"sub another client", signer.sign(t, with("sub", otherClient.Client.ID)), ""},
+			{"expired", signer.sign(t, with("exp", time.Now().Add(-2*time.Minute).Unix())), ""},
+			{"valid for an hour", signer.sign(t, with("exp", time.Now().Add(time.Hour).Unix())), ""},
+			{"no exp", signer.sign(t, with("exp", nil)), ""},
+			{"no jti", signer.sign(t, with("jti", nil)), ""},
+			{"alg none", b64([]byte(`{"alg":"none","kid":"k1"}`)) + "." + b64(noneClaims) + ".", ""},
+			{"HS256", hsJWT, ""},
+			{"unknown kid", (&jwtSigner{signer.key, jose.ES256, "k2"}).sign(t, assertionClaims(id, g.authURL)), ""},
+			{"an Ed25519 key signing as the EC kid", (&jwtSigner{edKey, jose.EdDSA, "k1"}).sign(t, assertionClaims(id, g.authURL)), ""},
+			{"another client's key", other.sign(t, assertionClaims(id, g.authURL)), ""},
+			{"client_id not iss", signer.sign(t, assertionClaims(id, g.authURL)), otherClient.Client.ID},
+			{"a secret client's assertion", signer.sign(t, assertionClaims(secretClient.Client.ID, g.authURL)), ""},
+			{"garbage", "not.a.jwt", ""},
+		} {
+			form := assertionForm(tc.assertion)
+			if tc.clientID != "" {
+				form.Set("client_id", tc.clientID)
+			}
+			r := g.postToken(form, "", "")
+			if r.status != http.StatusUnauthorized || r.body["error"] != "invalid_client" {
+				t.Errorf("%s: %d %s, want 401 invalid_client", tc.name, r.status, r.raw)
+			}
+		}
+		// One method per request: an assertion with Basic or a secret.
+		r := g.postToken(assertionForm(signer.sign(t, assertionClaims(id, g.authURL))), secretClient.Client.ID, secretClient.Secret)
+		if r.status != http.StatusBadRequest || r.body["error"] != "invalid_request" {
+			t.Errorf("assertion with Basic: %d %s, want 400 invalid_request", r.status, r.raw)
+		}
+		// One method per client: a private_key_jwt client has no secret
+		// (the store keeps a hash of one nobody was given).
+		if r := g.postToken(url.Values{"grant_type": {"client_credentials"}}, id, "blnk_cs_"+strings.Repeat("A", 43)); r.status != http.StatusUnauthorized {
+			t.Errorf("a private_key_jwt client with a made-up secret: %d %s", r.status, r.raw)
+		}
+
+		// Introspection and revocation authenticate the same way.
+		tok2 := g.postToken(assertionForm(signer.sign(t, assertionClaims(id, g.authURL))), "", "").body["access_token"].(string)
+		form := url.Values{"token": {tok2}, "client_assertion_type": {clientassertion.Type}, "client_assertion": {signer.sign(t, assertionClaims(id, g.authURL))}}
+		if r := g.postForm("/oauth/introspect", form, "", ""); r.status != http.StatusOK || r.body["active"] != true || r.body["client_id"] != id {
+			t.Errorf("introspection by assertion: %d %s", r.status, r.raw)
+		}
+		form.Set("client_assertion", signer.sign(t, assertionClaims(id, g.authURL)))
+		if r := g.postForm("/oauth/revoke", form, "", ""); r.status != http.StatusOK {
+			t.Errorf("revocation by assertion: %d %s", r.status, r.raw)
+		}
+		eventually(t, 5*time.Second, "the revoked token refused", func() bool {
+			return g.call("/mcp", bearer(tok2)...).status == http.StatusUnauthorized
+		})
+
+		// A revoked client's fresh, well-signed assertion is refused, here
+		// and at the second instance.
+		if _, err := g.svc.Revoke(ctx, admin.CLI, id); err != nil {
+			t.Fatal(err)
+		}
+		// (The change feed brings the revocation: at once on PostgreSQL, at
+		// the next poll on SQLite.)
+		eventually(t, 5*time.Second, "the gateway refuses the revoked client", func() bool {
+			r := g.postToken(assertionForm(signer.sign(t, assertionClaims(id, g.authURL))), "", "")
+			if r.status == http.StatusOK {
+				return false
+			}
+			if r.status != http.StatusUnauthorized || r.body["error"] != "invalid_client" {
+				t.Errorf("revoked client: %d %s, want 401 invalid_client", r.status, r.raw)
+			}
+			return true
+		})
+		eventually(t, 5*time.Second, "the second instance refuses the revoked client", func() bool {
+			_, err := ccConfig(second.authURL+"/oauth/token", id, signer.sign(t, assertionClaims(id, g.authURL))).Token(ctx)
+			return err != nil
+		})
+	})
+}
+
+// TestPrivateKeyJWTMetadata: the authorization server metadata offers
+// private_key_jwt at every endpoint that authenticates clients, with the
+// asymmetric algorithms only.
+func TestPrivateKeyJWTMetadata(t *testing.T) {
+	g := startGateway(t, gatewayOptions{store: kindSQLite})
+	resp, err := http.Get(g.authURL + "/.well-known/oauth-authorization-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var md map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&md); err != nil {
+		t.Fatal(err)
+	}
+	for _, ep := range []string{"token_endpoint", "introspection_endpoint", "revocation_endpoint"} {
+		methods, _ := md[ep+"_auth_methods_supported"].([]any)
+		if !slices.Contains(methods, any("private_key_jwt")) {
+			t.Errorf("%s_auth_methods_supported = %v, want private_key_jwt in it", ep, methods)
+		}
+		algs, _ := md[ep+"_auth_signing_alg_values_supported"].([]any)
+		if len(algs) == 0 || !slices.Contains(algs, any("ES256")) || !slices.Contains(algs, any("EdDSA")) || !slices.Contains(algs, any("RS256")) {
+			t.Errorf("%s_auth_signing_alg_values_supported = %v", ep, algs)
+		}
+		for _, a := range algs {
+			if s := a.(string); s == "none" || strings.HasPrefix(s, "HS") {
+				t.Errorf("%s_auth_signing_alg_values_supported lists %s", ep, s)
+			}
+		}
+	}
+}
+
+// TestMCPTypeScriptSDKPrivateKeyJWT: the official MCP TypeScript SDK's
+// PrivateKeyJwtProvider (@modelcontextprotocol/sdk/client/auth-extensions.js,
+// which signs with the npm jose package) connects through the gateway to an
+// MCP server, on both stores: discovery, a token by private_key_jwt (no
+// Basic header, no secret), tools/list and tools/call. The SDK's assertion
+// carries no kid (the client's one key is used), aud the issuer from the
+// metadata and exp 300 s ahead.
+func TestMCPTypeScriptSDKPrivateKeyJWT(t *testing.T) {
+	requireMCPTS(t)
+	forEachStore(t, func(t *testing.T, kind string) {
+		_, upSrv, echoes, _ := startSDKServer(t, "blnk-ts-pkjwt")
+		upHost := strings.TrimPrefix(upSrv.URL, "http://")
+		g := startGateway(t, gatewayOptions{store: kind, apiRoutes: sdkRoutes(upHost)})
+		endpoint := g.apiURL + "/mcp"
+
+		for _, alg := range []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA} {
+			t.Run(string(alg), func(t *testing.T) {
+				var priv crypto.Signer
+				if alg == jose.EdDSA {
+					_, priv, _ = ed25519.GenerateKey(rand.Reader)
+				} else {
+					priv, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+				}
+				signer := &jwtSigner{key: priv, alg: alg, kid: "ts-" + string(alg)}
+				c := g.createKeyClient("ts "+string(alg), []string{"mcp:read", "mcp:write"}, jwks(t, signer))
+				privJWK, err := json.Marshal(jose.JSONWebKey{Key: priv, KeyID: signer.kid})
+				if err != nil {
+					t.Fatal(err)
+				}
+				before := echoes.Load()
+				res, code := runMCPTSEnv(t, "pkjwt", "MCP_ENDPOINT="+endpoint, "MCP_CLIENT_ID="+c.Client.ID,
+					"MCP_PRIVATE_KEY_JWK="+string(privJWK), "MCP_ALG="+string(alg), "MCP_ISSUER="+g.authURL)
+				if code != tsExitOK || res.Error != "" || res.CallError != "" {
+					t.Fatalf("client.mjs pkjwt: exit %d, %+v", code, res)
+				}
+				if res.Echo == nil || res.Echo.IsError || !strings.Contains(res.Echo.Text, "hello from pkjwt") || echoes.Load() != before+1 {
+					t.Errorf("echo: %+v", res.Echo)
+				}
+				tokens := 0
+				for _, r := range res.Requests {
+					if r.URL != g.authURL+"/oauth/token" {
+						continue
+					}
+					tokens++
+					t.Logf("token request: Authorization %q, form %v", r.AuthScheme, r.Form)
+					if r.Status != http.StatusOK || r.AuthScheme != "" || r.Form["client_secret"] != "" ||
+						r.Form["client_assertion_type"] != clientassertion.Type || r.Form["client_assertion"] == "" {
+						t.Errorf("token request %+v, want private_key_jwt in the body and no other credential", r)
+					}
+				}
+				if tokens == 0 {
+					t.Errorf("no token request: %+v", res.Requests)
+				}
+			})
+		}
+	})
+}
