@@ -12,6 +12,7 @@ import (
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/admin/dashboard"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authserver"
 )
 
 func init() {
@@ -116,6 +117,9 @@ func (h *AdminAPI) Provision(ctx caddy.Context) error {
 			Throttle:     a.throttle,
 			Throttled:    func() { a.metrics.throttled("dashboard") },
 			Logger:       ctx.Logger().Named("dashboard"),
+			// As the metadata names them (authserver).
+			Issuer:        a.issuerURL.String(),
+			TokenEndpoint: a.issuerURL.String() + authserver.TokenPath,
 		})
 	}
 	return nil

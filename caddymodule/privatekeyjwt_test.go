@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -375,6 +377,88 @@ func TestMCPTypeScriptSDKPrivateKeyJWT(t *testing.T) {
 					t.Errorf("no token request: %+v", res.Requests)
 				}
 			})
+		}
+	})
+}
+
+// TestDashboardPrivateKeyJWT: in a browser, through real Caddy on both
+// stores, the create form makes a client authenticating with "Private key
+// JWT": a pasted JWKS; the credentials panel shows the client ID and how to
+// sign (the token endpoint, the issuer as aud, the algorithms) and no
+// secret, and closes without asking (nothing to lose); the client then gets
+// a token with x/oauth2 and an assertion signed by its key, used through
+// blnk_auth. A JWKS URL that is not https is refused in the form, next to
+// the field.
+func TestDashboardPrivateKeyJWT(t *testing.T) {
+	forEachStore(t, func(t *testing.T, kind string) {
+		g := startGateway(t, gatewayOptions{store: kind, apiRoutes: dashboardRoutes})
+		p := openPage(t, g.apiURL+"/admin/", 1440, 900)
+		p.open()
+		p.signIn("master_key", testMasterKey, "")
+		signer := newJWTSigner(t, "dash")
+
+		// A JWKS URL over http: refused, said next to the field.
+		p.click("#create-open")
+		p.wait(`document.getElementById("create-dialog").open`, "the create dialog")
+		p.fill("#create-name", "bad url")
+		p.click(`#create-scope-choices input[value="mcp:read"]`)
+		p.click(`input[name="create-auth"][value="private_key_jwt"]`)
+		p.wait(visible("#create-jwks-uri"), "the JWKS URL field")
+		p.fill("#create-jwks-uri", "http://keys.example.com/jwks.json")
+		p.click("#create-submit")
+		p.wait(`document.getElementById("create-auth-error").textContent.includes("https")`, "the jwks_uri error next to the field")
+
+		// Paste a JWKS instead.
+		p.run("rename", chromedp.Evaluate[chromedp.Void](`document.getElementById("create-name").value = "signing service"`))
+		p.click(`input[name="create-keys-source"][value="paste"]`)
+		p.wait(visible("#create-jwks")+` && !`+visible("#create-jwks-uri"), "the JWKS text area")
+		p.run("paste the JWKS", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.getElementById("create-jwks").value = %q`, jwks(t, signer))))
+		p.click("#create-submit")
+		p.wait(`document.getElementById("secret-dialog").open`, "the credentials panel")
+		p.readmeShot("dashboard-private-key-jwt")
+		id := p.text("#secret-client-id")
+		if eval[bool](p, visible("#secret-value")) || eval[bool](p, visible("#secret-warning")) || p.text("#secret-value") != "" {
+			t.Fatal("the panel of a private_key_jwt client shows a secret (or the secret warning)")
+		}
+		if got := p.text("#sign-token-endpoint"); got != g.authURL+"/oauth/token" {
+			t.Errorf("panel token endpoint %q, want %q", got, g.authURL+"/oauth/token")
+		}
+		if got := p.text("#sign-issuer"); got != g.authURL {
+			t.Errorf("panel issuer %q, want %q", got, g.authURL)
+		}
+		if got := p.text("#sign-algs"); !strings.Contains(got, "ES256") || !strings.Contains(got, "EdDSA") || strings.Contains(got, "HS256") {
+			t.Errorf("panel algorithms %q", got)
+		}
+		if howto := p.text("#sign-howto"); !strings.Contains(howto, "client ID") || !strings.Contains(howto, clientassertion.Type) {
+			t.Errorf("panel instructions %q", howto)
+		}
+		p.click("#secret-done")
+		p.wait(`!document.getElementById("secret-dialog").open`, "the panel closed at once")
+		p.wait(fmt.Sprintf(`!!document.querySelector('#keys-body tr[data-client-id=%q]')`, id), "the new row")
+		if txt := eval[string](p, fmt.Sprintf(`document.querySelector('#keys-body tr[data-client-id=%q]').textContent`, id)); !strings.Contains(txt, "Private key JWT") {
+			t.Errorf("the row says %q, want Private key JWT in place of a secret hint", txt)
+		}
+
+		c, err := g.store.GetClient(t.Context(), id)
+		if err != nil || c.AuthMethod != store.AuthPrivateKeyJWT || c.Keys.JWKS == "" {
+			t.Fatalf("stored client %+v %v", c, err)
+		}
+		tok, err := ccConfig(g.authURL+"/oauth/token", id, signer.sign(t, assertionClaims(id, g.authURL))).Token(context.Background())
+		if err != nil {
+			t.Fatalf("token for the client the dashboard made: %v", err)
+		}
+		if r := g.call("/mcp", bearer(tok.AccessToken)...); r.status != http.StatusOK {
+			t.Fatalf("API call: %d %s", r.status, r.raw)
+		}
+
+		// Its details: no Roll secret button, the keys listed.
+		p.click(fmt.Sprintf(`#keys-body button[data-client-id=%q]`, id))
+		p.wait(`document.getElementById("details-dialog").open`, "the details panel")
+		if eval[bool](p, visible("#details-roll")) {
+			t.Error("the details panel offers to roll the secret of a private_key_jwt client")
+		}
+		if txt := p.text("#details-fields"); !strings.Contains(txt, "dash") {
+			t.Errorf("details %q do not list the key", txt)
 		}
 	})
 }

@@ -80,6 +80,10 @@ type Config struct {
 	// sign-in refused so.
 	Throttle  *throttle.Throttle
 	Throttled func()
+	// Issuer and TokenEndpoint are the authorization server's, shown to a
+	// new private_key_jwt client as the audiences its assertions may name;
+	// "" leaves them out.
+	Issuer, TokenEndpoint string
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// Logger gets unexpected failures and one line per sign-in and sign-out

@@ -20,6 +20,7 @@ import (
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientassertion"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
@@ -59,6 +60,12 @@ type sessionView struct {
 	ExpiresAt   time.Time `json:"expires_at"`
 	IdleTimeout int       `json:"idle_timeout_seconds"`
 	Choices     []string  `json:"scope_choices"`
+	// Issuer and TokenEndpoint tell a private_key_jwt client how to sign
+	// (iss = sub = its client ID, aud = one of these); "" when unknown.
+	Issuer        string `json:"issuer,omitempty"`
+	TokenEndpoint string `json:"token_endpoint,omitempty"`
+	// AssertionAlgs are the algorithms such an assertion may use.
+	AssertionAlgs []string `json:"assertion_algorithms"`
 }
 
 func (h *Handler) serveSession(w http.ResponseWriter, r *http.Request) {
@@ -455,7 +462,11 @@ func (h *Handler) writeViewToken(w http.ResponseWriter, r *http.Request, ses *st
 		ExpiresAt:   ses.ExpiresAt,
 		IdleTimeout: int(h.cfg.IdleTimeout / time.Second),
 		Choices:     h.scopeChoices(),
-		CSRFToken:   csrfToken(token),
+
+		Issuer:        h.cfg.Issuer,
+		TokenEndpoint: h.cfg.TokenEndpoint,
+		AssertionAlgs: clientassertion.Algorithms,
+		CSRFToken:     csrfToken(token),
 	}
 	var scopes scope.Set
 	if who.Master {
