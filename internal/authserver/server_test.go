@@ -45,6 +45,12 @@ type fixture struct {
 
 func newFixture(t *testing.T, iss string) *fixture {
 	t.Helper()
+	return newFixtureWith(t, iss, nil)
+}
+
+// newFixtureWith is newFixture with the server's Config changed by edit.
+func newFixtureWith(t *testing.T, iss string, edit func(*authserver.Config)) *fixture {
+	t.Helper()
 	b := backendtest.Backend(t)
 	k, v := backendtest.Keys(t, iss)
 	u, err := url.Parse(iss)
@@ -58,7 +64,7 @@ func newFixture(t *testing.T, iss string) *fixture {
 		key:      k,
 		clients:  &admin.Service{Store: b.Store, Invalidate: b.ClientChanged},
 	}
-	f.srv = authserver.New(authserver.Config{
+	cfg := authserver.Config{
 		Issuer:   u,
 		Audience: iss,
 		Leeway:   time.Second,
@@ -75,7 +81,11 @@ func newFixture(t *testing.T, iss string) *fixture {
 			defer f.mu.Unlock()
 			f.outcomes = append(f.outcomes, o)
 		},
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	f.srv = authserver.New(cfg)
 	return f
 }
 
