@@ -54,8 +54,9 @@ type AssertionStore interface {
 	// UseAssertion records that clientID presented an assertion with jti,
 	// which the authorization server would accept until expiresAt. It
 	// returns false, recording nothing, when (clientID, jti) is on record
-	// with an expiry after now: a replay. Records expired at now are
-	// deleted as it goes (a jti may then be used again, by an assertion no
-	// server accepts past its expiry anyway).
+	// with an expiry after now: a replay. A record expired at now does not
+	// count (the jti may be used again, by an assertion no server accepts
+	// past its expiry anyway); the store deletes expired records in its
+	// housekeeping.
 	UseAssertion(ctx context.Context, clientID, jti string, expiresAt, now time.Time) (fresh bool, err error)
 }

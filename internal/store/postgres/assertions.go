@@ -3,8 +3,6 @@ package postgres
 import (
 	"context"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // nullString is s, or NULL for "".
@@ -15,20 +13,17 @@ func nullString(s string) *string {
 	return &s
 }
 
-// UseAssertion implements store.AssertionStore. The primary key decides: of
-// two instances recording one jti at once, the second waits for the first
-// to commit and then finds the conflict.
+// UseAssertion implements store.AssertionStore in one statement: the
+// primary key decides (of two instances recording one jti at once, the
+// second waits for the first to commit and then finds the conflict); a
+// record expired at now is replaced, so it never counts as a replay. The
+// follower's housekeeping deletes expired records.
 func (s *Store) UseAssertion(ctx context.Context, clientID, jti string, expiresAt, now time.Time) (bool, error) {
-	fresh := false
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// Expired records go first, so an expired one never counts as a replay.
-		if _, err := tx.Exec(ctx, `DELETE FROM blnk_auth_client_assertions WHERE expires_at <= $1`, now); err != nil {
-			return err
-		}
-		tag, err := tx.Exec(ctx, `INSERT INTO blnk_auth_client_assertions (client_id, jti, expires_at) VALUES ($1, $2, $3)
-			ON CONFLICT (client_id, jti) DO NOTHING`, clientID, jti, expiresAt)
-		fresh = tag.RowsAffected() == 1
-		return err
-	})
-	return fresh, err
+	tag, err := s.pool.Exec(ctx, `INSERT INTO blnk_auth_client_assertions AS a (client_id, jti, expires_at) VALUES ($1, $2, $3)
+		ON CONFLICT (client_id, jti) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE a.expires_at <= $4`,
+		clientID, jti, expiresAt, now)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
 }
