@@ -169,7 +169,8 @@ func parseBasic(h string) (id, secret string, ok bool) {
 }
 
 // authenticate finds the OAuth client of req and checks its secret in
-// constant time (RFC 6749 §2.3.1). A client failing too often from the
+// constant time (RFC 6749 §2.3.1), or its JWT assertion (RFC 7523 §2.2,
+// checkAssertion). A client failing too often from the
 // caller's address is refused before anything is looked up (Config.Throttle);
 // every failure is counted against the address and the client ID.
 func (s *Server) authenticate(r *http.Request, req *clientRequest, endpoint string, now time.Time) (*clientcache.Entry, *authn.Error) {
