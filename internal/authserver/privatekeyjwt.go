@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -79,7 +80,7 @@ func (s *Server) checkAssertion(r *http.Request, a *clientassertion.Assertion, c
 // clientKeys are c's public keys: its inline set, or its jwks_uri's.
 func (s *Server) clientKeys(ctx context.Context, c *store.Client, refresh bool) (*clientassertion.KeySet, error) {
 	if c.Keys.JWKS != "" {
-		return clientassertion.ParseKeySet([]byte(c.Keys.JWKS))
+		return s.inlineKeys.get(c.ID, c.Keys.JWKS)
 	}
 	if c.Keys.JWKSURI == "" {
 		return nil, errors.New("the client has no keys")
@@ -107,4 +108,41 @@ func (s *Server) debug(msg, clientID string, err error) {
 	if ce := s.cfg.Logger.Check(zapcore.DebugLevel, msg); ce != nil {
 		ce.Write(zap.String("client_id", clientID), zap.Error(err))
 	}
+}
+
+// maxInlineKeySets bounds keySetCache: past it, the cache starts afresh.
+const maxInlineKeySets = 4096
+
+// keySetCache keeps the parsed inline key set of each client that
+// authenticated lately (parsing one is most of an assertion's CPU cost), by
+// client ID with the JSON it was parsed from: a client whose keys changed
+// gets its new set parsed.
+type keySetCache struct {
+	mu   sync.Mutex
+	sets map[string]parsedKeySet
+}
+
+type parsedKeySet struct {
+	jwks string
+	set  *clientassertion.KeySet
+}
+
+func (k *keySetCache) get(clientID, jwks string) (*clientassertion.KeySet, error) {
+	k.mu.Lock()
+	p, ok := k.sets[clientID]
+	k.mu.Unlock()
+	if ok && p.jwks == jwks {
+		return p.set, nil
+	}
+	set, err := clientassertion.ParseKeySet([]byte(jwks))
+	if err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.sets == nil || len(k.sets) >= maxInlineKeySets {
+		k.sets = make(map[string]parsedKeySet)
+	}
+	k.sets[clientID] = parsedKeySet{jwks: jwks, set: set}
+	return set, nil
 }

@@ -189,3 +189,27 @@ func TestAssertionOneMethod(t *testing.T) {
 	}
 	wantError(t, f.post(authserver.TokenPath, "", assertionBody(a)), http.StatusUnauthorized, "invalid_client")
 }
+
+// TestInlineKeysReplaced: the parsed key set is cached per client, yet a
+// client whose keys are replaced is judged with the new set at once: the
+// old key is refused, the new one accepted.
+func TestInlineKeysReplaced(t *testing.T) {
+	f := newFixture(t, issuer)
+	old, next := newECKey(t, "k"), newECKey(t, "k")
+	c, err := f.clients.Create(context.Background(), admin.CLI, admin.CreateParams{Name: "signer", Scopes: []string{"mcp:read"}, Keys: store.ClientKeys{JWKS: keySet(t, old)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := c.Client.ID
+	if w := f.post(authserver.TokenPath, "", assertionBody(old.assertion(t, id, issuer))); w.Code != http.StatusOK {
+		t.Fatalf("old key: %d %s", w.Code, w.Body)
+	}
+	keys := store.ClientKeys{JWKS: keySet(t, next)}
+	if _, err := f.clients.Update(context.Background(), admin.CLI, id, admin.UpdateParams{Keys: &keys}); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, f.post(authserver.TokenPath, "", assertionBody(old.assertion(t, id, issuer))), http.StatusUnauthorized, "invalid_client")
+	if w := f.post(authserver.TokenPath, "", assertionBody(next.assertion(t, id, issuer))); w.Code != http.StatusOK {
+		t.Fatalf("new key: %d %s", w.Code, w.Body)
+	}
+}

@@ -99,6 +99,8 @@ type Server struct {
 	revokePath                                string
 
 	docs documents
+	// inlineKeys are private_key_jwt clients' parsed inline key sets.
+	inlineKeys keySetCache
 }
 
 // documents are rendered once, at first use.
