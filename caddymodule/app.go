@@ -26,6 +26,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpsession"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/ratelimit"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/resourceserver"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/safefetch"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/throttle"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
 )
@@ -125,6 +126,11 @@ type App struct {
 	// judged. Default: on, with the defaults of ThrottleConfig.
 	Throttle *ThrottleConfig `json:"throttle,omitempty"`
 
+	// JWKSURI says how private_key_jwt clients' jwks_uri key sets are
+	// fetched. Default: public https hosts only, with the defaults of
+	// JWKSURIConfig.
+	JWKSURI *JWKSURIConfig `json:"jwks_uri,omitempty"`
+
 	backend  *backend.Backend
 	poolKey  string
 	issuer   *token.Issuer
@@ -146,6 +152,8 @@ type App struct {
 	shared *resourceserver.Shared
 
 	throttle *throttle.Throttle // nil when off
+	// jwksFetcher fetches private_key_jwt clients' jwks_uri key sets.
+	jwksFetcher *safefetch.Fetcher
 }
 
 // ThrottleConfig sets the budgets of failed authentications. An address
@@ -304,6 +312,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 			tc = *a.Throttle
 		}
 		a.throttle = throttle.New(throttle.Config{AddressFailures: tc.AddressFailures, ClientFailures: tc.ClientFailures, Window: time.Duration(tc.Window), MaxKeys: tc.MaxKeys})
+	}
+	if err := a.provisionJWKSURI(); err != nil {
+		return err
 	}
 	a.decider = &authn.Decider{Clients: a.backend.Clients, Verifier: a.verifier, Revoked: a.backend, Logger: a.logger, Throttle: a.throttle}
 	a.defaultAudience = authn.Resources{Default: a.audience}

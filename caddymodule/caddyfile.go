@@ -61,6 +61,12 @@ func init() {
 //				window <duration>      # default 1m
 //				max_keys <n>           # addresses (and client IDs) remembered; default 100000
 //			}
+//			jwks_uri {                 # fetching private_key_jwt clients' key sets
+//				allow_private          # loopback and private addresses too; default off
+//				allowed_hosts <host...>  # default any public host
+//				trusted_ca_file <pem>  # default the system's roots
+//				min_refresh <duration> # between fetches an unknown kid causes; default 30s
+//			}
 //		}
 //	}
 func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
@@ -112,6 +118,8 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 			err = oneInt(d, &a.TokenCacheSize)
 		case "throttle":
 			a.Throttle, err = parseThrottle(d)
+		case "jwks_uri":
+			a.JWKSURI, err = parseJWKSURI(d)
 		default:
 			return nil, d.Errf("unrecognized blnk_auth option %q", key)
 		}

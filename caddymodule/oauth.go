@@ -63,7 +63,17 @@ func (a *App) authServer(logger *zap.Logger) *authserver.Server {
 		Throttle:     a.throttle,
 		ClientIP:     clientIP,
 		Throttled:    a.metrics.throttled,
+		JWKSFetcher:  a.jwksURIFetcher(),
 	})
+}
+
+// jwksURIFetcher is the app's fetcher as the interface, nil when none (a
+// nil *safefetch.Fetcher in an interface would not be nil).
+func (a *App) jwksURIFetcher() authserver.JWKSFetcher {
+	if a.jwksFetcher == nil {
+		return nil
+	}
+	return a.jwksFetcher
 }
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.

@@ -9,12 +9,18 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -461,4 +467,119 @@ func TestDashboardPrivateKeyJWT(t *testing.T) {
 			t.Errorf("details %q do not list the key", txt)
 		}
 	})
+}
+
+// keyHost is an https server publishing a client's JWK Set, counting its
+// fetches.
+type keyHost struct {
+	srv     *httptest.Server
+	mu      sync.Mutex
+	set     string
+	fetches int
+}
+
+func startKeyHost(t *testing.T, set string) *keyHost {
+	h := &keyHost{set: set}
+	h.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.fetches++
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "max-age=3600")
+		_, _ = io.WriteString(w, h.set)
+	}))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+func (h *keyHost) publish(set string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.set = set
+}
+
+func (h *keyHost) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.fetches
+}
+
+// caFile writes the server's certificate as a PEM file.
+func (h *keyHost) caFile(t *testing.T) string {
+	path := filepath.Join(t.TempDir(), "ca.pem")
+	b := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: h.srv.Certificate().Raw})
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestPrivateKeyJWTJWKSURI: a client registered with a jwks_uri (an https
+// server on loopback, allowed by jwks_uri allow_private and trusted by
+// trusted_ca_file) authenticates through real Caddy on both stores with
+// x/oauth2; its set is fetched once and cached (its max-age); a key the
+// client adds is found by one refetch on the unknown kid; a flood of
+// assertions naming made-up kids costs at most one fetch per min_refresh;
+// and without allow_private the same loopback URL is never fetched.
+func TestPrivateKeyJWTJWKSURI(t *testing.T) {
+	forEachStore(t, func(t *testing.T, kind string) {
+		k1, k2 := newJWTSigner(t, "k1"), newJWTSigner(t, "k2")
+		host := startKeyHost(t, jwks(t, k1))
+		uri := host.srv.URL + "/jwks.json"
+		g := startGateway(t, gatewayOptions{store: kind, appExtra: "jwks_uri {\n\tallow_private\n\ttrusted_ca_file " + host.caFile(t) + "\n\tmin_refresh 1s\n}"})
+		tokenURL := g.authURL + "/oauth/token"
+		c, err := g.svc.Create(context.Background(), admin.CLI, admin.CreateParams{Name: "remote keys", Scopes: []string{"mcp:read"}, Keys: store.ClientKeys{JWKSURI: uri}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := c.Client.ID
+		ctx := context.Background()
+		for i := range 3 {
+			tok, err := ccConfig(tokenURL, id, k1.sign(t, assertionClaims(id, g.authURL))).Token(ctx)
+			if err != nil {
+				t.Fatalf("token %d with a key of the jwks_uri: %v", i, err)
+			}
+			if r := g.call("/mcp", bearer(tok.AccessToken)...); r.status != http.StatusOK {
+				t.Fatalf("API call: %d %s", r.status, r.raw)
+			}
+		}
+		if n := host.count(); n != 1 {
+			t.Errorf("the key set was fetched %d times for three assertions, want 1 (cached)", n)
+		}
+
+		// Made-up kids: at most one refetch per min_refresh (1s), however many.
+		start := time.Now()
+		for range 10 {
+			_, err := ccConfig(tokenURL, id, (&jwtSigner{k1.key, k1.alg, rand.Text()}).sign(t, assertionClaims(id, g.authURL))).Token(ctx)
+			wantInvalidClient(t, "an unknown kid", err)
+		}
+		if n, max := host.count(), 2+int(time.Since(start)/time.Second); n > max {
+			t.Errorf("%d fetches after ten unknown kids in %s, want at most %d", n, time.Since(start), max)
+		}
+
+		// The client adds k2; after min_refresh, an assertion by k2 finds it.
+		host.publish(jwks(t, k1, k2))
+		time.Sleep(1100 * time.Millisecond)
+		before := host.count()
+		if _, err := ccConfig(tokenURL, id, k2.sign(t, assertionClaims(id, g.authURL))).Token(ctx); err != nil {
+			t.Fatalf("a key added to the jwks_uri: %v", err)
+		}
+		if n := host.count() - before; n != 1 {
+			t.Errorf("%d fetches for the new kid, want 1", n)
+		}
+	})
+
+	// Without allow_private a loopback jwks_uri is refused at the dial.
+	k := newJWTSigner(t, "k")
+	host := startKeyHost(t, jwks(t, k))
+	g := startGateway(t, gatewayOptions{store: kindSQLite, appExtra: "jwks_uri {\n\ttrusted_ca_file " + host.caFile(t) + "\n}"})
+	c, err := g.svc.Create(context.Background(), admin.CLI, admin.CreateParams{Name: "loopback keys", Scopes: []string{"mcp:read"}, Keys: store.ClientKeys{JWKSURI: host.srv.URL + "/jwks.json"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ccConfig(g.authURL+"/oauth/token", c.Client.ID, k.sign(t, assertionClaims(c.Client.ID, g.authURL))).Token(context.Background())
+	wantInvalidClient(t, "a loopback jwks_uri without allow_private", err)
+	if n := host.count(); n != 0 {
+		t.Errorf("the loopback key host was reached %d times", n)
+	}
 }
