@@ -313,7 +313,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 		a.throttle = throttle.New(throttle.Config{AddressFailures: tc.AddressFailures, ClientFailures: tc.ClientFailures, Window: time.Duration(tc.Window), MaxKeys: tc.MaxKeys})
 	}
-	if err := a.provisionJWKSURI(); err != nil {
+	if err := a.provisionJWKSURI(ctx.GetMetricsRegistry()); err != nil {
 		return err
 	}
 	a.decider = &authn.Decider{Clients: a.backend.Clients, Verifier: a.verifier, Revoked: a.backend, Logger: a.logger, Throttle: a.throttle}

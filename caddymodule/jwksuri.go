@@ -8,6 +8,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientassertion"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/safefetch"
@@ -58,11 +59,25 @@ func (c *JWKSURIConfig) options() (safefetch.Options, error) {
 	return o, o.Validate()
 }
 
-// provisionJWKSURI makes the app's fetcher of jwks_uri key sets.
-func (a *App) provisionJWKSURI() error {
+// provisionJWKSURI makes the app's fetcher of jwks_uri key sets, counting
+// its fetches by outcome on reg (Caddy's registry):
+// caddy_blnk_auth_jwks_uri_fetches_total{outcome="ok" or safefetch's reason}
+// (address_forbidden is worth an alert: a client points at the inside).
+func (a *App) provisionJWKSURI(reg *prometheus.Registry) error {
 	o, err := a.JWKSURI.options()
 	if err != nil {
 		return fmt.Errorf("blnk_auth: %w", err)
+	}
+	fetches := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "blnk_auth", Name: "jwks_uri_fetches_total",
+		Help: "Fetches of private_key_jwt clients' jwks_uri by outcome (ok, or why it failed).",
+	}, []string{"outcome"}))
+	o.Observe = func(r safefetch.Reason, _ time.Duration) {
+		outcome := string(r)
+		if r == "" {
+			outcome = "ok"
+		}
+		fetches.WithLabelValues(outcome).Inc()
 	}
 	if o.AllowPrivate {
 		a.logger.Warn("jwks_uri allow_private: private_key_jwt clients' key URLs may point at loopback and private addresses")

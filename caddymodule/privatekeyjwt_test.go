@@ -572,7 +572,9 @@ func TestPrivateKeyJWTJWKSURI(t *testing.T) {
 	// Without allow_private a loopback jwks_uri is refused at the dial.
 	k := newJWTSigner(t, "k")
 	host := startKeyHost(t, jwks(t, k))
-	g := startGateway(t, gatewayOptions{store: kindSQLite, appExtra: "jwks_uri {\n\ttrusted_ca_file " + host.caFile(t) + "\n}"})
+	metricsPort := freePort(t)
+	g := startGateway(t, gatewayOptions{store: kindSQLite, appExtra: "jwks_uri {\n\ttrusted_ca_file " + host.caFile(t) + "\n}",
+		extraConfig: fmt.Sprintf("http://:%d {\n\tbind 127.0.0.1\n\tmetrics\n}", metricsPort)})
 	c, err := g.svc.Create(context.Background(), admin.CLI, admin.CreateParams{Name: "loopback keys", Scopes: []string{"mcp:read"}, Keys: store.ClientKeys{JWKSURI: host.srv.URL + "/jwks.json"}})
 	if err != nil {
 		t.Fatal(err)
@@ -581,5 +583,15 @@ func TestPrivateKeyJWTJWKSURI(t *testing.T) {
 	wantInvalidClient(t, "a loopback jwks_uri without allow_private", err)
 	if n := host.count(); n != 0 {
 		t.Errorf("the loopback key host was reached %d times", n)
+	}
+	// The refusal is counted for alerting.
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `caddy_blnk_auth_jwks_uri_fetches_total{outcome="address_forbidden"} 1`; !strings.Contains(string(body), want) {
+		t.Errorf("metrics lack %q", want)
 	}
 }
