@@ -3,15 +3,15 @@ package admin
 import (
 	"bytes"
 	"encoding/json"
-	"net/url"
-	"strings"
+	"errors"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientassertion"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/safefetch"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
-// MaxJWKSURILength bounds a jwks_uri.
-const MaxJWKSURILength = 2048
+// MaxJWKSURILength bounds a jwks_uri, as the fetcher does.
+const MaxJWKSURILength = safefetch.MaxURLLength
 
 // clientAuth decides a new client's authentication method from what was
 // asked: a method, and keys for private_key_jwt. Keys without a method mean
@@ -66,21 +66,18 @@ func CheckClientKeys(k store.ClientKeys) (store.ClientKeys, error) {
 	return k, nil
 }
 
-// checkJWKSURI: an absolute https URL without credentials or fragment (RFC
-// 7591 §2). Where it points is judged when it is fetched.
+// checkJWKSURI: the URL as the fetcher will read it (safefetch.CheckURL:
+// https, no credentials, no fragment, only the bytes RFC 3986 allows), so
+// that a URL the gateway would never fetch is refused when it is
+// registered, not at the client's first token request. Where it points is
+// judged when it is fetched.
 func checkJWKSURI(s string) error {
-	u, err := url.Parse(s)
-	switch {
-	case len(s) > MaxJWKSURILength:
-		return invalid("jwks_uri", "must be at most %d bytes", MaxJWKSURILength)
-	case err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "":
-		return invalid("jwks_uri", "must be an absolute https URL")
-	case u.Scheme != "https":
-		return invalid("jwks_uri", "must use https")
-	case u.User != nil:
-		return invalid("jwks_uri", "must not carry credentials")
-	case u.Fragment != "" || strings.Contains(s, "#"):
-		return invalid("jwks_uri", "must not have a fragment")
+	if _, err := safefetch.CheckURL(s); err != nil {
+		var fe *safefetch.Error
+		if errors.As(err, &fe) && fe.Detail != "" {
+			return invalid("jwks_uri", "must be an https URL the gateway can fetch (%s)", fe.Detail)
+		}
+		return invalid("jwks_uri", "must be an https URL the gateway can fetch")
 	}
 	return nil
 }
