@@ -17,6 +17,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -594,4 +595,113 @@ func TestPrivateKeyJWTJWKSURI(t *testing.T) {
 	if want := `caddy_blnk_auth_jwks_uri_fetches_total{outcome="address_forbidden"} 1`; !strings.Contains(string(body), want) {
 		t.Errorf("metrics lack %q", want)
 	}
+}
+
+// oauth4webapiDir is the Node project driving the npm oauth4webapi package
+// (pinned exactly in package.json and package-lock.json); its node_modules
+// is not committed: the test installs it with npm ci.
+const oauth4webapiDir = "testdata/oauth4webapi"
+
+var (
+	oauth4webapiInstall    sync.Once
+	oauth4webapiInstallErr error
+)
+
+// requireOAuth4WebAPI makes sure node, npm and the project's dependencies
+// are there: without node or npm the test fails on CI and is skipped
+// elsewhere.
+func requireOAuth4WebAPI(t *testing.T) {
+	t.Helper()
+	for _, tool := range []string{"node", "npm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is not on PATH; CI must provide Node.js for the oauth4webapi test", tool)
+			}
+			t.Skipf("%s is not on PATH: skipping the oauth4webapi test (install Node.js to run it; it fails on CI)", tool)
+		}
+	}
+	oauth4webapiInstall.Do(func() {
+		if _, err := os.Stat(filepath.Join(oauth4webapiDir, "node_modules", "oauth4webapi", "package.json")); err == nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
+		cmd.Dir = oauth4webapiDir
+		cmd.WaitDelay = 5 * time.Second
+		if out, err := cmd.CombinedOutput(); err != nil {
+			oauth4webapiInstallErr = fmt.Errorf("npm ci in %s: %v\n%s", oauth4webapiDir, err, out)
+		}
+	})
+	if oauth4webapiInstallErr != nil {
+		t.Fatal(oauth4webapiInstallErr)
+	}
+}
+
+// TestOAuth4WebAPIPrivateKeyJWT: the npm oauth4webapi package (a strict
+// OAuth client no one here wrote) discovers the gateway's metadata and gets
+// two tokens with PrivateKeyJwt client authentication, through real Caddy on
+// both stores; the assertions it signs say what RFC 7523 asks; the tokens
+// work at blnk_auth; its first request sent again byte for byte is a replay,
+// refused with 401 invalid_client.
+func TestOAuth4WebAPIPrivateKeyJWT(t *testing.T) {
+	requireOAuth4WebAPI(t)
+	forEachStore(t, func(t *testing.T, kind string) {
+		g := startGateway(t, gatewayOptions{store: kind})
+		priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signer := &jwtSigner{key: priv, alg: jose.ES256, kid: "o4w"}
+		c := g.createKeyClient("oauth4webapi", []string{"mcp:read"}, jwks(t, signer))
+		privJWK, err := json.Marshal(jose.JSONWebKey{Key: priv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "node", "client.mjs")
+		cmd.Dir = oauth4webapiDir
+		cmd.Env = append(os.Environ(), "ISSUER="+g.authURL, "CLIENT_ID="+c.Client.ID, "PRIVATE_KEY_JWK="+string(privJWK), "KID="+signer.kid)
+		cmd.WaitDelay = 5 * time.Second
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		runErr := cmd.Run()
+		var res struct {
+			Tokens    []string `json:"tokens"`
+			Assertion struct {
+				Header              map[string]any `json:"header"`
+				Claims              map[string]any `json:"claims"`
+				ClientAssertionType string         `json:"client_assertion_type"`
+				ClientID            string         `json:"client_id"`
+				Authorization       string         `json:"authorization"`
+			} `json:"assertion"`
+			Replay struct {
+				Status int    `json:"status"`
+				Error  string `json:"error"`
+			} `json:"replay"`
+			Error string `json:"error"`
+		}
+		lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil || runErr != nil || res.Error != "" {
+			t.Fatalf("client.mjs: %v %v %s\nstdout: %s\nstderr: %s", runErr, err, res.Error, stdout.String(), stderr.String())
+		}
+		a := res.Assertion
+		t.Logf("oauth4webapi's assertion: header %v, claims %v, client_id %q", a.Header, a.Claims, a.ClientID)
+		if a.Header["alg"] != "ES256" || a.Header["kid"] != "o4w" || a.Claims["iss"] != c.Client.ID || a.Claims["sub"] != c.Client.ID ||
+			a.Claims["jti"] == nil || a.ClientAssertionType != clientassertion.Type || a.Authorization != "" {
+			t.Errorf("the assertion oauth4webapi sent: %+v", a)
+		}
+		if len(res.Tokens) != 2 || res.Tokens[0] == res.Tokens[1] {
+			t.Fatalf("tokens %v, want two", res.Tokens)
+		}
+		for _, tok := range res.Tokens {
+			if r := g.call("/mcp", bearer(tok)...); r.status != http.StatusOK {
+				t.Errorf("API call with oauth4webapi's token: %d %s", r.status, r.raw)
+			}
+		}
+		if res.Replay.Status != http.StatusUnauthorized || res.Replay.Error != "invalid_client" {
+			t.Errorf("the first request replayed: %+v, want 401 invalid_client", res.Replay)
+		}
+	})
 }
