@@ -65,7 +65,7 @@ func Parse(s string) (*Assertion, error) {
 	}
 	h := jws.Signatures[0].Protected
 	a := &Assertion{jws: jws, alg: h.Algorithm, kid: h.KeyID}
-	if err := strictUnmarshal(jws.UnsafePayloadWithoutVerification(), &a.claims); err != nil {
+	if err := strictUnmarshal(jws.UnsafePayloadWithoutVerification(), &a.claims, "iss", "sub", "aud", "exp", "nbf", "iat", "jti"); err != nil {
 		return nil, fmt.Errorf("the claims are not a JSON object of the expected members: %v", err)
 	}
 	return a, nil

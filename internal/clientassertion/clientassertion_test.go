@@ -184,6 +184,10 @@ func TestVerifyRefuses(t *testing.T) {
 		{"HS256", hs256(t, payload)},
 		{"JSON serialization", `{"payload":"` + b64(payload) + `","signatures":[]}`},
 		{"duplicate iss", dupClaims(t, ec)},
+		{"iss twice, in two cases", rawClaims(t, ec, `{"iss":"client-2","ISS":"`+clientID+`","sub":"`+clientID+`","aud":"`+issuer+`","exp":`+jsonInt(now.Add(time.Minute).Unix())+`,"jti":"d"}`)},
+		{"ISS alone", rawClaims(t, ec, `{"ISS":"`+clientID+`","sub":"`+clientID+`","aud":"`+issuer+`","exp":`+jsonInt(now.Add(time.Minute).Unix())+`,"jti":"d"}`)},
+		{"Exp in another case", rawClaims(t, ec, `{"iss":"`+clientID+`","sub":"`+clientID+`","aud":"`+issuer+`","Exp":`+jsonInt(now.Add(time.Minute).Unix())+`,"jti":"d"}`)},
+		{"jti and JTI", rawClaims(t, ec, `{"iss":"`+clientID+`","sub":"`+clientID+`","aud":"`+issuer+`","exp":`+jsonInt(now.Add(time.Minute).Unix())+`,"jti":"d","JTI":"e"}`)},
 	}
 	for _, tc := range cases {
 		if _, err := verify(t, tc.assertion, set); err == nil {
@@ -216,6 +220,17 @@ func dupClaims(t *testing.T, k testKey) string {
 	exp := now.Add(time.Minute).Unix()
 	payload := []byte(`{"iss":"client-2","iss":"` + clientID + `","sub":"` + clientID + `","aud":"` + issuer + `","exp":` + jsonInt(exp) + `,"jti":"d"}`)
 	obj, err := s.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := obj.CompactSerialize()
+	return out
+}
+
+// rawClaims is an assertion with exactly payload as its claims.
+func rawClaims(t *testing.T, k testKey, payload string) string {
+	s, _ := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: k.priv}, (&jose.SignerOptions{}).WithHeader("kid", k.kid))
+	obj, err := s.Sign([]byte(payload))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,6 +271,10 @@ func TestParseKeySetRefuses(t *testing.T) {
 		"duplicate keys member": `{"keys":[],` + one[1:],
 		"trailing data":         one + `{}`,
 		"trailing bracket":      one + `]`,
+		"keys and KEYS":         `{"keys":[` + one[9:len(one)-2] + `],"KEYS":[{"kty":"oct","k":"c2VjcmV0"}]}`,
+		"KEYS only":             `{"KEYS":[` + one[9:len(one)-2] + `]}`,
+		"private D":             strings.Replace(one, `"kty"`, `"D":"AAAA","kty"`, 1),
+		"kty and KTY":           strings.Replace(one, `"kty"`, `"KTY":"oct","kty"`, 1),
 		"duplicate kid":         `{"keys":[` + one[9:len(one)-2] + `,` + one[9:len(one)-2] + `]}`,
 		"too large":             `{"keys":[],"x":"` + strings.Repeat("x", MaxKeySetSize) + `"}`,
 	} {

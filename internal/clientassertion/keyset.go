@@ -15,8 +15,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+	"unicode"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientmetadata"
 )
 
 // Limits on a registered JWK Set.
@@ -66,7 +70,16 @@ func ParseKeySet(b []byte) (*KeySet, error) {
 	var raw struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
-	if err := strictUnmarshal(b, &raw); err != nil {
+	// The rules a fetched jwks_uri document must pass too: members in one
+	// case only, kty present, no symmetric key, no private key material.
+	if err := clientmetadata.CheckJWKS(b); err != nil {
+		var ce *clientmetadata.Error
+		if errors.As(err, &ce) && ce.Detail != "" {
+			return nil, fmt.Errorf("the JWK Set is not acceptable: %s", strings.TrimPrefix(ce.Detail, "jwks "))
+		}
+		return nil, fmt.Errorf("the JWK Set is not acceptable: %v", err)
+	}
+	if err := strictUnmarshal(b, &raw, "keys"); err != nil {
 		return nil, fmt.Errorf("the JWK Set is not a JSON object with a \"keys\" array: %v", err)
 	}
 	if len(raw.Keys) == 0 {
@@ -192,11 +205,14 @@ func (ks *KeySet) hasKID(kid string) bool {
 	return false
 }
 
-// strictUnmarshal is json.Unmarshal refusing an object with a member named
-// twice at its top level (parsers disagree on which one wins) and trailing
-// data.
-func strictUnmarshal(b []byte, v any) error {
-	if err := noDuplicateMembers(b); err != nil {
+// strictUnmarshal is json.Unmarshal refusing what readers disagree on: an
+// object naming a member twice at its top level, even in two cases (Go's
+// encoding/json matches names case-insensitively and keeps the last;
+// others keep the first, or match exactly), a member spelled in another case
+// than one of exact (encoding/json would read "ISS" as iss; a reader that
+// matches exactly would see no iss), and trailing data.
+func strictUnmarshal(b []byte, v any, exact ...string) error {
+	if err := checkMembers(b, exact); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -209,8 +225,9 @@ func strictUnmarshal(b []byte, v any) error {
 	return nil
 }
 
-// noDuplicateMembers fails if b is an object naming a member twice.
-func noDuplicateMembers(b []byte) error {
+// checkMembers fails if b is not an object, names a member twice (compared
+// as encoding/json compares them), or spells one of exact in another case.
+func checkMembers(b []byte, exact []string) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	tok, err := dec.Token()
 	if err != nil {
@@ -226,14 +243,27 @@ func noDuplicateMembers(b []byte) error {
 			return err
 		}
 		name, _ := tok.(string)
-		if seen[name] {
-			return fmt.Errorf("member %q appears twice", name)
+		f := fold(name)
+		if seen[f] {
+			return fmt.Errorf("member %q appears twice (names compared without case)", name)
 		}
-		seen[name] = true
+		seen[f] = true
+		for _, e := range exact {
+			if f == e && name != e {
+				return fmt.Errorf("member %q: write it %q (names are case-sensitive)", name, e)
+			}
+		}
 		var skip json.RawMessage
 		if err := dec.Decode(&skip); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// fold is name as Go's encoding/json compares member names (each rune r as
+// ToUpper(ToLower(r)), so the Kelvin sign is "K"), lower-cased back to
+// compare with the lower-case names of the JOSE specs.
+func fold(name string) string {
+	return strings.Map(func(r rune) rune { return unicode.ToLower(unicode.ToUpper(unicode.ToLower(r))) }, name)
 }
