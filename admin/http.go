@@ -154,6 +154,8 @@ var routes = []route{
 	{Operation{http.MethodPost, "/clients/{client_id}/revoke", ScopeWrite}, (*Handler).revokeClient},
 	{Operation{http.MethodPost, "/clients/{client_id}/roll-secret", ScopeWrite}, (*Handler).rollSecret},
 	{Operation{http.MethodGet, "/audit", ScopeRead}, (*Handler).listAudit},
+	{Operation{http.MethodGet, "/keys", ScopeKeysRead}, (*Handler).listKeys},
+	{Operation{http.MethodPost, "/keys/rotate", ScopeKeysWrite}, (*Handler).rotateKeys},
 	{Operation{http.MethodGet, "/openapi.json", ScopeRead}, (*Handler).serveOpenAPI},
 }
 

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/keyring"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
@@ -90,6 +91,9 @@ func (a Actor) mayManage(what string, self bool) store.Guard {
 	}
 }
 
+// keyAudit is the audit of a key change a makes through s.
+func (a Actor) keyAudit(s *Service) store.Audit { return s.audit(a) }
+
 func (s *Service) audit(a Actor) store.Audit {
 	return store.Audit{Time: s.now().UTC().Truncate(time.Microsecond), Actor: a.ID, Source: a.Source, RequestID: a.RequestID}
 }
@@ -102,6 +106,9 @@ type Service struct {
 	Invalidate func(clientID string)
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Keys manages the signing keys (GET /keys, POST /keys/rotate); nil
+	// answers those 503.
+	Keys keyring.Manager
 }
 
 func (s *Service) now() time.Time {

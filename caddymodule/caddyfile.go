@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -50,6 +51,9 @@ func init() {
 //			token_ttl  <duration>      # default 1h
 //			leeway     <duration>      # default 30s, at most 60s
 //			signing_algorithm ES256|EdDSA  # default ES256
+//			signing_key_rotation <duration>|off  # default 30d
+//			signing_key_publish_lead <duration>  # default 1h; longer than jwks_max_age
+//			jwks_max_age <duration>    # the JWKS's Cache-Control max-age; default 5m
 //			client_cache_size  <n>     # default 100000
 //			client_cache_ttl   <duration>  # default 1m
 //			negative_cache_ttl <duration>  # default 30s
@@ -104,6 +108,24 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 			err = oneString(d, &a.Audience)
 		case "signing_algorithm":
 			err = oneString(d, &a.SigningAlgorithm)
+		case "signing_key_rotation":
+			var v string
+			if err = oneString(d, &v); err != nil {
+				break
+			}
+			if v == "off" {
+				a.SigningKeyRotation = -1
+				break
+			}
+			var dur time.Duration
+			if dur, err = caddy.ParseDuration(v); err != nil || dur <= 0 {
+				err = d.Errf("signing_key_rotation: want a positive duration or off, got %q", v)
+			}
+			a.SigningKeyRotation = caddy.Duration(dur)
+		case "signing_key_publish_lead":
+			err = oneDuration(d, &a.SigningKeyPublishLead)
+		case "jwks_max_age":
+			err = oneDuration(d, &a.JWKSMaxAge)
 		case "token_ttl":
 			err = oneDuration(d, &a.TokenTTL)
 		case "leeway":

@@ -47,6 +47,9 @@ func TestConfigErrors(t *testing.T) {
 		{"leeway too long", with("leeway", "2m"), "leeway"},
 		{"unknown algorithm", with("signing_algorithm", "HS256"), "signing_algorithm"},
 		{"negative cache", with("client_cache_size", -5), "must not be negative"},
+		{"publish lead not past the JWKS max-age", with("signing_key_publish_lead", "5m"), "must be longer than jwks_max_age"},
+		{"rotation period not past the lead", with("signing_key_rotation", "30m"), "must be longer than the publish lead"},
+		{"negative JWKS max-age", with("jwks_max_age", "-1s"), "jwks_max_age"},
 		{"unreachable database", with("database", "postgres://u:pw@127.0.0.1:1/x?connect_timeout=1"), "connecting"},
 	}
 	for _, tc := range cases {

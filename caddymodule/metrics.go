@@ -2,10 +2,14 @@ package caddymodule
 
 import (
 	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/backend"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/keyring"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/resourceserver"
 )
 
@@ -146,4 +150,33 @@ func register(reg *prometheus.Registry, c *prometheus.CounterVec) *prometheus.Co
 		}
 	}
 	return c
+}
+
+// keyrings holds, per registry, the keyring of the config loaded last: the
+// gauge registered once reads whichever config is current after a reload.
+var keyrings sync.Map // *prometheus.Registry → *atomic.Pointer[keyring.Live]
+
+// watchKeys exposes the age of the key signing now, read when scraped: an
+// alert on it catches a rotation that stopped happening.
+func watchKeys(reg *prometheus.Registry, k *keyring.Live) {
+	if reg == nil {
+		return
+	}
+	v, loaded := keyrings.LoadOrStore(reg, new(atomic.Pointer[keyring.Live]))
+	cur := v.(*atomic.Pointer[keyring.Live])
+	cur.Store(k)
+	if loaded {
+		return
+	}
+	_ = reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "caddy", Subsystem: "blnk_auth", Name: "signing_key_age_seconds",
+		Help: "Seconds since the signing key in use activated (signing_key_rotation bounds it while rotation is on).",
+	}, func() float64 {
+		now := time.Now()
+		since := cur.Load().ActiveSince(now)
+		if since.IsZero() {
+			return 0
+		}
+		return now.Sub(since).Seconds()
+	}))
 }

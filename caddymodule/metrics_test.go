@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -42,10 +43,17 @@ func TestMetrics(t *testing.T) {
 			`caddy_blnk_auth_change_feed_synced 1`,
 			`caddy_blnk_auth_revoked_tokens 0`,
 			`caddy_blnk_auth_requests_in_flight 0`,
+			"# TYPE caddy_blnk_auth_signing_key_age_seconds gauge",
 		} {
 			if !strings.Contains(string(body), want) {
 				t.Errorf("metrics lack %q", want)
 			}
+		}
+		// The key was created at this start: its age is a few seconds at most.
+		if m := regexp.MustCompile(`(?m)^caddy_blnk_auth_signing_key_age_seconds ([0-9.e+-]+)$`).FindStringSubmatch(string(body)); m == nil {
+			t.Error("no signing key age sample")
+		} else if age, err := strconv.ParseFloat(m[1], 64); err != nil || age <= 0 || age > 120 {
+			t.Errorf("signing key age %s, want a few seconds", m[1])
 		}
 		// Every metric the shipped Grafana dashboard queries exists.
 		dash, err := os.ReadFile("../grafana/blnk-auth-gateway.json")

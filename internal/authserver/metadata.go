@@ -9,7 +9,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 )
 
-// serveDocument serves the metadata or the JWKS: GET or HEAD, cacheable.
+// serveDocument serves the metadata: GET or HEAD, cacheable.
 func (s *Server) serveDocument(w http.ResponseWriter, r *http.Request, doc func() []byte) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
@@ -26,11 +26,11 @@ func (s *Server) serveDocument(w http.ResponseWriter, r *http.Request, doc func(
 	}
 }
 
-// buildDocuments renders the metadata and the JWKS once, at first use: in a
-// Caddy config, once every protected route has declared its scopes.
+// buildDocuments renders the metadata once, at first use: in a Caddy
+// config, once every protected route has declared its scopes. (The JWKS is
+// rendered per request: keys rotate.)
 func (s *Server) buildDocuments() {
 	s.docs.metadata = s.metadata()
-	s.docs.jwks = s.jwks()
 }
 
 // authMethods are the client authentication methods of the token,

@@ -10,6 +10,7 @@ package authserver
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/backend"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/throttle"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
 )
@@ -46,13 +48,18 @@ type Config struct {
 	// Leeway is the clock skew tolerated on exp: a revoked token's jti is
 	// kept until its expiry plus Leeway.
 	Leeway time.Duration
-	// Signer mints access tokens; its TTL bounds their lifetime (never past
-	// the client's own expiry).
-	Signer *token.Issuer
+	// Signer mints access tokens (a *token.Issuer, or a rotating keyring);
+	// its TTL bounds their lifetime (never past the client's own expiry).
+	Signer Signer
 	// Verifier checks access tokens presented for revocation.
 	Verifier *token.Verifier
-	// Keys returns the public keys the JWKS publishes.
+	// Keys returns the public keys the JWKS publishes; called per JWKS
+	// request, since keys rotate.
 	Keys func() []*token.Key
+	// JWKSMaxAge is the JWKS response's Cache-Control max-age (whole
+	// seconds); 0 means 300s. Keys are published longer than this before
+	// they sign.
+	JWKSMaxAge time.Duration
 	// Decider judges introspected tokens exactly as the resource servers do.
 	Decider *authn.Decider
 	// Backend finds clients (through its cache), records their use and
@@ -88,6 +95,11 @@ type Config struct {
 	AssertionMaxLifetime time.Duration
 }
 
+// Signer mints access tokens.
+type Signer interface {
+	Issue(clientID string, scopes scope.Set, audience string, clientExpires *time.Time, now time.Time) (token.Issued, error)
+}
+
 // Server is the authorization server. Make one with New.
 type Server struct {
 	cfg    Config
@@ -101,12 +113,14 @@ type Server struct {
 	docs documents
 	// inlineKeys are private_key_jwt clients' parsed inline key sets.
 	inlineKeys keySetCache
+	// jwksCacheControl is the JWKS's Cache-Control header value.
+	jwksCacheControl string
 }
 
 // documents are rendered once, at first use.
 type documents struct {
-	once           sync.Once
-	metadata, jwks []byte
+	once     sync.Once
+	metadata []byte
 }
 
 // New makes a Server of cfg.
@@ -115,10 +129,15 @@ func New(cfg Config) *Server {
 		cfg.Logger = zap.NewNop()
 	}
 	base := strings.TrimSuffix(cfg.Issuer.Path, "/")
+	maxAge := cfg.JWKSMaxAge
+	if maxAge <= 0 {
+		maxAge = 300 * time.Second
+	}
 	return &Server{
-		cfg:    cfg,
-		issuer: cfg.Issuer.String(),
-		realm:  `Basic realm="` + cfg.Issuer.Host + `", charset="UTF-8"`,
+		jwksCacheControl: "public, max-age=" + strconv.FormatInt(int64((maxAge+time.Second-1)/time.Second), 10),
+		cfg:              cfg,
+		issuer:           cfg.Issuer.String(),
+		realm:            `Basic realm="` + cfg.Issuer.Host + `", charset="UTF-8"`,
 
 		tokenPath: base + TokenPath,
 		jwksPath:  base + JWKSPath,
@@ -156,7 +175,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case s.revokePath:
 		s.serveRevoke(w, r)
 	case s.jwksPath:
-		s.serveDocument(w, r, func() []byte { return s.docs.jwks })
+		s.serveJWKS(w, r)
 	default:
 		http.NotFound(w, r)
 	}

@@ -55,6 +55,8 @@ type Backend struct {
 	changes atomic.Uint64
 	// feedLosses counts lost change-feed connections.
 	feedLosses atomic.Uint64
+	// keys are told of keyring changes (keys.go).
+	keys keyWatchers
 
 	log    *zap.Logger
 	cancel context.CancelFunc
@@ -351,6 +353,10 @@ type feedWatcher struct {
 // Changed passes client changes to the cache and token revocations to the
 // denylist.
 func (f *feedWatcher) Changed(c store.Change) {
+	if c.Kind == store.ChangeKeys {
+		f.backend.keysChanged()
+		return
+	}
 	if c.JTI != "" {
 		// The change does not carry the token's expiry; the longest a token can
 		// live bounds the entry, and a restart reloads exact expiries.
@@ -403,6 +409,9 @@ func (f *feedWatcher) Synced(ok bool) {
 	}
 	if ok != f.synced {
 		if ok {
+			// Replayed changes tell of key changes made meanwhile; a reload
+			// costs little and also covers a log pruned past this instance.
+			f.backend.keysChanged()
 			f.log.Debug("change feed connected")
 		} else {
 			f.backend.feedLosses.Add(1)
@@ -454,6 +463,7 @@ func (f *feedWatcher) Reset() {
 	f.log.Warn("change feed was away longer than the change log keeps; cleared the client cache")
 	f.Watcher.Reset()
 	f.backend.changes.Add(1)
+	f.backend.keysChanged()
 	f.load = true
 	// Any client may have changed unseen (the denylist reload at the next sync
 	// ends the requests of tokens revoked unseen).

@@ -170,6 +170,10 @@ type SigningKey struct {
 	// operator's secret (the format is package keyring's).
 	Sealed    []byte
 	CreatedAt time.Time
+	// The key's schedule (see KeySchedule): when it starts signing, when it
+	// stops being trusted (nil: not decided yet), when it was revoked (nil:
+	// never), and the last state audited.
+	KeySchedule
 }
 
 // Keyring is everything a store holds about the signing keys.
@@ -196,12 +200,19 @@ type KeyringUpdate struct {
 	// SessionKey replaces the sealed session key, when not nil.
 	SessionKey []byte
 	// Put inserts keys, or replaces the sealed value of a stored kid (its
-	// algorithm and creation time stay).
+	// algorithm, creation time and schedule stay).
 	Put []SigningKey
+	// Schedule changes stored keys' schedules (keys.go); Events are the
+	// audit events of the key changes, written with Audit.
+	Schedule []KeyScheduleChange
+	Events   []KeyEvent
+	Audit    Audit
 }
 
 // Empty reports whether u writes nothing.
-func (u KeyringUpdate) Empty() bool { return u.Check == nil && u.SessionKey == nil && len(u.Put) == 0 }
+func (u KeyringUpdate) Empty() bool {
+	return u.Check == nil && u.SessionKey == nil && len(u.Put) == 0 && len(u.Schedule) == 0 && len(u.Events) == 0
+}
 
 // Change says that a client was created, changed or deleted. IDs increase; the
 // log is replayed after a dropped listener connection.
@@ -211,6 +222,9 @@ type Change struct {
 	// JTI is set when the change revokes one access token (RFC 7009) rather
 	// than changing the client.
 	JTI string
+	// Kind is "" for a client or token change, ChangeKeys when the keyring
+	// changed (ClientID and JTI are then empty).
+	Kind string
 }
 
 // RevokedToken is an access token revoked before its expiry.

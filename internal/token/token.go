@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
@@ -161,7 +162,10 @@ func (i *Issuer) Issue(clientID string, scopes scope.Set, audience string, clien
 
 // Verified is what a valid token says.
 type Verified struct {
-	raw       string
+	raw string
+	// KID is the key that signed it: a cached token is refused once that key
+	// is no longer trusted, and requests in flight with it end.
+	KID       string
 	ClientID  string
 	Scopes    scope.Set
 	Audience  []string
@@ -192,11 +196,21 @@ var ErrInvalid = errors.New("invalid access token")
 // cost tens of microseconds, so a token verified once is remembered, keyed by
 // its full text and only until it expires.
 type Verifier struct {
-	keys   map[string]*Key
+	// keys are the trusted keys by kid; SetKeys replaces them as keys
+	// rotate.
+	keys   atomic.Pointer[map[string]*Key]
 	issuer string
 	leeway time.Duration
 	parser *jwt.Parser
 	cache  *ristretto.Cache[string, *Verified]
+
+	// Refresh, if not nil, is called when a token names a kid the verifier
+	// does not trust: another instance may have published or activated a key
+	// a moment ago. It reloads the keys (calling SetKeys) and reports whether
+	// it did; the kid is then looked up once more. It must bound its own cost
+	// (collapse concurrent calls, reload at most so often): anyone can send a
+	// made-up kid. Set it before the first Verify.
+	Refresh func(kid string) bool
 }
 
 // NewVerifier trusts keys, for tokens from issuer. cacheSize bounds the verified-token cache (0 disables it).
@@ -204,15 +218,12 @@ func NewVerifier(keys []*Key, issuer string, leeway time.Duration, cacheSize int
 	if leeway < 0 || leeway > MaxLeeway {
 		return nil, fmt.Errorf("leeway %s out of range (0 to %s)", leeway, MaxLeeway)
 	}
-	v := &Verifier{keys: map[string]*Key{}, issuer: issuer, leeway: leeway}
-	var algs []string
-	for _, k := range keys {
-		v.keys[k.KID] = k
-		algs = append(algs, k.Algorithm)
-	}
-	// Only our own keys' algorithms: never "none", never HMAC with a public key.
+	v := &Verifier{issuer: issuer, leeway: leeway}
+	v.SetKeys(keys)
+	// Only the algorithms our keys may have: never "none", never HMAC with a
+	// public key; the key named by kid must have the token's algorithm.
 	v.parser = jwt.NewParser(
-		jwt.WithValidMethods(algs),
+		jwt.WithValidMethods([]string{ES256, EdDSA}),
 		jwt.WithIssuer(issuer),
 		jwt.WithLeeway(leeway),
 		jwt.WithExpirationRequired(),
@@ -232,6 +243,22 @@ func NewVerifier(keys []*Key, issuer string, leeway time.Duration, cacheSize int
 		v.cache = c
 	}
 	return v, nil
+}
+
+// SetKeys replaces the trusted keys. A token signed by a key no longer in
+// keys is refused from now on, even if it was verified and cached before.
+func (v *Verifier) SetKeys(keys []*Key) {
+	m := make(map[string]*Key, len(keys))
+	for _, k := range keys {
+		m[k.KID] = k
+	}
+	v.keys.Store(&m)
+}
+
+// Trusts reports whether the key kid is trusted now.
+func (v *Verifier) Trusts(kid string) bool {
+	_, ok := (*v.keys.Load())[kid]
+	return ok
 }
 
 // Close releases the cache.
@@ -331,6 +358,10 @@ func (v *Verifier) Cached(raw string, now time.Time) (*Verified, bool, error) {
 	}
 	if !now.Before(t.ExpiresAt.Add(v.leeway)) {
 		return nil, false, fmt.Errorf("%w: token has expired", ErrInvalid)
+	}
+	if _, ok := (*v.keys.Load())[t.KID]; !ok {
+		// Its key was revoked (an emergency rotation) or retired since.
+		return nil, false, fmt.Errorf("%w: signing key no longer trusted", ErrInvalid)
 	}
 	return t, true, nil
 }
@@ -470,6 +501,7 @@ func (v *Verifier) verify(raw string) (*Verified, error) {
 		return nil, fmt.Errorf("%w: line break in token", ErrInvalid)
 	}
 	var claims Claims
+	var kid string
 	tok, err := v.parser.ParseWithClaims(raw, &claims, func(t *jwt.Token) (any, error) {
 		if typ, _ := t.Header["typ"].(string); !strings.EqualFold(typ, JWTType) && !strings.EqualFold(typ, "application/"+JWTType) {
 			return nil, errors.New(`"typ" header is not at+jwt`)
@@ -479,8 +511,11 @@ func (v *Verifier) verify(raw string) (*Verified, error) {
 		if _, ok := t.Header["crit"]; ok {
 			return nil, errors.New(`"crit" header`)
 		}
-		kid, _ := t.Header["kid"].(string)
-		k, ok := v.keys[kid]
+		kid, _ = t.Header["kid"].(string)
+		k, ok := (*v.keys.Load())[kid]
+		if !ok && kid != "" && v.Refresh != nil && v.Refresh(kid) {
+			k, ok = (*v.keys.Load())[kid]
+		}
 		if !ok {
 			return nil, errors.New("unknown signing key")
 		}
@@ -522,6 +557,7 @@ func (v *Verifier) verify(raw string) (*Verified, error) {
 	}
 	return &Verified{
 		raw:         raw,
+		KID:         kid,
 		ClientID:    claims.ClientID,
 		Scopes:      scopes,
 		Audience:    claims.Audience,

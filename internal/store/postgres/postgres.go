@@ -406,14 +406,15 @@ func readKeyring(ctx context.Context, tx pgx.Tx, lock string) (store.Keyring, er
 	if err := tx.QueryRow(ctx, `SELECT deployment_id, check_value, session_key FROM blnk_auth_keyring `+lock).Scan(&kr.DeploymentID, &kr.Check, &kr.SessionKey); err != nil {
 		return kr, fmt.Errorf("reading the keyring: %w", err)
 	}
-	rows, err := tx.Query(ctx, `SELECT kid, algorithm, sealed_key, created_at FROM blnk_auth_signing_keys ORDER BY created_at DESC, kid`)
+	rows, err := tx.Query(ctx, `SELECT kid, algorithm, sealed_key, created_at, activates_at, retires_at, revoked_at, recorded_state
+		FROM blnk_auth_signing_keys ORDER BY created_at DESC, kid`)
 	if err != nil {
 		return kr, err
 	}
 	kr.Keys, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.SigningKey, error) {
 		var k store.SigningKey
-		err := r.Scan(&k.KID, &k.Algorithm, &k.Sealed, &k.CreatedAt)
-		k.CreatedAt = k.CreatedAt.UTC()
+		err := r.Scan(&k.KID, &k.Algorithm, &k.Sealed, &k.CreatedAt, &k.ActivatesAt, &k.RetiresAt, &k.RevokedAt, &k.RecordedState)
+		utc(&k.CreatedAt, &k.ActivatesAt, k.RetiresAt, k.RevokedAt)
 		return k, err
 	})
 	return kr, err
@@ -446,11 +447,8 @@ func (s *Store) UpdateKeyring(ctx context.Context, decide func(store.Keyring) (s
 				return err
 			}
 		}
-		for _, k := range u.Put {
-			if _, err := tx.Exec(ctx, `INSERT INTO blnk_auth_signing_keys (kid, algorithm, sealed_key, created_at) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (kid) DO UPDATE SET sealed_key = EXCLUDED.sealed_key`, k.KID, k.Algorithm, k.Sealed, k.CreatedAt); err != nil {
-				return err
-			}
+		if err := writeKeys(ctx, tx, u); err != nil {
+			return err
 		}
 		out, err = readKeyring(ctx, tx, "")
 		return err

@@ -581,20 +581,25 @@ func readKeyring(ctx context.Context, tx *sql.Tx) (store.Keyring, error) {
 	if err := tx.QueryRowContext(ctx, `SELECT deployment_id, check_value, session_key FROM blnk_auth_keyring`).Scan(&kr.DeploymentID, &kr.Check, &kr.SessionKey); err != nil {
 		return kr, fmt.Errorf("reading the keyring: %w", err)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT kid, algorithm, sealed_key, created_at FROM blnk_auth_signing_keys ORDER BY created_at DESC, kid`)
+	rows, err := tx.QueryContext(ctx, `SELECT kid, algorithm, sealed_key, created_at, activates_at, retires_at, revoked_at, recorded_state
+		FROM blnk_auth_signing_keys ORDER BY created_at DESC, kid`)
 	if err != nil {
 		return kr, err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			k  store.SigningKey
-			at int64
+			k                store.SigningKey
+			at, activates    int64
+			retires, revoked sql.NullInt64
 		)
-		if err := rows.Scan(&k.KID, &k.Algorithm, &k.Sealed, &at); err != nil {
+		if err := rows.Scan(&k.KID, &k.Algorithm, &k.Sealed, &at, &activates, &retires, &revoked, &k.RecordedState); err != nil {
 			return kr, err
 		}
 		k.CreatedAt = fromMicros(at)
+		k.ActivatesAt = fromMicros(activates)
+		k.RetiresAt = fromNullMicros(retires)
+		k.RevokedAt = fromNullMicros(revoked)
 		kr.Keys = append(kr.Keys, k)
 	}
 	return kr, rows.Err()
@@ -628,11 +633,8 @@ func (s *Store) UpdateKeyring(ctx context.Context, decide func(store.Keyring) (s
 				return err
 			}
 		}
-		for _, k := range u.Put {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO blnk_auth_signing_keys (kid, algorithm, sealed_key, created_at) VALUES (?, ?, ?, ?)
-				ON CONFLICT (kid) DO UPDATE SET sealed_key = excluded.sealed_key`, k.KID, k.Algorithm, k.Sealed, micros(k.CreatedAt)); err != nil {
-				return err
-			}
+		if err := writeKeys(ctx, tx, u); err != nil {
+			return err
 		}
 		out, err = readKeyring(ctx, tx)
 		return err

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TouchLastUsed", testTouchLastUsed},
 		{"Keyring", testKeyring},
 		{"KeyringConcurrent", testKeyringConcurrent},
+		{"KeySchedule", testKeySchedule},
 		{"Follow", testFollow},
 		{"Update", testUpdate},
 		{"UpdateRevoked", testUpdateRevoked},
