@@ -1,6 +1,7 @@
 package authserver_test
 
 import (
+	"math"
 	"net/http"
 	"testing"
 	"time"
@@ -31,7 +32,13 @@ func TestTokenEndpointSecretAllocs(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	n := testing.AllocsPerRun(200, func() { f.post(authserver.TokenPath, authz, body) })
+	// AllocsPerRun counts every goroutine's allocations, the backend's too
+	// (its change feed, its batched last-use writes): the least of a few
+	// measurements is the request's own, however busy the machine.
+	n := math.Inf(1)
+	for range 5 {
+		n = min(n, testing.AllocsPerRun(50, func() { f.post(authserver.TokenPath, authz, body) }))
+	}
 	t.Logf("%.0f allocations per secret token request", n)
 	if n > maxSecretTokenAllocs {
 		t.Errorf("%.0f allocations per secret token request, want at most %d", n, maxSecretTokenAllocs)
