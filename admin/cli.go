@@ -25,7 +25,7 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 	client := &cobra.Command{Use: "client", Short: "Create, list, inspect, update, revoke and delete clients, and roll their secrets"}
 
 	create := &cobra.Command{
-		Use:   "create --name NAME --scopes \"s1 s2\" [--type oauth|api_key] [--expires RFC3339|never] [--rate-limit 100/s [--burst 200]] [--jwks FILE|--jwks-uri URL]",
+		Use:   "create --name NAME --scopes \"s1 s2\" [--type oauth|api_key] [--expires RFC3339|never] [--rate-limit 100/s [--burst 200]] [--redirect-uri URI]... [--jwks FILE|--jwks-uri URL]",
 		Short: "Creates a client and prints its credentials, once",
 		Args:  cobra.NoArgs,
 		RunE: run(func(ctx context.Context, svc *Service, cmd *cobra.Command, _ []string) (any, error) {
@@ -46,7 +46,8 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 			if err != nil {
 				return nil, err
 			}
-			p := CreateParams{Name: name, Type: store.Type(typ), Scopes: strings.Fields(scopes), ExpiresAt: exp, RateLimit: limit}
+			uris, _ := f.GetStringArray("redirect-uri")
+			p := CreateParams{Name: name, Type: store.Type(typ), Scopes: strings.Fields(scopes), ExpiresAt: exp, RateLimit: limit, RedirectURIs: uris}
 			if keys != nil {
 				p.AuthMethod, p.Keys = store.AuthPrivateKeyJWT, *keys
 			}
@@ -62,6 +63,7 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 	create.Flags().String("type", "oauth", "oauth or api_key")
 	create.Flags().String("expires", "never", "Expiry as RFC 3339 (2027-01-01T00:00:00Z) or never")
 	addRateLimitFlags(create, "none")
+	create.Flags().StringArray("redirect-uri", nil, "A redirect URI of the authorization-code flow (repeatable; OAuth clients)")
 	addKeyFlags(create)
 
 	list := &cobra.Command{
@@ -121,7 +123,7 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 		return map[string]any{"client_id": id, "deleted": true}, nil
 	})
 	update := &cobra.Command{
-		Use:   "update CLIENT_ID [--name N] [--scopes \"s1 s2\"] [--expires RFC3339|never] [--rate-limit 100/s|none [--burst 200]] [--jwks FILE|--jwks-uri URL]",
+		Use:   "update CLIENT_ID [--name N] [--scopes \"s1 s2\"] [--expires RFC3339|never] [--rate-limit 100/s|none [--burst 200]] [--redirect-uri URI]... [--no-redirect-uris] [--jwks FILE|--jwks-uri URL]",
 		Short: "Changes a client's name, scopes, expiry or rate limit; narrower scopes, earlier expiry and a new limit bite at once",
 		Args:  cobra.ExactArgs(1),
 		RunE: run(func(ctx context.Context, svc *Service, cmd *cobra.Command, args []string) (any, error) {
@@ -151,13 +153,23 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 				}
 				p.RateLimit = &limit
 			}
+			if f.Changed("redirect-uri") || f.Changed("no-redirect-uris") {
+				uris, _ := f.GetStringArray("redirect-uri")
+				if none, _ := f.GetBool("no-redirect-uris"); none && len(uris) > 0 {
+					return nil, errors.New("give --redirect-uri or --no-redirect-uris, not both")
+				}
+				if uris == nil {
+					uris = []string{}
+				}
+				p.RedirectURIs = &uris
+			}
 			keys, err := keyFlags(cmd)
 			if err != nil {
 				return nil, err
 			}
 			p.Keys = keys
-			if p.Name == nil && p.Scopes == nil && p.ExpiresAt == nil && p.RateLimit == nil && p.Keys == nil {
-				return nil, errors.New("nothing to change: give --name, --scopes, --expires, --rate-limit, --jwks or --jwks-uri")
+			if p.Name == nil && p.Scopes == nil && p.ExpiresAt == nil && p.RateLimit == nil && p.RedirectURIs == nil && p.Keys == nil {
+				return nil, errors.New("nothing to change: give --name, --scopes, --expires, --rate-limit, --redirect-uri, --jwks or --jwks-uri")
 			}
 			c, err := svc.Update(ctx, CLI, args[0], p)
 			if err != nil {
@@ -170,6 +182,8 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 	update.Flags().String("scopes", "", "New space-separated scopes (replace the old ones)")
 	update.Flags().String("expires", "", "New expiry, RFC 3339 or never")
 	addRateLimitFlags(update, "")
+	update.Flags().StringArray("redirect-uri", nil, "Redirect URIs replacing the client's (repeatable)")
+	update.Flags().Bool("no-redirect-uris", false, "Remove every redirect URI")
 	addKeyFlags(update)
 
 	roll := &cobra.Command{

@@ -153,6 +153,10 @@ var routes = []route{
 	{Operation{http.MethodDelete, "/clients/{client_id}", ScopeDelete}, (*Handler).deleteClient},
 	{Operation{http.MethodPost, "/clients/{client_id}/revoke", ScopeWrite}, (*Handler).revokeClient},
 	{Operation{http.MethodPost, "/clients/{client_id}/roll-secret", ScopeWrite}, (*Handler).rollSecret},
+	{Operation{http.MethodGet, "/clients/{client_id}/grants", ScopeRead}, (*Handler).listGrants},
+	{Operation{http.MethodDelete, "/clients/{client_id}/grants", ScopeDelete}, (*Handler).revokeGrant},
+	{Operation{http.MethodGet, "/grants", ScopeRead}, (*Handler).listGrantsByQuery},
+	{Operation{http.MethodDelete, "/grants", ScopeDelete}, (*Handler).revokeGrantByQuery},
 	{Operation{http.MethodGet, "/audit", ScopeRead}, (*Handler).listAudit},
 	{Operation{http.MethodGet, "/keys", ScopeKeysRead}, (*Handler).listKeys},
 	{Operation{http.MethodPost, "/keys/rotate", ScopeKeysWrite}, (*Handler).rotateKeys},
@@ -519,7 +523,7 @@ func (h *Handler) logAudit(action string, c *call, clientID string) {
 
 // createClient: POST /clients → 201 with the credentials, shown once.
 func (h *Handler) createClient(w http.ResponseWriter, r *http.Request, c *call) error {
-	fields, err := readFields(w, r, false, "name", "type", "scopes", "expires_at", "rate_limit", "token_endpoint_auth_method", "jwks", "jwks_uri")
+	fields, err := readFields(w, r, false, "name", "type", "scopes", "expires_at", "rate_limit", "redirect_uris", "token_endpoint_auth_method", "jwks", "jwks_uri")
 	if err != nil {
 		return err
 	}
@@ -548,6 +552,11 @@ func (h *Handler) createClient(w http.ResponseWriter, r *http.Request, c *call) 
 	}
 	if p.RateLimit, err = decodeRateLimit(fields); err != nil {
 		return err
+	}
+	if raw, ok := fields["redirect_uris"]; ok && !isNull(raw) {
+		if err := decodeField(fields, "redirect_uris", &p.RedirectURIs); err != nil {
+			return err
+		}
 	}
 	if raw, ok := fields["token_endpoint_auth_method"]; ok && !isNull(raw) {
 		var m string
@@ -663,7 +672,7 @@ func (h *Handler) getClient(w http.ResponseWriter, r *http.Request, c *call) err
 
 // updateClient: PATCH /clients/{client_id} with any of name, scopes, expires_at.
 func (h *Handler) updateClient(w http.ResponseWriter, r *http.Request, c *call) error {
-	fields, err := readFields(w, r, false, "name", "scopes", "expires_at", "rate_limit", "type", "jwks", "jwks_uri", "token_endpoint_auth_method")
+	fields, err := readFields(w, r, false, "name", "scopes", "expires_at", "rate_limit", "type", "redirect_uris", "jwks", "jwks_uri", "token_endpoint_auth_method")
 	if err != nil {
 		return err
 	}
@@ -705,8 +714,17 @@ func (h *Handler) updateClient(w http.ResponseWriter, r *http.Request, c *call) 
 		}
 		p.RateLimit = &l
 	}
-	if p.Name == nil && p.Scopes == nil && p.ExpiresAt == nil && p.RateLimit == nil && p.Keys == nil {
-		return errBadRequest("nothing to change: send name, scopes, expires_at, rate_limit, jwks or jwks_uri")
+	if raw, ok := fields["redirect_uris"]; ok {
+		list := []string{}
+		if !isNull(raw) {
+			if err := decodeField(fields, "redirect_uris", &list); err != nil {
+				return err
+			}
+		}
+		p.RedirectURIs = &list
+	}
+	if p.Name == nil && p.Scopes == nil && p.ExpiresAt == nil && p.RateLimit == nil && p.RedirectURIs == nil && p.Keys == nil {
+		return errBadRequest("nothing to change: send name, scopes, expires_at, rate_limit, redirect_uris, jwks or jwks_uri")
 	}
 	client, err := h.service().Update(r.Context(), c.actor, c.clientID, p)
 	if err != nil {

@@ -33,6 +33,9 @@ type ClientView struct {
 	// Set as registered, or where it is fetched.
 	JWKS    json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI string          `json:"jwks_uri,omitempty"`
+	// RedirectURIs are where the authorization-code flow may send the
+	// client's codes; [] for none.
+	RedirectURIs []string `json:"redirect_uris"`
 }
 
 // RateLimitView is a rate limit as the admin API reads and writes it:
@@ -88,17 +91,18 @@ type CreatedView struct {
 // View renders c with its status at now.
 func View(c *store.Client, now time.Time) ClientView {
 	v := ClientView{
-		ClientID:   c.ID,
-		Name:       c.Name,
-		Type:       c.Type,
-		Scopes:     c.Scopes.List(),
-		Status:     string(c.Status(now)),
-		CreatedAt:  c.CreatedAt,
-		ExpiresAt:  c.ExpiresAt,
-		RevokedAt:  c.RevokedAt,
-		LastUsedAt: c.LastUsedAt,
-		SecretHint: c.SecretHint,
-		RateLimit:  ViewRateLimit(c.RateLimit),
+		ClientID:     c.ID,
+		Name:         c.Name,
+		Type:         c.Type,
+		Scopes:       c.Scopes.List(),
+		Status:       string(c.Status(now)),
+		CreatedAt:    c.CreatedAt,
+		ExpiresAt:    c.ExpiresAt,
+		RevokedAt:    c.RevokedAt,
+		LastUsedAt:   c.LastUsedAt,
+		SecretHint:   c.SecretHint,
+		RateLimit:    ViewRateLimit(c.RateLimit),
+		RedirectURIs: append([]string{}, c.RedirectURIs...),
 	}
 	if c.Type == store.TypeOAuth {
 		v.TokenEndpointAuthMethod = c.AuthMethod.OrDefault()

@@ -120,6 +120,7 @@ func (h *AdminAPI) Provision(ctx caddy.Context) error {
 			// As the metadata names them (authserver).
 			Issuer:        a.issuerURL.String(),
 			TokenEndpoint: a.issuerURL.String() + authserver.TokenPath,
+			Authorize:     a.flow,
 		})
 	}
 	return nil

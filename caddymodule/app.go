@@ -19,14 +19,17 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authcode"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/backend"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientmetadata"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/keyring"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpsession"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/ratelimit"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/resourceserver"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/safefetch"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/throttle"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
 )
@@ -129,7 +132,8 @@ type App struct {
 	JWKSMaxAge caddy.Duration `json:"jwks_max_age,omitempty"`
 
 	// ClientCacheSize is how many client records (including remembered unknown
-	// IDs) are kept in memory. Default 100000.
+	// IDs) are kept in memory, each about 550 to 650 bytes of heap (about 55 MB
+	// at the default, 625 MB at 1000000; BENCHMARKS.md). Default 100000.
 	ClientCacheSize int64 `json:"client_cache_size,omitempty"`
 
 	// ClientCacheTTL is a backstop: a cached client record is re-read after
@@ -159,6 +163,31 @@ type App struct {
 	// fetched. Default: public https hosts only, with the defaults of
 	// JWKSURIConfig.
 	JWKSURI *JWKSURIConfig `json:"jwks_uri,omitempty"`
+	// ConsentURL turns the authorization-code flow (RFC 6749 §4.1 with PKCE)
+	// on: the URL of the consent page, which the dashboard serves at its
+	// mount followed by /authorize, e.g. /admin/authorize for
+	// handle_path /admin/* { blnk_admin }. A path is on the issuer's host;
+	// an absolute URL may name another host of the same site. The
+	// authorization endpoint sends the browser there with the request
+	// sealed. Default: none, so /oauth/authorize refuses every request and
+	// the token endpoint accepts client_credentials only.
+	ConsentURL string `json:"consent_url,omitempty"`
+
+	// RefreshTokenTTL bounds the life of the refresh tokens of one approval
+	// (a family: every rotation keeps the first one's end). Default 720h (30
+	// days); at most 8760h.
+	RefreshTokenTTL caddy.Duration `json:"refresh_token_ttl,omitempty"`
+
+	// ClientMetadata, with ConsentURL, accepts clients the operator never
+	// registered: an https URL as client_id names a public client (no
+	// secret, PKCE) by its Client ID Metadata Document, fetched with SSRF
+	// protection (https only, no private or loopback addresses unless
+	// allowed, 5 KiB, a time limit, cached). Default: none, so only
+	// registered clients may use the flow.
+	ClientMetadata *ClientMetadataConfig `json:"client_metadata,omitempty"`
+
+	flow       *authcode.Flow // nil when ConsentURL is unset
+	consentURL string
 
 	backend  *backend.Backend
 	poolKey  string
@@ -182,6 +211,38 @@ type App struct {
 	throttle *throttle.Throttle // nil when off
 	// jwksFetcher fetches private_key_jwt clients' jwks_uri key sets.
 	jwksFetcher *safefetch.Fetcher
+}
+
+// ClientMetadataConfig configures Client ID Metadata Documents.
+type ClientMetadataConfig struct {
+	// AllowedHosts, when set, are the only hosts whose documents are
+	// fetched (exact host names, port ignored). Default: any public host.
+	AllowedHosts []string `json:"allowed_hosts,omitempty"`
+	// AllowPrivate lets documents be fetched from loopback, private and
+	// other special-use addresses: for clients on internal hosts, never for
+	// a gateway reachable from the internet. Default false.
+	AllowPrivate bool `json:"allow_private,omitempty"`
+	// Timeout bounds one fetch (connection, TLS, headers, body). Default 5s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// Scopes bound what a client known only by its document may be granted
+	// (the approving person may grant less). Default mcp:* (never the admin
+	// API's scopes unless named here: anyone can publish a document).
+	Scopes []string `json:"scopes,omitempty"`
+}
+
+// defaultMetadataScopes bound unregistered clients when Scopes is empty.
+var defaultMetadataScopes = []string{"mcp:*"}
+
+func (m *ClientMetadataConfig) options() safefetch.Options {
+	return safefetch.Options{AllowPrivate: m.AllowPrivate, AllowedHosts: m.AllowedHosts, Timeout: time.Duration(m.Timeout)}
+}
+
+func (m *ClientMetadataConfig) scopes() (scope.Set, error) {
+	list := m.Scopes
+	if len(list) == 0 {
+		list = defaultMetadataScopes
+	}
+	return scope.FromList(list)
 }
 
 // ThrottleConfig sets the budgets of failed authentications. An address
@@ -257,6 +318,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.TokenCacheSize = DefaultTokenCacheSize
 	}
 	a.keyDefaults()
+	if a.RefreshTokenTTL == 0 {
+		a.RefreshTokenTTL = caddy.Duration(authcode.DefaultRefreshTTL)
+	}
 	if err := a.Validate(); err != nil {
 		return err
 	}
@@ -310,6 +374,20 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.logger.Warn("weak secret: the signing keys are sealed under it, so it is still accepted; replace it", zap.Error(ring.WeakSecret))
 	}
 	a.sessions = mcpsession.New(string(ring.SessionKey))
+	if a.ConsentURL != "" {
+		sealer, err := authcode.NewSealer(ring.SessionKey)
+		if err != nil {
+			return fmt.Errorf("blnk_auth: %w", err)
+		}
+		a.flow = &authcode.Flow{Sealer: sealer, Store: a.backend.Store, Issuer: a.issuerURL.String()}
+		if m := a.ClientMetadata; m != nil {
+			scopes, err := m.scopes()
+			if err != nil {
+				return fmt.Errorf("blnk_auth: client_metadata scopes: %v", err)
+			}
+			a.flow.Public = &authcode.PublicClients{Resolver: clientmetadata.NewResolver(m.options()), Scopes: scopes}
+		}
+	}
 	cacheSize := max(a.TokenCacheSize, 0)
 	a.verifier, err = token.NewVerifier(ring.Keys, issuer, time.Duration(a.Leeway), cacheSize)
 	if err != nil {
@@ -411,6 +489,17 @@ func (a *App) checkSettings(db backend.Database, secret, issuer string) error {
 		return err
 	}
 	a.issuerURL = u
+	if a.ConsentURL != "" {
+		c, err := url.Parse(a.ConsentURL)
+		if err != nil || c.Fragment != "" || c.RawQuery != "" || !strings.HasPrefix(c.Path, "/") ||
+			(c.IsAbs() && c.Scheme != "https" && !(c.Scheme == "http" && isLoopback(c.Hostname()))) || (!c.IsAbs() && c.Host != "") {
+			return fmt.Errorf("blnk_auth: consent_url must be a path such as /admin/authorize, or an https URL, without query or fragment (got %q)", a.ConsentURL)
+		}
+		if !c.IsAbs() {
+			c.Scheme, c.Host = u.Scheme, u.Host
+		}
+		a.consentURL = c.String()
+	}
 	return nil
 }
 
@@ -447,6 +536,20 @@ func (a *App) Validate() error {
 	}
 	if a.ClientCacheSize < 0 || a.ClientCacheTTL < 0 || a.NegativeCacheTTL < 0 {
 		return errors.New("blnk_auth: cache sizes and TTLs must not be negative")
+	}
+	if d := time.Duration(a.RefreshTokenTTL); d < 0 || d > 365*24*time.Hour {
+		return fmt.Errorf("blnk_auth: refresh_token_ttl %s out of range (at most 8760h)", d)
+	}
+	if m := a.ClientMetadata; m != nil {
+		if a.ConsentURL == "" {
+			return errors.New("blnk_auth: client_metadata needs consent_url (the authorization-code flow)")
+		}
+		if err := m.options().Validate(); err != nil {
+			return fmt.Errorf("blnk_auth: client_metadata: %v", err)
+		}
+		if _, err := m.scopes(); err != nil {
+			return fmt.Errorf("blnk_auth: client_metadata scopes: %v", err)
+		}
 	}
 	if t := a.Throttle; t != nil && (t.AddressFailures < 0 || t.ClientFailures < 0 || t.Window < 0 || t.MaxKeys < 0) {
 		return errors.New("blnk_auth: throttle budgets, window and max_keys must not be negative")

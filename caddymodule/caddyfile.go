@@ -58,6 +58,14 @@ func init() {
 //			client_cache_ttl   <duration>  # default 1m
 //			negative_cache_ttl <duration>  # default 30s
 //			token_cache_size   <n>     # default 100000; -1 disables
+//			consent_url <path|url>     # turns the authorization-code flow on, e.g. /admin/authorize; default none
+//			refresh_token_ttl <duration>  # life of an approval's refresh tokens; default 720h
+//			client_metadata {          # accept Client ID Metadata Documents (unregistered public clients); default off
+//				allowed_hosts <host...>    # default: any public host
+//				allow_private              # fetch from private/loopback addresses too; default no
+//				timeout <duration>         # default 5s
+//				scopes <scope...>          # the most such a client may be granted; default mcp:*
+//			}
 //			throttle off               # or a block:
 //			throttle {
 //				address_failures <n>   # per window and address; default 20
@@ -142,6 +150,12 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 			a.Throttle, err = parseThrottle(d)
 		case "jwks_uri":
 			a.JWKSURI, err = parseJWKSURI(d)
+		case "consent_url":
+			err = oneString(d, &a.ConsentURL)
+		case "refresh_token_ttl":
+			err = oneDuration(d, &a.RefreshTokenTTL)
+		case "client_metadata":
+			a.ClientMetadata, err = parseClientMetadata(d)
 		default:
 			return nil, d.Errf("unrecognized blnk_auth option %q", key)
 		}
@@ -150,6 +164,42 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 		}
 	}
 	return httpcaddyfile.App{Name: "blnk_auth", Value: caddyconfig.JSON(a, nil)}, nil
+}
+
+// parseClientMetadata parses the client_metadata block (or the bare option).
+func parseClientMetadata(d *caddyfile.Dispenser) (*ClientMetadataConfig, error) {
+	m := new(ClientMetadataConfig)
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "allowed_hosts":
+			hosts := d.RemainingArgs()
+			if len(hosts) == 0 {
+				return nil, d.ArgErr()
+			}
+			m.AllowedHosts = append(m.AllowedHosts, hosts...)
+		case "allow_private":
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			m.AllowPrivate = true
+		case "timeout":
+			if err := oneDuration(d, &m.Timeout); err != nil {
+				return nil, err
+			}
+		case "scopes":
+			list := d.RemainingArgs()
+			if len(list) == 0 {
+				return nil, d.ArgErr()
+			}
+			m.Scopes = append(m.Scopes, list...)
+		default:
+			return nil, d.Errf("unrecognized client_metadata option %q", d.Val())
+		}
+	}
+	return m, nil
 }
 
 // isLiteral reports whether a secret-bearing value is written out rather than

@@ -85,6 +85,8 @@ func TestCaddyfileErrors(t *testing.T) {
 		"rotation negative":      "{\n\tblnk_auth {\n\t\tsigning_key_rotation -1h\n\t}\n}\n:80 {\n\trespond ok\n}",
 		"rotation two args":      "{\n\tblnk_auth {\n\t\tsigning_key_rotation 1d 2d\n\t}\n}\n:80 {\n\trespond ok\n}",
 		"publish lead bad":       "{\n\tblnk_auth {\n\t\tsigning_key_publish_lead soon\n\t}\n}\n:80 {\n\trespond ok\n}",
+		"consent_url two":        "{\n\tblnk_auth {\n\t\tconsent_url /a /b\n\t}\n}\n:80 {\n\trespond ok\n}",
+		"refresh_token_ttl bad":  "{\n\tblnk_auth {\n\t\trefresh_token_ttl long\n\t}\n}\n:80 {\n\trespond ok\n}",
 	}
 	for name, cfg := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package authserver
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientassertion"
@@ -44,22 +45,27 @@ func (s *Server) metadata() []byte {
 	if s.cfg.Scopes != nil {
 		scopes = s.cfg.Scopes()
 	}
+	grants := []string{"client_credentials"}
+	responseTypes := []string{} // RFC 8414 requires the member
+	if s.cfg.Flow != nil && s.cfg.ConsentURL != "" {
+		grants = []string{"authorization_code", "client_credentials", "refresh_token"}
+		responseTypes = []string{"code"}
+	}
 	md := map[string]any{
 		"issuer":                                iss,
 		"token_endpoint":                        iss + TokenPath,
 		"jwks_uri":                              iss + JWKSPath,
-		"grant_types_supported":                 []string{"client_credentials"},
+		"grant_types_supported":                 grants,
 		"token_endpoint_auth_methods_supported": authMethods,
 		// RFC 8414 §2: the algorithms a private_key_jwt assertion may use.
 		"token_endpoint_auth_signing_alg_values_supported": clientassertion.Algorithms,
 		"scopes_supported": scopes,
-		// This server issues no authorization codes; the endpoint exists because
-		// MCP SDKs' metadata schemas require one (it refuses every request).
-		"authorization_endpoint": iss + AuthorizePath,
-		// RFC 8414 requires the member; no response type is supported.
-		"response_types_supported": []string{},
-		// The official MCP Go SDK refuses metadata without PKCE support, even
-		// for client credentials.
+		// Without the flow the endpoint refuses every request; it is listed
+		// anyway because MCP SDKs' metadata schemas require one.
+		"authorization_endpoint":   iss + AuthorizePath,
+		"response_types_supported": responseTypes,
+		// PKCE with S256 only (plain is refused); the official MCP Go SDK
+		// refuses metadata without it, even for client credentials.
 		"code_challenge_methods_supported":                         []string{"S256"},
 		"introspection_endpoint":                                   iss + IntrospectPath,
 		"introspection_endpoint_auth_methods_supported":            authMethods,
@@ -67,6 +73,17 @@ func (s *Server) metadata() []byte {
 		"revocation_endpoint":                                      iss + RevokePath,
 		"revocation_endpoint_auth_methods_supported":               authMethods,
 		"revocation_endpoint_auth_signing_alg_values_supported":    clientassertion.Algorithms,
+	}
+	if s.cfg.Flow != nil && s.cfg.ConsentURL != "" {
+		md["response_modes_supported"] = []string{"query"}
+		// RFC 9207: every authorization response carries iss.
+		md["authorization_response_iss_parameter_supported"] = true
+		// With Flow.Public, an https URL as client_id names a client by its
+		// Client ID Metadata Document; public clients authenticate with none.
+		md["client_id_metadata_document_supported"] = s.cfg.Flow.Public != nil
+		if s.cfg.Flow.Public != nil {
+			md["token_endpoint_auth_methods_supported"] = append(slices.Clone(authMethods), "none")
+		}
 	}
 	b, _ := json.Marshal(md)
 	return b

@@ -227,6 +227,17 @@ func (l *Live) Issue(clientID string, scopes scope.Set, audience string, clientE
 	return st.issuers[k.KID].Issue(clientID, scopes, audience, clientExpires, now)
 }
 
+// IssueFor mints a token for subject, a person the client acts for, with the
+// key active at now (see token.Issuer.IssueFor).
+func (l *Live) IssueFor(subject, clientID string, scopes scope.Set, audience string, clientExpires *time.Time, now time.Time) (token.Issued, error) {
+	st := l.state.Load()
+	k := st.ring.SigningAt(l.opts.Algorithm, now)
+	if k == nil {
+		return token.Issued{}, ErrNoSigningKey
+	}
+	return st.issuers[k.KID].IssueFor(subject, clientID, scopes, audience, clientExpires, now)
+}
+
 // Signing is the key that signs at now; nil if none.
 func (l *Live) Signing(now time.Time) *token.Key {
 	return l.state.Load().ring.SigningAt(l.opts.Algorithm, now)

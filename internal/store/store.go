@@ -78,6 +78,9 @@ type Client struct {
 	AuthMethod AuthMethod
 	// Keys are a private_key_jwt client's public keys.
 	Keys ClientKeys
+	// RedirectURIs are where the authorization endpoint may send this
+	// client's codes (exact match; any port for a loopback URI).
+	RedirectURIs []string
 }
 
 // RateLimit is a client's rate limit: on average Requests per Per, with
@@ -280,6 +283,8 @@ type ClientUpdate struct {
 	RateLimit **RateLimit
 	// Keys: nil leaves them; else replaces a private_key_jwt client's keys.
 	Keys *ClientKeys
+	// RedirectURIs: nil leaves them; else replaces them.
+	RedirectURIs *[]string
 }
 
 // SecretRoll replaces a client's secret.
@@ -324,10 +329,21 @@ type Session struct {
 	ExpiresAt time.Time
 }
 
+// ChangeTimes reads when changes were written to the change log.
+type ChangeTimes interface {
+	// ChangeTimes returns the write time of each change-log entry of ids
+	// still in the log (pruned ones are left out), for the change feed's lag
+	// metric.
+	ChangeTimes(ctx context.Context, ids []int64) (map[int64]time.Time, error)
+}
+
 // Store is everything the gateway needs from a database. Every mutation writes
 // its audit event and its change-log entry in the same transaction as the
 // change: all three happen, or none.
 type Store interface {
+	AuthCodeStore
+	ChangeTimes
+
 	// CreateClient inserts c; ErrExists if its ID is taken.
 	CreateClient(ctx context.Context, c *Client, a Audit) error
 	// GetClient returns the client or ErrNotFound.

@@ -92,6 +92,10 @@ type Issuer struct {
 type Issued struct {
 	Token     string
 	ExpiresIn int64 // seconds, as in RFC 6749 §5.1
+	// JTI and ExpiresAt are set by IssueFor only (Issue's callers need
+	// neither, and the hot path stays free of the allocation).
+	JTI       string
+	ExpiresAt time.Time
 }
 
 // Issue mints a token for clientID with scopes, for audience. Its expiry is
@@ -101,6 +105,34 @@ type Issued struct {
 // reflection-based JSON per token; client IDs, scope tokens and jti contain
 // nothing JSON must escape, and the strings that might are marshalled.
 func (i *Issuer) Issue(clientID string, scopes scope.Set, audience string, clientExpires *time.Time, now time.Time) (Issued, error) {
+	return i.issue("", clientID, scopes, audience, clientExpires, now)
+}
+
+// MaxSubjectLength bounds the "sub" of a token issued to a person (its JSON
+// string without quotes): with it, every token still fits MaxTokenLength
+// (the 31 bytes of a client ID's sub counted above grow by at most 129 raw
+// bytes, 172 in base64url, and 3858+172 ≤ 4096).
+const MaxSubjectLength = 160
+
+// ErrSubjectTooLong: the person's identifier is longer than MaxSubjectLength.
+var ErrSubjectTooLong = errors.New("the subject is longer than " + strconv.Itoa(MaxSubjectLength) + " bytes")
+
+// IssueFor is Issue for a token a client holds on behalf of a person (the
+// authorization-code flow): "sub" is subject, the person, and "client_id"
+// the client (RFC 9068 §2.2).
+func (i *Issuer) IssueFor(subject, clientID string, scopes scope.Set, audience string, clientExpires *time.Time, now time.Time) (Issued, error) {
+	if subject == "" || ClaimLength(subject) > MaxSubjectLength {
+		return Issued{}, ErrSubjectTooLong
+	}
+	sub, err := json.Marshal(subject)
+	if err != nil {
+		return Issued{}, err
+	}
+	return i.issue(string(sub), clientID, scopes, audience, clientExpires, now)
+}
+
+// issue mints a token; subJSON is the JSON string of "sub", or "" for the client ID.
+func (i *Issuer) issue(subJSON, clientID string, scopes scope.Set, audience string, clientExpires *time.Time, now time.Time) (Issued, error) {
 	now = now.Truncate(time.Second)
 	exp := now.Add(i.TTL)
 	if clientExpires != nil && clientExpires.Before(exp) {
@@ -127,9 +159,15 @@ func (i *Issuer) Issue(clientID string, scopes scope.Set, audience string, clien
 	claims := make([]byte, 0, 256)
 	claims = append(claims, `{"iss":`...)
 	claims = append(claims, i.issJSON...)
-	claims = append(claims, `,"sub":"`...)
-	claims = append(claims, clientID...)
-	claims = append(claims, `","aud":[`...)
+	if subJSON == "" {
+		claims = append(claims, `,"sub":"`...)
+		claims = append(claims, clientID...)
+		claims = append(claims, `","aud":[`...)
+	} else {
+		claims = append(claims, `,"sub":`...)
+		claims = append(claims, subJSON...)
+		claims = append(claims, `,"aud":[`...)
+	}
 	claims = append(claims, aud...)
 	claims = append(claims, `],"exp":`...)
 	claims = strconv.AppendInt(claims, exp.Unix(), 10)
@@ -157,7 +195,11 @@ func (i *Issuer) Issue(clientID string, scopes scope.Set, audience string, clien
 	if len(buf) > MaxTokenLength {
 		return Issued{}, ErrTooLong
 	}
-	return Issued{Token: string(buf), ExpiresIn: int64(exp.Sub(now) / time.Second)}, nil
+	out := Issued{Token: string(buf), ExpiresIn: int64(exp.Sub(now) / time.Second)}
+	if subJSON != "" {
+		out.JTI, out.ExpiresAt = string(jtiText[:]), exp
+	}
+	return out, nil
 }
 
 // Verified is what a valid token says.
@@ -165,8 +207,11 @@ type Verified struct {
 	raw string
 	// KID is the key that signed it: a cached token is refused once that key
 	// is no longer trusted, and requests in flight with it end.
-	KID       string
-	ClientID  string
+	KID      string
+	ClientID string
+	// Subject is "sub": the client ID, or the person a client acts for
+	// (authorization-code flow).
+	Subject   string
 	Scopes    scope.Set
 	Audience  []string
 	ExpiresAt time.Time
@@ -527,8 +572,10 @@ func (v *Verifier) verify(raw string) (*Verified, error) {
 	if err != nil || !tok.Valid {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	if claims.ClientID == "" || claims.Subject != claims.ClientID {
-		return nil, fmt.Errorf("%w: client_id and sub missing or different", ErrInvalid)
+	// sub is the client itself, or the person it acts for: the client is
+	// always client_id, which decides access.
+	if claims.ClientID == "" || claims.Subject == "" {
+		return nil, fmt.Errorf("%w: client_id or sub missing", ErrInvalid)
 	}
 	if len(claims.Audience) == 0 {
 		return nil, fmt.Errorf("%w: no audience", ErrInvalid)
@@ -559,6 +606,7 @@ func (v *Verifier) verify(raw string) (*Verified, error) {
 		raw:         raw,
 		KID:         kid,
 		ClientID:    claims.ClientID,
+		Subject:     claims.Subject,
 		Scopes:      scopes,
 		Audience:    claims.Audience,
 		ExpiresAt:   claims.ExpiresAt.Time,

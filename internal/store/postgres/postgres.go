@@ -64,7 +64,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the pool.
 func (s *Store) Close() { s.pool.Close() }
 
-const clientColumns = `client_id, name, type, scopes, secret_hash, secret_hint, created_at, expires_at, revoked_at, last_used_at, previous_secret_hash, previous_secret_expires_at, rate_limit_requests, rate_limit_per_seconds, rate_limit_burst, token_endpoint_auth_method, jwks, jwks_uri`
+const clientColumns = `client_id, name, type, scopes, secret_hash, secret_hint, created_at, expires_at, revoked_at, last_used_at, previous_secret_hash, previous_secret_expires_at, rate_limit_requests, rate_limit_per_seconds, rate_limit_burst, redirect_uris, token_endpoint_auth_method, jwks, jwks_uri`
 
 func scanClient(row pgx.Row) (*store.Client, error) {
 	var (
@@ -77,7 +77,7 @@ func scanClient(row pgx.Row) (*store.Client, error) {
 		method string
 		keys   [2]*string
 	)
-	if err := row.Scan(&c.ID, &c.Name, &typ, &scopes, &hash, &c.SecretHint, &c.CreatedAt, &c.ExpiresAt, &c.RevokedAt, &c.LastUsedAt, &prev, &c.PreviousSecretExpiresAt, &rl[0], &rl[1], &rl[2], &method, &keys[0], &keys[1]); err != nil {
+	if err := row.Scan(&c.ID, &c.Name, &typ, &scopes, &hash, &c.SecretHint, &c.CreatedAt, &c.ExpiresAt, &c.RevokedAt, &c.LastUsedAt, &prev, &c.PreviousSecretExpiresAt, &rl[0], &rl[1], &rl[2], &c.RedirectURIs, &method, &keys[0], &keys[1]); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, store.ErrNotFound
 		}
@@ -107,6 +107,9 @@ func scanClient(row pgx.Row) (*store.Client, error) {
 	}
 	c.AuthMethod = store.AuthMethod(method)
 	c.Keys = store.ClientKeys{JWKS: deref(keys[0]), JWKSURI: deref(keys[1])}
+	if len(c.RedirectURIs) == 0 {
+		c.RedirectURIs = nil
+	}
 	return &c, nil
 }
 
@@ -159,9 +162,9 @@ func logChange(ctx context.Context, tx pgx.Tx, clientID string) error {
 func (s *Store) CreateClient(ctx context.Context, c *store.Client, a store.Audit) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		rlRequests, rlPer, rlBurst := rateLimitArgs(c.RateLimit)
-		_, err := tx.Exec(ctx, `INSERT INTO blnk_auth_clients (`+clientColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)`,
+		_, err := tx.Exec(ctx, `INSERT INTO blnk_auth_clients (`+clientColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)`,
 			c.ID, c.Name, string(c.Type), c.Scopes.List(), c.SecretHash[:], c.SecretHint, c.CreatedAt, c.ExpiresAt, c.RevokedAt, c.LastUsedAt,
-			hashBytes(c.PreviousSecretHash), c.PreviousSecretExpiresAt, rlRequests, rlPer, rlBurst,
+			hashBytes(c.PreviousSecretHash), c.PreviousSecretExpiresAt, rlRequests, rlPer, rlBurst, uriList(c.RedirectURIs),
 			string(c.AuthMethod.OrDefault()), nullString(c.Keys.JWKS), nullString(c.Keys.JWKSURI))
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
@@ -227,6 +230,10 @@ func (s *Store) RevokeClient(ctx context.Context, id string, at time.Time, a sto
 		c, err = scanClient(tx.QueryRow(ctx, `UPDATE blnk_auth_clients SET revoked_at = coalesce(revoked_at, $2)
 			WHERE client_id = $1 RETURNING `+clientColumns, id, at))
 		if err != nil {
+			return err
+		}
+		// Nothing the client holds works any more: its refresh tokens go too.
+		if err := endClientTokens(ctx, tx, id, false); err != nil {
 			return err
 		}
 		return record(ctx, tx, id, store.ActionRevoke, a)
@@ -302,11 +309,12 @@ func (s *Store) UpdateClient(ctx context.Context, id string, u store.ClientUpdat
 				rate_limit_requests = CASE WHEN $8 THEN $9::integer ELSE rate_limit_requests END,
 				rate_limit_per_seconds = CASE WHEN $8 THEN $10::integer ELSE rate_limit_per_seconds END,
 				rate_limit_burst = CASE WHEN $8 THEN $11::integer ELSE rate_limit_burst END,
-				jwks = CASE WHEN $12 THEN $13::text ELSE jwks END,
-				jwks_uri = CASE WHEN $12 THEN $14::text ELSE jwks_uri END
+				redirect_uris = CASE WHEN $12 THEN $13::text[] ELSE redirect_uris END,
+				jwks = CASE WHEN $14 THEN $15::text ELSE jwks END,
+				jwks_uri = CASE WHEN $14 THEN $16::text ELSE jwks_uri END
 			WHERE client_id = $1 RETURNING `+clientColumns,
 			id, u.Name != nil, deref(u.Name), u.Scopes != nil, scopes, u.ExpiresAt != nil, expires, u.RateLimit != nil, rlRequests, rlPer, rlBurst,
-			u.Keys != nil, nullString(keys.JWKS), nullString(keys.JWKSURI)))
+			u.RedirectURIs != nil, uriListPtr(u.RedirectURIs), u.Keys != nil, nullString(keys.JWKS), nullString(keys.JWKSURI)))
 		if err != nil {
 			return err
 		}
@@ -364,6 +372,9 @@ func (s *Store) DeleteClient(ctx context.Context, id string, a store.Audit, g st
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM blnk_auth_clients WHERE client_id = $1`, id); err != nil {
+			return err
+		}
+		if err := endClientTokens(ctx, tx, id, true); err != nil {
 			return err
 		}
 		return record(ctx, tx, id, store.ActionDelete, a)
@@ -458,16 +469,19 @@ func (s *Store) UpdateKeyring(ctx context.Context, decide func(store.Keyring) (s
 
 // RevokeToken implements store.Store.
 func (s *Store) RevokeToken(ctx context.Context, t store.RevokedToken) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO blnk_auth_revoked_tokens (jti, client_id, expires_at) VALUES ($1, $2, $3)
-			ON CONFLICT (jti) DO NOTHING`, t.JTI, t.ClientID, t.ExpiresAt)
-		if err != nil || tag.RowsAffected() == 0 {
-			return err
-		}
-		_, err = tx.Exec(ctx, `WITH c AS (INSERT INTO blnk_auth_changes (client_id, jti) VALUES ($1, $2) RETURNING id, client_id, jti)
-			SELECT pg_notify('blnk_auth_changes', c.id::text || ' ' || c.client_id || ' ' || c.jti) FROM c`, t.ClientID, t.JTI)
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return revokeTokenTx(ctx, tx, t) })
+}
+
+// revokeTokenTx records a revoked token and its change-log entry inside tx.
+func revokeTokenTx(ctx context.Context, tx pgx.Tx, t store.RevokedToken) error {
+	tag, err := tx.Exec(ctx, `INSERT INTO blnk_auth_revoked_tokens (jti, client_id, expires_at) VALUES ($1, $2, $3)
+		ON CONFLICT (jti) DO NOTHING`, t.JTI, t.ClientID, t.ExpiresAt)
+	if err != nil || tag.RowsAffected() == 0 {
 		return err
-	})
+	}
+	_, err = tx.Exec(ctx, `WITH c AS (INSERT INTO blnk_auth_changes (client_id, jti) VALUES ($1, $2) RETURNING id, client_id, jti)
+		SELECT pg_notify('blnk_auth_changes', c.id::text || ' ' || c.client_id || ' ' || c.jti) FROM c`, t.ClientID, t.JTI)
+	return err
 }
 
 // RevokedTokens implements store.Store.

@@ -207,12 +207,12 @@ func fromNullMicros(v sql.NullInt64) *time.Time {
 	return &t
 }
 
-const clientColumns = `client_id, name, type, scopes, secret_hash, secret_hint, created_at, expires_at, revoked_at, last_used_at, previous_secret_hash, previous_secret_expires_at, rate_limit_requests, rate_limit_per_seconds, rate_limit_burst, token_endpoint_auth_method, jwks, jwks_uri`
+const clientColumns = `client_id, name, type, scopes, secret_hash, secret_hint, created_at, expires_at, revoked_at, last_used_at, previous_secret_hash, previous_secret_expires_at, rate_limit_requests, rate_limit_per_seconds, rate_limit_burst, redirect_uris, token_endpoint_auth_method, jwks, jwks_uri`
 
 func scanClient(row interface{ Scan(...any) error }) (*store.Client, error) {
 	var (
 		c                                 store.Client
-		typ, scopes                       string
+		typ, scopes, uris                 string
 		hash, prev                        []byte
 		created                           int64
 		expires, revoked, used, prevUntil sql.NullInt64
@@ -220,7 +220,7 @@ func scanClient(row interface{ Scan(...any) error }) (*store.Client, error) {
 		method                            string
 		jwks, jwksURI                     sql.NullString
 	)
-	if err := row.Scan(&c.ID, &c.Name, &typ, &scopes, &hash, &c.SecretHint, &created, &expires, &revoked, &used, &prev, &prevUntil, &rlRequests, &rlPer, &rlBurst, &method, &jwks, &jwksURI); err != nil {
+	if err := row.Scan(&c.ID, &c.Name, &typ, &scopes, &hash, &c.SecretHint, &created, &expires, &revoked, &used, &prev, &prevUntil, &rlRequests, &rlPer, &rlBurst, &uris, &method, &jwks, &jwksURI); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, store.ErrNotFound
 		}
@@ -258,6 +258,9 @@ func scanClient(row interface{ Scan(...any) error }) (*store.Client, error) {
 	}
 	c.AuthMethod = store.AuthMethod(method)
 	c.Keys = store.ClientKeys{JWKS: jwks.String, JWKSURI: jwksURI.String}
+	if uris != "" {
+		c.RedirectURIs = strings.Split(uris, " ")
+	}
 	return &c, nil
 }
 
@@ -292,11 +295,11 @@ func record(ctx context.Context, tx *sql.Tx, clientID, action string, a store.Au
 func (s *Store) CreateClient(ctx context.Context, c *store.Client, a store.Audit) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
 		rlRequests, rlPer, rlBurst := rateLimitArgs(c.RateLimit)
-		res, err := tx.ExecContext(ctx, `INSERT INTO blnk_auth_clients (`+clientColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		res, err := tx.ExecContext(ctx, `INSERT INTO blnk_auth_clients (`+clientColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 			ON CONFLICT (client_id) DO NOTHING`,
 			c.ID, c.Name, string(c.Type), c.Scopes.String(), c.SecretHash[:], c.SecretHint, micros(c.CreatedAt),
 			nullMicros(c.ExpiresAt), nullMicros(c.RevokedAt), nullMicros(c.LastUsedAt),
-			hashBytes(c.PreviousSecretHash), nullMicros(c.PreviousSecretExpiresAt), rlRequests, rlPer, rlBurst,
+			hashBytes(c.PreviousSecretHash), nullMicros(c.PreviousSecretExpiresAt), rlRequests, rlPer, rlBurst, strings.Join(c.RedirectURIs, " "),
 			string(c.AuthMethod.OrDefault()), nullString(c.Keys.JWKS), nullString(c.Keys.JWKSURI))
 		if err != nil {
 			return err
@@ -370,6 +373,10 @@ func (s *Store) RevokeClient(ctx context.Context, id string, at time.Time, a sto
 		c, err = scanClient(tx.QueryRowContext(ctx, `UPDATE blnk_auth_clients SET revoked_at = coalesce(revoked_at, ?)
 			WHERE client_id = ? RETURNING `+clientColumns, micros(at), id))
 		if err != nil {
+			return err
+		}
+		// Nothing the client holds works any more: its refresh tokens go too.
+		if err := endClientTokens(ctx, tx, id, false); err != nil {
 			return err
 		}
 		return record(ctx, tx, id, store.ActionRevoke, a)
@@ -449,6 +456,10 @@ func (s *Store) UpdateClient(ctx context.Context, id string, u store.ClientUpdat
 			sets = append(sets, `jwks = ?`, `jwks_uri = ?`)
 			args = append(args, nullString(u.Keys.JWKS), nullString(u.Keys.JWKSURI))
 		}
+		if u.RedirectURIs != nil {
+			sets = append(sets, `redirect_uris = ?`)
+			args = append(args, strings.Join(*u.RedirectURIs, " "))
+		}
 		if len(sets) == 0 {
 			sets = append(sets, `client_id = client_id`) // nothing to change; still recorded
 		}
@@ -500,6 +511,9 @@ func (s *Store) DeleteClient(ctx context.Context, id string, a store.Audit, g st
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM blnk_auth_clients WHERE client_id = ?`, id); err != nil {
+			return err
+		}
+		if err := endClientTokens(ctx, tx, id, true); err != nil {
 			return err
 		}
 		return record(ctx, tx, id, store.ActionDelete, a)
@@ -647,19 +661,22 @@ func (s *Store) UpdateKeyring(ctx context.Context, decide func(store.Keyring) (s
 
 // RevokeToken implements store.Store.
 func (s *Store) RevokeToken(ctx context.Context, t store.RevokedToken) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO blnk_auth_revoked_tokens (jti, client_id, expires_at) VALUES (?, ?, ?)
-			ON CONFLICT (jti) DO NOTHING`, t.JTI, t.ClientID, micros(t.ExpiresAt))
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO blnk_auth_changes (client_id, jti, changed_at) VALUES (?, ?, ?)`,
-			t.ClientID, t.JTI, time.Now().UnixMicro())
+	return s.write(ctx, func(tx *sql.Tx) error { return revokeTokenTx(ctx, tx, t) })
+}
+
+// revokeTokenTx records a revoked token and its change-log entry inside tx.
+func revokeTokenTx(ctx context.Context, tx *sql.Tx, t store.RevokedToken) error {
+	res, err := tx.ExecContext(ctx, `INSERT INTO blnk_auth_revoked_tokens (jti, client_id, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (jti) DO NOTHING`, t.JTI, t.ClientID, micros(t.ExpiresAt))
+	if err != nil {
 		return err
-	})
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO blnk_auth_changes (client_id, jti, changed_at) VALUES (?, ?, ?)`,
+		t.ClientID, t.JTI, time.Now().UnixMicro())
+	return err
 }
 
 // RevokedTokens implements store.Store.

@@ -84,6 +84,9 @@ func diffClient(got, want *store.Client) []string {
 	if got.Keys != want.Keys {
 		d = append(d, fmt.Sprintf("Keys = %+v, want %+v", got.Keys, want.Keys))
 	}
+	if !slices.Equal(got.RedirectURIs, want.RedirectURIs) {
+		d = append(d, fmt.Sprintf("RedirectURIs = %q, want %q", got.RedirectURIs, want.RedirectURIs))
+	}
 	return d
 }
 
@@ -160,6 +163,7 @@ func testRoundTrip(t *testing.T, s store.Store) {
 		// A secret being rolled: the previous one still accepted for a while.
 		PreviousSecretHash:      hashPtr(credential.HashOf(credential.NewSecret())),
 		PreviousSecretExpiresAt: ptr(Base.Add(2*time.Hour + 3*time.Microsecond)),
+		RedirectURIs:            []string{"https://app.example.com/cb?x=1&y=%20", "http://127.0.0.1/callback", "vscode://blnk/cb"},
 	}
 	// The least a client can have: no scopes, no name, no hint, no optional time.
 	minimal := &store.Client{

@@ -64,6 +64,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ClientKeysRefused", testClientKeysRefused},
 		{"Assertions", testAssertions},
 		{"AssertionsConcurrent", testAssertionsConcurrent},
+		{"RedirectURIsUpdate", testRedirectURIsUpdate},
+		{"Grants", testGrants},
+		{"Codes", testCodes},
+		{"RefreshRotation", testRefreshRotation},
+		{"RefreshRevokesAccess", testRefreshRevokesAccess},
+		{"ChangeTimes", testChangeTimes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
