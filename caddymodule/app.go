@@ -26,6 +26,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientmetadata"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/keyring"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpsession"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/oidclogin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/ratelimit"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/resourceserver"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/safefetch"
@@ -189,6 +190,11 @@ type App struct {
 	flow       *authcode.Flow // nil when ConsentURL is unset
 	consentURL string
 
+	// Login is how people sign in at the dashboard's sign-in page besides
+	// keys: through an OpenID Connect provider (see OIDCLogin). Default:
+	// keys only.
+	Login *LoginConfig `json:"login,omitempty"`
+
 	backend  *backend.Backend
 	poolKey  string
 	keyring  *keyring.Live // signs, keeps verifier's keys and the JWKS current, rotates
@@ -211,6 +217,10 @@ type App struct {
 	throttle *throttle.Throttle // nil when off
 	// jwksFetcher fetches private_key_jwt clients' jwks_uri key sets.
 	jwksFetcher *safefetch.Fetcher
+
+	login        *oidclogin.Login // nil when Login.OIDC is not set
+	loginFlowKey []byte
+	loginOutcome func(string) // counts sign-ins through the provider
 }
 
 // ClientMetadataConfig configures Client ID Metadata Documents.
@@ -298,6 +308,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	issuer := repl.ReplaceKnown(a.Issuer, "")
 	if err := a.checkSettings(db, secret, issuer); err != nil {
+		return err
+	}
+	if err := a.provisionLogin(secret, ctx.GetMetricsRegistry()); err != nil {
 		return err
 	}
 	a.audience = repl.ReplaceKnown(a.Audience, "")

@@ -79,6 +79,12 @@ func init() {
 //				trusted_ca_file <pem>  # default the system's roots
 //				min_refresh <duration> # between fetches an unknown kid causes; default 30s
 //			}
+//			login oidc {               # people sign in at the dashboard through an OpenID Connect provider
+//				issuer <url>           # required
+//				client_id <id>         # required
+//				client_secret <secret> # required, e.g. {env.OIDC_CLIENT_SECRET}
+//				...                    # who may sign in and what they may grant: see parseLogin
+//			}
 //		}
 //	}
 func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
@@ -156,6 +162,8 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 			err = oneDuration(d, &a.RefreshTokenTTL)
 		case "client_metadata":
 			a.ClientMetadata, err = parseClientMetadata(d)
+		case "login":
+			a.Login, err = parseLogin(d)
 		default:
 			return nil, d.Errf("unrecognized blnk_auth option %q", key)
 		}
