@@ -12,6 +12,7 @@ import (
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/admin/dashboard"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authserver"
 )
 
 func init() {
@@ -102,7 +103,7 @@ func (h *AdminAPI) Provision(ctx caddy.Context) error {
 	})
 	h.handler = api
 	if !h.NoDashboard {
-		h.handler = dashboard.New(dashboard.Config{
+		cfg := dashboard.Config{
 			API:          api,
 			Store:        a.backend.Store,
 			Clients:      a.backend.Clients,
@@ -116,8 +117,16 @@ func (h *AdminAPI) Provision(ctx caddy.Context) error {
 			Throttle:     a.throttle,
 			Throttled:    func() { a.metrics.throttled("dashboard") },
 			Logger:       ctx.Logger().Named("dashboard"),
-			Authorize:    a.flow,
-		})
+			// As the metadata names them (authserver).
+			Issuer:        a.issuerURL.String(),
+			TokenEndpoint: a.issuerURL.String() + authserver.TokenPath,
+			Authorize:     a.flow,
+		}
+		if ls := a.loginSettings(); ls.login != nil {
+			cfg.OIDC, cfg.OIDCName, cfg.OIDCRedirectURI, cfg.FlowKey, cfg.OIDCOutcome = ls.login, ls.name, ls.redirectURI, ls.flowKey, ls.outcome
+		}
+		cfg.AuthorizePath = a.authorizePath()
+		h.handler = dashboard.New(cfg)
 	}
 	return nil
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientmetadata"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/keyring"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpsession"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/oidclogin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/ratelimit"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/resourceserver"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/safefetch"
@@ -159,6 +160,10 @@ type App struct {
 	// judged. Default: on, with the defaults of ThrottleConfig.
 	Throttle *ThrottleConfig `json:"throttle,omitempty"`
 
+	// JWKSURI says how private_key_jwt clients' jwks_uri key sets are
+	// fetched. Default: public https hosts only, with the defaults of
+	// JWKSURIConfig.
+	JWKSURI *JWKSURIConfig `json:"jwks_uri,omitempty"`
 	// ConsentURL turns the authorization-code flow (RFC 6749 §4.1 with PKCE)
 	// on: the URL of the consent page, which the dashboard serves at its
 	// mount followed by /authorize, e.g. /admin/authorize for
@@ -185,6 +190,11 @@ type App struct {
 	flow       *authcode.Flow // nil when ConsentURL is unset
 	consentURL string
 
+	// Login is how people sign in at the dashboard's sign-in page besides
+	// keys: through an OpenID Connect provider (see OIDCLogin). Default:
+	// keys only.
+	Login *LoginConfig `json:"login,omitempty"`
+
 	backend  *backend.Backend
 	poolKey  string
 	keyring  *keyring.Live // signs, keeps verifier's keys and the JWKS current, rotates
@@ -205,6 +215,12 @@ type App struct {
 	shared *resourceserver.Shared
 
 	throttle *throttle.Throttle // nil when off
+	// jwksFetcher fetches private_key_jwt clients' jwks_uri key sets.
+	jwksFetcher *safefetch.Fetcher
+
+	login        *oidclogin.Login // nil when Login.OIDC is not set
+	loginFlowKey []byte
+	loginOutcome func(string) // counts sign-ins through the provider
 }
 
 // ClientMetadataConfig configures Client ID Metadata Documents.
@@ -292,6 +308,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	issuer := repl.ReplaceKnown(a.Issuer, "")
 	if err := a.checkSettings(db, secret, issuer); err != nil {
+		return err
+	}
+	if err := a.provisionLogin(secret, ctx.GetMetricsRegistry()); err != nil {
 		return err
 	}
 	a.audience = repl.ReplaceKnown(a.Audience, "")
@@ -389,6 +408,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.keyring = keyring.NewLive(a.backend.Store, opts, ring, issuer, time.Duration(a.TokenTTL), a.verifier, a.backend.KeysRemoved, a.logger.Named("keys"))
 	a.stopKeys = a.backend.OnKeysChanged(a.keyring.Changed)
+	// Without the change feed, revocations made elsewhere reach this
+	// instance only by reading the keyring: every second, not every minute.
+	a.keyring.FollowFeed(a.backend.FeedSynced)
 	watchKeys(ctx.GetMetricsRegistry(), a.keyring)
 	if a.Throttle == nil || !a.Throttle.Off {
 		var tc ThrottleConfig
@@ -396,6 +418,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 			tc = *a.Throttle
 		}
 		a.throttle = throttle.New(throttle.Config{AddressFailures: tc.AddressFailures, ClientFailures: tc.ClientFailures, Window: time.Duration(tc.Window), MaxKeys: tc.MaxKeys})
+	}
+	if err := a.provisionJWKSURI(ctx.GetMetricsRegistry()); err != nil {
+		return err
 	}
 	a.decider = &authn.Decider{Clients: a.backend.Clients, Verifier: a.verifier, Revoked: a.backend, Logger: a.logger, Throttle: a.throttle}
 	if a.flow != nil && a.flow.Public != nil {

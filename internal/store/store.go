@@ -72,6 +72,12 @@ type Client struct {
 	// RateLimit is the client's own rate limit; nil for none.
 	RateLimit *RateLimit
 
+	// AuthMethod is how the client authenticates; "" reads as
+	// AuthSecretBasic. A private_key_jwt client's secret hash is of a random
+	// secret nobody was given, and SecretValidity never matches it.
+	AuthMethod AuthMethod
+	// Keys are a private_key_jwt client's public keys.
+	Keys ClientKeys
 	// RedirectURIs are where the authorization endpoint may send this
 	// client's codes (exact match; any port for a loopback URI).
 	RedirectURIs []string
@@ -109,6 +115,10 @@ func (c *Client) SecretMatches(secret string, now time.Time) bool {
 // previous one. Both comparisons always run, in constant time.
 func (c *Client) SecretValidity(secret string, now time.Time) (ok bool, until *time.Time) {
 	current := c.SecretHash.Matches(secret)
+	if c.AuthMethod == AuthPrivateKeyJWT {
+		// One method per client: a key-holding client has no secret.
+		return false, nil
+	}
 	previous := false
 	if c.PreviousSecretHash != nil {
 		previous = c.PreviousSecretHash.Matches(secret) && c.PreviousSecretExpiresAt != nil && now.Before(*c.PreviousSecretExpiresAt)
@@ -271,6 +281,8 @@ type ClientUpdate struct {
 	ExpiresAt **time.Time
 	// RateLimit: nil leaves it; a pointer to nil removes the limit.
 	RateLimit **RateLimit
+	// Keys: nil leaves them; else replaces a private_key_jwt client's keys.
+	Keys *ClientKeys
 	// RedirectURIs: nil leaves them; else replaces them.
 	RedirectURIs *[]string
 }
@@ -304,8 +316,11 @@ type Guard func(current *Client) error
 type Session struct {
 	// TokenHash is the SHA-256 of the cookie's token; the key.
 	TokenHash credential.Hash
-	// ClientID signed in; "" for the master key.
+	// ClientID signed in; "" for the master key and for a person.
 	ClientID string
+	// Person is set when a person signed in through an OpenID Connect
+	// provider (ClientID is "" then); nil for a key session.
+	Person *SessionPerson
 	// CredentialHash is the hash of the secret or key presented at sign-in:
 	// the session ends when that secret stops working (a roll past its grace
 	// period), as the secret itself would.
@@ -323,6 +338,20 @@ type ChangeTimes interface {
 	// still in the log (pruned ones are left out), for the change feed's lag
 	// metric.
 	ChangeTimes(ctx context.Context, ids []int64) (map[int64]time.Time, error)
+}
+
+// SessionPerson is who a person's session is, and what they may grant,
+// as decided at sign-in from the provider's ID token and the configured
+// rules. It is not decided again (the provider is not asked on every
+// request); the session's lifetime bounds how long it holds.
+type SessionPerson struct {
+	// Issuer and Subject are the provider's "iss" and "sub": together, the
+	// stable identity of the person.
+	Issuer, Subject string
+	// Email and Name are as the provider gave them, for display and audit.
+	Email, Name string
+	// MayGrant are the scopes the rules give the person.
+	MayGrant scope.Set
 }
 
 // Store is everything the gateway needs from a database. Every mutation writes
@@ -399,6 +428,8 @@ type Store interface {
 
 	// Close releases the store's connections.
 	Close()
+
+	AssertionStore
 }
 
 // Watcher receives what Store.Follow sees.
