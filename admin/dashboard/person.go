@@ -21,7 +21,7 @@ type Dashboard = Handler
 // Person IDs of key sessions (a person's is PersonID's).
 const (
 	MasterPersonID       = "master"
-	ClientPersonIDPrefix = "client:"
+	ClientPersonIDPrefix = store.ClientPersonIDPrefix
 )
 
 // SignedIn returns the person signed in on r's session, if any (decided as every dashboard request decides it).

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -13,6 +14,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientmetadata"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/safefetch"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
@@ -68,6 +70,9 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, req *clien
 				return nil, oauthErr(http.StatusBadRequest, "invalid_target", "the resource differs from the authorization request's")
 			}
 			resource = res[0]
+		}
+		if oerr := s.personActive(r, code.PersonID, now); oerr != nil {
+			return nil, oerr
 		}
 		// The client may have lost scopes since the person approved.
 		if granted = code.Scopes.Filter(c.Scopes); granted.IsEmpty() {
@@ -146,6 +151,9 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, req *clientRequ
 			// RFC 8707 §2.2: the resource of a refresh is the approved one.
 			return oauthErr(http.StatusBadRequest, "invalid_target", "the resource differs from the one approved")
 		}
+		if oerr := s.personActive(r, t.PersonID, now); oerr != nil {
+			return oerr
+		}
 		granted = t.Scopes.Filter(c.Scopes)
 		if narrow != nil {
 			if !granted.CoversAll(*narrow) {
@@ -195,7 +203,10 @@ func (s *Server) publicClient(r *http.Request, req *clientRequest) (*clientcache
 	if s.cfg.Flow == nil || s.cfg.Flow.Public == nil || (gt != "authorization_code" && gt != "refresh_token") {
 		return nil, errBadClient
 	}
-	c, err := s.cfg.Flow.Public.Client(r.Context(), req.clientID)
+	c, throttled, err := s.fetchPublicClient(r, "token", req.clientID, time.Now())
+	if throttled != nil {
+		return nil, throttled
+	}
 	var cm *clientmetadata.Error
 	if errors.As(err, &cm) && cm.Reason == clientmetadata.ReasonFetch {
 		return nil, oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "the client's metadata document could not be fetched; retry shortly")
@@ -204,6 +215,49 @@ func (s *Server) publicClient(r *http.Request, req *clientRequest) (*clientcache
 		return nil, errBadClient
 	}
 	return &clientcache.Entry{Client: c}, nil
+}
+
+// fetchPublicClient resolves the client known by the metadata document at
+// id, within the throttle of the caller's address (checked before anything
+// is fetched): a document that cannot be used counts as a failed
+// authentication, so an address probing URLs through the gateway is soon
+// refused (throttled: 429) without another fetch.
+func (s *Server) fetchPublicClient(r *http.Request, endpoint, id string, now time.Time) (c *store.Client, throttled *authn.Error, err error) {
+	addr := s.clientIP(r)
+	if wait, refused := s.cfg.Throttle.Check(addr, "", now); refused {
+		if s.cfg.Throttled != nil {
+			s.cfg.Throttled(endpoint)
+		}
+		return nil, authn.Throttled(wait), nil
+	}
+	// The gateway's load (busy) or the caller leaving (canceled) is not a
+	// document that cannot be used.
+	c, err = s.cfg.Flow.Public.Client(r.Context(), id)
+	if err != nil && !errors.Is(err, safefetch.ErrBusy) && !errors.Is(err, safefetch.ErrCanceled) {
+		s.cfg.Throttle.Failed(addr, "", now)
+	}
+	return c, nil, err
+}
+
+// personActive checks that the person of a grant may still act: a person
+// signed in with a client's key ("client:<id>") acts with that client's
+// authority, which ends when it is revoked (the store then ends its grants)
+// or expires, or is deleted. Other persons are not looked up.
+func (s *Server) personActive(r *http.Request, person string, now time.Time) *authn.Error {
+	id, isKey := strings.CutPrefix(person, store.ClientPersonIDPrefix)
+	if !isKey {
+		return nil
+	}
+	e, err := s.cfg.Backend.Clients.Get(r.Context(), id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return errBadGrant("the key that approved this grant no longer exists")
+	case err != nil:
+		return errGrantStore
+	case !e.Client.Active(now):
+		return errBadGrant("the key that approved this grant is revoked or expired")
+	}
+	return nil
 }
 
 // errForeignRefresh: a client presented another client's refresh token.
