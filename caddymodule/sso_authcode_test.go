@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"html"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"golang.org/x/oauth2"
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin/dashboard"
@@ -33,23 +36,40 @@ func ssoGateway(t *testing.T, kind string) (*testGateway, *testProvider, string)
 	apiPort := freePort(t)
 	dash := fmt.Sprintf("http://127.0.0.1:%d/admin/", apiPort)
 	p := startProvider(t, dash+"ui/oidc/callback")
-	g := startGateway(t, gatewayOptions{
-		store:     kind,
-		apiPort:   apiPort,
-		apiRoutes: authcodeRoutes,
-		appExtra: fmt.Sprintf(`consent_url http://127.0.0.1:%d/admin/authorize
+	g := startGateway(t, gatewayOptions{store: kind, apiPort: apiPort, apiRoutes: authcodeRoutes, appExtra: ssoAppExtra(apiPort, p.issuer, "example.com")})
+	return g, p, dash
+}
+
+// ssoAppExtra is the app's consent page and sign-in through the provider
+// at issuer, for people of domain and erin@partner.org.
+func ssoAppExtra(apiPort int, issuer, domain string) string {
+	return fmt.Sprintf(`consent_url http://127.0.0.1:%d/admin/authorize
 login oidc {
 	issuer %s
 	client_id %s
 	client_secret %s
 	name "Example SSO"
-	allowed_domains example.com
+	allowed_domains %s
+	allowed_emails erin@partner.org
 	grant gateway-admins api-keys:read api-keys:write
 	grant mcp-users mcp:read mcp:write
 	default_grant ledgers:read
-}`, apiPort, p.issuer, oidcClientID, oidcClientSecret),
-	})
-	return g, p, dash
+}`, apiPort, issuer, oidcClientID, oidcClientSecret, domain)
+}
+
+// reload runs the gateway's config again with appExtra.
+func (g *testGateway) reload(appExtra string) {
+	g.t.Helper()
+	port := func(u string) int {
+		var n int
+		fmt.Sscanf(u[strings.LastIndex(u, ":")+1:], "%d", &n)
+		return n
+	}
+	g.appExtra = appExtra
+	g.load(g.caddyfile(port(g.authURL), port(g.apiURL), authcodeRoutes))
+	// Connections kept alive by the old servers are closed by them: the
+	// clients (x/oauth2 uses the default one) start afresh.
+	http.DefaultClient.CloseIdleConnections()
 }
 
 // ssoBrowser is one person's browser: a client that follows no redirect
@@ -302,6 +322,167 @@ func TestSSOPersonRules(t *testing.T) {
 		denied := location(t, resp)
 		if q := denied.Query(); denied.Host != "127.0.0.1:53682" || q.Get("error") != "access_denied" || q.Get("state") != "s2" || q.Get("iss") != g.authURL || q.Get("code") != "" {
 			t.Fatalf("a person who may grant none of it: %s", denied)
+		}
+	})
+}
+
+// TestSSOAuthorizationCodeBrowser: the same flow in Chromium, from another
+// site's page sending the person to the authorization URL, to the client's
+// redirect URI: the consent page sends them to the sign-in page, "Sign in
+// with Example SSO" to the provider (another site, so the callback and
+// what follows are a cross-site navigation, which the Strict session
+// cookie does not follow), whose login form brings them back to the
+// consent page; they approve, the client receives the code and exchanges
+// it; the dashboard lists the grant under the person's email.
+func TestSSOAuthorizationCodeBrowser(t *testing.T) {
+	apiPort := freePort(t)
+	dash := fmt.Sprintf("http://127.0.0.1:%d/admin/", apiPort)
+	p := startProviderOn(t, dash+"ui/oidc/callback", "localhost", freePort(t))
+	g := startGateway(t, gatewayOptions{
+		store:     kindSQLite,
+		apiPort:   apiPort,
+		apiRoutes: authcodeRoutes,
+		appExtra: fmt.Sprintf(`consent_url http://127.0.0.1:%d/admin/authorize
+login oidc {
+	issuer %s
+	client_id %s
+	client_secret %s
+	name "Example SSO"
+	allowed_domains example.com
+	grant gateway-admins api-keys:read api-keys:write
+	grant mcp-users mcp:read mcp:write
+}`, apiPort, p.issuer, oidcClientID, oidcClientSecret),
+	})
+	c, cfg := g.oauthClient("mcp:read", "mcp:write", "ledgers:write")
+	cfg.Scopes = []string{"mcp:read", "ledgers:write"}
+	verifier := oauth2.GenerateVerifier()
+
+	// The client: a page on localhost (another site than the gateway) that
+	// sends the browser to the authorization URL, and its redirect URI.
+	var (
+		mu  sync.Mutex
+		got url.Values
+	)
+	var authURL string
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/connect":
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprintf(w, `<!doctype html><title>host</title><a id="connect" href="%s">Connect</a>`, html.EscapeString(authURL))
+		case "/callback":
+			mu.Lock()
+			got = r.URL.Query()
+			mu.Unlock()
+			fmt.Fprint(w, "<!doctype html><title>done</title><p id=done>You may close this window.</p>")
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(app.Close)
+	appURL := strings.Replace(app.URL, "127.0.0.1", "localhost", 1)
+	cfg.RedirectURL = app.URL + "/callback" // the registered loopback URI, on the app's port
+	authURL = cfg.AuthCodeURL("browser-sso", oauth2.S256ChallengeOption(verifier))
+
+	pg := openPage(t, dash, 1000, 800)
+	pg.run("opening the host's page", chromedp.Navigate(appURL+"/connect"))
+	pg.click("#connect")
+	pg.waitAcross(visible("#signin-sso-button"), "the sign-in page's single sign-on button")
+	pg.click("#signin-sso-button")
+	pg.waitAcross(`location.href.startsWith(`+fmt.Sprintf("%q", p.issuer)+`) && !!document.querySelector("#username")`, "the provider's login page")
+	pg.fill("#username", "alice@example.com")
+	pg.fill("#password", oidcPassword)
+	pg.click(`button[type="submit"]`)
+	pg.waitAcross(`!!document.getElementById("consent-approve")`, "the consent page after signing in at the provider")
+	if who := pg.text("#consent-person"); who != "alice@example.com" {
+		t.Errorf("the consent page names %q", who)
+	}
+	if s := pg.text("#consent-scopes"); s != "mcp:read" {
+		t.Errorf("consent page scopes %q, want mcp:read (asked and held; ledgers:write is not alice's to grant)", s)
+	}
+	pg.click("#consent-approve")
+	pg.waitAcross(`!!document.getElementById("done")`, "the client's redirect URI")
+	mu.Lock()
+	q := got
+	mu.Unlock()
+	if q.Get("state") != "browser-sso" || q.Get("iss") != g.authURL || q.Get("code") == "" {
+		t.Fatalf("the client received %v", q)
+	}
+	tok, err := cfg.Exchange(context.Background(), q.Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("exchange: %v", err)
+	}
+	alice := dashboard.PersonID(p.issuer, "id-alice")
+	if cl := jwtClaims(t, tok.AccessToken); cl["sub"] != alice || cl["client_id"] != c.Client.ID || cl["scope"] != "mcp:read" || g.mcpStatus(tok.AccessToken) != http.StatusOK {
+		t.Fatalf("access token %v", cl)
+	}
+
+	// The dashboard, where alice is signed in, lists her grant by her email.
+	pg.open()
+	pg.waitAcross(visible("#keys-view"), "the API Keys table")
+	nameBtn := fmt.Sprintf(`#keys-body button[data-client-id=%q]`, c.Client.ID)
+	pg.clickUntil(nameBtn, `document.getElementById("details-dialog").open`, "the details panel")
+	pg.wait(`document.querySelectorAll("#details-grants li[data-person]").length === 1`, "one grant listed")
+	if who := pg.text(fmt.Sprintf(`#details-grants li[data-person=%q] strong`, alice)); who != "alice@example.com" {
+		t.Errorf("the grant names %q", who)
+	}
+}
+
+// TestSSONarrowedRules: a person's grant lasts only while the rules let
+// them in, as their dashboard session does. Once their address is no
+// longer allowed, or the provider that signed them in is no longer the
+// configured one, their refresh tokens and codes are refused (invalid_grant)
+// and the family ends; people still allowed keep theirs.
+func TestSSONarrowedRules(t *testing.T) {
+	forEachStore(t, func(t *testing.T, kind string) {
+		g, p, dash := ssoGateway(t, kind)
+		ctx := context.Background()
+		_, cfg := g.oauthClient("mcp:read", "mcp:write")
+		apiPort := func() int { var n int; fmt.Sscanf(g.apiURL[strings.LastIndex(g.apiURL, ":")+1:], "%d", &n); return n }()
+
+		// approved runs the flow for email and returns its tokens, and a
+		// code not yet exchanged with its verifier.
+		approved := func(email string) (*oauth2.Token, string, string) {
+			b := newSSOBrowser(t, g, p, dash)
+			v := oauth2.GenerateVerifier()
+			resp, page := b.toConsent(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(v)), email)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("consent page for %s: %d %s", email, resp.StatusCode, page)
+			}
+			tok, err := cfg.Exchange(ctx, b.decide(page, true).Query().Get("code"), oauth2.VerifierOption(v))
+			if err != nil {
+				t.Fatalf("exchange for %s: %v", email, err)
+			}
+			v2 := oauth2.GenerateVerifier()
+			resp, _ = b.get(cfg.AuthCodeURL("s2", oauth2.S256ChallengeOption(v2)))
+			resp, _ = b.get(location(t, resp).String()) // remembered: the answer at once
+			return tok, location(t, resp).Query().Get("code"), v2
+		}
+		alice, aliceCode, aliceVerifier := approved("alice@example.com")
+		erin, _, _ := approved("erin@partner.org") // allowed by her address below
+
+		// alice's domain leaves the rules; erin is listed by address.
+		g.reload(ssoAppExtra(apiPort, p.issuer, "example.org"))
+		if _, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: alice.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
+			t.Fatalf("refresh by a person the rules no longer let in: %v, want invalid_grant", err)
+		}
+		if _, err := cfg.Exchange(ctx, aliceCode, oauth2.VerifierOption(aliceVerifier)); !isOAuthError(err, "invalid_grant") {
+			t.Fatalf("code of a person the rules no longer let in: %v, want invalid_grant", err)
+		}
+		// Let in again, the family stays ended.
+		g.reload(ssoAppExtra(apiPort, p.issuer, "example.com"))
+		if _, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: alice.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
+			t.Fatalf("refresh of an ended family: %v, want invalid_grant", err)
+		}
+		erin2, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: erin.RefreshToken}).Token()
+		if err != nil || g.mcpStatus(erin2.AccessToken) != http.StatusOK {
+			t.Fatalf("refresh by a person still let in: %v", err)
+		}
+
+		// Another provider configured: no one it did not sign in keeps a grant.
+		other := startProvider(t, dash+"ui/oidc/callback")
+		g.reload(ssoAppExtra(apiPort, other.issuer, "example.com"))
+		if _, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: erin2.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
+			t.Fatalf("refresh by a person of a provider no longer configured: %v, want invalid_grant", err)
 		}
 	})
 }
