@@ -8,6 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/blnkfinance/blnk-auth-gateway/admin/dashboard"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authserver"
 )
 
@@ -70,6 +71,9 @@ func (a *App) authServer(logger *zap.Logger) *authserver.Server {
 		Flow:         a.flow,
 		ConsentURL:   a.consentURL,
 		RefreshTTL:   time.Duration(a.RefreshTokenTTL),
+		PersonAllowed: func(personID, name string) bool {
+			return dashboard.PersonAllowed(a.login, personID, name)
+		},
 	})
 }
 

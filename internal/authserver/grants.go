@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -69,6 +70,9 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, req *clien
 			}
 			resource = res[0]
 		}
+		if !s.personAllowed(code.PersonID, code.PersonName) {
+			return nil, errPersonRefused
+		}
 		// The client may have lost scopes since the person approved.
 		if granted = code.Scopes.Filter(c.Scopes); granted.IsEmpty() {
 			return nil, oauthErr(http.StatusBadRequest, "invalid_scope", "the client no longer holds any of the granted scopes")
@@ -130,9 +134,10 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, req *clientRequ
 	ctx := r.Context()
 	next := authcode.NewRefreshToken()
 	var (
-		issued        token.Issued
-		granted       scope.Set
-		foreignFamily string
+		issued           token.Issued
+		granted          scope.Set
+		foreignFamily    string
+		family, personID string
 	)
 	// The access token is minted inside the rotation's transaction, so that
 	// the stored successor names it (revoking the family revokes it) and a
@@ -142,6 +147,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, req *clientRequ
 			foreignFamily = t.Family
 			return errForeignRefresh
 		}
+		family, personID = t.Family, t.PersonID
 		if res, asked := req.form["resource"]; asked && res[0] != t.Resource && !(t.Resource == "" && authn.SameResource(res[0], s.cfg.Audience)) {
 			// RFC 8707 §2.2: the resource of a refresh is the approved one.
 			return oauthErr(http.StatusBadRequest, "invalid_target", "the resource differs from the one approved")
@@ -183,8 +189,43 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, req *clientRequ
 		s.cfg.Logger.Warn("rotating a refresh token", zap.Error(err))
 		return errGrantStore
 	}
+	if oerr := s.personStillAllowed(ctx, c.ID, personID, family); oerr != nil {
+		return oerr // the access token minted is never handed out
+	}
 	s.writePersonToken(w, e, issued, granted, next, now)
 	return nil
+}
+
+// errPersonRefused: the person who approved the grant may no longer hold it.
+var errPersonRefused = errBadGrant("the person who approved the grant may no longer hold it")
+
+func (s *Server) personAllowed(personID, name string) bool {
+	return s.cfg.PersonAllowed == nil || s.cfg.PersonAllowed(personID, name)
+}
+
+// personStillAllowed asks PersonAllowed about the person of a refresh
+// token just rotated (the refresh token does not record the person's name;
+// their grant does), and ends the family of a person it refuses (a
+// person let in again later signs in and approves again, as their
+// dashboard session would be opened again). A store that cannot say lets
+// the refresh through, with a warning: the next refresh asks again.
+func (s *Server) personStillAllowed(ctx context.Context, clientID, personID, family string) *authn.Error {
+	if s.cfg.PersonAllowed == nil {
+		return nil
+	}
+	g, err := s.cfg.Backend.Store.GetGrant(ctx, clientID, personID)
+	switch {
+	case err == nil && s.cfg.PersonAllowed(personID, g.PersonName):
+		return nil
+	case err != nil && !errors.Is(err, store.ErrNoGrant):
+		s.cfg.Logger.Warn("reading a grant to check its person; refresh allowed", zap.Error(err))
+		return nil
+	}
+	s.cfg.Logger.Info("refresh refused: the person who approved may no longer hold the grant", zap.String("client_id", clientID), zap.String("person", personID))
+	if err := s.cfg.Backend.Store.RevokeRefreshFamily(ctx, family); err != nil {
+		s.cfg.Logger.Warn("revoking a refresh token family", zap.Error(err))
+	}
+	return errPersonRefused
 }
 
 // publicClient is the client of a token request without a secret: one
