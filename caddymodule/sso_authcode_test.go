@@ -18,7 +18,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"golang.org/x/oauth2"
 
+	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/admin/dashboard"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authcode"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
@@ -485,4 +487,44 @@ func TestSSONarrowedRules(t *testing.T) {
 			t.Fatalf("refresh by a person of a provider no longer configured: %v, want invalid_grant", err)
 		}
 	})
+}
+
+// TestSSOLongRequest: an authorization request the endpoint accepts must
+// survive the sign-in it leads to. The consent page's URL (the sealed
+// request) travels as the sign-in page's next, through the provider in the
+// flow cookie: a request whose sealed form is longer than a next may be
+// (a long state with a long redirect URI) is refused at the endpoint,
+// back at the client with invalid_request, rather than leaving a signed-out
+// person at a sign-in page that calls its own link unsafe. One within the
+// bound (the longest state with a short redirect URI) gets through.
+func TestSSOLongRequest(t *testing.T) {
+	g, p, dash := ssoGateway(t, kindSQLite)
+	longRedirect := "https://app.example.com/oauth/callback/" + strings.Repeat("a", 300)
+	c, err := g.svc.Create(context.Background(), admin.CLI, admin.CreateParams{
+		Name: "Long", Type: store.TypeOAuth, Scopes: []string{"mcp:read"}, RedirectURIs: []string{testRedirect, longRedirect},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &oauth2.Config{ClientID: c.Client.ID, ClientSecret: c.Secret, Scopes: []string{"mcp:read"},
+		Endpoint: oauth2.Endpoint{AuthURL: g.authURL + "/oauth/authorize", TokenURL: g.authURL + "/oauth/token", AuthStyle: oauth2.AuthStyleInHeader}}
+	longState := strings.Repeat("s", authcode.MaxStateLength)
+	verifier := oauth2.GenerateVerifier()
+
+	cfg.RedirectURL = longRedirect
+	b := newSSOBrowser(t, g, p, dash)
+	resp, body := b.get(cfg.AuthCodeURL(longState, oauth2.S256ChallengeOption(verifier)))
+	back := location(t, resp)
+	if back.Host != "app.example.com" || back.Query().Get("error") != "invalid_request" || back.Query().Get("iss") != g.authURL {
+		t.Fatalf("a request too long for the sign-in: sent to %s (%s), want invalid_request at the client", back, body)
+	}
+
+	cfg.RedirectURL = "http://127.0.0.1:53682/callback"
+	resp, page := b.toConsent(cfg.AuthCodeURL(longState, oauth2.S256ChallengeOption(verifier)), "alice@example.com")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("consent page after signing in with the longest state: %d %s", resp.StatusCode, page)
+	}
+	if q := b.decide(page, true).Query(); q.Get("state") != longState || q.Get("code") == "" {
+		t.Fatalf("authorization response %v", q)
+	}
 }
