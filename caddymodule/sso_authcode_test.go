@@ -528,3 +528,46 @@ func TestSSOLongRequest(t *testing.T) {
 		t.Fatalf("authorization response %v", q)
 	}
 }
+
+// TestSSOKeyPersonRevoked: the same rule for a person who signed in with a
+// client's key: what they approved lasts only while that key could still
+// sign them in. A stolen key used to approve an application of the thief's
+// must not leave refresh tokens that outlive the key's revocation.
+func TestSSOKeyPersonRevoked(t *testing.T) {
+	forEachStore(t, func(t *testing.T, kind string) {
+		g, _, _ := ssoGateway(t, kind)
+		ctx := context.Background()
+		_, cfg := g.oauthClient("mcp:read")
+		key := g.create("operator", store.TypeAPIKey, []string{"api-keys:read", "mcp:read"}, nil)
+
+		b := newBrowser(t, g)
+		req, _ := http.NewRequest(http.MethodPost, g.apiURL+"/admin/ui/session", strings.NewReader(`{"api_key":"`+key.Secret+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Origin", g.apiURL)
+		resp, err := b.client.Do(req)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("sign-in with a key: %v %v", err, resp)
+		}
+		resp.Body.Close()
+		verifier := oauth2.GenerateVerifier()
+		tok, err := cfg.Exchange(ctx, b.authorize(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), true).Get("code"), oauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cl := jwtClaims(t, tok.AccessToken); cl["sub"] != "client:"+key.Client.ID {
+			t.Fatalf("claims %v", cl)
+		}
+		// A code approved before the revocation, not yet exchanged.
+		q := b.authorize(cfg.AuthCodeURL("s2", oauth2.S256ChallengeOption(verifier)), true)
+
+		if _, err := g.svc.Revoke(ctx, adminCLI(), key.Client.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
+			t.Fatalf("refresh of a grant approved with a key since revoked: %v, want invalid_grant", err)
+		}
+		if _, err := cfg.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_grant") {
+			t.Fatalf("code approved with a key since revoked: %v, want invalid_grant", err)
+		}
+	})
+}
