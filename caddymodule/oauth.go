@@ -52,28 +52,26 @@ func (o *OAuth) Provision(ctx caddy.Context) error {
 // authServer is the authorization server of the app's store, keys and routes.
 func (a *App) authServer(logger *zap.Logger) *authserver.Server {
 	return authserver.New(authserver.Config{
-		Issuer:       a.issuerURL,
-		Audience:     a.audience,
-		Leeway:       time.Duration(a.Leeway),
-		Signer:       a.keyring,
-		Verifier:     a.verifier,
-		Keys:         a.publishedKeys,
-		JWKSMaxAge:   jwksMaxAge(a.JWKSMaxAge),
-		Decider:      a.decider,
-		Backend:      a.backend,
-		Resource:     a.routes.Known,
-		Scopes:       a.routes.Scopes,
-		Logger:       logger,
-		TokenOutcome: a.metrics.token,
-		Throttle:     a.throttle,
-		ClientIP:     clientIP,
-		Throttled:    a.metrics.throttled,
-		Flow:         a.flow,
-		ConsentURL:   a.consentURL,
-		RefreshTTL:   time.Duration(a.RefreshTokenTTL),
-		PersonAllowed: func(personID, name string) bool {
-			return dashboard.PersonAllowed(a.login, personID, name)
-		},
+		Issuer:        a.issuerURL,
+		Audience:      a.audience,
+		Leeway:        time.Duration(a.Leeway),
+		Signer:        a.keyring,
+		Verifier:      a.verifier,
+		Keys:          a.publishedKeys,
+		JWKSMaxAge:    jwksMaxAge(a.JWKSMaxAge),
+		Decider:       a.decider,
+		Backend:       a.backend,
+		Resource:      a.routes.Known,
+		Scopes:        a.routes.Scopes,
+		Logger:        logger,
+		TokenOutcome:  a.metrics.token,
+		Throttle:      a.throttle,
+		ClientIP:      clientIP,
+		Throttled:     a.metrics.throttled,
+		Flow:          a.flow,
+		ConsentURL:    a.consentURL,
+		RefreshTTL:    time.Duration(a.RefreshTokenTTL),
+		PersonAllowed: dashboard.GrantHolders{Login: a.login, Clients: a.backend.Clients, Now: time.Now}.Allowed,
 	})
 }
 

@@ -46,9 +46,10 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, req *clien
 	}
 	c := e.Client
 	var (
-		issued  token.Issued
-		granted scope.Set
-		rt      = authcode.NewRefreshToken()
+		issued                     token.Issued
+		granted                    scope.Set
+		rt                         = authcode.NewRefreshToken()
+		person, personName, family string
 	)
 	// The request is judged and the tokens minted inside the redemption's
 	// transaction: the code is spent, and what it issues recorded, at once.
@@ -70,13 +71,11 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, req *clien
 			}
 			resource = res[0]
 		}
-		if !s.personAllowed(code.PersonID, code.PersonName) {
-			return nil, errPersonRefused
-		}
 		// The client may have lost scopes since the person approved.
 		if granted = code.Scopes.Filter(c.Scopes); granted.IsEmpty() {
 			return nil, oauthErr(http.StatusBadRequest, "invalid_scope", "the client no longer holds any of the granted scopes")
 		}
+		person, personName, family = code.PersonID, code.PersonName, code.Family
 		var oerr *authn.Error
 		if issued, oerr = s.mintForPerson(c, code.PersonID, granted, resource, now); oerr != nil {
 			return nil, oerr
@@ -102,6 +101,9 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, req *clien
 	case err != nil:
 		s.cfg.Logger.Warn("redeeming an authorization code", zap.Error(err))
 		return errGrantStore
+	}
+	if oerr := s.personStillAllowed(r.Context(), c.ID, person, &personName, family); oerr != nil {
+		return oerr // what the exchange minted is never handed out
 	}
 	s.writePersonToken(w, e, issued, granted, rt, now)
 	return nil
@@ -189,7 +191,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, req *clientRequ
 		s.cfg.Logger.Warn("rotating a refresh token", zap.Error(err))
 		return errGrantStore
 	}
-	if oerr := s.personStillAllowed(ctx, c.ID, personID, family); oerr != nil {
+	if oerr := s.personStillAllowed(ctx, c.ID, personID, nil, family); oerr != nil {
 		return oerr // the access token minted is never handed out
 	}
 	s.writePersonToken(w, e, issued, granted, next, now)
@@ -199,29 +201,38 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, req *clientRequ
 // errPersonRefused: the person who approved the grant may no longer hold it.
 var errPersonRefused = errBadGrant("the person who approved the grant may no longer hold it")
 
-func (s *Server) personAllowed(personID, name string) bool {
-	return s.cfg.PersonAllowed == nil || s.cfg.PersonAllowed(personID, name)
-}
-
-// personStillAllowed asks PersonAllowed about the person of a refresh
-// token just rotated (the refresh token does not record the person's name;
-// their grant does), and ends the family of a person it refuses (a
-// person let in again later signs in and approves again, as their
-// dashboard session would be opened again). A store that cannot say lets
-// the refresh through, with a warning: the next refresh asks again.
-func (s *Server) personStillAllowed(ctx context.Context, clientID, personID, family string) *authn.Error {
+// personStillAllowed asks PersonAllowed, once a code or refresh token has
+// been spent, whether the person who approved its grant may still hold it
+// (name: the person's name as the code records it; nil for a refresh token,
+// which does not: their grant is read), and ends the family of a person it
+// refuses, so that the successor stored and the access token minted are
+// never used. A store that cannot say lets the request through, with a
+// warning: the next refresh asks again.
+func (s *Server) personStillAllowed(ctx context.Context, clientID, personID string, name *string, family string) *authn.Error {
 	if s.cfg.PersonAllowed == nil {
 		return nil
 	}
-	g, err := s.cfg.Backend.Store.GetGrant(ctx, clientID, personID)
+	var (
+		ok  bool
+		err error
+	)
+	if name == nil {
+		var g *store.Grant
+		if g, err = s.cfg.Backend.Store.GetGrant(ctx, clientID, personID); err == nil {
+			name = &g.PersonName
+		}
+	}
+	if name != nil {
+		ok, err = s.cfg.PersonAllowed(ctx, personID, *name)
+	}
 	switch {
-	case err == nil && s.cfg.PersonAllowed(personID, g.PersonName):
+	case ok:
 		return nil
 	case err != nil && !errors.Is(err, store.ErrNoGrant):
-		s.cfg.Logger.Warn("reading a grant to check its person; refresh allowed", zap.Error(err))
+		s.cfg.Logger.Warn("checking that a grant's person may still hold it; allowed", zap.Error(err))
 		return nil
 	}
-	s.cfg.Logger.Info("refresh refused: the person who approved may no longer hold the grant", zap.String("client_id", clientID), zap.String("person", personID))
+	s.cfg.Logger.Info("grant refused: the person who approved may no longer hold it", zap.String("client_id", clientID), zap.String("person", personID))
 	if err := s.cfg.Backend.Store.RevokeRefreshFamily(ctx, family); err != nil {
 		s.cfg.Logger.Warn("revoking a refresh token family", zap.Error(err))
 	}
