@@ -51,28 +51,30 @@ func (o *OAuth) Provision(ctx caddy.Context) error {
 
 // authServer is the authorization server of the app's store, keys and routes.
 func (a *App) authServer(logger *zap.Logger) *authserver.Server {
-	return authserver.New(authserver.Config{
-		Issuer:        a.issuerURL,
-		Audience:      a.audience,
-		Leeway:        time.Duration(a.Leeway),
-		Signer:        a.keyring,
-		Verifier:      a.verifier,
-		Keys:          a.publishedKeys,
-		JWKSMaxAge:    jwksMaxAge(a.JWKSMaxAge),
-		Decider:       a.decider,
-		Backend:       a.backend,
-		Resource:      a.routes.Known,
-		Scopes:        a.routes.Scopes,
-		Logger:        logger,
-		TokenOutcome:  a.metrics.token,
-		Throttle:      a.throttle,
-		ClientIP:      clientIP,
-		Throttled:     a.metrics.throttled,
-		Flow:          a.flow,
-		ConsentURL:    a.consentURL,
-		RefreshTTL:    time.Duration(a.RefreshTokenTTL),
-		PersonAllowed: dashboard.GrantHolders{Login: a.login, Clients: a.backend.Clients, Now: time.Now}.Allowed,
-	})
+	cfg := authserver.Config{
+		Issuer:       a.issuerURL,
+		Audience:     a.audience,
+		Leeway:       time.Duration(a.Leeway),
+		Signer:       a.keyring,
+		Verifier:     a.verifier,
+		Keys:         a.publishedKeys,
+		JWKSMaxAge:   jwksMaxAge(a.JWKSMaxAge),
+		Decider:      a.decider,
+		Backend:      a.backend,
+		Resource:     a.routes.Known,
+		Scopes:       a.routes.Scopes,
+		Logger:       logger,
+		TokenOutcome: a.metrics.token,
+		Throttle:     a.throttle,
+		ClientIP:     clientIP,
+		Throttled:    a.metrics.throttled,
+		Flow:         a.flow,
+		ConsentURL:   a.consentURL,
+		RefreshTTL:   time.Duration(a.RefreshTokenTTL),
+	}
+	// A grant lasts only while its person could still sign in as themselves.
+	cfg.PersonAllowed = dashboard.GrantHolders{Login: a.login, Clients: a.backend.Clients, Now: time.Now}.Allowed
+	return authserver.New(cfg)
 }
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
