@@ -112,9 +112,16 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		fail("server_error", "could not continue the request")
 		return
 	}
+	consent := s.cfg.ConsentURL + "?request=" + sealed
+	if u, err := url.Parse(consent); err != nil || len(u.RequestURI()) > authcode.MaxNext {
+		// The person may have to sign in first, and come back here: the
+		// sign-in carries the consent page's URL only up to MaxNext.
+		fail("invalid_request", "the request is too long (state, redirect_uri, resource and scope together)")
+		return
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	http.Redirect(w, r, s.cfg.ConsentURL+"?request="+sealed, http.StatusSeeOther)
+	http.Redirect(w, r, consent, http.StatusSeeOther)
 }
 
 // authorizeClient finds the OAuth client an authorization request names; a

@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -47,9 +48,10 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, req *clien
 	}
 	c := e.Client
 	var (
-		issued  token.Issued
-		granted scope.Set
-		rt      = authcode.NewRefreshToken()
+		issued                     token.Issued
+		granted                    scope.Set
+		rt                         = authcode.NewRefreshToken()
+		person, personName, family string
 	)
 	// The request is judged and the tokens minted inside the redemption's
 	// transaction: the code is spent, and what it issues recorded, at once.
@@ -78,6 +80,7 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, req *clien
 		if granted = code.Scopes.Filter(c.Scopes); granted.IsEmpty() {
 			return nil, oauthErr(http.StatusBadRequest, "invalid_scope", "the client no longer holds any of the granted scopes")
 		}
+		person, personName, family = code.PersonID, code.PersonName, code.Family
 		var oerr *authn.Error
 		if issued, oerr = s.mintForPerson(c, code.PersonID, granted, resource, now); oerr != nil {
 			return nil, oerr
@@ -103,6 +106,9 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, req *clien
 	case err != nil:
 		s.cfg.Logger.Warn("redeeming an authorization code", zap.Error(err))
 		return errGrantStore
+	}
+	if oerr := s.personStillAllowed(r.Context(), c.ID, person, &personName, family); oerr != nil {
+		return oerr // what the exchange minted is never handed out
 	}
 	s.writePersonToken(w, e, issued, granted, rt, now)
 	return nil
@@ -135,9 +141,10 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, req *clientRequ
 	ctx := r.Context()
 	next := authcode.NewRefreshToken()
 	var (
-		issued        token.Issued
-		granted       scope.Set
-		foreignFamily string
+		issued           token.Issued
+		granted          scope.Set
+		foreignFamily    string
+		family, personID string
 	)
 	// The access token is minted inside the rotation's transaction, so that
 	// the stored successor names it (revoking the family revokes it) and a
@@ -147,6 +154,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, req *clientRequ
 			foreignFamily = t.Family
 			return errForeignRefresh
 		}
+		family, personID = t.Family, t.PersonID
 		if res, asked := req.form["resource"]; asked && res[0] != t.Resource && !(t.Resource == "" && authn.SameResource(res[0], s.cfg.Audience)) {
 			// RFC 8707 §2.2: the resource of a refresh is the approved one.
 			return oauthErr(http.StatusBadRequest, "invalid_target", "the resource differs from the one approved")
@@ -191,8 +199,52 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, req *clientRequ
 		s.cfg.Logger.Warn("rotating a refresh token", zap.Error(err))
 		return errGrantStore
 	}
+	if oerr := s.personStillAllowed(ctx, c.ID, personID, nil, family); oerr != nil {
+		return oerr // the access token minted is never handed out
+	}
 	s.writePersonToken(w, e, issued, granted, next, now)
 	return nil
+}
+
+// errPersonRefused: the person who approved the grant may no longer hold it.
+var errPersonRefused = errBadGrant("the person who approved the grant may no longer hold it")
+
+// personStillAllowed asks PersonAllowed, once a code or refresh token has
+// been spent, whether the person who approved its grant may still hold it
+// (name: the person's name as the code records it; nil for a refresh token,
+// which does not: their grant is read), and ends the family of a person it
+// refuses, so that the successor stored and the access token minted are
+// never used. A store that cannot say lets the request through, with a
+// warning: the next refresh asks again.
+func (s *Server) personStillAllowed(ctx context.Context, clientID, personID string, name *string, family string) *authn.Error {
+	if s.cfg.PersonAllowed == nil {
+		return nil
+	}
+	var (
+		ok  bool
+		err error
+	)
+	if name == nil {
+		var g *store.Grant
+		if g, err = s.cfg.Backend.Store.GetGrant(ctx, clientID, personID); err == nil {
+			name = &g.PersonName
+		}
+	}
+	if name != nil {
+		ok, err = s.cfg.PersonAllowed(ctx, personID, *name)
+	}
+	switch {
+	case ok:
+		return nil
+	case err != nil && !errors.Is(err, store.ErrNoGrant):
+		s.cfg.Logger.Warn("checking that a grant's person may still hold it; allowed", zap.Error(err))
+		return nil
+	}
+	s.cfg.Logger.Info("grant refused: the person who approved may no longer hold it", zap.String("client_id", clientID), zap.String("person", personID))
+	if err := s.cfg.Backend.Store.RevokeRefreshFamily(ctx, family); err != nil {
+		s.cfg.Logger.Warn("revoking a refresh token family", zap.Error(err))
+	}
+	return errPersonRefused
 }
 
 // publicClient is the client of a token request without a secret: one
