@@ -186,7 +186,7 @@ func TestSSOAuthorizationCode(t *testing.T) {
 		b := newSSOBrowser(t, g, p, dash)
 		verifier := oauth2.GenerateVerifier()
 		resp, page := b.toConsent(cfg.AuthCodeURL("state-sso", oauth2.S256ChallengeOption(verifier)), "alice@example.com")
-		if resp.StatusCode != http.StatusOK || !strings.Contains(page, `<strong id="consent-person">alice@example.com</strong>`) ||
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, `<strong id="consent-person"><bdi>alice@example.com</bdi></strong>`) ||
 			!strings.Contains(page, "<code>mcp:read</code>") || !strings.Contains(page, "<code>mcp:write</code>") || strings.Contains(page, "ledgers:write") {
 			t.Fatalf("consent page for alice: %d %s", resp.StatusCode, page)
 		}
