@@ -406,7 +406,8 @@ func (f *feedWatcher) Synced(ok bool) {
 			f.log.Debug("change feed connected")
 		} else {
 			f.backend.feedLosses.Add(1)
-			f.log.Warn("change feed lost its database connection; reconnecting, cached clients and the token denylist are trusted for at most 1s")
+			f.log.Warn("change feed lost its database connection; reconnecting: cached clients and the token denylist are trusted for at most max_stale, then requests that need the database get 503",
+				zap.Duration("max_stale", f.backend.maxUnsynced))
 		}
 	}
 	f.synced = ok

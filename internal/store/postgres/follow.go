@@ -28,7 +28,12 @@ const (
 // Follow implements store.Store. It holds its own connection (not one of the
 // pool's) for LISTEN, and on every (re)connection replays the change log from
 // where it left off before reporting itself synced.
+//
+// With Options.PollInterval it polls instead (see followByPolling).
 func (s *Store) Follow(ctx context.Context, w store.Watcher) error {
+	if s.pollInterval > 0 {
+		return s.followByPolling(ctx, w)
+	}
 	last := int64(-1) // nothing cached yet: start at the head of the log
 	var syncedAt time.Time
 	backoff := 50 * time.Millisecond

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,10 +25,33 @@ type Store struct {
 	// ListenerName is the application_name of the LISTEN connection, so an
 	// operator (or a test) can find it in pg_stat_activity.
 	ListenerName string
+	// pollInterval > 0: Follow polls the change log instead of listening
+	// (see Options.PollInterval).
+	pollInterval time.Duration
 }
 
-// Open connects, checks the connection and migrates the schema.
+// Options are how the store reaches the database.
+type Options struct {
+	// PollInterval, when above zero, makes Follow read the change log at this
+	// interval through the pool instead of holding a LISTEN connection: for a
+	// transaction-pooling PgBouncer, where LISTEN does not work (the session
+	// that listened goes back to the pool), and for Postgres-wire databases
+	// without LISTEN/NOTIFY. Queries then also run without prepared statements
+	// (pgx's QueryExecModeExec: one round trip, parameters sent with the
+	// query), which such a pooler cannot keep on one server connection;
+	// default_query_exec_mode in the connection string overrides that.
+	// Default 0: LISTEN/NOTIFY.
+	PollInterval time.Duration
+}
+
+// Open connects, checks the connection and migrates the schema, following
+// changes with LISTEN/NOTIFY.
 func Open(ctx context.Context, dsn string) (*Store, error) {
+	return OpenWith(ctx, dsn, Options{})
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, dsn string, o Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// pgx's message can echo the DSN, password included; keep ours plain.
@@ -35,6 +59,12 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "blnk_auth"
+	}
+	if o.PollInterval > 0 && !strings.Contains(dsn, "default_query_exec_mode") {
+		// A named prepared statement lives on one server connection; behind a
+		// transaction pooler the next query may run on another, which does
+		// not have it ("prepared statement does not exist").
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -48,7 +78,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("migrating the database schema: %w", err)
 	}
-	return &Store{pool: pool, ListenerName: "blnk_auth_listener"}, nil
+	return &Store{pool: pool, ListenerName: "blnk_auth_listener", pollInterval: o.PollInterval}, nil
 }
 
 // Pool exposes the connection pool (for tests and health checks).

@@ -8,7 +8,7 @@ import (
 )
 
 const (
-	// pollInterval is how often a follower reads the change log. SQLite has
+	// pollInterval is how often, by default, a follower reads the change log. SQLite has
 	// no LISTEN/NOTIFY, and the writer may be another process (the CLI), so
 	// polling is the one way to learn of its changes; at this pace a change
 	// reaches every follower well within a second, and an idle poll is one
@@ -88,7 +88,7 @@ func (s *Store) Follow(ctx context.Context, w store.Watcher) error {
 				s.pruneInBackground()
 			}
 		}
-		timer.Reset(pollInterval)
+		timer.Reset(s.pollInterval)
 	}
 }
 
