@@ -260,16 +260,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.MaxStale == 0 {
 		a.MaxStale = caddy.Duration(DefaultMaxStale)
 	}
-	if f := a.ChangeFeed; f != nil {
-		switch {
-		case f.Mode == "poll":
-			db.PollInterval = DefaultPollInterval
-			if f.PollInterval != 0 {
-				db.PollInterval = time.Duration(f.PollInterval)
-			}
-		case f.Mode == "listen" && db.Embedded():
-			return errors.New("blnk_auth: change_feed listen needs PostgreSQL; the embedded SQLite database is followed by polling (change_feed poll <interval>)")
-		}
+	if err := a.applyChangeFeed(&db); err != nil {
+		return err
 	}
 	a.audience = repl.ReplaceKnown(a.Audience, "")
 	if a.audience == "" {
@@ -379,6 +371,23 @@ func (a *App) Provision(ctx caddy.Context) error {
 		ClientLimits:    ratelimit.New(int(a.ClientCacheSize)),
 		Throttled:       func() { a.metrics.throttled("blnk_auth") },
 		RateLimited:     func() { a.metrics.rateLimited("blnk_auth") },
+	}
+	return nil
+}
+
+// applyChangeFeed sets how db is followed (and, polling PostgreSQL, queried)
+// from the change_feed setting.
+func (a *App) applyChangeFeed(db *backend.Database) error {
+	f := a.ChangeFeed
+	switch {
+	case f == nil:
+	case f.Mode == "poll":
+		db.PollInterval = DefaultPollInterval
+		if f.PollInterval != 0 {
+			db.PollInterval = time.Duration(f.PollInterval)
+		}
+	case f.Mode == "listen" && db.Embedded():
+		return errors.New("blnk_auth: change_feed listen needs PostgreSQL; the embedded SQLite database is followed by polling (change_feed poll <interval>)")
 	}
 	return nil
 }

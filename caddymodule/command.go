@@ -76,5 +76,10 @@ func openStoreFromConfig(ctx context.Context, configFile, adapter string) (store
 	if err != nil {
 		return nil, err
 	}
+	// Behind a transaction pooler (change_feed poll) the CLI's queries must
+	// not use prepared statements either.
+	if err := cfg.Apps.BlnkAuth.applyChangeFeed(&db); err != nil {
+		return nil, err
+	}
 	return db.Open(ctx)
 }
