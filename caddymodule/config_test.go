@@ -47,6 +47,11 @@ func TestConfigErrors(t *testing.T) {
 		{"leeway too long", with("leeway", "2m"), "leeway"},
 		{"unknown algorithm", with("signing_algorithm", "HS256"), "signing_algorithm"},
 		{"negative cache", with("client_cache_size", -5), "must not be negative"},
+		{"negative max_stale", with("max_stale", "-1s"), "max_stale must not be negative"},
+		{"unknown change feed", with("change_feed", map[string]any{"mode": "notify"}), "change_feed mode"},
+		{"poll interval too short", with("change_feed", map[string]any{"mode": "poll", "poll_interval": "1ms"}), "at least 10ms"},
+		{"poll interval when listening", with("change_feed", map[string]any{"mode": "listen", "poll_interval": "1s"}), "only with mode poll"},
+		{"listen on SQLite", map[string]any{"database": "sqlite://" + filepath.Join(t.TempDir(), "l.db"), "issuer": "https://auth.example.com", "change_feed": map[string]any{"mode": "listen"}}, "change_feed listen needs PostgreSQL"},
 		{"unreachable database", with("database", "postgres://u:pw@127.0.0.1:1/x?connect_timeout=1"), "connecting"},
 	}
 	for _, tc := range cases {
