@@ -129,7 +129,10 @@ type App struct {
 	MaxStale caddy.Duration `json:"max_stale,omitempty"`
 
 	// ChangeFeed says how this instance learns of changes made by others.
-	// Default: LISTEN/NOTIFY on PostgreSQL, polling every 150ms on SQLite.
+	// Default: on PostgreSQL, LISTEN/NOTIFY if a probe at start finds that it
+	// works through the connection, else (a transaction-pooling PgBouncer, a
+	// database without it) polling every 150ms, with a warning; on SQLite,
+	// polling every 150ms.
 	ChangeFeed *ChangeFeedConfig `json:"change_feed,omitempty"`
 
 	// TokenCacheSize is how many verified access tokens are remembered (until
@@ -195,11 +198,11 @@ type ThrottleConfig struct {
 // ChangeFeedConfig is how the change feed follows the change log.
 type ChangeFeedConfig struct {
 	// Mode is "listen" (PostgreSQL LISTEN/NOTIFY on a connection of its own;
-	// not with SQLite) or "poll" (read the change log every PollInterval
+	// not with SQLite; the start fails if the probe finds that it does not
+	// work) or "poll" (read the change log every PollInterval
 	// through the pool: for PostgreSQL behind a transaction-pooling
 	// PgBouncer, or a Postgres-wire database without LISTEN/NOTIFY; queries
-	// then run without prepared statements). Default "listen" on PostgreSQL,
-	// "poll" on SQLite.
+	// then run without prepared statements). Default: see App.ChangeFeed.
 	Mode string `json:"mode,omitempty"`
 	// PollInterval is how often "poll" reads the change log: a revocation
 	// reaches every instance within it. Default 150ms; at least 10ms.
@@ -388,6 +391,8 @@ func (a *App) applyChangeFeed(db *backend.Database) error {
 		}
 	case f.Mode == "listen" && db.Embedded():
 		return errors.New("blnk_auth: change_feed listen needs PostgreSQL; the embedded SQLite database is followed by polling (change_feed poll <interval>)")
+	case f.Mode == "listen":
+		db.ListenOnly = true
 	}
 	return nil
 }

@@ -97,14 +97,39 @@ logfile = %s
 
 // TestPgBouncerTransactionPooling: two gateway processes and the CLI reach
 // PostgreSQL only through a transaction-pooling PgBouncer (where LISTEN does
-// not work and prepared statements do not stay on a connection), told so
-// with change_feed poll. A client revoked with the CLI, and a token revoked
-// at one instance (RFC 7009), are refused by both within the poll interval
-// plus a margin.
+// not work and prepared statements do not stay on a connection). Told so
+// with change_feed poll, or not told and finding it out with the probe at
+// start, they follow the change log by polling: a client revoked with the
+// CLI, and a token revoked at one instance (RFC 7009), are refused by both
+// within the poll interval plus a margin. Told change_feed listen, the CLI
+// (as a server) refuses to start, saying why.
 func TestPgBouncerTransactionPooling(t *testing.T) {
-	const poll = 100 * time.Millisecond
 	dsn := startPgBouncer(t, dbName(testdb.New(t)))
 	caddyBinary(t)
+	t.Run("told", func(t *testing.T) { testPgBouncer(t, dsn, "change_feed poll 100ms", 100*time.Millisecond) })
+	t.Run("detected", func(t *testing.T) { testPgBouncer(t, dsn, "", 150*time.Millisecond) })
+	t.Run("listen", func(t *testing.T) {
+		config := pgBouncerConfig(t, "http://127.0.0.1:1", freePort(t), freePort(t), "change_feed listen")
+		_, errOut, code := cli(t, dsn, config, "client", "list")
+		if code == 0 || !strings.Contains(errOut, "LISTEN/NOTIFY does not work") {
+			t.Fatalf("change_feed listen through a transaction pooler: exit %d, stderr %q; want a failure naming LISTEN/NOTIFY", code, errOut)
+		}
+	})
+}
+
+// pgBouncerConfig writes processCaddyfile with feed (a change_feed line, or
+// nothing) in the blnk_auth block.
+func pgBouncerConfig(t *testing.T, issuer string, authPort, apiPort int, feed string) string {
+	t.Helper()
+	cfg := strings.Replace(fmt.Sprintf(processCaddyfile, issuer, authPort, apiPort), "\t\tissuer", "\t\t"+feed+"\n\t\tissuer", 1)
+	path := filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func testPgBouncer(t *testing.T, dsn, feed string, poll time.Duration) {
 	issuer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 	start := func() *instance {
 		authPort, apiPort := freePort(t), freePort(t)
@@ -112,18 +137,20 @@ func TestPgBouncerTransactionPooling(t *testing.T) {
 			authURL: fmt.Sprintf("http://127.0.0.1:%d", authPort),
 			apiURL:  fmt.Sprintf("http://127.0.0.1:%d", apiPort),
 			dsn:     dsn,
-		}
-		cfg := strings.Replace(fmt.Sprintf(processCaddyfile, issuer, authPort, apiPort),
-			"\t\tissuer", fmt.Sprintf("\t\tchange_feed poll %s\n\t\tissuer", poll), 1)
-		in.config = filepath.Join(t.TempDir(), "Caddyfile")
-		if err := os.WriteFile(in.config, []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
+			config:  pgBouncerConfig(t, issuer, authPort, apiPort, feed),
 		}
 		in.run(t)
 		return in
 	}
 	a, b := start(), start()
 	instances := map[string]*instance{"a": a, "b": b}
+	if feed == "" {
+		for name, in := range instances {
+			if !strings.Contains(in.log.String(), "LISTEN/NOTIFY does not work through this connection") {
+				t.Errorf("instance %s does not say that it fell back to polling:\n%s", name, in.log.String())
+			}
+		}
+	}
 	bound := poll + 900*time.Millisecond // a poll, its query and the request's own time on a busy machine
 
 	one := cliJSON(t, dsn, a.config, "client", "create", "--name", "one", "--scopes", "mcp:read")

@@ -105,6 +105,9 @@ func New(st store.Store, cacheCfg clientcache.Config, log *zap.Logger) (*Backend
 		Store: st, Clients: cache, Revoked: &Denylist{}, Flights: inflight.New(), log: log, cancel: cancel, usage: map[string]time.Time{},
 		ctx: ctx, maxUnsynced: cacheCfg.MaxUnsynced, lookupTimeout: cacheCfg.LoadTimeout, notRevoked: map[string]time.Time{},
 	}
+	if f, ok := st.(interface{ FollowFallback() string }); ok && f.FollowFallback() != "" {
+		log.Warn("the change feed polls the change log: " + f.FollowFallback() + "; say so with change_feed poll <interval> to skip this check at start")
+	}
 	// The same defaults as the client cache's: the denylist is trusted exactly
 	// as long as cached clients are.
 	if b.maxUnsynced <= 0 {

@@ -29,6 +29,9 @@ type Database struct {
 	// without prepared statements; see postgres.Options), on SQLite instead
 	// of its default 150ms.
 	PollInterval time.Duration
+	// ListenOnly: PostgreSQL must support LISTEN/NOTIFY through this
+	// connection, or Open fails (see postgres.Options.ListenOnly).
+	ListenOnly bool
 }
 
 // Embedded reports whether the store is the embedded SQLite file.
@@ -39,6 +42,9 @@ func (d Database) Key() string {
 	poll := ""
 	if d.PollInterval > 0 {
 		poll = "|poll " + d.PollInterval.String()
+	}
+	if d.ListenOnly {
+		poll = "|listen"
 	}
 	if d.Embedded() {
 		return "sqlite:" + d.SQLitePath + poll
@@ -76,7 +82,7 @@ func (d Database) Open(ctx context.Context) (store.Store, error) {
 		}
 		return st, nil
 	}
-	st, err := postgres.OpenWith(ctx, d.Postgres, postgres.Options{PollInterval: d.PollInterval})
+	st, err := postgres.OpenWith(ctx, d.Postgres, postgres.Options{PollInterval: d.PollInterval, ListenOnly: d.ListenOnly})
 	if err != nil {
 		return nil, err
 	}
