@@ -79,7 +79,7 @@ func testDatabaseOutage(t *testing.T, mode, feed string) {
 		// believe itself connected (it learns of the stop when the server
 		// closes its connection, before pg_ctl returns) plus a request's own
 		// time in flight.
-		notice = 300 * time.Millisecond
+		notice = 500 * time.Millisecond
 	)
 	g := startGateway(t, gatewayOptions{dsn: pg.dsn(), appExtra: "max_stale 2s\nthrottle off\n" + feed})
 	b := gatewayBackend(t, pg.dsn())
