@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,7 +49,8 @@ func gatewayBackend(t *testing.T, dsn string) *backend.Backend {
 //
 //   - while the database is down, cached clients keep passing until
 //     max_stale, then get 503 temporarily_unavailable with Retry-After;
-//     unknown clients get 503 with Retry-After at once;
+//     unknown clients get 503 with Retry-After at once; the token endpoint
+//     answers alike;
 //   - started again, the database is followed again without a restart: a
 //     client revoked on it, and then a token, are refused once the feed has
 //     applied them, within a bound;
@@ -139,7 +141,24 @@ func testDatabaseOutage(t *testing.T, mode, feed string) {
 	pg.stop(mode)
 	stopped := time.Now()
 	t.Logf("pg_ctl stop -m %s took %s", mode, stopped.Sub(stopAt).Round(time.Millisecond))
-	time.Sleep(maxStale + 1500*time.Millisecond)
+	// The token endpoint alike (RFC 6749 §5.2): a cached client gets a token
+	// within max_stale, an unknown one 503 at once, and past max_stale the
+	// cached one 503 too.
+	tokenCall := func(id, secret string) tokenResponse {
+		return g.postToken(url.Values{"grant_type": {"client_credentials"}}, id, secret)
+	}
+	if r := tokenCall(active.Client.ID, active.Secret); r.status != 200 && time.Since(stopAt) < maxStale-100*time.Millisecond {
+		t.Errorf("token endpoint, cached client within max_stale: %d %s, want 200", r.status, r.raw)
+	}
+	unknownID := credential.NewClientID()
+	if r := tokenCall(unknownID, credential.NewSecret()); r.status != 503 || r.body["error"] != "temporarily_unavailable" || r.header.Get("Retry-After") == "" {
+		t.Errorf("token endpoint, unknown client while the database is down: %d %s (Retry-After %q), want 503 temporarily_unavailable with Retry-After", r.status, r.raw, r.header.Get("Retry-After"))
+	}
+	time.Sleep(time.Until(stopped.Add(maxStale + notice)))
+	if r := tokenCall(active.Client.ID, active.Secret); r.status != 503 || r.body["error"] != "temporarily_unavailable" || r.header.Get("Retry-After") == "" {
+		t.Errorf("token endpoint, cached client past max_stale: %d %s (Retry-After %q), want 503 temporarily_unavailable with Retry-After", r.status, r.raw, r.header.Get("Retry-After"))
+	}
+	time.Sleep(time.Until(stopped.Add(maxStale + 1500*time.Millisecond)))
 	restartAt := time.Now()
 	pg.start()
 	t.Logf("pg_ctl start took %s", time.Since(restartAt).Round(time.Millisecond))
