@@ -22,11 +22,17 @@ import (
 // test ends. It returns the URL of database db through it.
 func startPgBouncer(t *testing.T, db string) string {
 	t.Helper()
+	return startPgBouncerFor(t, testdb.ServerURL(), db)
+}
+
+// startPgBouncerFor is startPgBouncer in front of the server at serverURL.
+func startPgBouncerFor(t *testing.T, serverURL, db string) string {
+	t.Helper()
 	bin, err := exec.LookPath("pgbouncer")
 	if err != nil {
 		needTool(t, "pgbouncer (apt-get install pgbouncer)", err)
 	}
-	server, err := url.Parse(testdb.ServerURL())
+	server, err := url.Parse(serverURL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -263,10 +263,11 @@ func (b *Backend) lookupRevoked(ctx context.Context, jti string) (bool, error) {
 	return v.(bool), nil
 }
 
-// setRevokedSynced records whether the denylist is complete and kept current.
-func (b *Backend) setRevokedSynced(ok bool) {
+// setRevokedSynced records whether the denylist is complete and kept current;
+// lost is when it was last known to be (for ok false).
+func (b *Backend) setRevokedSynced(ok bool, lost time.Time) {
 	if !ok && b.revokedSynced.Load() {
-		b.revokedLostAt.Store(time.Now().UnixNano())
+		b.revokedLostAt.Store(lost.UnixNano())
 	}
 	if ok {
 		b.notRevokedMu.Lock()
@@ -345,6 +346,8 @@ type feedWatcher struct {
 	log     *zap.Logger
 	backend *Backend
 	synced  bool
+	// caughtUpAt: from the follower's CaughtUpAt, for the next loss.
+	caughtUpAt time.Time
 	// load: the denylist must be read from the store before it is trusted;
 	// set at start and by Reset.
 	load    bool
@@ -413,9 +416,23 @@ func (f *feedWatcher) Synced(ok bool) {
 				zap.Duration("max_stale", f.backend.maxUnsynced))
 		}
 	}
+	lost := time.Now()
+	if !f.caughtUpAt.IsZero() && f.caughtUpAt.Before(lost) {
+		lost = f.caughtUpAt
+	}
+	f.caughtUpAt = time.Time{}
 	f.synced = ok
-	f.backend.setRevokedSynced(ok)
+	f.backend.setRevokedSynced(ok, lost)
 	f.Watcher.Synced(ok)
+}
+
+// CaughtUpAt implements store.CaughtUpWatcher: the loss the follower is about
+// to report counts from t, for the denylist as for cached clients.
+func (f *feedWatcher) CaughtUpAt(t time.Time) {
+	f.caughtUpAt = t
+	if w, ok := f.Watcher.(store.CaughtUpWatcher); ok {
+		w.CaughtUpAt(t)
+	}
 }
 
 // loadRevoked reads the denylist from the store, retrying until it works or

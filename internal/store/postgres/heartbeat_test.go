@@ -33,14 +33,7 @@ func newCutProxy(t *testing.T, target string) *cutProxy {
 		t.Fatal(err)
 	}
 	p := &cutProxy{l: l, target: target}
-	t.Cleanup(func() {
-		l.Close()
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		for _, c := range p.conns {
-			c.Close()
-		}
-	})
+	t.Cleanup(p.close)
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -90,6 +83,16 @@ func (p *cutProxy) pipe(dst, src net.Conn) {
 	}
 }
 
+// close ends the proxy and every connection through it.
+func (p *cutProxy) close() {
+	p.l.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+}
+
 func (p *cutProxy) doCut() {
 	p.mu.Lock()
 	p.cut = true
@@ -129,4 +132,60 @@ func TestListenerNoticesSilentCut(t *testing.T) {
 	proxy.doCut()
 	storetest.Eventually(t, 2*time.Second, func() bool { return !rec.IsSynced() }, "a silent cut was not noticed within 2s: %v", rec.Since(mark))
 	t.Logf("silent cut noticed after %s (heartbeat 200ms)", time.Since(cutAt).Round(time.Millisecond))
+}
+
+// caughtUpRecorder is a Recorder that also records CaughtUpAt.
+type caughtUpRecorder struct {
+	storetest.Recorder
+	mu sync.Mutex
+	at []time.Time
+}
+
+func (r *caughtUpRecorder) CaughtUpAt(t time.Time) {
+	r.mu.Lock()
+	r.at = append(r.at, t)
+	r.mu.Unlock()
+}
+
+func (r *caughtUpRecorder) caughtUp() []time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]time.Time(nil), r.at...)
+}
+
+// TestPollingReportsWhenLastCaughtUp: a poll that hangs (a network cut with
+// no reset, or PgBouncer waiting for a server that is down) fails only after
+// its timeout; the follower then reports, before Synced(false), the start of
+// its last poll that worked, from which staleness counts.
+func TestPollingReportsWhenLastCaughtUp(t *testing.T) {
+	t.Parallel()
+	dsn := testdb.New(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newCutProxy(t, u.Host)
+	u.Host = proxy.l.Addr().String()
+	s := openPolling(t, u.String())
+	rec := &caughtUpRecorder{}
+	ctx, cancel := context.WithCancel(testCtx(t))
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Follow(ctx, rec) }()
+	t.Cleanup(func() { cancel(); <-done })
+	storetest.Eventually(t, 10*time.Second, rec.IsSynced, "the follower never synced: %v", rec.Since(0))
+	time.Sleep(100 * time.Millisecond)
+
+	cutAt := time.Now()
+	proxy.doCut()
+	t.Cleanup(proxy.close) // before the store closes: its hung connections end at once
+	storetest.Eventually(t, 10*time.Second, func() bool { return !rec.IsSynced() }, "a hung poll never reported the loss: %v", rec.Since(0))
+	noticed := time.Since(cutAt)
+	at := rec.caughtUp()
+	if len(at) != 1 {
+		t.Fatalf("CaughtUpAt called %d times before the loss, want 1", len(at))
+	}
+	if !at[0].Before(cutAt) || cutAt.Sub(at[0]) > time.Second {
+		t.Errorf("CaughtUpAt %s before the cut; want the start of the last poll that worked (within the 20ms interval, and before the cut)", cutAt.Sub(at[0]))
+	}
+	t.Logf("loss noticed %s after the cut; last caught up %s before it", noticed.Round(time.Millisecond), cutAt.Sub(at[0]).Round(time.Millisecond))
 }

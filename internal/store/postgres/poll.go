@@ -37,6 +37,7 @@ func (s *Store) followByPolling(ctx context.Context, w store.Watcher) error {
 		synced    bool
 		lastOK    time.Time
 		lastPrune time.Time
+		caughtUp  time.Time // when the last poll that worked began
 	)
 	report := func(v bool) {
 		if !reported || synced != v {
@@ -55,6 +56,7 @@ func (s *Store) followByPolling(ctx context.Context, w store.Watcher) error {
 			return nil
 		case <-timer.C:
 		}
+		began := time.Now()
 		pctx, cancel := context.WithTimeout(ctx, pollTimeout)
 		changes, err := s.pollChanges(pctx, &pos)
 		cancel()
@@ -62,8 +64,14 @@ func (s *Store) followByPolling(ctx context.Context, w store.Watcher) error {
 			continue // reported at the top of the loop
 		}
 		if err != nil {
+			if cw, ok := w.(store.CaughtUpWatcher); ok && synced {
+				// Current as of the last poll that worked, not as of
+				// this one's failure (which may have waited pollTimeout).
+				cw.CaughtUpAt(caughtUp)
+			}
 			report(false)
 		} else {
+			caughtUp = began
 			now := time.Now()
 			if !synced && !lastOK.IsZero() && now.Sub(lastOK) > changeRetention/2 {
 				// Changes may have been pruned before this follower read them.

@@ -44,6 +44,7 @@ func (s *Store) Follow(ctx context.Context, w store.Watcher) error {
 		synced    bool // the last value reported
 		lastOK    time.Time
 		lastPrune time.Time
+		caughtUp  time.Time // when the last poll that worked began
 	)
 	report := func(v bool) {
 		if !reported || synced != v {
@@ -62,13 +63,18 @@ func (s *Store) Follow(ctx context.Context, w store.Watcher) error {
 			return nil
 		case <-timer.C:
 		}
+		began := time.Now()
 		changes, head, err := s.poll(ctx, last)
 		if ctx.Err() != nil {
 			continue // reported at the top of the loop
 		}
 		if err != nil {
+			if cw, ok := w.(store.CaughtUpWatcher); ok && synced {
+				cw.CaughtUpAt(caughtUp) // current as of the last poll that worked
+			}
 			report(false)
 		} else {
+			caughtUp = began
 			now := time.Now()
 			if last < 0 {
 				last = head
