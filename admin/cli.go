@@ -23,7 +23,7 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 	client := &cobra.Command{Use: "client", Short: "Create, list, inspect, update, revoke and delete clients, and roll their secrets"}
 
 	create := &cobra.Command{
-		Use:   "create --name NAME --scopes \"s1 s2\" [--type oauth|api_key] [--expires RFC3339|never] [--rate-limit 100/s [--burst 200]]",
+		Use:   "create --name NAME --scopes \"s1 s2\" [--type oauth|api_key] [--expires RFC3339|never] [--rate-limit 100/s [--burst 200]] [--redirect-uri URI]...",
 		Short: "Creates a client and prints its credentials, once",
 		Args:  cobra.NoArgs,
 		RunE: run(func(ctx context.Context, svc *Service, cmd *cobra.Command, _ []string) (any, error) {
@@ -40,7 +40,8 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 			if err != nil {
 				return nil, err
 			}
-			c, err := svc.Create(ctx, CLI, CreateParams{Name: name, Type: store.Type(typ), Scopes: strings.Fields(scopes), ExpiresAt: exp, RateLimit: limit})
+			uris, _ := f.GetStringArray("redirect-uri")
+			c, err := svc.Create(ctx, CLI, CreateParams{Name: name, Type: store.Type(typ), Scopes: strings.Fields(scopes), ExpiresAt: exp, RateLimit: limit, RedirectURIs: uris})
 			if err != nil {
 				return nil, err
 			}
@@ -52,6 +53,7 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 	create.Flags().String("type", "oauth", "oauth or api_key")
 	create.Flags().String("expires", "never", "Expiry as RFC 3339 (2027-01-01T00:00:00Z) or never")
 	addRateLimitFlags(create, "none")
+	create.Flags().StringArray("redirect-uri", nil, "A redirect URI of the authorization-code flow (repeatable; OAuth clients)")
 
 	list := &cobra.Command{
 		Use:   "list [--status active|revoked|expired] [--type oauth|api_key]",
@@ -110,7 +112,7 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 		return map[string]any{"client_id": id, "deleted": true}, nil
 	})
 	update := &cobra.Command{
-		Use:   "update CLIENT_ID [--name N] [--scopes \"s1 s2\"] [--expires RFC3339|never] [--rate-limit 100/s|none [--burst 200]]",
+		Use:   "update CLIENT_ID [--name N] [--scopes \"s1 s2\"] [--expires RFC3339|never] [--rate-limit 100/s|none [--burst 200]] [--redirect-uri URI]... [--no-redirect-uris]",
 		Short: "Changes a client's name, scopes, expiry or rate limit; narrower scopes, earlier expiry and a new limit bite at once",
 		Args:  cobra.ExactArgs(1),
 		RunE: run(func(ctx context.Context, svc *Service, cmd *cobra.Command, args []string) (any, error) {
@@ -140,8 +142,18 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 				}
 				p.RateLimit = &limit
 			}
-			if p.Name == nil && p.Scopes == nil && p.ExpiresAt == nil && p.RateLimit == nil {
-				return nil, errors.New("nothing to change: give --name, --scopes, --expires or --rate-limit")
+			if f.Changed("redirect-uri") || f.Changed("no-redirect-uris") {
+				uris, _ := f.GetStringArray("redirect-uri")
+				if none, _ := f.GetBool("no-redirect-uris"); none && len(uris) > 0 {
+					return nil, errors.New("give --redirect-uri or --no-redirect-uris, not both")
+				}
+				if uris == nil {
+					uris = []string{}
+				}
+				p.RedirectURIs = &uris
+			}
+			if p.Name == nil && p.Scopes == nil && p.ExpiresAt == nil && p.RateLimit == nil && p.RedirectURIs == nil {
+				return nil, errors.New("nothing to change: give --name, --scopes, --expires, --rate-limit or --redirect-uri")
 			}
 			c, err := svc.Update(ctx, CLI, args[0], p)
 			if err != nil {
@@ -154,6 +166,8 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 	update.Flags().String("scopes", "", "New space-separated scopes (replace the old ones)")
 	update.Flags().String("expires", "", "New expiry, RFC 3339 or never")
 	addRateLimitFlags(update, "")
+	update.Flags().StringArray("redirect-uri", nil, "Redirect URIs replacing the client's (repeatable)")
+	update.Flags().Bool("no-redirect-uris", false, "Remove every redirect URI")
 
 	roll := &cobra.Command{
 		Use:   "roll-secret CLIENT_ID [--grace-period 1h]",

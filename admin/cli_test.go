@@ -71,6 +71,29 @@ func TestClientCommand(t *testing.T) {
 			if got, _, err = run("update", id, "--scopes", "mcp:read"); err != nil || len(got["scopes"].([]any)) != 1 {
 				t.Fatalf("update: %v %v", got, err)
 			}
+			// Redirect URIs: repeatable, replaced by update, removed by --no-redirect-uris, refused for API keys.
+			if got, _, err = run("update", id, "--redirect-uri", "http://127.0.0.1/callback", "--redirect-uri", "https://app.example/cb"); err != nil || len(got["redirect_uris"].([]any)) != 2 {
+				t.Fatalf("update --redirect-uri: %v %v", got, err)
+			}
+			if got, _, err = run("update", id, "--no-redirect-uris"); err != nil || len(got["redirect_uris"].([]any)) != 0 {
+				t.Fatalf("update --no-redirect-uris: %v %v", got, err)
+			}
+			withURI, _, err := run("create", "--name", "host", "--scopes", "mcp:read", "--redirect-uri", "vscode://blnk/cb")
+			if err != nil || withURI["redirect_uris"].([]any)[0] != "vscode://blnk/cb" {
+				t.Fatalf("create --redirect-uri: %v %v", withURI, err)
+			}
+			if _, _, err := run("delete", withURI["client_id"].(string)); err != nil {
+				t.Fatal(err)
+			}
+			for _, bad := range [][]string{
+				{"create", "--name", "k", "--scopes", "mcp:read", "--type", "api_key", "--redirect-uri", "https://app.example/cb"},
+				{"create", "--name", "k", "--scopes", "mcp:read", "--redirect-uri", "http://app.example/cb"},
+				{"create", "--name", "k", "--scopes", "mcp:read", "--redirect-uri", "https://app.example/cb#frag"},
+			} {
+				if _, _, err := run(bad...); err == nil || !strings.Contains(err.Error(), "redirect_uris") {
+					t.Errorf("%v: error %v, want one about redirect_uris", bad, err)
+				}
+			}
 			if got, _, err = run("roll-secret", id, "--grace-period", "1h"); err != nil || got["client_secret"] == nil || got["client_secret"] == created["client_secret"] {
 				t.Fatalf("roll-secret: %v %v", got, err)
 			}

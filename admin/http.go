@@ -153,7 +153,13 @@ var routes = []route{
 	{Operation{http.MethodDelete, "/clients/{client_id}", ScopeDelete}, (*Handler).deleteClient},
 	{Operation{http.MethodPost, "/clients/{client_id}/revoke", ScopeWrite}, (*Handler).revokeClient},
 	{Operation{http.MethodPost, "/clients/{client_id}/roll-secret", ScopeWrite}, (*Handler).rollSecret},
+	{Operation{http.MethodGet, "/clients/{client_id}/grants", ScopeRead}, (*Handler).listGrants},
+	{Operation{http.MethodDelete, "/clients/{client_id}/grants", ScopeDelete}, (*Handler).revokeGrant},
+	{Operation{http.MethodGet, "/grants", ScopeRead}, (*Handler).listGrantsByQuery},
+	{Operation{http.MethodDelete, "/grants", ScopeDelete}, (*Handler).revokeGrantByQuery},
 	{Operation{http.MethodGet, "/audit", ScopeRead}, (*Handler).listAudit},
+	{Operation{http.MethodGet, "/keys", ScopeKeysRead}, (*Handler).listKeys},
+	{Operation{http.MethodPost, "/keys/rotate", ScopeKeysWrite}, (*Handler).rotateKeys},
 	{Operation{http.MethodGet, "/openapi.json", ScopeRead}, (*Handler).serveOpenAPI},
 }
 
@@ -494,7 +500,7 @@ func (h *Handler) logAudit(action string, c *call, clientID string) {
 
 // createClient: POST /clients → 201 with the credentials, shown once.
 func (h *Handler) createClient(w http.ResponseWriter, r *http.Request, c *call) error {
-	fields, err := readFields(w, r, false, "name", "type", "scopes", "expires_at", "rate_limit")
+	fields, err := readFields(w, r, false, "name", "type", "scopes", "expires_at", "rate_limit", "redirect_uris")
 	if err != nil {
 		return err
 	}
@@ -523,6 +529,11 @@ func (h *Handler) createClient(w http.ResponseWriter, r *http.Request, c *call) 
 	}
 	if p.RateLimit, err = decodeRateLimit(fields); err != nil {
 		return err
+	}
+	if raw, ok := fields["redirect_uris"]; ok && !isNull(raw) {
+		if err := decodeField(fields, "redirect_uris", &p.RedirectURIs); err != nil {
+			return err
+		}
 	}
 	created, err := h.service().Create(r.Context(), c.actor, p)
 	if err != nil {
@@ -626,7 +637,7 @@ func (h *Handler) getClient(w http.ResponseWriter, r *http.Request, c *call) err
 
 // updateClient: PATCH /clients/{client_id} with any of name, scopes, expires_at.
 func (h *Handler) updateClient(w http.ResponseWriter, r *http.Request, c *call) error {
-	fields, err := readFields(w, r, false, "name", "scopes", "expires_at", "rate_limit", "type")
+	fields, err := readFields(w, r, false, "name", "scopes", "expires_at", "rate_limit", "type", "redirect_uris")
 	if err != nil {
 		return err
 	}
@@ -662,8 +673,17 @@ func (h *Handler) updateClient(w http.ResponseWriter, r *http.Request, c *call) 
 		}
 		p.RateLimit = &l
 	}
-	if p.Name == nil && p.Scopes == nil && p.ExpiresAt == nil && p.RateLimit == nil {
-		return errBadRequest("nothing to change: send name, scopes, expires_at or rate_limit")
+	if raw, ok := fields["redirect_uris"]; ok {
+		list := []string{}
+		if !isNull(raw) {
+			if err := decodeField(fields, "redirect_uris", &list); err != nil {
+				return err
+			}
+		}
+		p.RedirectURIs = &list
+	}
+	if p.Name == nil && p.Scopes == nil && p.ExpiresAt == nil && p.RateLimit == nil && p.RedirectURIs == nil {
+		return errBadRequest("nothing to change: send name, scopes, expires_at, rate_limit or redirect_uris")
 	}
 	client, err := h.service().Update(r.Context(), c.actor, c.clientID, p)
 	if err != nil {

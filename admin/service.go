@@ -8,12 +8,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authcode"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/keyring"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
@@ -90,6 +93,9 @@ func (a Actor) mayManage(what string, self bool) store.Guard {
 	}
 }
 
+// keyAudit is the audit of a key change a makes through s.
+func (a Actor) keyAudit(s *Service) store.Audit { return s.audit(a) }
+
 func (s *Service) audit(a Actor) store.Audit {
 	return store.Audit{Time: s.now().UTC().Truncate(time.Microsecond), Actor: a.ID, Source: a.Source, RequestID: a.RequestID}
 }
@@ -102,6 +108,9 @@ type Service struct {
 	Invalidate func(clientID string)
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Keys manages the signing keys (GET /keys, POST /keys/rotate); nil
+	// answers those 503.
+	Keys keyring.Manager
 }
 
 func (s *Service) now() time.Time {
@@ -126,6 +135,9 @@ type CreateParams struct {
 	// RateLimit is the client's own rate limit; nil for none. A Burst of 0
 	// means Requests.
 	RateLimit *store.RateLimit
+	// RedirectURIs are where the authorization-code flow may send the
+	// client's codes; OAuth clients only.
+	RedirectURIs []string
 }
 
 // MaxRateLimit bounds a rate limit's requests and burst.
@@ -217,6 +229,10 @@ func (s *Service) Create(ctx context.Context, actor Actor, p CreateParams) (*Cre
 	if err != nil {
 		return nil, err
 	}
+	uris, err := CheckRedirectURIs(p.RedirectURIs, p.Type)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now().UTC().Truncate(time.Microsecond) // Postgres keeps microseconds
 	if p.ExpiresAt, err = futureTime(p.ExpiresAt, now); err != nil {
 		return nil, err
@@ -229,21 +245,51 @@ func (s *Service) Create(ctx context.Context, actor Actor, p CreateParams) (*Cre
 		}
 	}
 	c := &store.Client{
-		ID:         id,
-		Name:       p.Name,
-		Type:       p.Type,
-		Scopes:     scopes,
-		SecretHash: credential.HashOf(secret),
-		SecretHint: credential.Hint(secret),
-		CreatedAt:  now,
-		ExpiresAt:  p.ExpiresAt,
-		RateLimit:  limit,
+		ID:           id,
+		Name:         p.Name,
+		Type:         p.Type,
+		Scopes:       scopes,
+		SecretHash:   credential.HashOf(secret),
+		SecretHint:   credential.Hint(secret),
+		CreatedAt:    now,
+		ExpiresAt:    p.ExpiresAt,
+		RateLimit:    limit,
+		RedirectURIs: uris,
 	}
 	if err := s.Store.CreateClient(ctx, c, s.audit(actor)); err != nil {
 		return nil, fmt.Errorf("creating client: %w", err)
 	}
 	s.changed(id)
 	return &Created{Client: c, Secret: secret}, nil
+}
+
+// MaxRedirectURIs bounds a client's redirect URIs.
+const MaxRedirectURIs = 10
+
+// CheckRedirectURIs validates redirect URIs (RFC 6749 §3.1.2, RFC 8252):
+// absolute, no fragment, https or a loopback http URI or a private-use
+// scheme; no duplicates; only for OAuth clients.
+func CheckRedirectURIs(uris []string, typ store.Type) ([]string, error) {
+	if len(uris) == 0 {
+		return nil, nil
+	}
+	if typ != store.TypeOAuth {
+		return nil, invalid("redirect_uris", "only OAuth clients have redirect URIs")
+	}
+	if len(uris) > MaxRedirectURIs {
+		return nil, invalid("redirect_uris", "at most %d", MaxRedirectURIs)
+	}
+	out := make([]string, 0, len(uris))
+	for _, u := range uris {
+		if !authcode.ValidRedirectURI(u) {
+			return nil, invalid("redirect_uris", "%q must be an absolute https URI, an http URI on a loopback address (127.0.0.1, [::1], localhost), or a private-use scheme, without fragment or spaces", u)
+		}
+		if slices.Contains(out, u) {
+			return nil, invalid("redirect_uris", "%q is listed twice", u)
+		}
+		out = append(out, u)
+	}
+	return out, nil
 }
 
 // futureTime normalises an expiry (nil: never) and refuses a past one.
@@ -338,6 +384,8 @@ type UpdateParams struct {
 	ExpiresAt **time.Time
 	// RateLimit: nil leaves it; a pointer to nil removes it.
 	RateLimit **store.RateLimit
+	// RedirectURIs: nil leaves them; else replaces them (empty: none).
+	RedirectURIs *[]string
 }
 
 // Update changes a client's name, scopes, expiry or rate limit. Narrowed scopes and an
@@ -379,10 +427,34 @@ func (s *Service) Update(ctx context.Context, actor Actor, id string, p UpdatePa
 		}
 		u.RateLimit = &l
 	}
+	if p.RedirectURIs != nil {
+		// The type is checked against the stored client by the guard below.
+		uris, err := CheckRedirectURIs(*p.RedirectURIs, store.TypeOAuth)
+		if err != nil {
+			return nil, err
+		}
+		if uris == nil {
+			uris = []string{}
+		}
+		u.RedirectURIs = &uris
+	}
 	// Managing a client (even renaming it or extending its life) needs the
 	// power it holds, as rolling its secret does; the store checks it on the
 	// client as it is when the change is made.
-	c, err := s.Store.UpdateClient(ctx, id, u, s.audit(actor), actor.mayManage("changing a client", false))
+	guard := actor.mayManage("changing a client", false)
+	if u.RedirectURIs != nil && len(*u.RedirectURIs) > 0 {
+		manage := guard
+		guard = func(c *store.Client) error {
+			if c.Type != store.TypeOAuth {
+				return invalid("redirect_uris", "only OAuth clients have redirect URIs")
+			}
+			if manage != nil {
+				return manage(c)
+			}
+			return nil
+		}
+	}
+	c, err := s.Store.UpdateClient(ctx, id, u, s.audit(actor), guard)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/keyring"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store/postgres"
@@ -108,7 +109,7 @@ func setup(t *testing.T, kind string) *fixture {
 		t.Fatalf("unknown store kind %q", kind)
 	}
 	t.Cleanup(func() { f.raw.Close() })
-	f.svc = &admin.Service{Store: f.st, Invalidate: f.inv.Invalidate, Now: f.clock.Now}
+	f.svc = &admin.Service{Store: f.st, Invalidate: f.inv.Invalidate, Now: f.clock.Now, Keys: &keyring.Offline{Store: f.st, Options: keysOptions}}
 	return f
 }
 

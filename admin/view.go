@@ -24,6 +24,9 @@ type ClientView struct {
 	SecretHint string     `json:"secret_hint"`
 	// RateLimit is the client's own rate limit; null for none.
 	RateLimit *RateLimitView `json:"rate_limit"`
+	// RedirectURIs are where the authorization-code flow may send the
+	// client's codes; [] for none.
+	RedirectURIs []string `json:"redirect_uris"`
 }
 
 // RateLimitView is a rate limit as the admin API reads and writes it:
@@ -79,17 +82,18 @@ type CreatedView struct {
 // View renders c with its status at now.
 func View(c *store.Client, now time.Time) ClientView {
 	return ClientView{
-		ClientID:   c.ID,
-		Name:       c.Name,
-		Type:       c.Type,
-		Scopes:     c.Scopes.List(),
-		Status:     string(c.Status(now)),
-		CreatedAt:  c.CreatedAt,
-		ExpiresAt:  c.ExpiresAt,
-		RevokedAt:  c.RevokedAt,
-		LastUsedAt: c.LastUsedAt,
-		SecretHint: c.SecretHint,
-		RateLimit:  ViewRateLimit(c.RateLimit),
+		ClientID:     c.ID,
+		Name:         c.Name,
+		Type:         c.Type,
+		Scopes:       c.Scopes.List(),
+		Status:       string(c.Status(now)),
+		CreatedAt:    c.CreatedAt,
+		ExpiresAt:    c.ExpiresAt,
+		RevokedAt:    c.RevokedAt,
+		LastUsedAt:   c.LastUsedAt,
+		SecretHint:   c.SecretHint,
+		RateLimit:    ViewRateLimit(c.RateLimit),
+		RedirectURIs: append([]string{}, c.RedirectURIs...),
 	}
 }
 

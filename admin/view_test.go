@@ -16,7 +16,7 @@ import (
 )
 
 var viewFields = []string{
-	"client_id", "created_at", "expires_at", "last_used_at", "name", "rate_limit",
+	"client_id", "created_at", "expires_at", "last_used_at", "name", "rate_limit", "redirect_uris",
 	"revoked_at", "scopes", "secret_hint", "status", "type",
 }
 

@@ -116,6 +116,7 @@ func (h *AdminAPI) Provision(ctx caddy.Context) error {
 			Throttle:     a.throttle,
 			Throttled:    func() { a.metrics.throttled("dashboard") },
 			Logger:       ctx.Logger().Named("dashboard"),
+			Authorize:    a.flow,
 		})
 	}
 	return nil

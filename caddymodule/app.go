@@ -19,13 +19,17 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authcode"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/backend"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientmetadata"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/keyring"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpsession"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/ratelimit"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/resourceserver"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/safefetch"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/throttle"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
 )
@@ -42,6 +46,15 @@ const (
 	MinSecretLength         = 32
 	defaultStartupTimeout   = 30 * time.Second
 	defaultSigningAlgorithm = token.ES256
+	// DefaultSigningKeyRotation is how long a signing key signs before its
+	// successor activates.
+	DefaultSigningKeyRotation = 30 * 24 * time.Hour
+	// DefaultSigningKeyPublishLead is how long a new key is in the JWKS
+	// before it signs: twelve times DefaultJWKSMaxAge, and longer than the
+	// JWKS caches of common libraries (jose's is 10 minutes).
+	DefaultSigningKeyPublishLead = time.Hour
+	// DefaultJWKSMaxAge is the JWKS response's Cache-Control max-age.
+	DefaultJWKSMaxAge = 5 * time.Minute
 )
 
 // App is the "blnk_auth" app: the OAuth client store, the token signing keys
@@ -98,8 +111,29 @@ type App struct {
 	// generated on first start and stored encrypted in the database.
 	SigningAlgorithm string `json:"signing_algorithm,omitempty"`
 
+	// SigningKeyRotation is how long a signing key signs before its
+	// successor takes over: the successor is created and published in the
+	// JWKS SigningKeyPublishLead before, and the replaced key stays published
+	// and trusted until every token it signed has expired (its last signing
+	// moment plus 24h, the longest token_ttl, plus a minute of clock skew),
+	// then is retired. Instances agree on the keys through the database.
+	// Default 30d; negative (Caddyfile: off) turns automatic rotation off
+	// (keys still rotate by hand: caddy blnk-auth keys rotate).
+	SigningKeyRotation caddy.Duration `json:"signing_key_rotation,omitempty"`
+
+	// SigningKeyPublishLead is how long a new signing key is published in
+	// the JWKS before it signs: it must be longer than JWKSMaxAge, so every
+	// verifier that caches the JWKS as it is told has the key before the
+	// first token it signs. Default 1h.
+	SigningKeyPublishLead caddy.Duration `json:"signing_key_publish_lead,omitempty"`
+
+	// JWKSMaxAge is the Cache-Control max-age of the JWKS response (in whole
+	// seconds, rounded up). Default 5m.
+	JWKSMaxAge caddy.Duration `json:"jwks_max_age,omitempty"`
+
 	// ClientCacheSize is how many client records (including remembered unknown
-	// IDs) are kept in memory. Default 100000.
+	// IDs) are kept in memory, each about 550 to 650 bytes of heap (about 55 MB
+	// at the default, 625 MB at 1000000; BENCHMARKS.md). Default 100000.
 	ClientCacheSize int64 `json:"client_cache_size,omitempty"`
 
 	// ClientCacheTTL is a backstop: a cached client record is re-read after
@@ -149,9 +183,36 @@ type App struct {
 	// judged. Default: on, with the defaults of ThrottleConfig.
 	Throttle *ThrottleConfig `json:"throttle,omitempty"`
 
+	// ConsentURL turns the authorization-code flow (RFC 6749 §4.1 with PKCE)
+	// on: the URL of the consent page, which the dashboard serves at its
+	// mount followed by /authorize, e.g. /admin/authorize for
+	// handle_path /admin/* { blnk_admin }. A path is on the issuer's host;
+	// an absolute URL may name another host of the same site. The
+	// authorization endpoint sends the browser there with the request
+	// sealed. Default: none, so /oauth/authorize refuses every request and
+	// the token endpoint accepts client_credentials only.
+	ConsentURL string `json:"consent_url,omitempty"`
+
+	// RefreshTokenTTL bounds the life of the refresh tokens of one approval
+	// (a family: every rotation keeps the first one's end). Default 720h (30
+	// days); at most 8760h.
+	RefreshTokenTTL caddy.Duration `json:"refresh_token_ttl,omitempty"`
+
+	// ClientMetadata, with ConsentURL, accepts clients the operator never
+	// registered: an https URL as client_id names a public client (no
+	// secret, PKCE) by its Client ID Metadata Document, fetched with SSRF
+	// protection (https only, no private or loopback addresses unless
+	// allowed, 5 KiB, a time limit, cached). Default: none, so only
+	// registered clients may use the flow.
+	ClientMetadata *ClientMetadataConfig `json:"client_metadata,omitempty"`
+
+	flow       *authcode.Flow // nil when ConsentURL is unset
+	consentURL string
+
 	backend  *backend.Backend
 	poolKey  string
-	issuer   *token.Issuer
+	keyring  *keyring.Live // signs, keeps verifier's keys and the JWKS current, rotates
+	stopKeys func()        // stops the change feed telling keyring of key changes
 	verifier *token.Verifier
 	decider  *authn.Decider
 	// defaultAudience: the admin API accepts tokens with the default audience only.
@@ -161,8 +222,6 @@ type App struct {
 	logger          *zap.Logger
 	metrics         *metrics
 
-	keys []*token.Key
-
 	sessions *mcpsession.Binder // binds MCP session IDs to clients; keyed by the keyring's session key
 
 	// routes registers the config's blnk_auth routes; shared is what they use.
@@ -170,6 +229,38 @@ type App struct {
 	shared *resourceserver.Shared
 
 	throttle *throttle.Throttle // nil when off
+}
+
+// ClientMetadataConfig configures Client ID Metadata Documents.
+type ClientMetadataConfig struct {
+	// AllowedHosts, when set, are the only hosts whose documents are
+	// fetched (exact host names, port ignored). Default: any public host.
+	AllowedHosts []string `json:"allowed_hosts,omitempty"`
+	// AllowPrivate lets documents be fetched from loopback, private and
+	// other special-use addresses: for clients on internal hosts, never for
+	// a gateway reachable from the internet. Default false.
+	AllowPrivate bool `json:"allow_private,omitempty"`
+	// Timeout bounds one fetch (connection, TLS, headers, body). Default 5s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// Scopes bound what a client known only by its document may be granted
+	// (the approving person may grant less). Default mcp:* (never the admin
+	// API's scopes unless named here: anyone can publish a document).
+	Scopes []string `json:"scopes,omitempty"`
+}
+
+// defaultMetadataScopes bound unregistered clients when Scopes is empty.
+var defaultMetadataScopes = []string{"mcp:*"}
+
+func (m *ClientMetadataConfig) options() safefetch.Options {
+	return safefetch.Options{AllowPrivate: m.AllowPrivate, AllowedHosts: m.AllowedHosts, Timeout: time.Duration(m.Timeout)}
+}
+
+func (m *ClientMetadataConfig) scopes() (scope.Set, error) {
+	list := m.Scopes
+	if len(list) == 0 {
+		list = defaultMetadataScopes
+	}
+	return scope.FromList(list)
 }
 
 // ThrottleConfig sets the budgets of failed authentications. An address
@@ -240,21 +331,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("blnk_auth: %w", err)
 	}
-	secret := repl.ReplaceKnown(a.Secret, "")
-	if secret == "" && a.Secret != "" {
-		// A placeholder that names nothing. A missing file is a mistake to
-		// stop at; an unset variable with the embedded store is the
-		// zero-setup path (the Caddyfile serves PostgreSQL too), which
-		// falls back to the generated secret, saying so.
-		if !db.Embedded() || strings.Contains(a.Secret, "{file.") {
-			return fmt.Errorf("blnk_auth: secret %s expands to nothing (unset environment variable or missing file?)", a.Secret)
-		}
-		a.logger.Warn("blnk_auth: secret expands to nothing; the embedded database uses the secret generated beside it (see README: Backups)", zap.String("placeholder", a.Secret))
-	}
-	if secret == "" && db.Embedded() {
-		if secret, err = db.EmbeddedSecret(); err != nil {
-			return fmt.Errorf("blnk_auth: generating the secret: %w", err)
-		}
+	secret, err := a.resolveSecret(db)
+	if err != nil {
+		return err
 	}
 	issuer := repl.ReplaceKnown(a.Issuer, "")
 	if err := a.checkSettings(db, secret, issuer); err != nil {
@@ -280,11 +359,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.Leeway == 0 {
 		a.Leeway = caddy.Duration(DefaultLeeway)
 	}
-	if a.SigningAlgorithm == "" {
-		a.SigningAlgorithm = defaultSigningAlgorithm
-	}
 	if a.TokenCacheSize == 0 {
 		a.TokenCacheSize = DefaultTokenCacheSize
+	}
+	a.keyDefaults()
+	if a.RefreshTokenTTL == 0 {
+		a.RefreshTokenTTL = caddy.Duration(authcode.DefaultRefreshTTL)
 	}
 	if err := a.Validate(); err != nil {
 		return err
@@ -320,11 +400,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 
 	sctx, cancel := context.WithTimeout(ctx, defaultStartupTimeout)
 	defer cancel()
-	var previous []string
-	for _, p := range a.SecretPrevious {
-		previous = append(previous, repl.ReplaceKnown(p, ""))
-	}
-	ring, err := keyring.Load(sctx, a.backend.Store, secret, a.SigningAlgorithm, previous...)
+	opts := a.keyOptions(secret, a.previousSecrets())
+	ring, err := keyring.Open(sctx, a.backend.Store, opts)
 	if err != nil {
 		return fmt.Errorf("blnk_auth: loading signing keys: %w", err)
 	}
@@ -333,7 +410,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if ring.Resealed {
 		a.logger.Info("the signing keys were sealed under a secret in secret_previous and are now sealed under the secret; remove secret_previous once every instance has the new secret")
-	} else if len(previous) > 0 {
+	} else if len(opts.Previous) > 0 {
 		// While it stays, a row sealed under an old secret would still be
 		// taken in: whoever holds that secret and can write the database
 		// could plant a signing key.
@@ -342,14 +419,29 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if ring.WeakSecret != nil {
 		a.logger.Warn("weak secret: the signing keys are sealed under it, so it is still accepted; replace it", zap.Error(ring.WeakSecret))
 	}
-	a.keys = ring.Keys
 	a.sessions = mcpsession.New(string(ring.SessionKey))
-	a.issuer = &token.Issuer{Key: ring.Signing, Issuer: issuer, TTL: time.Duration(a.TokenTTL)}
+	if a.ConsentURL != "" {
+		sealer, err := authcode.NewSealer(ring.SessionKey)
+		if err != nil {
+			return fmt.Errorf("blnk_auth: %w", err)
+		}
+		a.flow = &authcode.Flow{Sealer: sealer, Store: a.backend.Store, Issuer: a.issuerURL.String()}
+		if m := a.ClientMetadata; m != nil {
+			scopes, err := m.scopes()
+			if err != nil {
+				return fmt.Errorf("blnk_auth: client_metadata scopes: %v", err)
+			}
+			a.flow.Public = &authcode.PublicClients{Resolver: clientmetadata.NewResolver(m.options()), Scopes: scopes}
+		}
+	}
 	cacheSize := max(a.TokenCacheSize, 0)
 	a.verifier, err = token.NewVerifier(ring.Keys, issuer, time.Duration(a.Leeway), cacheSize)
 	if err != nil {
 		return fmt.Errorf("blnk_auth: %w", err)
 	}
+	a.keyring = keyring.NewLive(a.backend.Store, opts, ring, issuer, time.Duration(a.TokenTTL), a.verifier, a.backend.KeysRemoved, a.logger.Named("keys"))
+	a.stopKeys = a.backend.OnKeysChanged(a.keyring.Changed)
+	watchKeys(ctx.GetMetricsRegistry(), a.keyring)
 	if a.Throttle == nil || !a.Throttle.Off {
 		var tc ThrottleConfig
 		if a.Throttle != nil {
@@ -397,6 +489,45 @@ func (a *App) applyChangeFeed(db *backend.Database) error {
 	return nil
 }
 
+// resolveSecret is the configured secret with its placeholders expanded, or
+// with the embedded database the generated one.
+func (a *App) resolveSecret(db backend.Database) (string, error) {
+	secret := caddy.NewReplacer().ReplaceKnown(a.Secret, "")
+	var err error
+	if secret == "" && a.Secret != "" {
+		// A placeholder that names nothing. A missing file is a mistake to
+		// stop at; an unset variable with the embedded store is the
+		// zero-setup path (the Caddyfile serves PostgreSQL too), which
+		// falls back to the generated secret, saying so.
+		if !db.Embedded() || strings.Contains(a.Secret, "{file.") {
+			return "", fmt.Errorf("blnk_auth: secret %s expands to nothing (unset environment variable or missing file?)", a.Secret)
+		}
+		a.log().Warn("blnk_auth: secret expands to nothing; the embedded database uses the secret generated beside it (see README: Backups)", zap.String("placeholder", a.Secret))
+	}
+	if secret == "" && db.Embedded() {
+		if secret, err = db.EmbeddedSecret(); err != nil {
+			return "", fmt.Errorf("blnk_auth: generating the secret: %w", err)
+		}
+	}
+	return secret, nil
+}
+
+func (a *App) log() *zap.Logger {
+	if a.logger == nil {
+		return zap.NewNop()
+	}
+	return a.logger
+}
+
+// previousSecrets are the secret_previous values, placeholders expanded.
+func (a *App) previousSecrets() []string {
+	var previous []string
+	for _, p := range a.SecretPrevious {
+		previous = append(previous, caddy.NewReplacer().ReplaceKnown(p, ""))
+	}
+	return previous
+}
+
 // DefaultDatabasePath is the embedded database used when no database is set.
 func DefaultDatabasePath() string {
 	return filepath.Join(caddy.AppDataDir(), "blnk_auth", "blnk_auth.db")
@@ -420,6 +551,17 @@ func (a *App) checkSettings(db backend.Database, secret, issuer string) error {
 		return err
 	}
 	a.issuerURL = u
+	if a.ConsentURL != "" {
+		c, err := url.Parse(a.ConsentURL)
+		if err != nil || c.Fragment != "" || c.RawQuery != "" || !strings.HasPrefix(c.Path, "/") ||
+			(c.IsAbs() && c.Scheme != "https" && !(c.Scheme == "http" && isLoopback(c.Hostname()))) || (!c.IsAbs() && c.Host != "") {
+			return fmt.Errorf("blnk_auth: consent_url must be a path such as /admin/authorize, or an https URL, without query or fragment (got %q)", a.ConsentURL)
+		}
+		if !c.IsAbs() {
+			c.Scheme, c.Host = u.Scheme, u.Host
+		}
+		a.consentURL = c.String()
+	}
 	return nil
 }
 
@@ -448,6 +590,12 @@ func (a *App) Validate() error {
 	if !token.ValidAlgorithm(a.SigningAlgorithm) {
 		return fmt.Errorf("blnk_auth: signing_algorithm %q: use %s or %s", a.SigningAlgorithm, token.ES256, token.EdDSA)
 	}
+	if err := a.keyPolicy().Check(); err != nil {
+		return fmt.Errorf("blnk_auth: %w", err)
+	}
+	if lead, maxAge := time.Duration(a.SigningKeyPublishLead), jwksMaxAge(a.JWKSMaxAge); lead <= maxAge || a.JWKSMaxAge < 0 {
+		return fmt.Errorf("blnk_auth: signing_key_publish_lead %s must be longer than jwks_max_age %s: verifiers may cache the JWKS that long", lead, maxAge)
+	}
 	if a.ClientCacheSize < 0 || a.ClientCacheTTL < 0 || a.NegativeCacheTTL < 0 {
 		return errors.New("blnk_auth: cache sizes and TTLs must not be negative")
 	}
@@ -460,6 +608,20 @@ func (a *App) Validate() error {
 		}
 		if f.PollInterval != 0 && (f.Mode != "poll" || time.Duration(f.PollInterval) < minPollInterval) {
 			return fmt.Errorf("blnk_auth: change_feed poll_interval %s: only with mode poll, and at least %s", time.Duration(f.PollInterval), minPollInterval)
+		}
+	}
+	if d := time.Duration(a.RefreshTokenTTL); d < 0 || d > 365*24*time.Hour {
+		return fmt.Errorf("blnk_auth: refresh_token_ttl %s out of range (at most 8760h)", d)
+	}
+	if m := a.ClientMetadata; m != nil {
+		if a.ConsentURL == "" {
+			return errors.New("blnk_auth: client_metadata needs consent_url (the authorization-code flow)")
+		}
+		if err := m.options().Validate(); err != nil {
+			return fmt.Errorf("blnk_auth: client_metadata: %v", err)
+		}
+		if _, err := m.scopes(); err != nil {
+			return fmt.Errorf("blnk_auth: client_metadata scopes: %v", err)
 		}
 	}
 	if t := a.Throttle; t != nil && (t.AddressFailures < 0 || t.ClientFailures < 0 || t.Window < 0 || t.MaxKeys < 0) {
@@ -476,6 +638,12 @@ func (a *App) Stop() error { return nil }
 
 // Cleanup releases this config's hold on the shared backend.
 func (a *App) Cleanup() error {
+	if a.stopKeys != nil {
+		a.stopKeys()
+	}
+	if a.keyring != nil {
+		a.keyring.Close()
+	}
 	if a.verifier != nil {
 		a.verifier.Close()
 	}
@@ -487,11 +655,47 @@ func (a *App) Cleanup() error {
 	return nil
 }
 
-func (a *App) verifierKeys() []*token.Key { return a.keys }
+// publishedKeys are the keys of the JWKS now.
+func (a *App) publishedKeys() []*token.Key { return a.keyring.Published(time.Now()) }
+
+// keyDefaults sets the defaults of the signing-key settings.
+func (a *App) keyDefaults() {
+	if a.SigningAlgorithm == "" {
+		a.SigningAlgorithm = defaultSigningAlgorithm
+	}
+	if a.SigningKeyRotation == 0 {
+		a.SigningKeyRotation = caddy.Duration(DefaultSigningKeyRotation)
+	}
+	if a.SigningKeyPublishLead == 0 {
+		a.SigningKeyPublishLead = caddy.Duration(DefaultSigningKeyPublishLead)
+	}
+	if a.JWKSMaxAge == 0 {
+		a.JWKSMaxAge = caddy.Duration(DefaultJWKSMaxAge)
+	}
+}
+
+// keyPolicy is the rotation policy of the settings (after Provision's defaults).
+func (a *App) keyPolicy() keyring.Policy {
+	p := keyring.Policy{Lead: time.Duration(a.SigningKeyPublishLead)}
+	if a.SigningKeyRotation > 0 {
+		p.Period = time.Duration(a.SigningKeyRotation)
+	}
+	return p
+}
+
+// keyOptions are how this app opens and rotates its keyring.
+func (a *App) keyOptions(secret string, previous []string) keyring.Options {
+	return keyring.Options{Secret: secret, Previous: previous, Algorithm: a.SigningAlgorithm, Policy: a.keyPolicy()}
+}
+
+// jwksMaxAge is the JWKS's max-age as it is sent: whole seconds, rounded up.
+func jwksMaxAge(d caddy.Duration) time.Duration {
+	return (time.Duration(d) + time.Second - 1).Truncate(time.Second)
+}
 
 // Service is the client lifecycle on this app's store, keeping its cache current.
 func (a *App) Service() *admin.Service {
-	return &admin.Service{Store: a.backend.Store, Invalidate: a.backend.ClientChanged}
+	return &admin.Service{Store: a.backend.Store, Invalidate: a.backend.ClientChanged, Keys: a.keyring}
 }
 
 // app finds the blnk_auth app of the config being provisioned.

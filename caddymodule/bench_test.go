@@ -51,7 +51,7 @@ func benchHandlerLimited(b *testing.B, tokenCacheSize int64, limit *store.RateLi
 	if err != nil {
 		b.Fatal(err)
 	}
-	tok, err := a.issuer.Issue(c.Client.ID, scope.MustParse("mcp:read"), a.audience, nil, time.Now())
+	tok, err := a.keyring.Issue(c.Client.ID, scope.MustParse("mcp:read"), a.audience, nil, time.Now())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -50,12 +51,23 @@ func init() {
 //			token_ttl  <duration>      # default 1h
 //			leeway     <duration>      # default 30s, at most 60s
 //			signing_algorithm ES256|EdDSA  # default ES256
+//			signing_key_rotation <duration>|off  # default 30d
+//			signing_key_publish_lead <duration>  # default 1h; longer than jwks_max_age
+//			jwks_max_age <duration>    # the JWKS's Cache-Control max-age; default 5m
 //			client_cache_size  <n>     # default 100000
 //			client_cache_ttl   <duration>  # default 1m
 //			negative_cache_ttl <duration>  # default 30s
 //			max_stale <duration>       # cached clients trusted while the database is unreachable; default 1s
 //			change_feed listen|poll [<interval>]  # default listen (PostgreSQL), poll 150ms (SQLite)
 //			token_cache_size   <n>     # default 100000; -1 disables
+//			consent_url <path|url>     # turns the authorization-code flow on, e.g. /admin/authorize; default none
+//			refresh_token_ttl <duration>  # life of an approval's refresh tokens; default 720h
+//			client_metadata {          # accept Client ID Metadata Documents (unregistered public clients); default off
+//				allowed_hosts <host...>    # default: any public host
+//				allow_private              # fetch from private/loopback addresses too; default no
+//				timeout <duration>         # default 5s
+//				scopes <scope...>          # the most such a client may be granted; default mcp:*
+//			}
 //			throttle off               # or a block:
 //			throttle {
 //				address_failures <n>   # per window and address; default 20
@@ -100,6 +112,24 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 			err = oneString(d, &a.Audience)
 		case "signing_algorithm":
 			err = oneString(d, &a.SigningAlgorithm)
+		case "signing_key_rotation":
+			var v string
+			if err = oneString(d, &v); err != nil {
+				break
+			}
+			if v == "off" {
+				a.SigningKeyRotation = -1
+				break
+			}
+			var dur time.Duration
+			if dur, err = caddy.ParseDuration(v); err != nil || dur <= 0 {
+				err = d.Errf("signing_key_rotation: want a positive duration or off, got %q", v)
+			}
+			a.SigningKeyRotation = caddy.Duration(dur)
+		case "signing_key_publish_lead":
+			err = oneDuration(d, &a.SigningKeyPublishLead)
+		case "jwks_max_age":
+			err = oneDuration(d, &a.JWKSMaxAge)
 		case "token_ttl":
 			err = oneDuration(d, &a.TokenTTL)
 		case "leeway":
@@ -118,6 +148,12 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 			err = oneInt(d, &a.TokenCacheSize)
 		case "throttle":
 			a.Throttle, err = parseThrottle(d)
+		case "consent_url":
+			err = oneString(d, &a.ConsentURL)
+		case "refresh_token_ttl":
+			err = oneDuration(d, &a.RefreshTokenTTL)
+		case "client_metadata":
+			a.ClientMetadata, err = parseClientMetadata(d)
 		default:
 			return nil, d.Errf("unrecognized blnk_auth option %q", key)
 		}
@@ -126,6 +162,42 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 		}
 	}
 	return httpcaddyfile.App{Name: "blnk_auth", Value: caddyconfig.JSON(a, nil)}, nil
+}
+
+// parseClientMetadata parses the client_metadata block (or the bare option).
+func parseClientMetadata(d *caddyfile.Dispenser) (*ClientMetadataConfig, error) {
+	m := new(ClientMetadataConfig)
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "allowed_hosts":
+			hosts := d.RemainingArgs()
+			if len(hosts) == 0 {
+				return nil, d.ArgErr()
+			}
+			m.AllowedHosts = append(m.AllowedHosts, hosts...)
+		case "allow_private":
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			m.AllowPrivate = true
+		case "timeout":
+			if err := oneDuration(d, &m.Timeout); err != nil {
+				return nil, err
+			}
+		case "scopes":
+			list := d.RemainingArgs()
+			if len(list) == 0 {
+				return nil, d.ArgErr()
+			}
+			m.Scopes = append(m.Scopes, list...)
+		default:
+			return nil, d.Errf("unrecognized client_metadata option %q", d.Val())
+		}
+	}
+	return m, nil
 }
 
 // isLiteral reports whether a secret-bearing value is written out rather than

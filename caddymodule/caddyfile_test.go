@@ -86,6 +86,12 @@ func TestCaddyfileErrors(t *testing.T) {
 		"admin lifetime two":     ":80 {\n\tblnk_admin {\n\t\tsession_lifetime 1h 2h\n\t}\n}",
 		"admin no_dashboard arg": ":80 {\n\tblnk_admin {\n\t\tno_dashboard yes\n\t}\n}",
 		"admin scope_choices":    ":80 {\n\tblnk_admin {\n\t\tscope_choices\n\t}\n}",
+		"rotation never":         "{\n\tblnk_auth {\n\t\tsigning_key_rotation never\n\t}\n}\n:80 {\n\trespond ok\n}",
+		"rotation negative":      "{\n\tblnk_auth {\n\t\tsigning_key_rotation -1h\n\t}\n}\n:80 {\n\trespond ok\n}",
+		"rotation two args":      "{\n\tblnk_auth {\n\t\tsigning_key_rotation 1d 2d\n\t}\n}\n:80 {\n\trespond ok\n}",
+		"publish lead bad":       "{\n\tblnk_auth {\n\t\tsigning_key_publish_lead soon\n\t}\n}\n:80 {\n\trespond ok\n}",
+		"consent_url two":        "{\n\tblnk_auth {\n\t\tconsent_url /a /b\n\t}\n}\n:80 {\n\trespond ok\n}",
+		"refresh_token_ttl bad":  "{\n\tblnk_auth {\n\t\trefresh_token_ttl long\n\t}\n}\n:80 {\n\trespond ok\n}",
 	}
 	for name, cfg := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -14,21 +14,27 @@ import (
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/backend"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/keyring"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "blnk-auth",
-		Usage: "client <create|list|get|update|roll-secret|revoke|delete> [flags]",
-		Short: "Manages Blnk Auth Gateway OAuth clients and API keys",
+		Usage: "client <create|list|get|update|roll-secret|revoke|delete> [flags] | keys <list|rotate [--now]>",
+		Short: "Manages Blnk Auth Gateway OAuth clients and API keys, and its signing keys",
 		Long: `
 Manages OAuth clients and API keys straight in the gateway's database, for
 bootstrap without the admin API. The database comes from the blnk_auth app of
 the config (--config, --adapter), as for "caddy run". Running gateways see
 every change within a second. Output is JSON on stdout; stderr has nothing
 but errors. A new client's secret is shown once, in the output of "create"
-or "roll-secret", and never again.`,
+or "roll-secret", and never again.
+
+"keys list" lists the token signing keys and their states; "keys rotate"
+publishes a new key that signs after signing_key_publish_lead; "keys rotate
+--now" is the emergency: the new key signs at once and every other key is
+revoked, so every token they signed is refused by every running gateway.`,
 		CobraFunc: func(cmd *cobra.Command) {
 			cmd.PersistentFlags().StringP("config", "c", "", "Configuration file (default: ./Caddyfile)")
 			cmd.PersistentFlags().StringP("adapter", "a", "", "Name of config adapter to apply")
@@ -37,6 +43,12 @@ or "roll-secret", and never again.`,
 				configFile, _ := cmd.Flags().GetString("config")
 				adapter, _ := cmd.Flags().GetString("adapter")
 				return openStoreFromConfig(ctx, configFile, adapter)
+			}))
+			cmd.AddCommand(admin.KeysCommand(func(ctx context.Context, cmd *cobra.Command) (keyring.Manager, func(), error) {
+				defer quietCaddyLog()()
+				configFile, _ := cmd.Flags().GetString("config")
+				adapter, _ := cmd.Flags().GetString("adapter")
+				return openKeysFromConfig(ctx, configFile, adapter)
 			}))
 		},
 	})
@@ -54,6 +66,59 @@ func quietCaddyLog() (restore func()) {
 
 // openStoreFromConfig reads the blnk_auth app's database from a config file.
 func openStoreFromConfig(ctx context.Context, configFile, adapter string) (store.Store, error) {
+	a, err := appFromConfig(configFile, adapter)
+	if err != nil {
+		return nil, err
+	}
+	db, err := a.cliDatabase()
+	if err != nil {
+		return nil, err
+	}
+	return db.Open(ctx)
+}
+
+// cliDatabase is the app's database as the CLI opens it: behind a
+// transaction pooler (change_feed poll) its queries must not use prepared
+// statements either.
+func (a *App) cliDatabase() (backend.Database, error) {
+	db, err := backend.ParseDatabase(caddy.NewReplacer().ReplaceKnown(a.Database, ""), DefaultDatabasePath())
+	if err != nil {
+		return backend.Database{}, err
+	}
+	if err := a.applyChangeFeed(&db); err != nil {
+		return backend.Database{}, err
+	}
+	return db, nil
+}
+
+// openKeysFromConfig opens the signing keys of the blnk_auth app of a config
+// file, with its secret, algorithm and rotation settings.
+func openKeysFromConfig(ctx context.Context, configFile, adapter string) (keyring.Manager, func(), error) {
+	a, err := appFromConfig(configFile, adapter)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := a.cliDatabase()
+	if err != nil {
+		return nil, nil, err
+	}
+	secret, err := a.resolveSecret(db)
+	if err != nil {
+		return nil, nil, err
+	}
+	a.keyDefaults()
+	if err := a.keyPolicy().Check(); err != nil {
+		return nil, nil, err
+	}
+	st, err := db.Open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &keyring.Offline{Store: st, Options: a.keyOptions(secret, a.previousSecrets())}, st.Close, nil
+}
+
+// appFromConfig reads the blnk_auth app's settings from a config file.
+func appFromConfig(configFile, adapter string) (*App, error) {
 	raw, _, _, err := caddycmd.LoadConfig(configFile, adapter)
 	if err != nil {
 		return nil, fmt.Errorf("loading config: %w", err)
@@ -72,14 +137,5 @@ func openStoreFromConfig(ctx context.Context, configFile, adapter string) (store
 	if cfg.Apps.BlnkAuth == nil {
 		return nil, errors.New("the config has no blnk_auth app (set the blnk_auth global option)")
 	}
-	db, err := backend.ParseDatabase(caddy.NewReplacer().ReplaceKnown(cfg.Apps.BlnkAuth.Database, ""), DefaultDatabasePath())
-	if err != nil {
-		return nil, err
-	}
-	// Behind a transaction pooler (change_feed poll) the CLI's queries must
-	// not use prepared statements either.
-	if err := cfg.Apps.BlnkAuth.applyChangeFeed(&db); err != nil {
-		return nil, err
-	}
-	return db.Open(ctx)
+	return cfg.Apps.BlnkAuth, nil
 }

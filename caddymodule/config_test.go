@@ -52,6 +52,14 @@ func TestConfigErrors(t *testing.T) {
 		{"poll interval too short", with("change_feed", map[string]any{"mode": "poll", "poll_interval": "1ms"}), "at least 10ms"},
 		{"poll interval when listening", with("change_feed", map[string]any{"mode": "listen", "poll_interval": "1s"}), "only with mode poll"},
 		{"listen on SQLite", map[string]any{"database": "sqlite://" + filepath.Join(t.TempDir(), "l.db"), "issuer": "https://auth.example.com", "change_feed": map[string]any{"mode": "listen"}}, "change_feed listen needs PostgreSQL"},
+		{"publish lead not past the JWKS max-age", with("signing_key_publish_lead", "5m"), "must be longer than jwks_max_age"},
+		{"rotation period not past the lead", with("signing_key_rotation", "30m"), "must be longer than the publish lead"},
+		{"negative JWKS max-age", with("jwks_max_age", "-1s"), "jwks_max_age"},
+		{"consent_url with query", with("consent_url", "/admin/authorize?x=1"), "consent_url"},
+		{"consent_url relative", with("consent_url", "admin/authorize"), "consent_url"},
+		{"consent_url plain http", with("consent_url", "http://dash.example.com/admin/authorize"), "consent_url"},
+		{"refresh_token_ttl too long", with("refresh_token_ttl", "9000h"), "refresh_token_ttl"},
+		{"client_metadata without consent_url", with("client_metadata", map[string]any{}), "needs consent_url"},
 		{"unreachable database", with("database", "postgres://u:pw@127.0.0.1:1/x?connect_timeout=1"), "connecting"},
 	}
 	for _, tc := range cases {

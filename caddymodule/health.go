@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -70,8 +71,8 @@ func (h *Health) Validate() error {
 	return nil
 }
 
-// errNoSigningKey: no key to sign tokens with (never after a successful
-// provision today; rotation may change that).
+// errNoSigningKey: no key to sign tokens with (every key was revoked
+// elsewhere a moment ago, and the reload has not made a new one yet).
 var errNoSigningKey = errors.New("no signing key is loaded")
 
 // ready is the app's readiness: the backend's, and a signing key.
@@ -79,7 +80,7 @@ func (a *App) ready(ctx context.Context) error {
 	if err := a.backend.Ready(ctx); err != nil {
 		return err
 	}
-	if a.issuer == nil || a.issuer.Key == nil {
+	if a.keyring == nil || a.keyring.Signing(time.Now()) == nil {
 		return errNoSigningKey
 	}
 	return nil

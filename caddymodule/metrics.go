@@ -2,24 +2,30 @@ package caddymodule
 
 import (
 	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authserver"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/backend"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/keyring"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/resourceserver"
 )
 
 // metrics are registered once per config on Caddy's registry, so they appear
 // at Caddy's /metrics endpoint beside its own.
 type metrics struct {
-	tokens    *prometheus.CounterVec // by outcome: issued or the RFC 6749 error code
+	tokens    *prometheus.CounterVec // by grant and outcome: issued or the RFC 6749 error code
 	decisions *prometheus.CounterVec // by route kind and outcome: allowed or the RFC 6750 error code
 
 	throttles *prometheus.CounterVec // by endpoint: refused unjudged for failing too often
 	limits    *prometheus.CounterVec // by endpoint: refused over a rate limit
 
-	tokenBy, throttledBy, limitedBy map[string]prometheus.Counter
-	decisionBy                      map[string]map[string]prometheus.Counter // kind → outcome
+	throttledBy, limitedBy map[string]prometheus.Counter
+	tokenBy                map[string]map[string]prometheus.Counter // grant → outcome
+	decisionBy             map[string]map[string]prometheus.Counter // kind → outcome
 }
 
 // Endpoints that count throttled and rate-limited requests.
@@ -29,8 +35,8 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	m := &metrics{
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "caddy", Subsystem: "blnk_auth", Name: "token_requests_total",
-			Help: "Token endpoint requests by outcome (issued, or the OAuth error code).",
-		}, []string{"outcome"}),
+			Help: "Token endpoint requests by grant type (client_credentials, authorization_code, refresh_token, other) and outcome (issued, or the OAuth error code).",
+		}, []string{"grant", "outcome"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "caddy", Subsystem: "blnk_auth", Name: "requests_total",
 			Help: "Requests checked by blnk_auth by route kind (plain, mcp, blnk_api) and outcome (allowed, or the error code).",
@@ -54,9 +60,12 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		m.limitedBy[e] = m.limits.WithLabelValues(e)
 	}
 	// Bind every label value up front: the request path then only increments.
-	m.tokenBy = map[string]prometheus.Counter{}
-	for _, o := range []string{"issued", "invalid_request", "invalid_client", "unsupported_grant_type", "invalid_scope", "invalid_target", "temporarily_unavailable", "server_error"} {
-		m.tokenBy[o] = m.tokens.WithLabelValues(o)
+	m.tokenBy = map[string]map[string]prometheus.Counter{}
+	for _, g := range authserver.Grants {
+		m.tokenBy[g] = map[string]prometheus.Counter{}
+		for _, o := range []string{"issued", "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type", "invalid_scope", "invalid_target", "temporarily_unavailable", "server_error"} {
+			m.tokenBy[g][o] = m.tokens.WithLabelValues(g, o)
+		}
 	}
 	m.decisionBy = map[string]map[string]prometheus.Counter{}
 	for _, k := range []string{resourceserver.KindPlain, resourceserver.KindMCP, resourceserver.KindBlnk} {
@@ -68,8 +77,8 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	return m
 }
 
-func (m *metrics) token(outcome string) {
-	if c, ok := m.tokenBy[outcome]; ok {
+func (m *metrics) token(grant, outcome string) {
+	if c, ok := m.tokenBy[grant][outcome]; ok {
 		c.Inc()
 	}
 }
@@ -93,8 +102,10 @@ func (m *metrics) rateLimited(endpoint string) {
 }
 
 // watchBackend exposes what the backend holds, read when scraped: the client
-// cache's hits and misses (their ratio is the hit ratio), change-feed
-// connections lost, revoked tokens held and requests in flight.
+// cache's hits and misses (their ratio is the hit ratio) and size,
+// change-feed connections lost, revoked tokens held and requests in flight;
+// and what the backend measures: store latency by operation, change-feed lag
+// and reconnections.
 func watchBackend(reg *prometheus.Registry, b *backend.Backend) {
 	if reg == nil {
 		return
@@ -117,6 +128,7 @@ func watchBackend(reg *prometheus.Registry, b *backend.Backend) {
 		pick       func() float64
 	}{
 		{"revoked_tokens", "Revoked access tokens held in the denylist until they expire.", func() float64 { return float64(b.Revoked.Len()) }},
+		{"client_cache_entries", "Entries in the client cache (clients and remembered unknown client IDs).", func() float64 { return float64(b.Clients.Len()) }},
 		{"requests_in_flight", "Requests let through and not yet finished, each ended if its authority ends.", func() float64 { return float64(b.Flights.Len()) }},
 		{"change_feed_synced", "1 while the change feed is connected and the denylist loaded, else 0.", func() float64 {
 			if b.FeedSynced() {
@@ -129,6 +141,12 @@ func watchBackend(reg *prometheus.Registry, b *backend.Backend) {
 		_ = reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "caddy", Subsystem: "blnk_auth", Name: g.name, Help: g.help,
 		}, g.pick))
+	}
+	// The backend's own (store latency, change-feed lag and reconnections)
+	// outlive a reload with it; a config reloaded onto the same registry
+	// finds them there already.
+	for _, c := range b.Metrics.Collectors() {
+		_ = reg.Register(c)
 	}
 }
 
@@ -146,4 +164,33 @@ func register(reg *prometheus.Registry, c *prometheus.CounterVec) *prometheus.Co
 		}
 	}
 	return c
+}
+
+// keyrings holds, per registry, the keyring of the config loaded last: the
+// gauge registered once reads whichever config is current after a reload.
+var keyrings sync.Map // *prometheus.Registry → *atomic.Pointer[keyring.Live]
+
+// watchKeys exposes the age of the key signing now, read when scraped: an
+// alert on it catches a rotation that stopped happening.
+func watchKeys(reg *prometheus.Registry, k *keyring.Live) {
+	if reg == nil {
+		return
+	}
+	v, loaded := keyrings.LoadOrStore(reg, new(atomic.Pointer[keyring.Live]))
+	cur := v.(*atomic.Pointer[keyring.Live])
+	cur.Store(k)
+	if loaded {
+		return
+	}
+	_ = reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "caddy", Subsystem: "blnk_auth", Name: "signing_key_age_seconds",
+		Help: "Seconds since the signing key in use activated (signing_key_rotation bounds it while rotation is on).",
+	}, func() float64 {
+		now := time.Now()
+		since := cur.Load().ActiveSince(now)
+		if since.IsZero() {
+			return 0
+		}
+		return now.Sub(since).Seconds()
+	}))
 }

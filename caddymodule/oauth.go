@@ -15,12 +15,15 @@ func init() {
 	caddy.RegisterModule(OAuth{})
 }
 
-// OAuth is the "blnk_oauth" handler: the OAuth 2.0 authorization server of the
-// client credentials grant (internal/authserver). It answers POST /oauth/token
-// (RFC 6749 §4.4), GET /.well-known/oauth-authorization-server (RFC 8414) and
+// OAuth is the "blnk_oauth" handler: the OAuth 2.0 authorization server
+// (internal/authserver). It answers POST /oauth/token (client credentials,
+// RFC 6749 §4.4; with the app's consent_url also authorization_code and
+// refresh_token), GET /oauth/authorize (the authorization-code flow with
+// PKCE when consent_url is set, else a refusal), GET
+// /.well-known/oauth-authorization-server (RFC 8414) and
 // /.well-known/openid-configuration, GET /.well-known/jwks.json (RFC 7517),
-// POST /oauth/introspect (RFC 7662) and /oauth/revoke (RFC 7009), and refuses
-// /oauth/authorize, each below the issuer's path; it passes every other
+// POST /oauth/introspect (RFC 7662) and /oauth/revoke (RFC 7009), each below
+// the issuer's path; it passes every other
 // request to the next handler. It has no options: the blnk_auth app holds the
 // settings.
 type OAuth struct {
@@ -51,9 +54,10 @@ func (a *App) authServer(logger *zap.Logger) *authserver.Server {
 		Issuer:       a.issuerURL,
 		Audience:     a.audience,
 		Leeway:       time.Duration(a.Leeway),
-		Signer:       a.issuer,
+		Signer:       a.keyring,
 		Verifier:     a.verifier,
-		Keys:         a.verifierKeys,
+		Keys:         a.publishedKeys,
+		JWKSMaxAge:   jwksMaxAge(a.JWKSMaxAge),
 		Decider:      a.decider,
 		Backend:      a.backend,
 		Resource:     a.routes.Known,
@@ -63,6 +67,9 @@ func (a *App) authServer(logger *zap.Logger) *authserver.Server {
 		Throttle:     a.throttle,
 		ClientIP:     clientIP,
 		Throttled:    a.metrics.throttled,
+		Flow:         a.flow,
+		ConsentURL:   a.consentURL,
+		RefreshTTL:   time.Duration(a.RefreshTokenTTL),
 	})
 }
 

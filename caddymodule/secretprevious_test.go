@@ -6,19 +6,21 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/blnkfinance/blnk-auth-gateway/internal/testdb"
 )
 
 // TestSecretPreviousTwoInstances: the README's procedure for changing the
-// gateway's secret, on two gateway processes sharing one PostgreSQL database.
+// gateway's secret, on two gateway processes sharing one database (each store).
 // B restarts with the new secret and the old one as secret_previous and seals
 // the keys again under the new one; A, still running on the old config, keeps
 // working (the keys themselves did not change), and tokens issued before work
 // everywhere. A restarted with the old secret alone is refused, saying why;
 // with the new one it starts.
 func TestSecretPreviousTwoInstances(t *testing.T) {
-	dsn := testdb.New(t)
+	forEachStore(t, testSecretPreviousTwoInstances)
+}
+
+func testSecretPreviousTwoInstances(t *testing.T, kind string) {
+	dsn := newDatabase(t, kind)
 	const newSecret = "Zt4P8wq1Lr6yN2vC9xK3mB7hJ5gF0dS4aQ1eW8uI6oU="
 	issuer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 	a := startInstance(t, dsn, issuer)

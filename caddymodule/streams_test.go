@@ -19,7 +19,9 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/keyring"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
 )
 
 // pulseServer is a stateful MCP Go SDK server that pushes a progress
@@ -139,6 +141,14 @@ func cutOffs() []cutOff {
 			}
 		}},
 		{name: "token expired", scopes: []string{"mcp:read"}, expires: 8 * time.Second, do: func(*testing.T, *testGateway, string, string, string) {}},
+		// Last: every token signed before stops working.
+		{name: "signing key revoked", scopes: []string{"mcp:read"}, do: func(t *testing.T, g *testGateway, _, _, _ string) {
+			// As the CLI does (caddy blnk-auth keys rotate --now), through
+			// another connection: the gateway learns of it by the change feed.
+			if _, err := keyring.Rotate(context.Background(), g.store, keyring.Options{Secret: testSecret, Algorithm: token.ES256, Audit: store.Audit{Actor: "cli"}}, true); err != nil {
+				t.Fatal(err)
+			}
+		}},
 	}
 }
 

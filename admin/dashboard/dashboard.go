@@ -26,6 +26,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authcode"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
@@ -80,6 +81,9 @@ type Config struct {
 	// sign-in refused so.
 	Throttle  *throttle.Throttle
 	Throttled func()
+	// Authorize, when set, serves the consent page of the authorization-code
+	// flow at "/authorize" (see consent.go); nil serves none.
+	Authorize *authcode.Flow
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// Logger gets unexpected failures and one line per sign-in and sign-out
@@ -174,6 +178,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.URL.Path == sessionPath {
 		h.serveSession(w, r)
+		return
+	}
+	if r.URL.Path == consentPath && h.cfg.Authorize != nil {
+		h.serveConsent(w, r)
 		return
 	}
 	if strings.HasPrefix(r.URL.Path, "/ui/") {

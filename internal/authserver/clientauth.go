@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authcode"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
@@ -45,7 +46,11 @@ var dummyHash = credential.HashOf(credential.NewSecret())
 type clientRequest struct {
 	clientID, secret string
 	basic            bool
-	form             url.Values
+	// public: a client known by its metadata document (an https URL as
+	// client_id) sent no secret, as a public client must (RFC 6749 §2.1);
+	// only the authorization-code flow's grants accept it.
+	public bool
+	form   url.Values
 }
 
 // parseClientRequest reads the form and the client credentials of a request
@@ -97,6 +102,10 @@ func parseClientRequest(w http.ResponseWriter, r *http.Request) (*clientRequest,
 		}
 	} else {
 		req.clientID, req.secret = form.Get("client_id"), form.Get("client_secret")
+		if _, hasSecret := form["client_secret"]; !hasSecret && authcode.IsMetadataClientID(req.clientID) {
+			req.public = true
+			return req, nil
+		}
 		if req.clientID == "" || req.secret == "" {
 			return req, oauthErr(http.StatusUnauthorized, "invalid_client", "client authentication required: HTTP Basic or client_id and client_secret in the body")
 		}

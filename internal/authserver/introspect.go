@@ -86,7 +86,7 @@ func (s *Server) introspect(r *http.Request, tok string, now time.Time) (*intros
 	}
 	return &introspection{
 		Active: true, Scope: scopes.String(), ClientID: id, TokenType: "Bearer",
-		Exp: t.ExpiresAt.Unix(), Iat: t.IssuedAt.Unix(), Sub: id, Aud: t.Audience, Iss: s.issuer, Jti: t.JTI,
+		Exp: t.ExpiresAt.Unix(), Iat: t.IssuedAt.Unix(), Sub: t.Subject, Aud: t.Audience, Iss: s.issuer, Jti: t.JTI,
 	}, nil
 }
 

@@ -8,7 +8,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 )
 
-// serveDocument serves the metadata or the JWKS: GET or HEAD, cacheable.
+// serveDocument serves the metadata: GET or HEAD, cacheable.
 func (s *Server) serveDocument(w http.ResponseWriter, r *http.Request, doc func() []byte) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
@@ -25,11 +25,11 @@ func (s *Server) serveDocument(w http.ResponseWriter, r *http.Request, doc func(
 	}
 }
 
-// buildDocuments renders the metadata and the JWKS once, at first use: in a
-// Caddy config, once every protected route has declared its scopes.
+// buildDocuments renders the metadata once, at first use: in a Caddy
+// config, once every protected route has declared its scopes. (The JWKS is
+// rendered per request: keys rotate.)
 func (s *Server) buildDocuments() {
 	s.docs.metadata = s.metadata()
-	s.docs.jwks = s.jwks()
 }
 
 // metadata is the RFC 8414 §2 authorization server metadata.
@@ -39,25 +39,41 @@ func (s *Server) metadata() []byte {
 	if s.cfg.Scopes != nil {
 		scopes = s.cfg.Scopes()
 	}
+	grants := []string{"client_credentials"}
+	responseTypes := []string{} // RFC 8414 requires the member
+	if s.cfg.Flow != nil && s.cfg.ConsentURL != "" {
+		grants = []string{"authorization_code", "client_credentials", "refresh_token"}
+		responseTypes = []string{"code"}
+	}
 	md := map[string]any{
 		"issuer":                                iss,
 		"token_endpoint":                        iss + TokenPath,
 		"jwks_uri":                              iss + JWKSPath,
-		"grant_types_supported":                 []string{"client_credentials"},
+		"grant_types_supported":                 grants,
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
 		"scopes_supported":                      scopes,
-		// This server issues no authorization codes; the endpoint exists because
-		// MCP SDKs' metadata schemas require one (it refuses every request).
-		"authorization_endpoint": iss + AuthorizePath,
-		// RFC 8414 requires the member; no response type is supported.
-		"response_types_supported": []string{},
-		// The official MCP Go SDK refuses metadata without PKCE support, even
-		// for client credentials.
+		// Without the flow the endpoint refuses every request; it is listed
+		// anyway because MCP SDKs' metadata schemas require one.
+		"authorization_endpoint":   iss + AuthorizePath,
+		"response_types_supported": responseTypes,
+		// PKCE with S256 only (plain is refused); the official MCP Go SDK
+		// refuses metadata without it, even for client credentials.
 		"code_challenge_methods_supported":              []string{"S256"},
 		"introspection_endpoint":                        iss + IntrospectPath,
 		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
 		"revocation_endpoint":                           iss + RevokePath,
 		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post"},
+	}
+	if s.cfg.Flow != nil && s.cfg.ConsentURL != "" {
+		md["response_modes_supported"] = []string{"query"}
+		// RFC 9207: every authorization response carries iss.
+		md["authorization_response_iss_parameter_supported"] = true
+		// With Flow.Public, an https URL as client_id names a client by its
+		// Client ID Metadata Document; public clients authenticate with none.
+		md["client_id_metadata_document_supported"] = s.cfg.Flow.Public != nil
+		if s.cfg.Flow.Public != nil {
+			md["token_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post", "none"}
+		}
 	}
 	b, _ := json.Marshal(md)
 	return b

@@ -1,16 +1,19 @@
 package authserver
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authcode"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
 // serveRevoke is RFC 7009 token revocation: POST token=… (§2.1) with client
-// authentication. A client revokes only its own access tokens; the token
+// authentication. A client revokes only its own access and refresh tokens
+// (a refresh token ends with its family); the token
 // stops working at once on every instance (its jti goes on a denylist kept
 // until the token's expiry, spread through the change feed). Unknown,
 // malformed or expired tokens get 200 as well (§2.2: nothing to revoke); an
@@ -18,7 +21,15 @@ import (
 func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	req, oerr := parseClientRequest(w, r)
-	if oerr == nil {
+	switch {
+	case oerr == nil && req.public:
+		// A public client (known by its metadata document) identifies
+		// itself with client_id alone (RFC 7009 §2.1); revoking a token one
+		// holds harms no one but its holder.
+		if s.cfg.Flow == nil || s.cfg.Flow.Public == nil {
+			oerr = errBadClient
+		}
+	case oerr == nil:
 		_, oerr = s.authenticate(r, req, "revoke", now)
 	}
 	tok := ""
@@ -43,6 +54,15 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) revoke(r *http.Request, caller, tok string, now time.Time) *authn.Error {
+	if authcode.IsRefreshToken(tok) {
+		// A refresh token ends with its whole family (§2.1 allows it, and a
+		// client revoking one means to end the grant's session).
+		_, err := s.cfg.Backend.Store.RevokeRefreshToken(r.Context(), credential.HashOf(tok), caller)
+		if err != nil && !errors.Is(err, store.ErrNoRefreshToken) {
+			return oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "could not record the revocation; retry shortly")
+		}
+		return nil
+	}
 	t, err := s.cfg.Verifier.Verify(tok, now)
 	if err != nil {
 		return nil // not a live token of ours: nothing to revoke

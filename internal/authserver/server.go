@@ -2,22 +2,26 @@
 // credentials grant as a plain http.Handler: the token endpoint (RFC 6749
 // §4.4), authorization server metadata (RFC 8414, also served as OpenID
 // Connect discovery), the JWKS (RFC 7517), token introspection (RFC 7662),
-// token revocation (RFC 7009) and an authorization endpoint that refuses
-// every request. It knows nothing about Caddy: caddymodule's blnk_oauth
+// token revocation (RFC 7009), and the authorization-code flow with PKCE
+// (RFC 6749 §4.1, RFC 7636: authorize.go, the token endpoint's
+// authorization_code and refresh_token grants in grants.go). It knows nothing about Caddy: caddymodule's blnk_oauth
 // builds a Server from the blnk_auth app and delegates to it.
 package authserver
 
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authcode"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/backend"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/throttle"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
 )
@@ -46,13 +50,18 @@ type Config struct {
 	// Leeway is the clock skew tolerated on exp: a revoked token's jti is
 	// kept until its expiry plus Leeway.
 	Leeway time.Duration
-	// Signer mints access tokens; its TTL bounds their lifetime (never past
-	// the client's own expiry).
-	Signer *token.Issuer
+	// Signer mints access tokens (a *token.Issuer, or a rotating keyring);
+	// its TTL bounds their lifetime (never past the client's own expiry).
+	Signer Signer
 	// Verifier checks access tokens presented for revocation.
 	Verifier *token.Verifier
-	// Keys returns the public keys the JWKS publishes.
+	// Keys returns the public keys the JWKS publishes; called per JWKS
+	// request, since keys rotate.
 	Keys func() []*token.Key
+	// JWKSMaxAge is the JWKS response's Cache-Control max-age (whole
+	// seconds); 0 means 300s. Keys are published longer than this before
+	// they sign.
+	JWKSMaxAge time.Duration
 	// Decider judges introspected tokens exactly as the resource servers do.
 	Decider *authn.Decider
 	// Backend finds clients (through its cache), records their use and
@@ -66,9 +75,10 @@ type Config struct {
 	Scopes func() []string
 	// Logger logs per-request detail at debug level; nil logs nothing.
 	Logger *zap.Logger
-	// TokenOutcome, if not nil, is told the outcome of every token request:
-	// "issued" or the RFC 6749 §5.2 error code.
-	TokenOutcome func(outcome string)
+	// TokenOutcome, if not nil, is told the grant (one of Grants) and the
+	// outcome of every token request: "issued" or the RFC 6749 §5.2 error
+	// code.
+	TokenOutcome func(grant, outcome string)
 	// Throttle counts failed client authentications at the token,
 	// introspection and revocation endpoints per address and client ID, and
 	// refuses a client over its budget unjudged (RFC 6749 §2.3.1): 429 with
@@ -80,6 +90,26 @@ type Config struct {
 	// Throttled, if not nil, is told of every request Throttle refused, with
 	// its endpoint: "token", "introspect" or "revoke".
 	Throttled func(endpoint string)
+
+	// Flow, with ConsentURL, turns the authorization-code flow on: the
+	// authorization endpoint sends valid requests to ConsentURL (the
+	// dashboard's consent page) sealed with Flow's sealer, and the token
+	// endpoint accepts authorization_code and refresh_token. Nil: the
+	// authorization endpoint refuses every request.
+	Flow *authcode.Flow
+	// ConsentURL is the consent page's absolute URL.
+	ConsentURL string
+	// RefreshTTL bounds a refresh token family's life;
+	// authcode.DefaultRefreshTTL when 0.
+	RefreshTTL time.Duration
+}
+
+// Signer mints access tokens.
+type Signer interface {
+	Issue(clientID string, scopes scope.Set, audience string, clientExpires *time.Time, now time.Time) (token.Issued, error)
+	// IssueFor mints a token whose subject is a person the client acts for
+	// (the authorization-code flow).
+	IssueFor(subject, clientID string, scopes scope.Set, audience string, clientExpires *time.Time, now time.Time) (token.Issued, error)
 }
 
 // Server is the authorization server. Make one with New.
@@ -93,12 +123,14 @@ type Server struct {
 	revokePath                                string
 
 	docs documents
+	// jwksCacheControl is the JWKS's Cache-Control header value.
+	jwksCacheControl string
 }
 
 // documents are rendered once, at first use.
 type documents struct {
-	once           sync.Once
-	metadata, jwks []byte
+	once     sync.Once
+	metadata []byte
 }
 
 // New makes a Server of cfg.
@@ -107,10 +139,15 @@ func New(cfg Config) *Server {
 		cfg.Logger = zap.NewNop()
 	}
 	base := strings.TrimSuffix(cfg.Issuer.Path, "/")
+	maxAge := cfg.JWKSMaxAge
+	if maxAge <= 0 {
+		maxAge = 300 * time.Second
+	}
 	return &Server{
-		cfg:    cfg,
-		issuer: cfg.Issuer.String(),
-		realm:  `Basic realm="` + cfg.Issuer.Host + `", charset="UTF-8"`,
+		jwksCacheControl: "public, max-age=" + strconv.FormatInt(int64((maxAge+time.Second-1)/time.Second), 10),
+		cfg:              cfg,
+		issuer:           cfg.Issuer.String(),
+		realm:            `Basic realm="` + cfg.Issuer.Host + `", charset="UTF-8"`,
 
 		tokenPath: base + TokenPath,
 		jwksPath:  base + JWKSPath,
@@ -142,24 +179,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case s.metadataPath, s.openIDPath:
 		s.serveDocument(w, r, func() []byte { return s.docs.metadata })
 	case s.authorizePath:
-		s.serveAuthorize(w)
+		s.serveAuthorize(w, r)
 	case s.introspectPath:
 		s.serveIntrospect(w, r)
 	case s.revokePath:
 		s.serveRevoke(w, r)
 	case s.jwksPath:
-		s.serveDocument(w, r, func() []byte { return s.docs.jwks })
+		s.serveJWKS(w, r)
 	default:
 		http.NotFound(w, r)
 	}
-}
-
-// serveAuthorize answers every authorization request with RFC 6749 §4.1.2.1's
-// unsupported_response_type: this server only does client credentials. It
-// never redirects, since no redirection URI is registered to trust.
-func (s *Server) serveAuthorize(w http.ResponseWriter) {
-	w.Header().Set("Cache-Control", "no-store")
-	authn.WriteJSON(w, http.StatusBadRequest, "unsupported_response_type", "this server issues no authorization codes; use the client_credentials grant at the token endpoint")
 }
 
 // Interface guards

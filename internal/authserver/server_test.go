@@ -41,6 +41,8 @@ type fixture struct {
 
 	mu       sync.Mutex
 	outcomes []string
+	// grantOutcomes are "<grant> <outcome>".
+	grantOutcomes []string
 }
 
 func newFixture(t *testing.T, iss string) *fixture {
@@ -70,10 +72,11 @@ func newFixture(t *testing.T, iss string) *fixture {
 		Resource: func(id string) bool { return authn.SameResource(id, resource) },
 		Scopes:   func() []string { return []string{"mcp:read", "mcp:write", scope.All} },
 		Logger:   zaptest.NewLogger(t),
-		TokenOutcome: func(o string) {
+		TokenOutcome: func(g, o string) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.outcomes = append(f.outcomes, o)
+			f.grantOutcomes = append(f.grantOutcomes, g+" "+o)
 		},
 	})
 	return f

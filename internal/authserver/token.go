@@ -30,27 +30,62 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if oerr == nil {
 		var e *clientcache.Entry
-		if e, oerr = s.authenticate(r, req, "token", now); oerr == nil {
-			oerr = s.issue(w, req, e, now)
+		if req.public {
+			e, oerr = s.publicClient(r, req)
+		} else {
+			e, oerr = s.authenticate(r, req, "token", now)
+		}
+		if oerr == nil {
+			switch gt := req.form.Get("grant_type"); {
+			case gt == "authorization_code" && s.cfg.Flow != nil:
+				oerr = s.exchangeCode(w, r, req, e, now)
+			case gt == "refresh_token" && s.cfg.Flow != nil:
+				oerr = s.refresh(w, r, req, e, now)
+			default:
+				oerr = s.issue(w, req, e, now)
+			}
 		}
 	}
 	if oerr != nil {
-		s.outcome(oerr.Code)
+		s.outcome(req, oerr.Code)
 		s.refuse(w, req, oerr, "token request refused")
 		return
 	}
-	s.outcome("issued")
+	s.outcome(req, "issued")
 }
 
-func (s *Server) outcome(o string) {
-	if s.cfg.TokenOutcome != nil {
-		s.cfg.TokenOutcome(o)
+// Grants a token request is counted under; any other grant_type, or none,
+// counts as GrantOther, so that a request cannot make up label values.
+const (
+	GrantClientCredentials = "client_credentials"
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
+	GrantOther             = "other"
+)
+
+// Grants are the grant values TokenOutcome is told.
+var Grants = []string{GrantClientCredentials, GrantAuthorizationCode, GrantRefreshToken, GrantOther}
+
+func (s *Server) outcome(req *clientRequest, o string) {
+	if s.cfg.TokenOutcome == nil {
+		return
 	}
+	grant := GrantOther
+	if req != nil {
+		switch g := req.form.Get("grant_type"); g {
+		case GrantClientCredentials, GrantAuthorizationCode, GrantRefreshToken:
+			grant = g
+		}
+	}
+	s.cfg.TokenOutcome(grant, o)
 }
 
 // issue checks the grant, scope and resource, then mints the token (§4.4.3, §5.1).
 func (s *Server) issue(w http.ResponseWriter, req *clientRequest, e *clientcache.Entry, now time.Time) *authn.Error {
 	if gt := req.form.Get("grant_type"); gt != "client_credentials" {
+		if s.cfg.Flow != nil {
+			return oauthErr(http.StatusBadRequest, "unsupported_grant_type", "grant_type must be client_credentials, authorization_code or refresh_token")
+		}
 		return oauthErr(http.StatusBadRequest, "unsupported_grant_type", "only client_credentials is supported")
 	}
 	c := e.Client

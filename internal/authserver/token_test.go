@@ -93,6 +93,16 @@ func TestToken(t *testing.T) {
 	if !slices.Contains(f.outcomes, "issued") || !slices.Contains(f.outcomes, "invalid_target") || !slices.Contains(f.outcomes, "invalid_client") {
 		t.Errorf("outcomes %v", f.outcomes)
 	}
+	// Counted by grant; a missing grant_type is "other", as an unknown one
+	// would be, so a request cannot make up label values.
+	for _, want := range []string{"client_credentials issued", "client_credentials invalid_client", "other invalid_request", "authorization_code unsupported_grant_type"} {
+		if !slices.Contains(f.grantOutcomes, want) {
+			t.Errorf("grant outcomes lack %q: %v", want, f.grantOutcomes)
+		}
+	}
+	if slices.ContainsFunc(f.grantOutcomes, func(s string) bool { return !slices.Contains(authserver.Grants, strings.Fields(s)[0]) }) {
+		t.Errorf("a grant outside authserver.Grants: %v", f.grantOutcomes)
+	}
 }
 
 func TestTokenRequestShape(t *testing.T) {

@@ -55,6 +55,11 @@ type Backend struct {
 	changes atomic.Uint64
 	// feedLosses counts lost change-feed connections.
 	feedLosses atomic.Uint64
+	// keys are told of keyring changes (keys.go).
+	keys keyWatchers
+	// Metrics measure the store's calls and the change feed's lag.
+	Metrics *Metrics
+	lag     *lagMeter
 
 	log    *zap.Logger
 	cancel context.CancelFunc
@@ -96,13 +101,15 @@ type Backend struct {
 // before that moment is in the load, one revoked after it reaches the feed.
 // Until then TokenRevoked asks the store, so nothing passes unchecked.
 func New(st store.Store, cacheCfg clientcache.Config, log *zap.Logger) (*Backend, error) {
-	cache, err := clientcache.New(st.GetClient, cacheCfg)
+	m := newMetrics()
+	timed := timedStore{Store: st, m: m}
+	cache, err := clientcache.New(timed.GetClient, cacheCfg)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Backend{
-		Store: st, Clients: cache, Revoked: &Denylist{}, Flights: inflight.New(), log: log, cancel: cancel, usage: map[string]time.Time{},
+		Store: timed, Clients: cache, Metrics: m, lag: &lagMeter{hist: m.FeedLag}, Revoked: &Denylist{}, Flights: inflight.New(), log: log, cancel: cancel, usage: map[string]time.Time{},
 		ctx: ctx, maxUnsynced: cacheCfg.MaxUnsynced, lookupTimeout: cacheCfg.LoadTimeout, notRevoked: map[string]time.Time{},
 	}
 	if f, ok := st.(interface{ FollowFallback() string }); ok && f.FollowFallback() != "" {
@@ -116,10 +123,14 @@ func New(st store.Store, cacheCfg clientcache.Config, log *zap.Logger) (*Backend
 	if b.lookupTimeout <= 0 {
 		b.lookupTimeout = 5 * time.Second
 	}
-	b.done.Add(3)
+	b.done.Add(4)
 	go func() {
 		defer b.done.Done()
 		b.Flights.Run(ctx)
+	}()
+	go func() {
+		defer b.done.Done()
+		b.lag.run(ctx, timed)
 	}()
 	go func() {
 		defer b.done.Done()
@@ -352,11 +363,26 @@ type feedWatcher struct {
 	// set at start and by Reset.
 	load    bool
 	started bool // the first load is done
+	// newest is the highest change ID applied, so that a change replayed
+	// again is not measured again.
+	newest int64
+	// lost: the feed was synced and lost its connection since.
+	lost bool
 }
 
 // Changed passes client changes to the cache and token revocations to the
 // denylist.
 func (f *feedWatcher) Changed(c store.Change) {
+	if c.ID > f.newest {
+		// Measured once: a replay after a reconnection re-reads changes
+		// already applied, whose age is no lag.
+		f.newest = c.ID
+		defer func() { f.backend.lag.applied(c.ID, time.Now()) }() // once applied
+	}
+	if c.Kind == store.ChangeKeys {
+		f.backend.keysChanged()
+		return
+	}
 	if c.JTI != "" {
 		// The change does not carry the token's expiry; the longest a token can
 		// live bounds the entry, and a restart reloads exact expiries.
@@ -409,8 +435,16 @@ func (f *feedWatcher) Synced(ok bool) {
 	}
 	if ok != f.synced {
 		if ok {
+			// Replayed changes tell of key changes made meanwhile; a reload
+			// costs little and also covers a log pruned past this instance.
+			f.backend.keysChanged()
 			f.log.Debug("change feed connected")
+			if f.lost {
+				f.lost = false
+				f.backend.Metrics.FeedReconnects.Inc()
+			}
 		} else {
+			f.lost = true
 			f.backend.feedLosses.Add(1)
 			f.log.Warn("change feed lost its database connection; reconnecting: cached clients and the token denylist are trusted for at most max_stale, then requests that need the database get 503",
 				zap.Duration("max_stale", f.backend.maxUnsynced))
@@ -475,6 +509,7 @@ func (f *feedWatcher) Reset() {
 	f.log.Warn("change feed was away longer than the change log keeps; cleared the client cache")
 	f.Watcher.Reset()
 	f.backend.changes.Add(1)
+	f.backend.keysChanged()
 	f.load = true
 	// Any client may have changed unseen (the denylist reload at the next sync
 	// ends the requests of tokens revoked unseen).

@@ -14,6 +14,7 @@ import (
 	"github.com/dgraph-io/ristretto/v2"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
@@ -60,6 +61,9 @@ type Loader func(ctx context.Context, id string) (*store.Client, error)
 
 // Entry is a cached client. Client is nil for a remembered "not found".
 type Entry struct {
+	// Client is the record as the store read it, less what no decision
+	// needs and a million cached clients would pay for: SecretHint and
+	// LastUsedAt are empty (the admin API reads the store for them).
 	Client *store.Client
 	// BoxedID, BoxedName and BoxedScopes are the client's ID, name and
 	// Scopes.String() as interface values, made once per fill: the request path
@@ -99,6 +103,8 @@ type Cache struct {
 	caughtUpAt    atomic.Int64 // unix nanoseconds, from CaughtUpAt for the next loss; 0: none
 
 	hits, misses atomic.Uint64
+
+	shared sharedScopes
 }
 
 // New builds a cache over load.
@@ -154,12 +160,61 @@ func (c *Cache) Load(ctx context.Context, id string) (*Entry, error) {
 	return v.(*Entry).result()
 }
 
-func newEntry(c *store.Client) *Entry {
-	e := &Entry{Client: c}
-	if c != nil {
-		e.BoxedID, e.BoxedName, e.BoxedScopes = c.ID, c.Name, c.Scopes.String()
+// newEntry makes the entry of c, a record the loader made for this fill
+// alone (a store returns a new one each read), whose type and scopes it
+// replaces with equal shared values (see sharedScopes) and whose hint and
+// last use it drops (see Entry.Client).
+func (c *Cache) newEntry(cl *store.Client) *Entry {
+	e := &Entry{Client: cl}
+	if cl != nil {
+		cl.SecretHint, cl.LastUsedAt = "", nil
+		switch cl.Type {
+		case store.TypeOAuth:
+			cl.Type = store.TypeOAuth
+		case store.TypeAPIKey:
+			cl.Type = store.TypeAPIKey
+		}
+		var boxed any
+		cl.Scopes, boxed = c.shared.get(cl.Scopes)
+		e.BoxedID, e.BoxedName, e.BoxedScopes = cl.ID, cl.Name, boxed
 	}
 	return e
+}
+
+// maxSharedScopes bounds the distinct scope sets shared; past it a fill
+// keeps its own.
+const maxSharedScopes = 4096
+
+// sharedScopes holds one copy of each distinct scope set of the cached
+// clients, with its String() boxed. Clients share a handful of scope sets:
+// at a million cached clients a copy each (the list, its strings, the joined
+// string and its box) is about 120 bytes an entry, a sixth of the cache.
+type sharedScopes struct {
+	mu   sync.Mutex
+	sets map[string]sharedSet
+}
+
+type sharedSet struct {
+	set   scope.Set
+	boxed any
+}
+
+// get returns the shared copy of s and its String() boxed.
+func (sh *sharedScopes) get(s scope.Set) (scope.Set, any) {
+	key := s.String()
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if v, ok := sh.sets[key]; ok {
+		return v.set, v.boxed
+	}
+	v := sharedSet{set: s, boxed: key}
+	if len(sh.sets) < maxSharedScopes {
+		if sh.sets == nil {
+			sh.sets = map[string]sharedSet{}
+		}
+		sh.sets[key] = v
+	}
+	return v.set, v.boxed
 }
 
 func (e *Entry) result() (*Entry, error) {
@@ -185,7 +240,7 @@ func (c *Cache) fill(ctx context.Context, id string) (*Entry, error) {
 	case err != nil:
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	e := newEntry(client)
+	e := c.newEntry(client)
 	if !c.trusted() {
 		return e, nil // the change feed is down: answer from the store, keep nothing
 	}
@@ -255,6 +310,11 @@ func (c *Cache) Wait() { c.items.Wait() }
 
 // Stats returns the hit and miss counts since start.
 func (c *Cache) Stats() (hits, misses uint64) { return c.hits.Load(), c.misses.Load() }
+
+// Len is the number of entries held (clients and remembered "not found"s),
+// expired ones included until ristretto's cleanup takes them. Each entry
+// costs 1, so it is the cost in use.
+func (c *Cache) Len() int64 { return c.items.MaxCost() - c.items.RemainingCost() }
 
 // Close stops the cache's goroutines.
 func (c *Cache) Close() { c.items.Close() }

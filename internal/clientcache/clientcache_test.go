@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
@@ -751,5 +752,31 @@ func TestCaughtUpAtCountsFromThen(t *testing.T) {
 			mustGet(t, c, cl.ID)
 			wantReads(t, cnt, reads+tc.wantReads)
 		})
+	}
+}
+
+// TestEntriesShareScopes: cached clients with equal scopes share one copy of
+// them (and of their boxed string), so a million cached clients do not hold
+// a million copies of a handful of scope sets; the scopes are unchanged; the
+// hint and last use are dropped.
+func TestEntriesShareScopes(t *testing.T) {
+	st, cnt, c := setup(t, clientcache.Config{})
+	a, b := createClient(t, st), createClient(t, st)
+	ea, eb := getCached(t, c, cnt, a.ID), getCached(t, c, cnt, b.ID)
+	if ea.Client.Scopes.String() != "ledgers:read" || eb.Client.Scopes.String() != "ledgers:read" {
+		t.Fatalf("scopes %q and %q", ea.Client.Scopes, eb.Client.Scopes)
+	}
+	if unsafe.StringData(ea.Client.Scopes.String()) != unsafe.StringData(eb.Client.Scopes.String()) {
+		t.Error("two cached clients with equal scopes hold a copy each")
+	}
+	if ea.BoxedScopes != eb.BoxedScopes || ea.BoxedScopes != any("ledgers:read") {
+		t.Errorf("boxed scopes %v and %v", ea.BoxedScopes, eb.BoxedScopes)
+	}
+	if ea.Client.Type != store.TypeOAuth || !ea.Client.Scopes.Covers("ledgers:read") {
+		t.Errorf("entry %+v", ea.Client)
+	}
+	// What no decision needs is not kept.
+	if ea.Client.SecretHint != "" || ea.Client.LastUsedAt != nil {
+		t.Errorf("the cached record keeps its hint %q or last use %v", ea.Client.SecretHint, ea.Client.LastUsedAt)
 	}
 }

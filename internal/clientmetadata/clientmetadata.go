@@ -15,7 +15,9 @@
 //     "/", or that has userinfo, a fragment, a query (the draft: SHOULD NOT;
 //     refused here, so one document has one name), dot segments (plain or
 //     percent-encoded: readers that normalize would fetch another document
-//     than the string names), or more than MaxClientIDLength bytes;
+//     than the string names), an encoded slash or backslash (%2F, %5C: a
+//     segment boundary to servers that decode before routing), or more than
+//     MaxClientIDLength bytes;
 //   - a document that is not one JSON object of valid UTF-8, with a duplicate
 //     member (two JSON parsers may keep different ones), or a known member of
 //     the wrong type; members are matched by exact name (Go's own decoder
@@ -35,8 +37,10 @@
 //     3986 does not allow (a quote in a URI that lands in a Location header);
 //   - client_uri or logo_uri that are not https URLs (no javascript:),
 //     client_name with control or invisible formatting characters (a
-//     right-to-left override could spoof the consent page), a scope that is
-//     not RFC 6749 §3.3 scope tokens.
+//     right-to-left override could spoof the consent page), line breaks,
+//     spaces other than single U+0020 between words, stacked combining marks,
+//     or nothing visible (see displayable), a scope that is not RFC 6749 §3.3
+//     scope tokens.
 //
 // Unknown members are ignored. Size, time, address and caching rules are
 // the safefetch.Fetcher's; a document found invalid is not kept (draft §4.2)
@@ -81,8 +85,13 @@ type Document struct {
 	// (RFC 9700 §4.1.3; any port for loopback IP literals, RFC 8252 §7.3).
 	RedirectURIs []string `json:"redirect_uris,omitempty"`
 	// GrantTypes defaults to ["authorization_code"] (RFC 7591 §2). Values are
-	// not checked: the authorization server grants only what it supports
-	// (and never client_credentials to a client with method none).
+	// not checked: the authorization server grants only what it supports.
+	// Anyone on the internet can publish a document, so a grant without a
+	// person's consent (client_credentials) must never go to a Client
+	// Identifier URL the operator has not approved, whatever its
+	// token_endpoint_auth_method: private_key_jwt proves the client owns its
+	// URL, not that it is trusted. A document without authorization_code
+	// may have no redirect_uris; the authorization endpoint refuses it.
 	GrantTypes []string `json:"grant_types"`
 	// ResponseTypes defaults to ["code"] (RFC 7591 §2).
 	ResponseTypes []string `json:"response_types"`
@@ -133,6 +142,14 @@ func ParseClientID(s string) (*url.URL, error) {
 	path := s[len("https://")+len(u.Host):]
 	if path == "" || path == "/" {
 		return bad("has no path", nil)
+	}
+	// An encoded "/" (or a backslash, a separator to some servers) makes segment
+	// boundaries, and so dot segments, depend on whether the server decodes
+	// before routing: "/victim%2F..%2Fattacker/" is served as "/attacker/"
+	// by one that does.
+	lower := strings.ToLower(path)
+	if strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") {
+		return bad("has an encoded slash or backslash", nil)
 	}
 	for _, seg := range strings.Split(path[1:], "/") {
 		if isDotSegment(seg) {
@@ -306,7 +323,7 @@ func Parse(clientID string, body []byte) (*Document, error) {
 		return bad(ReasonDocument, "client_name is missing")
 	}
 	if !displayable(d.ClientName) {
-		return bad(ReasonDocument, "client_name has control or formatting characters or is too long")
+		return bad(ReasonDocument, "client_name has control or formatting characters, is too long, or would not show as written")
 	}
 	if !validScope(d.Scope) {
 		return bad(ReasonDocument, "scope is not space-separated scope tokens")
@@ -360,14 +377,30 @@ func members(body []byte) (map[string]json.RawMessage, error) {
 // §6.2.2, §6.3.2, §6.4; RFC 8037 §2 uses "d" too).
 var privateMembers = []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 
+// CheckJWKS checks a JSON Web Key Set fetched from a jwks_uri by the rules
+// Parse applies to an inline jwks (see checkJWKS): one JSON object of valid
+// UTF-8 with a "keys" array, no duplicate members, every key with a kty, no
+// symmetric ("oct") key, no private key material. A jwks_uri document is as
+// public as its URL, so such a key is one anyone may sign client assertions
+// with. Call it on every body safefetch returns for a jwks_uri, before
+// looking for a kid, and on failure Reject the URL. Errors are *Error with
+// ReasonKeys and never quote the keys.
+func CheckJWKS(body []byte) error { return checkJWKS(body) }
+
 // checkJWKS: an object with a "keys" array of objects, each with a string
 // kty other than "oct", none holding private or symmetric key material, no
-// duplicate members at either level.
+// duplicate members at either level, not even in another case: the JOSE
+// library the keys go to may match names as Go's encoding/json does, case-
+// insensitively and keeping the last, and would then read {"keys":[EC],
+// "KEYS":[oct]} as the oct key, or "D" as a private exponent.
 func checkJWKS(raw json.RawMessage) error {
 	bad := func(detail string) error { return &Error{Reason: ReasonKeys, Detail: detail} }
 	set, err := members(raw)
 	if err != nil {
 		return bad("jwks is not a JSON object")
+	}
+	if foldClash(set) {
+		return bad("jwks has members differing only in case")
 	}
 	var keys []json.RawMessage
 	if err := json.Unmarshal(set["keys"], &keys); err != nil || keys == nil {
@@ -378,6 +411,9 @@ func checkJWKS(raw json.RawMessage) error {
 		if err != nil {
 			return bad("jwks.keys[" + strconv.Itoa(i) + "] is not a JSON object")
 		}
+		if foldClash(key) {
+			return bad("jwks.keys[" + strconv.Itoa(i) + "] has members differing only in case")
+		}
 		var kty string
 		if err := json.Unmarshal(key["kty"], &kty); err != nil || kty == "" {
 			return bad("jwks.keys[" + strconv.Itoa(i) + "] has no kty")
@@ -385,13 +421,34 @@ func checkJWKS(raw json.RawMessage) error {
 		if kty == "oct" {
 			return bad("jwks.keys[" + strconv.Itoa(i) + "] is a symmetric key")
 		}
-		for _, p := range privateMembers {
-			if _, ok := key[p]; ok {
+		for name := range key {
+			if slices.Contains(privateMembers, fold(name)) {
 				return bad("jwks.keys[" + strconv.Itoa(i) + "] holds private key material")
 			}
 		}
 	}
 	return nil
+}
+
+// fold is name as a case-insensitive JSON reader compares it (Go's
+// encoding/json maps each rune r to ToUpper(ToLower(r)), so the Kelvin sign
+// folds to "K"), lower-cased back so that it compares with the lower-case
+// member names of the JOSE specs.
+func fold(name string) string {
+	return strings.Map(func(r rune) rune { return unicode.ToLower(unicode.ToUpper(unicode.ToLower(r))) }, name)
+}
+
+// foldClash reports whether two members of m have the same folded name.
+func foldClash(m map[string]json.RawMessage) bool {
+	seen := make(map[string]bool, len(m))
+	for name := range m {
+		f := fold(name)
+		if seen[f] {
+			return true
+		}
+		seen[f] = true
+	}
+	return false
 }
 
 // checkRedirectURI returns why ru is not an acceptable redirect URI, or "".
@@ -477,18 +534,62 @@ func httpsURL(s string) bool {
 	return err == nil && u.Scheme == "https" && strings.HasPrefix(s, "https://") && u.Host != "" && u.User == nil
 }
 
-// displayable: at most 200 characters, none a control or an invisible
-// formatting character (bidi overrides, zero-width joiners: category Cf).
+// displayable: what the consent page shows as the client's name must read
+// as what it is. At most 200 characters; none a control, invisible
+// formatting character (bidi overrides, zero-width joiners: Cf), line or
+// paragraph separator (a forced line break), private-use, surrogate or
+// unassigned code point; no space but U+0020, never two in a row nor at
+// either end (runs of spaces push a "(verified)" away from the name); no
+// more than maxMarks combining marks in a row (stacked marks draw over the
+// lines above and below, where the host is); and something visible: not
+// only marks and the letters that render blank (Hangul fillers, the braille
+// blank).
 func displayable(s string) bool {
-	if utf8.RuneCountInString(s) > 200 {
+	if utf8.RuneCountInString(s) > 200 || s == "" || s[0] == ' ' || s[len(s)-1] == ' ' ||
+		strings.Contains(s, "  ") {
 		return false
 	}
+	visible := false
+	marks := 0
 	for _, r := range s {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError {
+		switch {
+		case r == utf8.RuneError, unicode.IsControl(r),
+			unicode.In(r, unicode.Cf, unicode.Co, unicode.Cs, unicode.Zl, unicode.Zp):
+			return false
+		case unicode.Is(unicode.Zs, r):
+			if r != ' ' {
+				return false
+			}
+			marks = 0
+		case unicode.Is(unicode.M, r):
+			if marks++; marks > maxMarks {
+				return false
+			}
+		case unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S):
+			marks = 0
+			if !blankLetter(r) {
+				visible = true
+			}
+		default: // unassigned in the Unicode version Go knows
 			return false
 		}
 	}
-	return true
+	return visible
+}
+
+// maxMarks is the most combining marks displayable allows on one base
+// character: scripts written with them (Vietnamese, Devanagari, Hebrew
+// points) need two or three.
+const maxMarks = 4
+
+// blankLetter: characters of a visible category that render as nothing.
+func blankLetter(r rune) bool {
+	switch r {
+	case '\u115f', '\u1160', '\u3164', '\uffa0', // Hangul fillers (Lo)
+		'\u2800': // braille pattern blank (So)
+		return true
+	}
+	return false
 }
 
 // validScope: scope tokens of %x21 / %x23-5B / %x5D-7E separated by single

@@ -22,7 +22,6 @@ func TestParseClientID(t *testing.T) {
 		"https://example.com:8443/a/b",
 		"https://example.com:443/client",
 		"https://app.example.com/.well-known/oauth-client",
-		"https://example.com/a/%2e%2e%2fb", // one segment, not a dot segment
 		"https://example.com/a/...",
 		"https://127.0.0.1/client",
 	} {
@@ -51,6 +50,14 @@ func TestParseClientID(t *testing.T) {
 		"https://example.com/a/%2E%2e/b",
 		"https://example.com/a/.%2E",
 		"https://example.com/%2e",
+		// An encoded slash or backslash is a segment boundary to servers
+		// that decode before routing (and a backslash is "/" to some): the
+		// segments, dot segments included, are then theirs, not ours.
+		"https://example.com/a/%2e%2e%2fb",
+		"https://example.com/victim%2F..%2Fattacker/client.json",
+		"https://example.com/a%2fb",
+		"https://example.com/a/..%5Cb",
+		"https://example.com/a/%5c",
 		"https://example.com/a b",
 		"https://A/\"", // fuzz: Go would fetch https://A/%22
 		"https://example.com/" + strings.Repeat("a", MaxClientIDLength),

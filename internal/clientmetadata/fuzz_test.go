@@ -37,6 +37,9 @@ func FuzzParseClientID(f *testing.F) {
 				t.Fatalf("ParseClientID accepted %q with dot segment %q", s, seg)
 			}
 		}
+		if lp := strings.ToLower(u.EscapedPath()); strings.Contains(lp, "%2f") || strings.Contains(lp, "%5c") {
+			t.Fatalf("ParseClientID accepted %q with an encoded separator", s)
+		}
 		if u.String() != s {
 			t.Fatalf("ParseClientID(%q) re-serializes as %q: two readers would differ", s, u.String())
 		}

@@ -13,6 +13,7 @@ package inflight
 import (
 	"context"
 	"hash/maphash"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,6 +26,9 @@ type Authority struct {
 	ClientID string
 	// JTI is the access token's ID; empty for an API key.
 	JTI string
+	// KID is the key that signed the access token; empty for an API key. An
+	// emergency rotation revoking that key ends the request (EndKeys).
+	KID string
 	// Token reports an access token: its TokenScopes, narrowed to what the
 	// client holds now, are what the request may use. For an API key the
 	// client's scopes are.
@@ -260,6 +264,27 @@ func (r *Registry) RevokeToken(clientID, jti string) int {
 			f.stop()
 			n++
 		}
+	}
+	return n
+}
+
+// EndKeys ends the requests made with access tokens signed by one of kids
+// (keys revoked, or retired, on this instance's keyring).
+func (r *Registry) EndKeys(kids []string) int {
+	if len(kids) == 0 {
+		return 0
+	}
+	n := 0
+	for i := range r.shards {
+		s := &r.shards[i]
+		s.mu.Lock()
+		for _, f := range s.flights {
+			if f.auth.Token && f.auth.KID != "" && !f.ended && slices.Contains(kids, f.auth.KID) {
+				f.stop()
+				n++
+			}
+		}
+		s.mu.Unlock()
 	}
 	return n
 }

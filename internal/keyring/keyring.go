@@ -23,10 +23,14 @@ import (
 
 // Ring is the signing keys an instance opened.
 type Ring struct {
-	// Keys are every stored key that opened, newest first: the verifier
-	// trusts them all.
+	// Entries are every stored key that opened, newest first, with their
+	// schedules (see schedule.go).
+	Entries []Entry
+	// Keys are the keys trusted when the ring was loaded (published, not
+	// retired nor revoked), newest first: the verifier trusts them.
 	Keys []*token.Key
-	// Signing is the newest key of the configured algorithm: it signs.
+	// Signing is the key of the configured algorithm that signed when the
+	// ring was loaded (SigningAt tells for another time).
 	Signing *token.Key
 	// Skipped are stored keys that do not open although the secret is the
 	// right one (damaged, or sealed elsewhere): never trusted, to be reported.
@@ -79,16 +83,65 @@ func CheckSecret(secret string) error {
 // instances starting together agree on one key and a wrong secret changes
 // nothing.
 func Load(ctx context.Context, st store.Store, secret, alg string, previous ...string) (*Ring, error) {
+	return Open(ctx, st, Options{Secret: secret, Previous: previous, Algorithm: alg})
+}
+
+// Options say how to open a keyring.
+type Options struct {
+	Secret string
+	// Previous are secrets the keys may still be sealed under (secret_previous).
+	Previous  []string
+	Algorithm string
+	// Policy says when keys rotate; its zero value never rotates by itself.
+	Policy Policy
+	// Audit is who makes the changes Open writes; Actor defaults to "gateway".
+	Audit store.Audit
+	// Now is the time of the decisions; zero means the clock's.
+	Now time.Time
+}
+
+// Open is Load with a rotation policy: it also writes what the policy asks
+// for at now (a successor published, a transition audited).
+func Open(ctx context.Context, st store.Store, o Options) (*Ring, error) {
+	return apply(ctx, st, o, opAuto)
+}
+
+// Rotate publishes a successor to the signing key of o.Algorithm that
+// activates after o.Policy.Lead (unless one is already published: it is
+// kept), or with now, activates a new key at once and revokes every other
+// key (the emergency). It returns the ring afterwards.
+func Rotate(ctx context.Context, st store.Store, o Options, now bool) (*Ring, error) {
+	op := opRotate
+	if now {
+		op = opRotateNow
+	}
+	return apply(ctx, st, o, op)
+}
+
+func apply(ctx context.Context, st store.Store, o Options, op operation) (*Ring, error) {
+	alg, secret := o.Algorithm, o.Secret
 	if !token.ValidAlgorithm(alg) {
 		return nil, fmt.Errorf("unsupported signing algorithm %q", alg)
+	}
+	if err := o.Policy.Check(); err != nil {
+		return nil, err
 	}
 	kr, err := st.Keyring(ctx)
 	if err != nil {
 		return nil, err
 	}
-	previous = slices.DeleteFunc(slices.Clone(previous), func(p string) bool { return p == "" || p == secret })
-	now := time.Now().UTC()
-	ring, u, err := plan(kr, secret, previous, alg, now)
+	previous := slices.DeleteFunc(slices.Clone(o.Previous), func(p string) bool { return p == "" || p == secret })
+	now := o.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	now = now.UTC().Truncate(time.Microsecond) // what every store keeps
+	audit := o.Audit
+	if audit.Actor == "" {
+		audit.Actor = "gateway"
+	}
+	audit.Time = now
+	ring, u, err := plan(kr, secret, previous, alg, o.Policy, op, now)
 	if err != nil {
 		return nil, err
 	}
@@ -96,14 +149,15 @@ func Load(ctx context.Context, st store.Store, secret, alg string, previous ...s
 		return ring, nil
 	}
 	kr, err = st.UpdateKeyring(ctx, func(cur store.Keyring) (store.KeyringUpdate, error) {
-		_, u, err := plan(cur, secret, previous, alg, now)
+		_, u, err := plan(cur, secret, previous, alg, o.Policy, op, now)
+		u.Audit = audit
 		return u, err
 	})
 	if err != nil {
 		return nil, err
 	}
 	resealed := ring.Resealed
-	ring, u, err = plan(kr, secret, previous, alg, now)
+	ring, u, err = plan(kr, secret, previous, alg, o.Policy, opAuto, now)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +171,7 @@ func Load(ctx context.Context, st store.Store, secret, alg string, previous ...s
 // plan opens kr with secret, or failing that with one of the previous
 // secrets, and says what must be written for alg to have a key and every
 // value to be sealed under secret in the current format; it writes nothing.
-func plan(kr store.Keyring, secret string, previous []string, alg string, now time.Time) (*Ring, store.KeyringUpdate, error) {
+func plan(kr store.Keyring, secret string, previous []string, alg string, p Policy, op operation, now time.Time) (*Ring, store.KeyringUpdate, error) {
 	var u store.KeyringUpdate
 	ring := &Ring{}
 	var (
@@ -205,10 +259,7 @@ func plan(kr store.Keyring, secret string, previous []string, alg string, now ti
 			}
 			u.Put = append(u.Put, resealed)
 		}
-		ring.Keys = append(ring.Keys, k)
-		if ring.Signing == nil && k.Algorithm == alg {
-			ring.Signing = k
-		}
+		ring.Entries = append(ring.Entries, Entry{Key: k, CreatedAt: sk.CreatedAt, KeySchedule: sk.KeySchedule})
 	}
 	if !legacy && kr.SessionKey != nil {
 		if ring.SessionKey, err = opener.open(kr.SessionKey, "mcp session key"); err != nil || len(ring.SessionKey) != sessionKeySize {
@@ -236,23 +287,13 @@ func plan(kr store.Keyring, secret string, previous []string, alg string, now ti
 		// as a new database asks, as on the current format.
 		return nil, u, fmt.Errorf("the new secret: %w", ring.WeakSecret)
 	}
-	if legacy && len(kr.Keys) > 0 && len(ring.Keys) == 0 {
+	if legacy && len(kr.Keys) > 0 && len(ring.Entries) == 0 {
 		// Nothing proves the secret: refuse rather than start a second,
 		// unrelated set of keys that every other instance would fail on.
 		return nil, u, fmt.Errorf("no signing key in the database opens with the configured secret (%s): every gateway instance on one database must use the same secret; nothing was written", names(kr.Keys))
 	}
-	if ring.Signing == nil {
-		k, err := token.GenerateKey(alg)
-		if err != nil {
-			return nil, u, err
-		}
-		sk, err := s.sealKey(k, store.SigningKey{CreatedAt: now})
-		if err != nil {
-			return nil, u, err
-		}
-		u.Put = append(u.Put, sk)
-		ring.Keys = append([]*token.Key{k}, ring.Keys...)
-		ring.Signing = k
+	if err := schedule(ring, &u, s, alg, p, op, now); err != nil {
+		return nil, u, err
 	}
 	return ring, u, nil
 }

@@ -333,7 +333,7 @@ func (rt *Route) serve(w http.ResponseWriter, r *http.Request, next Next, p *Pas
 	a := inflight.Authority{ClientID: p.Client.Client.ID, ClientExpires: p.Client.Client.ExpiresAt, Need: rt.required, APIKey: p.apiKey}
 	if t := p.Token; t != nil {
 		// As long as the verifier would still accept the token.
-		a.JTI, a.Token, a.TokenScopes, a.TokenEnd = t.JTI, true, t.Scopes, t.ExpiresAt.Add(rt.sh.Leeway)
+		a.JTI, a.KID, a.Token, a.TokenScopes, a.TokenEnd = t.JTI, t.KID, true, t.Scopes, t.ExpiresAt.Add(rt.sh.Leeway)
 	} else if p.Client.Client.PreviousSecretHash != nil {
 		// Rare (after a roll): the key may be the previous secret, which
 		// works only until the grace period ends.
@@ -410,8 +410,8 @@ func (rt *Route) admit(r *http.Request, f *inflight.Flight, p *Pass, more scope.
 	if d != nil {
 		return d
 	}
-	if p.Token != nil && b.Revoked.Has(p.Token.JTI) {
-		return refused
+	if p.Token != nil && (b.Revoked.Has(p.Token.JTI) || !rt.sh.Decider.Verifier.Trusts(p.Token.KID)) {
+		return refused // revoked, or its signing key was (an emergency rotation)
 	}
 	// The key was matched against p.Client moments ago; only a changed record
 	// needs the hashing again.

@@ -125,3 +125,25 @@ func TestNameResolvingInsideRefused(t *testing.T) {
 		t.Fatalf("the server was reached %d times, want only the AllowPrivate fetch", n)
 	}
 }
+
+// What goes on the wire (Description) must not tell an outsider how the
+// gateway's resolver sees a name: "resolves to a private address" against
+// "could not be reached" would map the internal DNS zones (db.corp.internal
+// exists, db2 does not) one client_id at a time. Logs keep the difference
+// (Reason, Error).
+func TestDescriptionHidesInternalNames(t *testing.T) {
+	const u = "https://db.corp.example/doc"
+	inside := newDNSServer(t, "10.1.2.3")
+	nowhere := newDNSServer(t) // answers, with no address
+	_, errInside := newFetcher(Options{}, inside.resolver()).Get(context.Background(), u)
+	_, errNowhere := newFetcher(Options{}, nowhere.resolver()).Get(context.Background(), u)
+	if !errors.Is(errInside, ErrAddress) || !errors.Is(errNowhere, ErrUnreachable) {
+		t.Fatalf("errors %v and %v, want %s and %s", errInside, errNowhere, ReasonAddress, ReasonUnreachable)
+	}
+	var a, b *Error
+	errors.As(errInside, &a)
+	errors.As(errNowhere, &b)
+	if a.Description() != b.Description() {
+		t.Fatalf("the wire tells them apart: %q for a private address, %q for no address", a.Description(), b.Description())
+	}
+}

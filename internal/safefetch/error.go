@@ -39,9 +39,11 @@ const (
 )
 
 var reasonText = map[Reason]string{
-	ReasonURL:         "the URL is not an acceptable https URL",
-	ReasonHost:        "the host is not on the allowlist",
-	ReasonAddress:     "the host resolves to a private or special-use address",
+	ReasonURL:  "the URL is not an acceptable https URL",
+	ReasonHost: "the host is not on the allowlist",
+	// The same words as ReasonUnreachable: an outsider must not learn which
+	// names the gateway's resolver places inside (logs have the Reason).
+	ReasonAddress:     "the host could not be reached",
 	ReasonUnreachable: "the host could not be reached",
 	ReasonTimeout:     "the fetch timed out",
 	ReasonRedirect:    "the server answered with a redirect",
@@ -79,7 +81,8 @@ func (e *Error) Error() string {
 }
 
 // Description is a fixed sentence for the reason, fit for an OAuth
-// error_description: it contains nothing the remote party or the caller chose.
+// error_description: it contains nothing the remote party or the caller
+// chose, and does not tell a refused address from an unreachable host.
 func (e *Error) Description() string {
 	if t, ok := reasonText[e.Reason]; ok {
 		return t

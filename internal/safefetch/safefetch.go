@@ -14,6 +14,9 @@
 //     in the dialer's Control hook, so a name that resolves to a public address
 //     once and to 127.0.0.1 the next time (DNS rebinding) is refused at the
 //     connection that matters. Optionally only Options.AllowedHosts.
+//   - One connection per fetch, closed when it ends (no keep-alive, no pool,
+//     over HTTP/1.1 or HTTP/2 alike): nothing outlives its fetch, and no
+//     request rides a connection dialled for another.
 //   - No redirects are followed (the draft §4: MUST NOT follow); a 3xx is an
 //     error, as is any status but 200, a content type other than
 //     application/json or application/*+json, or a content encoding.
@@ -54,6 +57,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net"
 	"net/http"
@@ -231,6 +235,7 @@ func newFetcher(opts Options, resolver *net.Resolver) *Fetcher {
 		lru:      list.New(),
 		inflight: make(map[string]*call),
 	}
+	receiveWindow := int(min(opts.MaxBytes+1, math.MaxInt32))
 	dialer := &net.Dialer{Timeout: opts.Timeout, Control: f.control, Resolver: resolver}
 	transport := &http.Transport{
 		Proxy:       nil, // never an environment proxy: it would dial for us, unchecked
@@ -239,11 +244,22 @@ func newFetcher(opts Options, resolver *net.Resolver) *Fetcher {
 			MinVersion: tls.VersionTLS12,
 			RootCAs:    opts.RootCAs,
 		},
-		ForceAttemptHTTP2:      true,
-		DisableCompression:     true, // the limit applies to the bytes as sent
-		MaxIdleConns:           16,
-		MaxIdleConnsPerHost:    2,
-		IdleConnTimeout:        30 * time.Second,
+		ForceAttemptHTTP2:  true,
+		DisableCompression: true, // the limit applies to the bytes as sent
+		// One connection per fetch, closed when it ends. A pooled
+		// connection per host would let an attacker with wildcard DNS hold
+		// a socket (and over HTTP/2 a goroutine; MaxIdleConns does not
+		// bound those) per name for the idle timeout, and would outlive the
+		// address check that let it be dialled. Reuse buys nothing: a
+		// document is cached for at least MinTTL.
+		DisableKeepAlives: true,
+		// Go's HTTP/2 client buffers whatever fits the receive windows it
+		// announces, read or not: 4 MiB per stream by default. A server
+		// may send no more than the body we accept before we read it.
+		HTTP2: &http.HTTP2Config{
+			MaxReceiveBufferPerStream:     receiveWindow,
+			MaxReceiveBufferPerConnection: max(receiveWindow, 65535), // the least Go takes
+		},
 		TLSHandshakeTimeout:    opts.Timeout,
 		ResponseHeaderTimeout:  opts.Timeout,
 		MaxResponseHeaderBytes: 16 << 10,

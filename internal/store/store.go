@@ -71,6 +71,10 @@ type Client struct {
 
 	// RateLimit is the client's own rate limit; nil for none.
 	RateLimit *RateLimit
+
+	// RedirectURIs are where the authorization endpoint may send this
+	// client's codes (exact match; any port for a loopback URI).
+	RedirectURIs []string
 }
 
 // RateLimit is a client's rate limit: on average Requests per Per, with
@@ -159,6 +163,10 @@ type SigningKey struct {
 	// operator's secret (the format is package keyring's).
 	Sealed    []byte
 	CreatedAt time.Time
+	// The key's schedule (see KeySchedule): when it starts signing, when it
+	// stops being trusted (nil: not decided yet), when it was revoked (nil:
+	// never), and the last state audited.
+	KeySchedule
 }
 
 // Keyring is everything a store holds about the signing keys.
@@ -185,12 +193,19 @@ type KeyringUpdate struct {
 	// SessionKey replaces the sealed session key, when not nil.
 	SessionKey []byte
 	// Put inserts keys, or replaces the sealed value of a stored kid (its
-	// algorithm and creation time stay).
+	// algorithm, creation time and schedule stay).
 	Put []SigningKey
+	// Schedule changes stored keys' schedules (keys.go); Events are the
+	// audit events of the key changes, written with Audit.
+	Schedule []KeyScheduleChange
+	Events   []KeyEvent
+	Audit    Audit
 }
 
 // Empty reports whether u writes nothing.
-func (u KeyringUpdate) Empty() bool { return u.Check == nil && u.SessionKey == nil && len(u.Put) == 0 }
+func (u KeyringUpdate) Empty() bool {
+	return u.Check == nil && u.SessionKey == nil && len(u.Put) == 0 && len(u.Schedule) == 0 && len(u.Events) == 0
+}
 
 // Change says that a client was created, changed or deleted. IDs increase; the
 // log is replayed after a dropped listener connection.
@@ -200,6 +215,9 @@ type Change struct {
 	// JTI is set when the change revokes one access token (RFC 7009) rather
 	// than changing the client.
 	JTI string
+	// Kind is "" for a client or token change, ChangeKeys when the keyring
+	// changed (ClientID and JTI are then empty).
+	Kind string
 }
 
 // RevokedToken is an access token revoked before its expiry.
@@ -253,6 +271,8 @@ type ClientUpdate struct {
 	ExpiresAt **time.Time
 	// RateLimit: nil leaves it; a pointer to nil removes the limit.
 	RateLimit **RateLimit
+	// RedirectURIs: nil leaves them; else replaces them.
+	RedirectURIs *[]string
 }
 
 // SecretRoll replaces a client's secret.
@@ -297,10 +317,21 @@ type Session struct {
 	ExpiresAt time.Time
 }
 
+// ChangeTimes reads when changes were written to the change log.
+type ChangeTimes interface {
+	// ChangeTimes returns the write time of each change-log entry of ids
+	// still in the log (pruned ones are left out), for the change feed's lag
+	// metric.
+	ChangeTimes(ctx context.Context, ids []int64) (map[int64]time.Time, error)
+}
+
 // Store is everything the gateway needs from a database. Every mutation writes
 // its audit event and its change-log entry in the same transaction as the
 // change: all three happen, or none.
 type Store interface {
+	AuthCodeStore
+	ChangeTimes
+
 	// CreateClient inserts c; ErrExists if its ID is taken.
 	CreateClient(ctx context.Context, c *Client, a Audit) error
 	// GetClient returns the client or ErrNotFound.

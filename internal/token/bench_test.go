@@ -48,3 +48,20 @@ func BenchmarkVerifyCached(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkIssueForES256 mints a token for a person (authorization-code flow).
+func BenchmarkIssueForES256(b *testing.B) {
+	k, err := GenerateKey(ES256)
+	if err != nil {
+		b.Fatal(err)
+	}
+	iss := &Issuer{Key: k, Issuer: "https://auth.example.com", TTL: time.Hour}
+	scopes := testScopes
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := iss.IssueFor("oidc:https://idp.example.com#248289761001", "blnk_cid_0123456789ABCDEFabcdef", scopes, "https://api.example.com", nil, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

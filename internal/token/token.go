@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
@@ -91,6 +92,10 @@ type Issuer struct {
 type Issued struct {
 	Token     string
 	ExpiresIn int64 // seconds, as in RFC 6749 §5.1
+	// JTI and ExpiresAt are set by IssueFor only (Issue's callers need
+	// neither, and the hot path stays free of the allocation).
+	JTI       string
+	ExpiresAt time.Time
 }
 
 // Issue mints a token for clientID with scopes, for audience. Its expiry is
@@ -100,6 +105,34 @@ type Issued struct {
 // reflection-based JSON per token; client IDs, scope tokens and jti contain
 // nothing JSON must escape, and the strings that might are marshalled.
 func (i *Issuer) Issue(clientID string, scopes scope.Set, audience string, clientExpires *time.Time, now time.Time) (Issued, error) {
+	return i.issue("", clientID, scopes, audience, clientExpires, now)
+}
+
+// MaxSubjectLength bounds the "sub" of a token issued to a person (its JSON
+// string without quotes): with it, every token still fits MaxTokenLength
+// (the 31 bytes of a client ID's sub counted above grow by at most 129 raw
+// bytes, 172 in base64url, and 3858+172 ≤ 4096).
+const MaxSubjectLength = 160
+
+// ErrSubjectTooLong: the person's identifier is longer than MaxSubjectLength.
+var ErrSubjectTooLong = errors.New("the subject is longer than " + strconv.Itoa(MaxSubjectLength) + " bytes")
+
+// IssueFor is Issue for a token a client holds on behalf of a person (the
+// authorization-code flow): "sub" is subject, the person, and "client_id"
+// the client (RFC 9068 §2.2).
+func (i *Issuer) IssueFor(subject, clientID string, scopes scope.Set, audience string, clientExpires *time.Time, now time.Time) (Issued, error) {
+	if subject == "" || ClaimLength(subject) > MaxSubjectLength {
+		return Issued{}, ErrSubjectTooLong
+	}
+	sub, err := json.Marshal(subject)
+	if err != nil {
+		return Issued{}, err
+	}
+	return i.issue(string(sub), clientID, scopes, audience, clientExpires, now)
+}
+
+// issue mints a token; subJSON is the JSON string of "sub", or "" for the client ID.
+func (i *Issuer) issue(subJSON, clientID string, scopes scope.Set, audience string, clientExpires *time.Time, now time.Time) (Issued, error) {
 	now = now.Truncate(time.Second)
 	exp := now.Add(i.TTL)
 	if clientExpires != nil && clientExpires.Before(exp) {
@@ -126,9 +159,15 @@ func (i *Issuer) Issue(clientID string, scopes scope.Set, audience string, clien
 	claims := make([]byte, 0, 256)
 	claims = append(claims, `{"iss":`...)
 	claims = append(claims, i.issJSON...)
-	claims = append(claims, `,"sub":"`...)
-	claims = append(claims, clientID...)
-	claims = append(claims, `","aud":[`...)
+	if subJSON == "" {
+		claims = append(claims, `,"sub":"`...)
+		claims = append(claims, clientID...)
+		claims = append(claims, `","aud":[`...)
+	} else {
+		claims = append(claims, `,"sub":`...)
+		claims = append(claims, subJSON...)
+		claims = append(claims, `,"aud":[`...)
+	}
 	claims = append(claims, aud...)
 	claims = append(claims, `],"exp":`...)
 	claims = strconv.AppendInt(claims, exp.Unix(), 10)
@@ -156,13 +195,23 @@ func (i *Issuer) Issue(clientID string, scopes scope.Set, audience string, clien
 	if len(buf) > MaxTokenLength {
 		return Issued{}, ErrTooLong
 	}
-	return Issued{Token: string(buf), ExpiresIn: int64(exp.Sub(now) / time.Second)}, nil
+	out := Issued{Token: string(buf), ExpiresIn: int64(exp.Sub(now) / time.Second)}
+	if subJSON != "" {
+		out.JTI, out.ExpiresAt = string(jtiText[:]), exp
+	}
+	return out, nil
 }
 
 // Verified is what a valid token says.
 type Verified struct {
-	raw       string
-	ClientID  string
+	raw string
+	// KID is the key that signed it: a cached token is refused once that key
+	// is no longer trusted, and requests in flight with it end.
+	KID      string
+	ClientID string
+	// Subject is "sub": the client ID, or the person a client acts for
+	// (authorization-code flow).
+	Subject   string
 	Scopes    scope.Set
 	Audience  []string
 	ExpiresAt time.Time
@@ -192,11 +241,21 @@ var ErrInvalid = errors.New("invalid access token")
 // cost tens of microseconds, so a token verified once is remembered, keyed by
 // its full text and only until it expires.
 type Verifier struct {
-	keys   map[string]*Key
+	// keys are the trusted keys by kid; SetKeys replaces them as keys
+	// rotate.
+	keys   atomic.Pointer[map[string]*Key]
 	issuer string
 	leeway time.Duration
 	parser *jwt.Parser
 	cache  *ristretto.Cache[string, *Verified]
+
+	// Refresh, if not nil, is called when a token names a kid the verifier
+	// does not trust: another instance may have published or activated a key
+	// a moment ago. It reloads the keys (calling SetKeys) and reports whether
+	// it did; the kid is then looked up once more. It must bound its own cost
+	// (collapse concurrent calls, reload at most so often): anyone can send a
+	// made-up kid. Set it before the first Verify.
+	Refresh func(kid string) bool
 }
 
 // NewVerifier trusts keys, for tokens from issuer. cacheSize bounds the verified-token cache (0 disables it).
@@ -204,15 +263,12 @@ func NewVerifier(keys []*Key, issuer string, leeway time.Duration, cacheSize int
 	if leeway < 0 || leeway > MaxLeeway {
 		return nil, fmt.Errorf("leeway %s out of range (0 to %s)", leeway, MaxLeeway)
 	}
-	v := &Verifier{keys: map[string]*Key{}, issuer: issuer, leeway: leeway}
-	var algs []string
-	for _, k := range keys {
-		v.keys[k.KID] = k
-		algs = append(algs, k.Algorithm)
-	}
-	// Only our own keys' algorithms: never "none", never HMAC with a public key.
+	v := &Verifier{issuer: issuer, leeway: leeway}
+	v.SetKeys(keys)
+	// Only the algorithms our keys may have: never "none", never HMAC with a
+	// public key; the key named by kid must have the token's algorithm.
 	v.parser = jwt.NewParser(
-		jwt.WithValidMethods(algs),
+		jwt.WithValidMethods([]string{ES256, EdDSA}),
 		jwt.WithIssuer(issuer),
 		jwt.WithLeeway(leeway),
 		jwt.WithExpirationRequired(),
@@ -232,6 +288,22 @@ func NewVerifier(keys []*Key, issuer string, leeway time.Duration, cacheSize int
 		v.cache = c
 	}
 	return v, nil
+}
+
+// SetKeys replaces the trusted keys. A token signed by a key no longer in
+// keys is refused from now on, even if it was verified and cached before.
+func (v *Verifier) SetKeys(keys []*Key) {
+	m := make(map[string]*Key, len(keys))
+	for _, k := range keys {
+		m[k.KID] = k
+	}
+	v.keys.Store(&m)
+}
+
+// Trusts reports whether the key kid is trusted now.
+func (v *Verifier) Trusts(kid string) bool {
+	_, ok := (*v.keys.Load())[kid]
+	return ok
 }
 
 // Close releases the cache.
@@ -331,6 +403,10 @@ func (v *Verifier) Cached(raw string, now time.Time) (*Verified, bool, error) {
 	}
 	if !now.Before(t.ExpiresAt.Add(v.leeway)) {
 		return nil, false, fmt.Errorf("%w: token has expired", ErrInvalid)
+	}
+	if _, ok := (*v.keys.Load())[t.KID]; !ok {
+		// Its key was revoked (an emergency rotation) or retired since.
+		return nil, false, fmt.Errorf("%w: signing key no longer trusted", ErrInvalid)
 	}
 	return t, true, nil
 }
@@ -470,6 +546,7 @@ func (v *Verifier) verify(raw string) (*Verified, error) {
 		return nil, fmt.Errorf("%w: line break in token", ErrInvalid)
 	}
 	var claims Claims
+	var kid string
 	tok, err := v.parser.ParseWithClaims(raw, &claims, func(t *jwt.Token) (any, error) {
 		if typ, _ := t.Header["typ"].(string); !strings.EqualFold(typ, JWTType) && !strings.EqualFold(typ, "application/"+JWTType) {
 			return nil, errors.New(`"typ" header is not at+jwt`)
@@ -479,8 +556,11 @@ func (v *Verifier) verify(raw string) (*Verified, error) {
 		if _, ok := t.Header["crit"]; ok {
 			return nil, errors.New(`"crit" header`)
 		}
-		kid, _ := t.Header["kid"].(string)
-		k, ok := v.keys[kid]
+		kid, _ = t.Header["kid"].(string)
+		k, ok := (*v.keys.Load())[kid]
+		if !ok && kid != "" && v.Refresh != nil && v.Refresh(kid) {
+			k, ok = (*v.keys.Load())[kid]
+		}
 		if !ok {
 			return nil, errors.New("unknown signing key")
 		}
@@ -492,8 +572,10 @@ func (v *Verifier) verify(raw string) (*Verified, error) {
 	if err != nil || !tok.Valid {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	if claims.ClientID == "" || claims.Subject != claims.ClientID {
-		return nil, fmt.Errorf("%w: client_id and sub missing or different", ErrInvalid)
+	// sub is the client itself, or the person it acts for: the client is
+	// always client_id, which decides access.
+	if claims.ClientID == "" || claims.Subject == "" {
+		return nil, fmt.Errorf("%w: client_id or sub missing", ErrInvalid)
 	}
 	if len(claims.Audience) == 0 {
 		return nil, fmt.Errorf("%w: no audience", ErrInvalid)
@@ -522,7 +604,9 @@ func (v *Verifier) verify(raw string) (*Verified, error) {
 	}
 	return &Verified{
 		raw:         raw,
+		KID:         kid,
 		ClientID:    claims.ClientID,
+		Subject:     claims.Subject,
 		Scopes:      scopes,
 		Audience:    claims.Audience,
 		ExpiresAt:   claims.ExpiresAt.Time,

@@ -123,20 +123,22 @@ func (s *Store) followOnce(ctx context.Context, w store.Watcher, last *int64, sy
 			}
 			return err
 		}
-		// "<id> <client_id>" or, for a revoked token, "<id> <client_id> <jti>".
+		// "<id> <client_id>", for a revoked token "<id> <client_id> <jti>",
+		// for the keyring "<id>   keys" (no client, no jti).
 		idText, rest, ok := strings.Cut(n.Payload, " ")
 		id, perr := strconv.ParseInt(idText, 10, 64)
 		if !ok || perr != nil {
 			continue // not ours; someone else NOTIFYing on the channel
 		}
-		clientID, jti, _ := strings.Cut(rest, " ")
-		w.Changed(store.Change{ID: id, ClientID: clientID, JTI: jti})
+		clientID, rest, _ := strings.Cut(rest, " ")
+		jti, kind, _ := strings.Cut(rest, " ")
+		w.Changed(store.Change{ID: id, ClientID: clientID, JTI: jti, Kind: kind})
 		*last = max(*last, id)
 	}
 }
 
 func replay(ctx context.Context, conn *pgx.Conn, w store.Watcher, last *int64) error {
-	rows, err := conn.Query(ctx, `SELECT id, client_id, jti FROM blnk_auth_changes WHERE id > $1 ORDER BY id`, *last-replayOverlap)
+	rows, err := conn.Query(ctx, `SELECT id, client_id, jti, kind FROM blnk_auth_changes WHERE id > $1 ORDER BY id`, *last-replayOverlap)
 	if err != nil {
 		return err
 	}

@@ -179,7 +179,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the pool.
 func (s *Store) Close() { s.pool.Close() }
 
-const clientColumns = `client_id, name, type, scopes, secret_hash, secret_hint, created_at, expires_at, revoked_at, last_used_at, previous_secret_hash, previous_secret_expires_at, rate_limit_requests, rate_limit_per_seconds, rate_limit_burst`
+const clientColumns = `client_id, name, type, scopes, secret_hash, secret_hint, created_at, expires_at, revoked_at, last_used_at, previous_secret_hash, previous_secret_expires_at, rate_limit_requests, rate_limit_per_seconds, rate_limit_burst, redirect_uris`
 
 func scanClient(row pgx.Row) (*store.Client, error) {
 	var (
@@ -190,7 +190,7 @@ func scanClient(row pgx.Row) (*store.Client, error) {
 		prev   []byte
 		rl     [3]*int32
 	)
-	if err := row.Scan(&c.ID, &c.Name, &typ, &scopes, &hash, &c.SecretHint, &c.CreatedAt, &c.ExpiresAt, &c.RevokedAt, &c.LastUsedAt, &prev, &c.PreviousSecretExpiresAt, &rl[0], &rl[1], &rl[2]); err != nil {
+	if err := row.Scan(&c.ID, &c.Name, &typ, &scopes, &hash, &c.SecretHint, &c.CreatedAt, &c.ExpiresAt, &c.RevokedAt, &c.LastUsedAt, &prev, &c.PreviousSecretExpiresAt, &rl[0], &rl[1], &rl[2], &c.RedirectURIs); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, store.ErrNotFound
 		}
@@ -217,6 +217,9 @@ func scanClient(row pgx.Row) (*store.Client, error) {
 	}
 	if rl[0] != nil && rl[1] != nil && rl[2] != nil {
 		c.RateLimit = &store.RateLimit{Requests: int(*rl[0]), Per: time.Duration(*rl[1]) * time.Second, Burst: int(*rl[2])}
+	}
+	if len(c.RedirectURIs) == 0 {
+		c.RedirectURIs = nil
 	}
 	return &c, nil
 }
@@ -270,9 +273,9 @@ func logChange(ctx context.Context, tx pgx.Tx, clientID string) error {
 func (s *Store) CreateClient(ctx context.Context, c *store.Client, a store.Audit) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		rlRequests, rlPer, rlBurst := rateLimitArgs(c.RateLimit)
-		_, err := tx.Exec(ctx, `INSERT INTO blnk_auth_clients (`+clientColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
+		_, err := tx.Exec(ctx, `INSERT INTO blnk_auth_clients (`+clientColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)`,
 			c.ID, c.Name, string(c.Type), c.Scopes.List(), c.SecretHash[:], c.SecretHint, c.CreatedAt, c.ExpiresAt, c.RevokedAt, c.LastUsedAt,
-			hashBytes(c.PreviousSecretHash), c.PreviousSecretExpiresAt, rlRequests, rlPer, rlBurst)
+			hashBytes(c.PreviousSecretHash), c.PreviousSecretExpiresAt, rlRequests, rlPer, rlBurst, uriList(c.RedirectURIs))
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 			return store.ErrExists
@@ -337,6 +340,10 @@ func (s *Store) RevokeClient(ctx context.Context, id string, at time.Time, a sto
 		c, err = scanClient(tx.QueryRow(ctx, `UPDATE blnk_auth_clients SET revoked_at = coalesce(revoked_at, $2)
 			WHERE client_id = $1 RETURNING `+clientColumns, id, at))
 		if err != nil {
+			return err
+		}
+		// Nothing the client holds works any more: its refresh tokens go too.
+		if err := endClientTokens(ctx, tx, id, false); err != nil {
 			return err
 		}
 		return record(ctx, tx, id, store.ActionRevoke, a)
@@ -407,9 +414,11 @@ func (s *Store) UpdateClient(ctx context.Context, id string, u store.ClientUpdat
 				expires_at = CASE WHEN $6 THEN $7::timestamptz ELSE expires_at END,
 				rate_limit_requests = CASE WHEN $8 THEN $9::integer ELSE rate_limit_requests END,
 				rate_limit_per_seconds = CASE WHEN $8 THEN $10::integer ELSE rate_limit_per_seconds END,
-				rate_limit_burst = CASE WHEN $8 THEN $11::integer ELSE rate_limit_burst END
+				rate_limit_burst = CASE WHEN $8 THEN $11::integer ELSE rate_limit_burst END,
+				redirect_uris = CASE WHEN $12 THEN $13::text[] ELSE redirect_uris END
 			WHERE client_id = $1 RETURNING `+clientColumns,
-			id, u.Name != nil, deref(u.Name), u.Scopes != nil, scopes, u.ExpiresAt != nil, expires, u.RateLimit != nil, rlRequests, rlPer, rlBurst))
+			id, u.Name != nil, deref(u.Name), u.Scopes != nil, scopes, u.ExpiresAt != nil, expires, u.RateLimit != nil, rlRequests, rlPer, rlBurst,
+			u.RedirectURIs != nil, uriListPtr(u.RedirectURIs)))
 		if err != nil {
 			return err
 		}
@@ -469,6 +478,9 @@ func (s *Store) DeleteClient(ctx context.Context, id string, a store.Audit, g st
 		if _, err := tx.Exec(ctx, `DELETE FROM blnk_auth_clients WHERE client_id = $1`, id); err != nil {
 			return err
 		}
+		if err := endClientTokens(ctx, tx, id, true); err != nil {
+			return err
+		}
 		return record(ctx, tx, id, store.ActionDelete, a)
 	})
 }
@@ -509,14 +521,15 @@ func readKeyring(ctx context.Context, tx pgx.Tx, lock string) (store.Keyring, er
 	if err := tx.QueryRow(ctx, `SELECT deployment_id, check_value, session_key FROM blnk_auth_keyring `+lock).Scan(&kr.DeploymentID, &kr.Check, &kr.SessionKey); err != nil {
 		return kr, fmt.Errorf("reading the keyring: %w", err)
 	}
-	rows, err := tx.Query(ctx, `SELECT kid, algorithm, sealed_key, created_at FROM blnk_auth_signing_keys ORDER BY created_at DESC, kid`)
+	rows, err := tx.Query(ctx, `SELECT kid, algorithm, sealed_key, created_at, activates_at, retires_at, revoked_at, recorded_state
+		FROM blnk_auth_signing_keys ORDER BY created_at DESC, kid`)
 	if err != nil {
 		return kr, err
 	}
 	kr.Keys, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.SigningKey, error) {
 		var k store.SigningKey
-		err := r.Scan(&k.KID, &k.Algorithm, &k.Sealed, &k.CreatedAt)
-		k.CreatedAt = k.CreatedAt.UTC()
+		err := r.Scan(&k.KID, &k.Algorithm, &k.Sealed, &k.CreatedAt, &k.ActivatesAt, &k.RetiresAt, &k.RevokedAt, &k.RecordedState)
+		utc(&k.CreatedAt, &k.ActivatesAt, k.RetiresAt, k.RevokedAt)
 		return k, err
 	})
 	return kr, err
@@ -549,11 +562,8 @@ func (s *Store) UpdateKeyring(ctx context.Context, decide func(store.Keyring) (s
 				return err
 			}
 		}
-		for _, k := range u.Put {
-			if _, err := tx.Exec(ctx, `INSERT INTO blnk_auth_signing_keys (kid, algorithm, sealed_key, created_at) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (kid) DO UPDATE SET sealed_key = EXCLUDED.sealed_key`, k.KID, k.Algorithm, k.Sealed, k.CreatedAt); err != nil {
-				return err
-			}
+		if err := writeKeys(ctx, tx, u); err != nil {
+			return err
 		}
 		out, err = readKeyring(ctx, tx, "")
 		return err
@@ -563,16 +573,19 @@ func (s *Store) UpdateKeyring(ctx context.Context, decide func(store.Keyring) (s
 
 // RevokeToken implements store.Store.
 func (s *Store) RevokeToken(ctx context.Context, t store.RevokedToken) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO blnk_auth_revoked_tokens (jti, client_id, expires_at) VALUES ($1, $2, $3)
-			ON CONFLICT (jti) DO NOTHING`, t.JTI, t.ClientID, t.ExpiresAt)
-		if err != nil || tag.RowsAffected() == 0 {
-			return err
-		}
-		_, err = tx.Exec(ctx, `WITH c AS (INSERT INTO blnk_auth_changes (client_id, jti) VALUES ($1, $2) RETURNING id, client_id, jti)
-			SELECT pg_notify('blnk_auth_changes', c.id::text || ' ' || c.client_id || ' ' || c.jti) FROM c`, t.ClientID, t.JTI)
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return revokeTokenTx(ctx, tx, t) })
+}
+
+// revokeTokenTx records a revoked token and its change-log entry inside tx.
+func revokeTokenTx(ctx context.Context, tx pgx.Tx, t store.RevokedToken) error {
+	tag, err := tx.Exec(ctx, `INSERT INTO blnk_auth_revoked_tokens (jti, client_id, expires_at) VALUES ($1, $2, $3)
+		ON CONFLICT (jti) DO NOTHING`, t.JTI, t.ClientID, t.ExpiresAt)
+	if err != nil || tag.RowsAffected() == 0 {
 		return err
-	})
+	}
+	_, err = tx.Exec(ctx, `WITH c AS (INSERT INTO blnk_auth_changes (client_id, jti) VALUES ($1, $2) RETURNING id, client_id, jti)
+		SELECT pg_notify('blnk_auth_changes', c.id::text || ' ' || c.client_id || ' ' || c.jti) FROM c`, t.ClientID, t.JTI)
+	return err
 }
 
 // RevokedTokens implements store.Store.

@@ -104,14 +104,14 @@ func (s *Store) poll(ctx context.Context, last int64) (changes []store.Change, h
 		err = s.r.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM blnk_auth_changes`).Scan(&head)
 		return nil, head, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT id, client_id, jti FROM blnk_auth_changes WHERE id > ? ORDER BY id`, last)
+	rows, err := s.r.QueryContext(ctx, `SELECT id, client_id, jti, kind FROM blnk_auth_changes WHERE id > ? ORDER BY id`, last)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var c store.Change
-		if err := rows.Scan(&c.ID, &c.ClientID, &c.JTI); err != nil {
+		if err := rows.Scan(&c.ID, &c.ClientID, &c.JTI, &c.Kind); err != nil {
 			return nil, 0, err
 		}
 		changes = append(changes, c)

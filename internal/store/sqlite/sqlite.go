@@ -223,18 +223,18 @@ func fromNullMicros(v sql.NullInt64) *time.Time {
 	return &t
 }
 
-const clientColumns = `client_id, name, type, scopes, secret_hash, secret_hint, created_at, expires_at, revoked_at, last_used_at, previous_secret_hash, previous_secret_expires_at, rate_limit_requests, rate_limit_per_seconds, rate_limit_burst`
+const clientColumns = `client_id, name, type, scopes, secret_hash, secret_hint, created_at, expires_at, revoked_at, last_used_at, previous_secret_hash, previous_secret_expires_at, rate_limit_requests, rate_limit_per_seconds, rate_limit_burst, redirect_uris`
 
 func scanClient(row interface{ Scan(...any) error }) (*store.Client, error) {
 	var (
 		c                                 store.Client
-		typ, scopes                       string
+		typ, scopes, uris                 string
 		hash, prev                        []byte
 		created                           int64
 		expires, revoked, used, prevUntil sql.NullInt64
 		rlRequests, rlPer, rlBurst        sql.NullInt64
 	)
-	if err := row.Scan(&c.ID, &c.Name, &typ, &scopes, &hash, &c.SecretHint, &created, &expires, &revoked, &used, &prev, &prevUntil, &rlRequests, &rlPer, &rlBurst); err != nil {
+	if err := row.Scan(&c.ID, &c.Name, &typ, &scopes, &hash, &c.SecretHint, &created, &expires, &revoked, &used, &prev, &prevUntil, &rlRequests, &rlPer, &rlBurst, &uris); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, store.ErrNotFound
 		}
@@ -270,6 +270,9 @@ func scanClient(row interface{ Scan(...any) error }) (*store.Client, error) {
 	if rlRequests.Valid && rlPer.Valid && rlBurst.Valid {
 		c.RateLimit = &store.RateLimit{Requests: int(rlRequests.Int64), Per: time.Duration(rlPer.Int64) * time.Second, Burst: int(rlBurst.Int64)}
 	}
+	if uris != "" {
+		c.RedirectURIs = strings.Split(uris, " ")
+	}
 	return &c, nil
 }
 
@@ -304,11 +307,11 @@ func record(ctx context.Context, tx *sql.Tx, clientID, action string, a store.Au
 func (s *Store) CreateClient(ctx context.Context, c *store.Client, a store.Audit) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
 		rlRequests, rlPer, rlBurst := rateLimitArgs(c.RateLimit)
-		res, err := tx.ExecContext(ctx, `INSERT INTO blnk_auth_clients (`+clientColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		res, err := tx.ExecContext(ctx, `INSERT INTO blnk_auth_clients (`+clientColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 			ON CONFLICT (client_id) DO NOTHING`,
 			c.ID, c.Name, string(c.Type), c.Scopes.String(), c.SecretHash[:], c.SecretHint, micros(c.CreatedAt),
 			nullMicros(c.ExpiresAt), nullMicros(c.RevokedAt), nullMicros(c.LastUsedAt),
-			hashBytes(c.PreviousSecretHash), nullMicros(c.PreviousSecretExpiresAt), rlRequests, rlPer, rlBurst)
+			hashBytes(c.PreviousSecretHash), nullMicros(c.PreviousSecretExpiresAt), rlRequests, rlPer, rlBurst, strings.Join(c.RedirectURIs, " "))
 		if err != nil {
 			return err
 		}
@@ -381,6 +384,10 @@ func (s *Store) RevokeClient(ctx context.Context, id string, at time.Time, a sto
 		c, err = scanClient(tx.QueryRowContext(ctx, `UPDATE blnk_auth_clients SET revoked_at = coalesce(revoked_at, ?)
 			WHERE client_id = ? RETURNING `+clientColumns, micros(at), id))
 		if err != nil {
+			return err
+		}
+		// Nothing the client holds works any more: its refresh tokens go too.
+		if err := endClientTokens(ctx, tx, id, false); err != nil {
 			return err
 		}
 		return record(ctx, tx, id, store.ActionRevoke, a)
@@ -456,6 +463,10 @@ func (s *Store) UpdateClient(ctx context.Context, id string, u store.ClientUpdat
 			r, p, b := rateLimitArgs(*u.RateLimit)
 			args = append(args, r, p, b)
 		}
+		if u.RedirectURIs != nil {
+			sets = append(sets, `redirect_uris = ?`)
+			args = append(args, strings.Join(*u.RedirectURIs, " "))
+		}
 		if len(sets) == 0 {
 			sets = append(sets, `client_id = client_id`) // nothing to change; still recorded
 		}
@@ -507,6 +518,9 @@ func (s *Store) DeleteClient(ctx context.Context, id string, a store.Audit, g st
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM blnk_auth_clients WHERE client_id = ?`, id); err != nil {
+			return err
+		}
+		if err := endClientTokens(ctx, tx, id, true); err != nil {
 			return err
 		}
 		return record(ctx, tx, id, store.ActionDelete, a)
@@ -588,20 +602,25 @@ func readKeyring(ctx context.Context, tx *sql.Tx) (store.Keyring, error) {
 	if err := tx.QueryRowContext(ctx, `SELECT deployment_id, check_value, session_key FROM blnk_auth_keyring`).Scan(&kr.DeploymentID, &kr.Check, &kr.SessionKey); err != nil {
 		return kr, fmt.Errorf("reading the keyring: %w", err)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT kid, algorithm, sealed_key, created_at FROM blnk_auth_signing_keys ORDER BY created_at DESC, kid`)
+	rows, err := tx.QueryContext(ctx, `SELECT kid, algorithm, sealed_key, created_at, activates_at, retires_at, revoked_at, recorded_state
+		FROM blnk_auth_signing_keys ORDER BY created_at DESC, kid`)
 	if err != nil {
 		return kr, err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			k  store.SigningKey
-			at int64
+			k                store.SigningKey
+			at, activates    int64
+			retires, revoked sql.NullInt64
 		)
-		if err := rows.Scan(&k.KID, &k.Algorithm, &k.Sealed, &at); err != nil {
+		if err := rows.Scan(&k.KID, &k.Algorithm, &k.Sealed, &at, &activates, &retires, &revoked, &k.RecordedState); err != nil {
 			return kr, err
 		}
 		k.CreatedAt = fromMicros(at)
+		k.ActivatesAt = fromMicros(activates)
+		k.RetiresAt = fromNullMicros(retires)
+		k.RevokedAt = fromNullMicros(revoked)
 		kr.Keys = append(kr.Keys, k)
 	}
 	return kr, rows.Err()
@@ -635,11 +654,8 @@ func (s *Store) UpdateKeyring(ctx context.Context, decide func(store.Keyring) (s
 				return err
 			}
 		}
-		for _, k := range u.Put {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO blnk_auth_signing_keys (kid, algorithm, sealed_key, created_at) VALUES (?, ?, ?, ?)
-				ON CONFLICT (kid) DO UPDATE SET sealed_key = excluded.sealed_key`, k.KID, k.Algorithm, k.Sealed, micros(k.CreatedAt)); err != nil {
-				return err
-			}
+		if err := writeKeys(ctx, tx, u); err != nil {
+			return err
 		}
 		out, err = readKeyring(ctx, tx)
 		return err
@@ -652,19 +668,22 @@ func (s *Store) UpdateKeyring(ctx context.Context, decide func(store.Keyring) (s
 
 // RevokeToken implements store.Store.
 func (s *Store) RevokeToken(ctx context.Context, t store.RevokedToken) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO blnk_auth_revoked_tokens (jti, client_id, expires_at) VALUES (?, ?, ?)
-			ON CONFLICT (jti) DO NOTHING`, t.JTI, t.ClientID, micros(t.ExpiresAt))
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO blnk_auth_changes (client_id, jti, changed_at) VALUES (?, ?, ?)`,
-			t.ClientID, t.JTI, time.Now().UnixMicro())
+	return s.write(ctx, func(tx *sql.Tx) error { return revokeTokenTx(ctx, tx, t) })
+}
+
+// revokeTokenTx records a revoked token and its change-log entry inside tx.
+func revokeTokenTx(ctx context.Context, tx *sql.Tx, t store.RevokedToken) error {
+	res, err := tx.ExecContext(ctx, `INSERT INTO blnk_auth_revoked_tokens (jti, client_id, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (jti) DO NOTHING`, t.JTI, t.ClientID, micros(t.ExpiresAt))
+	if err != nil {
 		return err
-	})
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO blnk_auth_changes (client_id, jti, changed_at) VALUES (?, ?, ?)`,
+		t.ClientID, t.JTI, time.Now().UnixMicro())
+	return err
 }
 
 // RevokedTokens implements store.Store.

@@ -78,6 +78,9 @@ func diffClient(got, want *store.Client) []string {
 	if !sameRateLimit(got.RateLimit, want.RateLimit) {
 		d = append(d, fmt.Sprintf("RateLimit = %s, want %s", fmtRateLimit(got.RateLimit), fmtRateLimit(want.RateLimit)))
 	}
+	if !slices.Equal(got.RedirectURIs, want.RedirectURIs) {
+		d = append(d, fmt.Sprintf("RedirectURIs = %q, want %q", got.RedirectURIs, want.RedirectURIs))
+	}
 	return d
 }
 
@@ -154,6 +157,7 @@ func testRoundTrip(t *testing.T, s store.Store) {
 		// A secret being rolled: the previous one still accepted for a while.
 		PreviousSecretHash:      hashPtr(credential.HashOf(credential.NewSecret())),
 		PreviousSecretExpiresAt: ptr(Base.Add(2*time.Hour + 3*time.Microsecond)),
+		RedirectURIs:            []string{"https://app.example.com/cb?x=1&y=%20", "http://127.0.0.1/callback", "vscode://blnk/cb"},
 	}
 	// The least a client can have: no scopes, no name, no hint, no optional time.
 	minimal := &store.Client{

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TouchLastUsed", testTouchLastUsed},
 		{"Keyring", testKeyring},
 		{"KeyringConcurrent", testKeyringConcurrent},
+		{"KeySchedule", testKeySchedule},
 		{"Follow", testFollow},
 		{"Update", testUpdate},
 		{"UpdateRevoked", testUpdateRevoked},
@@ -59,6 +60,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RateLimitRefused", testRateLimitRefused},
 		{"Ping", testPing},
 		{"Sessions", testSessions},
+		{"RedirectURIsUpdate", testRedirectURIsUpdate},
+		{"Grants", testGrants},
+		{"Codes", testCodes},
+		{"RefreshRotation", testRefreshRotation},
+		{"RefreshRevokesAccess", testRefreshRevokesAccess},
+		{"ChangeTimes", testChangeTimes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
