@@ -123,7 +123,7 @@ func (s *Store) pollChanges(ctx context.Context, pos *position) ([]store.Change,
 	if gaps == nil {
 		gaps = []int64{} // an empty array, not NULL
 	}
-	rows, err := s.pool.Query(ctx, `SELECT id, client_id, jti FROM blnk_auth_changes
+	rows, err := s.pool.Query(ctx, `SELECT id, client_id, jti, kind FROM blnk_auth_changes
 		WHERE id > $1 OR id = ANY($2) ORDER BY id`, pos.last, gaps)
 	if err != nil {
 		return nil, err
