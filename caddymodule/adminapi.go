@@ -102,7 +102,7 @@ func (h *AdminAPI) Provision(ctx caddy.Context) error {
 	})
 	h.handler = api
 	if !h.NoDashboard {
-		h.handler = dashboard.New(dashboard.Config{
+		cfg := dashboard.Config{
 			API:          api,
 			Store:        a.backend.Store,
 			Clients:      a.backend.Clients,
@@ -117,7 +117,12 @@ func (h *AdminAPI) Provision(ctx caddy.Context) error {
 			Throttled:    func() { a.metrics.throttled("dashboard") },
 			Logger:       ctx.Logger().Named("dashboard"),
 			Authorize:    a.flow,
-		})
+		}
+		if ls := a.loginSettings(); ls.login != nil {
+			cfg.OIDC, cfg.OIDCName, cfg.OIDCRedirectURI, cfg.FlowKey, cfg.OIDCOutcome = ls.login, ls.name, ls.redirectURI, ls.flowKey, ls.outcome
+		}
+		cfg.AuthorizePath = a.authorizePath()
+		h.handler = dashboard.New(cfg)
 	}
 	return nil
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientmetadata"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/keyring"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/mcpsession"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/oidclogin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/ratelimit"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/resourceserver"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/safefetch"
@@ -209,6 +210,11 @@ type App struct {
 	flow       *authcode.Flow // nil when ConsentURL is unset
 	consentURL string
 
+	// Login is how people sign in at the dashboard's sign-in page besides
+	// keys: through an OpenID Connect provider (see OIDCLogin). Default:
+	// keys only.
+	Login *LoginConfig `json:"login,omitempty"`
+
 	backend  *backend.Backend
 	poolKey  string
 	keyring  *keyring.Live // signs, keeps verifier's keys and the JWKS current, rotates
@@ -229,6 +235,10 @@ type App struct {
 	shared *resourceserver.Shared
 
 	throttle *throttle.Throttle // nil when off
+
+	login        *oidclogin.Login // nil when Login.OIDC is not set
+	loginFlowKey []byte
+	loginOutcome func(string) // counts sign-ins through the provider
 }
 
 // ClientMetadataConfig configures Client ID Metadata Documents.
@@ -343,6 +353,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.MaxStale = caddy.Duration(DefaultMaxStale)
 	}
 	if err := a.applyChangeFeed(&db); err != nil {
+		return err
+	}
+	if err := a.provisionLogin(secret, ctx.GetMetricsRegistry()); err != nil {
 		return err
 	}
 	a.audience = repl.ReplaceKnown(a.Audience, "")

@@ -152,7 +152,7 @@ func (b *webBrowser) authorize(authURL string, approve bool) url.Values {
 		next := location(b.t, resp)
 		if next.Path == "/admin/" {
 			// Not signed in: the sign-in page, told to come back.
-			if got := next.Query().Get("next"); got != "authorize?"+consent.RawQuery {
+			if got := next.Query().Get("next"); got != "/admin/authorize?"+consent.RawQuery {
 				b.t.Fatalf("sign-in next = %q", got)
 			}
 			b.signIn()

@@ -75,6 +75,12 @@ func init() {
 //				window <duration>      # default 1m
 //				max_keys <n>           # addresses (and client IDs) remembered; default 100000
 //			}
+//			login oidc {               # people sign in at the dashboard through an OpenID Connect provider
+//				issuer <url>           # required
+//				client_id <id>         # required
+//				client_secret <secret> # required, e.g. {env.OIDC_CLIENT_SECRET}
+//				...                    # who may sign in and what they may grant: see parseLogin
+//			}
 //		}
 //	}
 func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
@@ -154,6 +160,8 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 			err = oneDuration(d, &a.RefreshTokenTTL)
 		case "client_metadata":
 			a.ClientMetadata, err = parseClientMetadata(d)
+		case "login":
+			a.Login, err = parseLogin(d)
 		default:
 			return nil, d.Errf("unrecognized blnk_auth option %q", key)
 		}

@@ -92,6 +92,11 @@ func TestCaddyfileErrors(t *testing.T) {
 		"publish lead bad":       "{\n\tblnk_auth {\n\t\tsigning_key_publish_lead soon\n\t}\n}\n:80 {\n\trespond ok\n}",
 		"consent_url two":        "{\n\tblnk_auth {\n\t\tconsent_url /a /b\n\t}\n}\n:80 {\n\trespond ok\n}",
 		"refresh_token_ttl bad":  "{\n\tblnk_auth {\n\t\trefresh_token_ttl long\n\t}\n}\n:80 {\n\trespond ok\n}",
+		"login not oidc":         "{\n\tblnk_auth {\n\t\tlogin saml {\n\t\t}\n\t}\n}\n:80 {\n\trespond ok\n}",
+		"login unknown option":   "{\n\tblnk_auth {\n\t\tlogin oidc {\n\t\t\tissuers x\n\t\t}\n\t}\n}\n:80 {\n\trespond ok\n}",
+		"login grant no scope":   "{\n\tblnk_auth {\n\t\tlogin oidc {\n\t\t\tgrant admins\n\t\t}\n\t}\n}\n:80 {\n\trespond ok\n}",
+		"login empty domains":    "{\n\tblnk_auth {\n\t\tlogin oidc {\n\t\t\tallowed_domains\n\t\t}\n\t}\n}\n:80 {\n\trespond ok\n}",
+		"login two issuers":      "{\n\tblnk_auth {\n\t\tlogin oidc {\n\t\t\tissuer a b\n\t\t}\n\t}\n}\n:80 {\n\trespond ok\n}",
 	}
 	for name, cfg := range cases {
 		t.Run(name, func(t *testing.T) {

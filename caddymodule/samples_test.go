@@ -231,6 +231,10 @@ func TestREADMECaddyfileSample(t *testing.T) {
 		dsn := newDatabase(t, kind)
 		t.Setenv("BLNK_AUTH_DATABASE_URL", dsn)
 		t.Setenv("BLNK_AUTH_SECRET", testSecret)
+		// The sample's single sign-on: its provider need not answer (it is
+		// discovered in the background, and sign-in through it is not tried).
+		t.Setenv("OIDC_CLIENT_ID", "gateway")
+		t.Setenv("OIDC_CLIENT_SECRET", "provider-secret")
 		runSample(t, cfg)
 
 		apiHost := fmt.Sprintf("api.example.com:%d", apiPort)

@@ -59,10 +59,11 @@ func (h *Handler) serveConsent(w http.ResponseWriter, r *http.Request) {
 		}
 		p, signedIn := h.SignedIn(r)
 		if !signedIn {
-			// The sign-in page comes back here once the person is signed in.
-			// Relative to the page's own URL, which the browser knows with its
+			// The sign-in page comes back here once the person is signed in
+			// (next is a path under the mount: see safeNext). The Location is
+			// relative to the page's own URL, which the browser knows with its
 			// mount (http.Redirect would resolve it against the stripped path).
-			w.Header().Set("Location", "./?next="+url.QueryEscape("authorize?request="+sealed))
+			w.Header().Set("Location", "./?next="+url.QueryEscape(h.mount(r)+consentPath+"?request="+sealed))
 			w.WriteHeader(http.StatusSeeOther)
 			return
 		}

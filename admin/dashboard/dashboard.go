@@ -16,6 +16,7 @@
 package dashboard
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"embed"
 	"net/http"
@@ -28,6 +29,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authcode"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/oidclogin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/throttle"
@@ -84,6 +86,30 @@ type Config struct {
 	// Authorize, when set, serves the consent page of the authorization-code
 	// flow at "/authorize" (see consent.go); nil serves none.
 	Authorize *authcode.Flow
+	// OIDC, when set, offers "Sign in with <OIDCName>" on the sign-in page:
+	// a person signs in through that OpenID Connect provider, under its
+	// rules (see oidc.go). Nil: keys only.
+	OIDC *oidclogin.Login
+	// OIDCName names the provider on the button; the issuer's host when "".
+	OIDCName string
+	// OIDCRedirectURI is the callback's URL as registered at the provider;
+	// when "", it is made of the request's scheme (https under TLS), host
+	// and the mount.
+	OIDCRedirectURI string
+	// FlowKey authenticates the short-lived cookie that carries a sign-in
+	// through the provider (state, nonce, PKCE verifier, next): every
+	// instance behind one site must share it, as a sign-in may start on
+	// one and come back on another. Random per Handler when empty.
+	FlowKey []byte
+	// OIDCOutcome, if not nil, is told how each callback from the provider
+	// ended: signed_in, not_allowed (the rules), invalid (the answer did
+	// not verify), unavailable (the provider cannot be reached), or refused
+	// (no flow of this browser, another state, already used, an error
+	// from the provider).
+	OIDCOutcome func(outcome string)
+	// AuthorizePath is the path of the authorization endpoint, a place
+	// the sign-in page may go back to after a sign-in (next); none when "".
+	AuthorizePath string
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// Logger gets unexpected failures and one line per sign-in and sign-out
@@ -98,6 +124,7 @@ type Handler struct {
 	cfg        Config
 	logger     *zap.Logger
 	masterHash *[32]byte
+	flows      usedFlows // callbacks already taken, until their flow expires
 }
 
 // New is the dashboard over cfg.API.
@@ -118,6 +145,10 @@ func New(cfg Config) *Handler {
 	if cfg.MasterKey != "" {
 		sum := sha256.Sum256([]byte(cfg.MasterKey))
 		h.masterHash = &sum
+	}
+	if len(h.cfg.FlowKey) == 0 {
+		h.cfg.FlowKey = make([]byte, 32)
+		_, _ = rand.Read(h.cfg.FlowKey) // crypto/rand.Read never fails
 	}
 	return h
 }
@@ -176,8 +207,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveAsset(w, r, a)
 		return
 	}
-	if r.URL.Path == sessionPath {
+	switch r.URL.Path {
+	case sessionPath:
 		h.serveSession(w, r)
+		return
+	case signInOptionsPath:
+		h.serveSignInOptions(w, r)
+		return
+	case oidcStartPath:
+		h.serveOIDCStart(w, r)
+		return
+	case oidcCallbackPath:
+		h.serveOIDCCallback(w, r)
 		return
 	}
 	if r.URL.Path == consentPath && h.cfg.Authorize != nil {

@@ -4,33 +4,46 @@ import (
 	"net/http"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
 // Person is who is signed in to the dashboard, as the authorization flow sees them.
 type Person struct {
-	ID       string   // stable: "master", "client:<client id>", or (S) "oidc:<issuer>#<sub>"
+	ID       string   // stable: "master", "client:<client id>", or "oidc:<issuer>#<sub>"
 	Name     string   // shown on the consent page, in audit entries and grants: an email, a name, or the client's name
 	MayGrant []string // the scopes this person may grant; "*" = any
 }
 
-// Dashboard is the dashboard's handler, by the name the authorization flow's
-// contract uses.
+// Dashboard is the dashboard's handler, by the name the authorization flow
+// knows it.
 type Dashboard = Handler
 
-// Person IDs of key sessions.
+// Person IDs of key sessions (a person's is PersonID's).
 const (
 	MasterPersonID       = "master"
 	ClientPersonIDPrefix = "client:"
 )
 
-// SignedIn returns the person signed in on r's session, if any (the session decided as every dashboard request
-// decides it: ended, revoked, expired sessions are not signed in).
+// SignedIn returns the person signed in on r's session, if any (decided as every dashboard request decides it).
+//
+// A master-key session is "master", who may grant anything; a client's key
+// session is "client:<id>" with the client's name and the scopes it holds
+// now; a person signed in through the provider is "oidc:<issuer>#<sub>",
+// named by their email address (or name), with the scopes the rules gave
+// them at sign-in. A session that has ended, or that cannot be decided now
+// (the store is unreachable), is no one.
 func (d *Dashboard) SignedIn(r *http.Request) (Person, bool) {
-	_, who, err := d.session(r)
+	if !hasSessionCookie(r) {
+		return Person{}, false
+	}
+	ses, who, err := d.session(r)
 	if err != nil {
 		return Person{}, false
 	}
-	if who.Master {
+	switch {
+	case ses.Person != nil:
+		return Person{ID: who.ClientID, Name: personName(ses.Person), MayGrant: ses.Person.MayGrant.List()}, true
+	case who.Master:
 		return Person{ID: MasterPersonID, Name: "Master key", MayGrant: []string{scope.All}}, true
 	}
 	p := Person{ID: ClientPersonIDPrefix + who.ClientID, Name: who.ClientID, MayGrant: who.Scopes.List()}
@@ -38,4 +51,16 @@ func (d *Dashboard) SignedIn(r *http.Request) (Person, bool) {
 		p.Name = c.Name
 	}
 	return p, true
+}
+
+// personName is how a person is shown: their email address, else their
+// name, else their subject.
+func personName(p *store.SessionPerson) string {
+	switch {
+	case p.Email != "":
+		return p.Email
+	case p.Name != "":
+		return p.Name
+	}
+	return p.Subject
 }

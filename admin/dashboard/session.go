@@ -44,13 +44,16 @@ var (
 	errNoReadScope = authn.NewError(http.StatusForbidden, "insufficient_scope", "the client must hold "+admin.ScopeRead+" to use the dashboard")
 	errCrossSite   = authn.NewError(http.StatusForbidden, "csrf", "the request does not come from this page (Origin or Sec-Fetch-Site)")
 	errCSRFToken   = authn.NewError(http.StatusForbidden, "csrf", "missing or wrong "+CSRFHeader)
+	errBadNext     = authn.NewError(http.StatusBadRequest, "invalid_request", "next must be a path on this site under the dashboard or the authorization endpoint")
 )
 
 // sessionView is what the page learns about its session.
 type sessionView struct {
-	Actor       string    `json:"actor"` // a client ID or "master_key"
+	Actor       string    `json:"actor"` // a client ID, "master_key", or a person's "oidc:<issuer>#<subject>"
 	Name        string    `json:"name"`
-	Type        string    `json:"type,omitempty"`
+	Type        string    `json:"type,omitempty"` // the client's type, or "person"
+	Email       string    `json:"email,omitempty"`
+	Next        string    `json:"next,omitempty"` // where to go now, when asked with a safe next
 	Scopes      []string  `json:"scopes"`
 	CanRead     bool      `json:"can_read"`
 	CanWrite    bool      `json:"can_write"`
@@ -70,7 +73,11 @@ func (h *Handler) serveSession(w http.ResponseWriter, r *http.Request) {
 			h.refuse(w, r, err)
 			return
 		}
-		h.writeView(w, r, ses, who)
+		next := ""
+		if nexts := r.URL.Query()["next"]; len(nexts) == 1 {
+			next, _ = h.safeNext(r, nexts[0]) // an unsafe one is not followed
+		}
+		h.writeViewToken(w, r, ses, who, r.CookiesNamed(CookieName)[0].Value, next)
 	case http.MethodPost:
 		h.signIn(w, r)
 	case http.MethodDelete:
@@ -94,10 +101,20 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		APIKey       string `json:"api_key"`
 		ClientID     string `json:"client_id"`
 		ClientSecret string `json:"client_secret"`
+		// Next is where the page goes after signing in; see safeNext.
+		Next *string `json:"next"`
 	}
 	if e := readJSON(w, r, &in); e != nil {
 		fail(w, e)
 		return
+	}
+	var next string
+	if in.Next != nil {
+		var ok bool
+		if next, ok = h.safeNext(r, *in.Next); !ok {
+			fail(w, errBadNext)
+			return
+		}
 	}
 	now := h.cfg.Now().UTC().Truncate(time.Microsecond)
 	forms := 0
@@ -186,23 +203,38 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		ses.ClientID, ses.CredentialHash = c.ID, credential.HashOf(secret)
 		who = admin.Caller{ClientID: c.ID, Scopes: c.Scopes}
 	}
+	token, ok := h.openSession(w, r, ses)
+	if !ok {
+		return
+	}
+	h.writeViewToken(w, r, ses, who, token, next)
+}
+
+// openSession stores ses under a new token and sets the browser's cookie
+// to it (replacing the browser's previous session); on failure it has
+// answered.
+func (h *Handler) openSession(w http.ResponseWriter, r *http.Request, ses *store.Session) (token string, ok bool) {
 	token, err := newToken()
 	if err != nil {
 		h.internal(w, "creating a session token", err)
-		return
+		return "", false
 	}
 	ses.TokenHash = credential.HashOf(token)
-	if who.Master {
+	switch {
+	case ses.Person != nil:
+		ses.CredentialHash = personBinding(token, ses.Person)
+	case ses.ClientID == "":
 		ses.CredentialHash = masterBinding(token, h.masterHash)
 	}
 	// Ended sessions go when new ones come; a failure here changes nothing.
+	now := ses.CreatedAt
 	if err := h.cfg.Store.PruneSessions(r.Context(), now, now.Add(-h.cfg.IdleTimeout)); err != nil {
 		h.logger.Warn("pruning dashboard sessions", zap.Error(err))
 	}
 	if err := h.cfg.Store.CreateSession(r.Context(), ses); err != nil {
 		h.logger.Warn("storing a dashboard session", zap.Error(err))
 		fail(w, authn.ErrUnavailable)
-		return
+		return "", false
 	}
 	// Signing in again replaces the browser's previous session.
 	for _, old := range r.CookiesNamed(CookieName) {
@@ -212,7 +244,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, h.cookie(r, token, int(h.cfg.Lifetime/time.Second)))
 	h.logger.Info("dashboard sign-in", zap.String("actor", actorOf(ses)), zap.String("source", h.clientIP(r)))
-	h.writeViewToken(w, r, ses, who, token)
+	return token, true
 }
 
 // signOut ends the session named by the cookie (CSRF-checked) and clears
@@ -284,7 +316,18 @@ func (h *Handler) session(r *http.Request) (*store.Session, admin.Caller, *sessi
 		return nil, admin.Caller{}, ended
 	}
 	var who admin.Caller
-	if ses.ClientID == "" {
+	if p := ses.Person; p != nil {
+		// A person: the provider that signed them in must still be the
+		// configured one, the rules must still let their address in, and
+		// the session must be the one opened for them. What they may grant
+		// was fixed at sign-in, for at most the session's lifetime.
+		want := personBinding(cookies[0].Value, p)
+		if h.cfg.OIDC == nil || p.Issuer != h.cfg.OIDC.Issuer() || !h.cfg.OIDC.Allowed(p.Email) ||
+			subtle.ConstantTimeCompare(ses.CredentialHash[:], want[:]) != 1 {
+			return nil, admin.Caller{}, ended
+		}
+		who = admin.Caller{ClientID: PersonID(p.Issuer, p.Subject), Scopes: p.MayGrant}
+	} else if ses.ClientID == "" {
 		if h.masterHash == nil {
 			return nil, admin.Caller{}, ended // the master key was removed
 		}
@@ -330,6 +373,9 @@ func (h *Handler) client(ctx context.Context, id string, now time.Time) (*store.
 
 // actorOf names who a session is, as the audit log does.
 func actorOf(ses *store.Session) string {
+	if p := ses.Person; p != nil {
+		return PersonID(p.Issuer, p.Subject)
+	}
 	if ses.ClientID == "" {
 		return admin.MasterActor
 	}
@@ -443,22 +489,22 @@ func (h *Handler) cookie(r *http.Request, value string, maxAge int) *http.Cookie
 	}
 }
 
-// writeView writes the view of the request's own session.
-func (h *Handler) writeView(w http.ResponseWriter, r *http.Request, ses *store.Session, who admin.Caller) {
-	h.writeViewToken(w, r, ses, who, r.CookiesNamed(CookieName)[0].Value)
-}
-
 // writeViewToken writes the session's view, with the CSRF token of the
 // session token.
-func (h *Handler) writeViewToken(w http.ResponseWriter, r *http.Request, ses *store.Session, who admin.Caller, token string) {
+func (h *Handler) writeViewToken(w http.ResponseWriter, r *http.Request, ses *store.Session, who admin.Caller, token, next string) {
 	v := sessionView{
 		ExpiresAt:   ses.ExpiresAt,
 		IdleTimeout: int(h.cfg.IdleTimeout / time.Second),
 		Choices:     h.scopeChoices(),
 		CSRFToken:   csrfToken(token),
+		Next:        next,
 	}
 	var scopes scope.Set
-	if who.Master {
+	if p := ses.Person; p != nil {
+		scopes = p.MayGrant
+		v.Actor, v.Name, v.Type, v.Email, v.Scopes = who.ClientID, personName(p), "person", p.Email, scopes.List()
+		v.CanRead, v.CanWrite, v.CanDelete = scopes.Covers(admin.ScopeRead), scopes.Covers(admin.ScopeWrite), scopes.Covers(admin.ScopeDelete)
+	} else if who.Master {
 		v.Actor, v.Name, v.Scopes = admin.MasterActor, "Master key", []string{"*"}
 		v.CanRead, v.CanWrite, v.CanDelete = true, true, true
 	} else {

@@ -304,8 +304,11 @@ type Guard func(current *Client) error
 type Session struct {
 	// TokenHash is the SHA-256 of the cookie's token; the key.
 	TokenHash credential.Hash
-	// ClientID signed in; "" for the master key.
+	// ClientID signed in; "" for the master key and for a person.
 	ClientID string
+	// Person is set when a person signed in through an OpenID Connect
+	// provider (ClientID is "" then); nil for a key session.
+	Person *SessionPerson
 	// CredentialHash is the hash of the secret or key presented at sign-in:
 	// the session ends when that secret stops working (a roll past its grace
 	// period), as the secret itself would.
@@ -323,6 +326,20 @@ type ChangeTimes interface {
 	// still in the log (pruned ones are left out), for the change feed's lag
 	// metric.
 	ChangeTimes(ctx context.Context, ids []int64) (map[int64]time.Time, error)
+}
+
+// SessionPerson is who a person's session is, and what they may grant,
+// as decided at sign-in from the provider's ID token and the configured
+// rules. It is not decided again (the provider is not asked on every
+// request); the session's lifetime bounds how long it holds.
+type SessionPerson struct {
+	// Issuer and Subject are the provider's "iss" and "sub": together, the
+	// stable identity of the person.
+	Issuer, Subject string
+	// Email and Name are as the provider gave them, for display and audit.
+	Email, Name string
+	// MayGrant are the scopes the rules give the person.
+	MayGrant scope.Set
 }
 
 // Store is everything the gateway needs from a database. Every mutation writes

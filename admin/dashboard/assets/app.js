@@ -38,7 +38,7 @@
 		try { data = await res.json(); } catch (e) { /* not JSON */ }
 		if (!res.ok) {
 			const err = new APIError(res.status, data && data.error, data && data.error_description);
-			if (res.status === 401 && path !== "ui/session") signedOut("Your session ended. Sign in again.");
+			if (res.status === 401 && !path.startsWith("ui/session")) signedOut("Your session ended. Sign in again.");
 			throw err;
 		}
 		return data;
@@ -166,6 +166,27 @@
 
 	// ---- sign-in and session ----------------------------------------------
 
+	// Where to go once signed in (e.g. back to an authorization request):
+	// the gateway decides whether it is a safe place and says so by
+	// returning it; this page never follows a next on its own.
+	const next = new URLSearchParams(location.search).get("next");
+	const withNext = (path) => next ? `${path}?next=${encodeURIComponent(next)}` : path;
+	let ssoStart = null;
+
+	async function loadSignInOptions() {
+		try {
+			const o = await api("GET", "ui/sign-in");
+			if (o && o.oidc) {
+				ssoStart = o.oidc.start;
+				$("signin-sso-button").textContent = `Sign in with ${o.oidc.name}`;
+				$("signin-sso").hidden = false;
+			}
+		} catch (e) { /* keys still work */ }
+	}
+	$("signin-sso-button").addEventListener("click", () => {
+		if (ssoStart) location.assign(withNext(ssoStart));
+	});
+
 	function showView(name) {
 		for (const v of ["loading", "signin", "keys", "audit"]) $(`${v}-view`).hidden = v !== name;
 		$("topbar").hidden = name === "signin" || name === "loading";
@@ -181,11 +202,13 @@
 		showView("signin");
 		$("signin-error").textContent = message || "";
 		$("signin-key").focus();
+		loadSignInOptions();
 	}
 
 	function signedIn(s) {
 		session = s;
-		$("whoami").textContent = s.actor === "master_key" ? "Signed in with the master key" : `Signed in as ${s.name || s.actor} (${s.actor})`;
+		$("whoami").textContent = s.actor === "master_key" ? "Signed in with the master key"
+			: s.type === "person" ? `Signed in as ${s.name}` : `Signed in as ${s.name || s.actor} (${s.actor})`;
 		$("create-open").hidden = !s.can_write;
 		$("keys-empty-hint").hidden = !s.can_write;
 		const choices = $("create-scope-choices");
@@ -216,13 +239,14 @@
 			$("signin-error").textContent = mode === "oauth" ? "Enter the client ID and secret." : "Enter the key.";
 			return;
 		}
+		if (next) body.next = next;
 		$("signin-submit").disabled = true;
 		try {
 			const s = await api("POST", "ui/session", body);
 			// The key has done its work: nothing keeps it, not even the form.
 			for (const id of ["signin-key", "signin-client-id", "signin-client-secret"]) $(id).value = "";
 			$("signin-error").textContent = "";
-			if (goNext()) return;
+			if (s.next) { location.assign(s.next); return; }
 			signedIn(s);
 		} catch (e) {
 			$("signin-error").textContent = e.message;
@@ -635,19 +659,10 @@
 
 	// ---- start ----------------------------------------------------------------
 
-	// After sign-in, a consent page that sent the person here gets them back:
-	// only the consent page of this mount, with its sealed request.
-	function goNext() {
-		const next = new URLSearchParams(location.search).get("next");
-		if (!next || !/^authorize\?request=[A-Za-z0-9_-]+$/.test(next)) return false;
-		location.assign(next);
-		return true;
-	}
-
 	(async () => {
 		try {
-			const s = await api("GET", "ui/session");
-			if (goNext()) return;
+			const s = await api("GET", withNext("ui/session"));
+			if (s.next) { location.assign(s.next); return; }
 			signedIn(s);
 		} catch (e) {
 			signedOut(e.status === 401 ? "" : e.message);

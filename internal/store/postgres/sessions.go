@@ -3,30 +3,46 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
 // CreateSession implements store.Store.
 func (s *Store) CreateSession(ctx context.Context, ses *store.Session) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO blnk_auth_sessions (token_hash, client_id, credential_hash, created_at, last_seen_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`,
-		ses.TokenHash[:], ses.ClientID, ses.CredentialHash[:], ses.CreatedAt, ses.LastSeenAt, ses.ExpiresAt)
+	var p store.SessionPerson
+	if ses.Person != nil {
+		p = *ses.Person
+	}
+	grants := p.MayGrant.List()
+	if grants == nil {
+		grants = []string{}
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO blnk_auth_sessions (token_hash, client_id, credential_hash, created_at, last_seen_at, expires_at,
+			person_issuer, person_subject, person_email, person_name, person_may_grant)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		ses.TokenHash[:], ses.ClientID, ses.CredentialHash[:], ses.CreatedAt, ses.LastSeenAt, ses.ExpiresAt,
+		p.Issuer, p.Subject, p.Email, p.Name, grants)
 	return err
 }
 
 // GetSession implements store.Store.
 func (s *Store) GetSession(ctx context.Context, tokenHash credential.Hash) (*store.Session, error) {
 	var (
-		ses  store.Session
-		cred []byte
+		ses    store.Session
+		cred   []byte
+		p      store.SessionPerson
+		grants []string
 	)
-	err := s.pool.QueryRow(ctx, `SELECT client_id, credential_hash, created_at, last_seen_at, expires_at
-		FROM blnk_auth_sessions WHERE token_hash = $1`, tokenHash[:]).Scan(&ses.ClientID, &cred, &ses.CreatedAt, &ses.LastSeenAt, &ses.ExpiresAt)
+	err := s.pool.QueryRow(ctx, `SELECT client_id, credential_hash, created_at, last_seen_at, expires_at,
+			person_issuer, person_subject, person_email, person_name, person_may_grant
+		FROM blnk_auth_sessions WHERE token_hash = $1`, tokenHash[:]).Scan(&ses.ClientID, &cred, &ses.CreatedAt, &ses.LastSeenAt, &ses.ExpiresAt,
+		&p.Issuer, &p.Subject, &p.Email, &p.Name, &grants)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, store.ErrNoSession
 	}
@@ -39,6 +55,12 @@ func (s *Store) GetSession(ctx context.Context, tokenHash credential.Hash) (*sto
 	ses.TokenHash = tokenHash
 	copy(ses.CredentialHash[:], cred)
 	utc(&ses.CreatedAt, &ses.LastSeenAt, &ses.ExpiresAt)
+	if p.Subject != "" {
+		if p.MayGrant, err = scope.FromList(grants); err != nil {
+			return nil, fmt.Errorf("session has invalid stored scopes: %w", err)
+		}
+		ses.Person = &p
+	}
 	return &ses, nil
 }
 

@@ -4,18 +4,27 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
 // CreateSession implements store.Store.
 func (s *Store) CreateSession(ctx context.Context, ses *store.Session) error {
+	var p store.SessionPerson
+	if ses.Person != nil {
+		p = *ses.Person
+	}
 	return s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO blnk_auth_sessions (token_hash, client_id, credential_hash, created_at, last_seen_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?)`,
-			ses.TokenHash[:], ses.ClientID, ses.CredentialHash[:], micros(ses.CreatedAt), micros(ses.LastSeenAt), micros(ses.ExpiresAt))
+		_, err := tx.ExecContext(ctx, `INSERT INTO blnk_auth_sessions (token_hash, client_id, credential_hash, created_at, last_seen_at, expires_at,
+				person_issuer, person_subject, person_email, person_name, person_may_grant)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			ses.TokenHash[:], ses.ClientID, ses.CredentialHash[:], micros(ses.CreatedAt), micros(ses.LastSeenAt), micros(ses.ExpiresAt),
+			p.Issuer, p.Subject, p.Email, p.Name, p.MayGrant.String())
 		return err
 	})
 }
@@ -26,9 +35,13 @@ func (s *Store) GetSession(ctx context.Context, tokenHash credential.Hash) (*sto
 		ses                    store.Session
 		cred                   []byte
 		created, seen, expires int64
+		p                      store.SessionPerson
+		grants                 string
 	)
-	err := s.r.QueryRowContext(ctx, `SELECT client_id, credential_hash, created_at, last_seen_at, expires_at
-		FROM blnk_auth_sessions WHERE token_hash = ?`, tokenHash[:]).Scan(&ses.ClientID, &cred, &created, &seen, &expires)
+	err := s.r.QueryRowContext(ctx, `SELECT client_id, credential_hash, created_at, last_seen_at, expires_at,
+			person_issuer, person_subject, person_email, person_name, person_may_grant
+		FROM blnk_auth_sessions WHERE token_hash = ?`, tokenHash[:]).Scan(&ses.ClientID, &cred, &created, &seen, &expires,
+		&p.Issuer, &p.Subject, &p.Email, &p.Name, &grants)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.ErrNoSession
 	}
@@ -41,6 +54,16 @@ func (s *Store) GetSession(ctx context.Context, tokenHash credential.Hash) (*sto
 	ses.TokenHash = tokenHash
 	copy(ses.CredentialHash[:], cred)
 	ses.CreatedAt, ses.LastSeenAt, ses.ExpiresAt = fromMicros(created), fromMicros(seen), fromMicros(expires)
+	if p.Subject != "" {
+		var list []string
+		if grants != "" {
+			list = strings.Split(grants, " ")
+		}
+		if p.MayGrant, err = scope.FromList(list); err != nil {
+			return nil, fmt.Errorf("session has invalid stored scopes: %w", err)
+		}
+		ses.Person = &p
+	}
 	return &ses, nil
 }
 

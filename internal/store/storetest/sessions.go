@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
@@ -41,6 +42,13 @@ func testSessions(t *testing.T, s store.Store) {
 		if err != nil {
 			t.Fatalf("GetSession: %v", err)
 		}
+		if (got.Person == nil) != (want.Person == nil) {
+			t.Fatalf("GetSession person = %+v, want %+v", got.Person, want.Person)
+		}
+		if p, w := got.Person, want.Person; p != nil && (p.Issuer != w.Issuer || p.Subject != w.Subject || p.Email != w.Email ||
+			p.Name != w.Name || p.MayGrant.String() != w.MayGrant.String()) {
+			t.Fatalf("GetSession person = %+v, want %+v", p, w)
+		}
 		if got.TokenHash != want.TokenHash || got.ClientID != want.ClientID || got.CredentialHash != want.CredentialHash ||
 			!got.CreatedAt.Equal(want.CreatedAt) || !got.LastSeenAt.Equal(want.LastSeenAt) || !got.ExpiresAt.Equal(want.ExpiresAt) ||
 			got.CreatedAt.Location() != time.UTC || got.ExpiresAt.Location() != time.UTC {
@@ -52,6 +60,27 @@ func testSessions(t *testing.T, s store.Store) {
 	client := mk("client", credential.NewClientID(), Base, 12*time.Hour)
 	check(master)
 	check(client)
+
+	// A person's session keeps who they are and what they may grant; one
+	// allowed nothing comes back allowed nothing.
+	person := &store.Session{
+		TokenHash: credential.HashOf("person"), CredentialHash: credential.HashOf("binding of person"),
+		CreatedAt: Base, LastSeenAt: Base, ExpiresAt: Base.Add(time.Hour),
+		Person: &store.SessionPerson{
+			Issuer: "https://idp.example.com/tenant", Subject: "248289761001", Email: "jane@example.com", Name: "Jane Doe",
+			MayGrant: scope.MustParse("mcp:read api-keys:read"),
+		},
+	}
+	nobody := &store.Session{
+		TokenHash: credential.HashOf("nobody"), CreatedAt: Base, LastSeenAt: Base, ExpiresAt: Base.Add(time.Hour),
+		Person: &store.SessionPerson{Issuer: "https://idp.example.com/tenant", Subject: "x", Email: "x@example.com"},
+	}
+	for _, ses := range []*store.Session{person, nobody} {
+		if err := s.CreateSession(c, ses); err != nil {
+			t.Fatalf("CreateSession(person): %v", err)
+		}
+		check(ses)
+	}
 	if err := s.CreateSession(c, master); err == nil {
 		t.Fatal("CreateSession with a token hash in use succeeded")
 	}
