@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientassertion"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
@@ -23,7 +25,7 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 	client := &cobra.Command{Use: "client", Short: "Create, list, inspect, update, revoke and delete clients, and roll their secrets"}
 
 	create := &cobra.Command{
-		Use:   "create --name NAME --scopes \"s1 s2\" [--type oauth|api_key] [--expires RFC3339|never] [--rate-limit 100/s [--burst 200]] [--redirect-uri URI]...",
+		Use:   "create --name NAME --scopes \"s1 s2\" [--type oauth|api_key] [--expires RFC3339|never] [--rate-limit 100/s [--burst 200]] [--redirect-uri URI]... [--jwks FILE|--jwks-uri URL]",
 		Short: "Creates a client and prints its credentials, once",
 		Args:  cobra.NoArgs,
 		RunE: run(func(ctx context.Context, svc *Service, cmd *cobra.Command, _ []string) (any, error) {
@@ -40,8 +42,16 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 			if err != nil {
 				return nil, err
 			}
+			keys, err := keyFlags(cmd)
+			if err != nil {
+				return nil, err
+			}
 			uris, _ := f.GetStringArray("redirect-uri")
-			c, err := svc.Create(ctx, CLI, CreateParams{Name: name, Type: store.Type(typ), Scopes: strings.Fields(scopes), ExpiresAt: exp, RateLimit: limit, RedirectURIs: uris})
+			p := CreateParams{Name: name, Type: store.Type(typ), Scopes: strings.Fields(scopes), ExpiresAt: exp, RateLimit: limit, RedirectURIs: uris}
+			if keys != nil {
+				p.AuthMethod, p.Keys = store.AuthPrivateKeyJWT, *keys
+			}
+			c, err := svc.Create(ctx, CLI, p)
 			if err != nil {
 				return nil, err
 			}
@@ -54,6 +64,7 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 	create.Flags().String("expires", "never", "Expiry as RFC 3339 (2027-01-01T00:00:00Z) or never")
 	addRateLimitFlags(create, "none")
 	create.Flags().StringArray("redirect-uri", nil, "A redirect URI of the authorization-code flow (repeatable; OAuth clients)")
+	addKeyFlags(create)
 
 	list := &cobra.Command{
 		Use:   "list [--status active|revoked|expired] [--type oauth|api_key]",
@@ -112,7 +123,7 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 		return map[string]any{"client_id": id, "deleted": true}, nil
 	})
 	update := &cobra.Command{
-		Use:   "update CLIENT_ID [--name N] [--scopes \"s1 s2\"] [--expires RFC3339|never] [--rate-limit 100/s|none [--burst 200]] [--redirect-uri URI]... [--no-redirect-uris]",
+		Use:   "update CLIENT_ID [--name N] [--scopes \"s1 s2\"] [--expires RFC3339|never] [--rate-limit 100/s|none [--burst 200]] [--redirect-uri URI]... [--no-redirect-uris] [--jwks FILE|--jwks-uri URL]",
 		Short: "Changes a client's name, scopes, expiry or rate limit; narrower scopes, earlier expiry and a new limit bite at once",
 		Args:  cobra.ExactArgs(1),
 		RunE: run(func(ctx context.Context, svc *Service, cmd *cobra.Command, args []string) (any, error) {
@@ -152,8 +163,13 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 				}
 				p.RedirectURIs = &uris
 			}
-			if p.Name == nil && p.Scopes == nil && p.ExpiresAt == nil && p.RateLimit == nil && p.RedirectURIs == nil {
-				return nil, errors.New("nothing to change: give --name, --scopes, --expires, --rate-limit or --redirect-uri")
+			keys, err := keyFlags(cmd)
+			if err != nil {
+				return nil, err
+			}
+			p.Keys = keys
+			if p.Name == nil && p.Scopes == nil && p.ExpiresAt == nil && p.RateLimit == nil && p.RedirectURIs == nil && p.Keys == nil {
+				return nil, errors.New("nothing to change: give --name, --scopes, --expires, --rate-limit, --redirect-uri, --jwks or --jwks-uri")
 			}
 			c, err := svc.Update(ctx, CLI, args[0], p)
 			if err != nil {
@@ -168,6 +184,7 @@ func ClientCommand(open func(context.Context, *cobra.Command) (store.Store, erro
 	addRateLimitFlags(update, "")
 	update.Flags().StringArray("redirect-uri", nil, "Redirect URIs replacing the client's (repeatable)")
 	update.Flags().Bool("no-redirect-uris", false, "Remove every redirect URI")
+	addKeyFlags(update)
 
 	roll := &cobra.Command{
 		Use:   "roll-secret CLIENT_ID [--grace-period 1h]",
@@ -250,6 +267,39 @@ func rateLimitFlags(cmd *cobra.Command) (*store.RateLimit, error) {
 		return nil, fmt.Errorf("--rate-limit: %v", err)
 	}
 	return l, nil
+}
+
+func addKeyFlags(cmd *cobra.Command) {
+	cmd.Flags().String("jwks", "", "A file holding the client's public JWK Set: the client authenticates with private_key_jwt and gets no secret (- reads standard input)")
+	cmd.Flags().String("jwks-uri", "", "The https URL of the client's public JWK Set: the client authenticates with private_key_jwt and gets no secret")
+}
+
+// keyFlags reads --jwks FILE and --jwks-uri URL: nil when neither is given.
+func keyFlags(cmd *cobra.Command) (*store.ClientKeys, error) {
+	f := cmd.Flags()
+	file, _ := f.GetString("jwks")
+	uri, _ := f.GetString("jwks-uri")
+	switch {
+	case file != "" && uri != "":
+		return nil, errors.New("give --jwks or --jwks-uri, not both")
+	case uri != "":
+		return &store.ClientKeys{JWKSURI: uri}, nil
+	case file == "":
+		return nil, nil
+	}
+	var (
+		b   []byte
+		err error
+	)
+	if file == "-" {
+		b, err = io.ReadAll(io.LimitReader(cmd.InOrStdin(), clientassertion.MaxKeySetSize+1))
+	} else {
+		b, err = os.ReadFile(file)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--jwks: %v", err)
+	}
+	return &store.ClientKeys{JWKS: string(b)}, nil
 }
 
 func parseExpiry(s string) (*time.Time, error) {

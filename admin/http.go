@@ -487,6 +487,29 @@ func decodeRateLimit(fields map[string]json.RawMessage) (*store.RateLimit, error
 	return l, nil
 }
 
+// decodeClientKeys reads jwks (a JWK Set object, RFC 7591 §2) and jwks_uri
+// (a string); nil when neither is given.
+func decodeClientKeys(fields map[string]json.RawMessage) (*store.ClientKeys, error) {
+	var k store.ClientKeys
+	given := false
+	if raw, ok := fields["jwks"]; ok && !isNull(raw) {
+		if len(bytes.TrimSpace(raw)) == 0 || bytes.TrimSpace(raw)[0] != '{' {
+			return nil, errBadRequest(`jwks: must be a JWK Set object, {"keys": [...]}`)
+		}
+		k.JWKS, given = string(raw), true
+	}
+	if raw, ok := fields["jwks_uri"]; ok && !isNull(raw) {
+		if err := decodeField(fields, "jwks_uri", &k.JWKSURI); err != nil {
+			return nil, err
+		}
+		given = true
+	}
+	if !given {
+		return nil, nil
+	}
+	return &k, nil
+}
+
 func (h *Handler) service() *Service { return h.cfg.Service }
 
 // logAudit sends a change to the audit logger (never a secret).
@@ -500,7 +523,7 @@ func (h *Handler) logAudit(action string, c *call, clientID string) {
 
 // createClient: POST /clients → 201 with the credentials, shown once.
 func (h *Handler) createClient(w http.ResponseWriter, r *http.Request, c *call) error {
-	fields, err := readFields(w, r, false, "name", "type", "scopes", "expires_at", "rate_limit", "redirect_uris")
+	fields, err := readFields(w, r, false, "name", "type", "scopes", "expires_at", "rate_limit", "redirect_uris", "token_endpoint_auth_method", "jwks", "jwks_uri")
 	if err != nil {
 		return err
 	}
@@ -534,6 +557,18 @@ func (h *Handler) createClient(w http.ResponseWriter, r *http.Request, c *call) 
 		if err := decodeField(fields, "redirect_uris", &p.RedirectURIs); err != nil {
 			return err
 		}
+	}
+	if raw, ok := fields["token_endpoint_auth_method"]; ok && !isNull(raw) {
+		var m string
+		if err := decodeField(fields, "token_endpoint_auth_method", &m); err != nil {
+			return err
+		}
+		p.AuthMethod = store.AuthMethod(m)
+	}
+	if keys, err := decodeClientKeys(fields); err != nil {
+		return err
+	} else if keys != nil {
+		p.Keys = *keys
 	}
 	created, err := h.service().Create(r.Context(), c.actor, p)
 	if err != nil {
@@ -637,13 +672,19 @@ func (h *Handler) getClient(w http.ResponseWriter, r *http.Request, c *call) err
 
 // updateClient: PATCH /clients/{client_id} with any of name, scopes, expires_at.
 func (h *Handler) updateClient(w http.ResponseWriter, r *http.Request, c *call) error {
-	fields, err := readFields(w, r, false, "name", "scopes", "expires_at", "rate_limit", "type", "redirect_uris")
+	fields, err := readFields(w, r, false, "name", "scopes", "expires_at", "rate_limit", "type", "redirect_uris", "jwks", "jwks_uri", "token_endpoint_auth_method")
 	if err != nil {
 		return err
 	}
 	var p UpdateParams
 	if _, ok := fields["type"]; ok {
 		return errBadRequest("type: cannot change; create a new client")
+	}
+	if _, ok := fields["token_endpoint_auth_method"]; ok {
+		return errBadRequest("token_endpoint_auth_method: cannot change; create a new client")
+	}
+	if p.Keys, err = decodeClientKeys(fields); err != nil {
+		return err
 	}
 	if _, ok := fields["name"]; ok {
 		var name string
@@ -682,8 +723,8 @@ func (h *Handler) updateClient(w http.ResponseWriter, r *http.Request, c *call) 
 		}
 		p.RedirectURIs = &list
 	}
-	if p.Name == nil && p.Scopes == nil && p.ExpiresAt == nil && p.RateLimit == nil && p.RedirectURIs == nil {
-		return errBadRequest("nothing to change: send name, scopes, expires_at, rate_limit or redirect_uris")
+	if p.Name == nil && p.Scopes == nil && p.ExpiresAt == nil && p.RateLimit == nil && p.RedirectURIs == nil && p.Keys == nil {
+		return errBadRequest("nothing to change: send name, scopes, expires_at, rate_limit, redirect_uris, jwks or jwks_uri")
 	}
 	client, err := h.service().Update(r.Context(), c.actor, c.clientID, p)
 	if err != nil {

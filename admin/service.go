@@ -135,6 +135,11 @@ type CreateParams struct {
 	// RateLimit is the client's own rate limit; nil for none. A Burst of 0
 	// means Requests.
 	RateLimit *store.RateLimit
+	// AuthMethod is how an OAuth client authenticates: "" is
+	// client_secret_basic, or private_key_jwt when Keys are given.
+	AuthMethod store.AuthMethod
+	// Keys are a private_key_jwt client's public keys (jwks or jwks_uri).
+	Keys store.ClientKeys
 	// RedirectURIs are where the authorization-code flow may send the
 	// client's codes; OAuth clients only.
 	RedirectURIs []string
@@ -168,7 +173,8 @@ func CheckRateLimit(l *store.RateLimit) (*store.RateLimit, error) {
 // outside the caller's hands.
 type Created struct {
 	Client *store.Client
-	// Secret is the client secret (oauth) or the API key (api_key).
+	// Secret is the client secret (oauth) or the API key (api_key); "" for
+	// a private_key_jwt client, which holds keys instead.
 	Secret string
 }
 
@@ -229,6 +235,10 @@ func (s *Service) Create(ctx context.Context, actor Actor, p CreateParams) (*Cre
 	if err != nil {
 		return nil, err
 	}
+	method, keys, err := clientAuth(p.Type, p.AuthMethod, p.Keys)
+	if err != nil {
+		return nil, err
+	}
 	uris, err := CheckRedirectURIs(p.RedirectURIs, p.Type)
 	if err != nil {
 		return nil, err
@@ -255,6 +265,13 @@ func (s *Service) Create(ctx context.Context, actor Actor, p CreateParams) (*Cre
 		ExpiresAt:    p.ExpiresAt,
 		RateLimit:    limit,
 		RedirectURIs: uris,
+		AuthMethod:   method,
+		Keys:         keys,
+	}
+	if method == store.AuthPrivateKeyJWT {
+		// The hash column holds a secret nobody is given; the store never
+		// matches a private_key_jwt client's secret anyway.
+		c.SecretHint, secret = "", ""
 	}
 	if err := s.Store.CreateClient(ctx, c, s.audit(actor)); err != nil {
 		return nil, fmt.Errorf("creating client: %w", err)
@@ -384,6 +401,9 @@ type UpdateParams struct {
 	ExpiresAt **time.Time
 	// RateLimit: nil leaves it; a pointer to nil removes it.
 	RateLimit **store.RateLimit
+	// Keys: nil leaves them; else replaces a private_key_jwt client's keys
+	// (jwks or jwks_uri).
+	Keys *store.ClientKeys
 	// RedirectURIs: nil leaves them; else replaces them (empty: none).
 	RedirectURIs *[]string
 }
@@ -426,6 +446,21 @@ func (s *Service) Update(ctx context.Context, actor Actor, id string, p UpdatePa
 			return nil, err
 		}
 		u.RateLimit = &l
+	}
+	if p.Keys != nil {
+		keys, err := CheckClientKeys(*p.Keys)
+		if err != nil {
+			return nil, err
+		}
+		// The method never changes, so it may be read before the change.
+		current, err := s.Store.GetClient(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if current.AuthMethod != store.AuthPrivateKeyJWT {
+			return nil, invalid("jwks", "the client authenticates with a secret; create a private_key_jwt client instead")
+		}
+		u.Keys = &keys
 	}
 	if p.RedirectURIs != nil {
 		// The type is checked against the stored client by the guard below.
@@ -477,6 +512,9 @@ func (s *Service) RollSecret(ctx context.Context, actor Actor, id string, grace 
 	current, err := s.Get(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if current.AuthMethod == store.AuthPrivateKeyJWT {
+		return nil, invalid("token_endpoint_auth_method", "a private_key_jwt client has no secret to roll; replace its jwks or jwks_uri instead")
 	}
 	secret := credential.NewSecret()
 	if current.Type == store.TypeAPIKey {

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -24,6 +25,14 @@ type ClientView struct {
 	SecretHint string     `json:"secret_hint"`
 	// RateLimit is the client's own rate limit; null for none.
 	RateLimit *RateLimitView `json:"rate_limit"`
+	// TokenEndpointAuthMethod is how an OAuth client authenticates (RFC 7591
+	// §2): client_secret_basic, client_secret_post or private_key_jwt.
+	// Absent for an API key.
+	TokenEndpointAuthMethod store.AuthMethod `json:"token_endpoint_auth_method,omitempty"`
+	// JWKS and JWKSURI are a private_key_jwt client's public keys: the JWK
+	// Set as registered, or where it is fetched.
+	JWKS    json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI string          `json:"jwks_uri,omitempty"`
 	// RedirectURIs are where the authorization-code flow may send the
 	// client's codes; [] for none.
 	RedirectURIs []string `json:"redirect_uris"`
@@ -81,7 +90,7 @@ type CreatedView struct {
 
 // View renders c with its status at now.
 func View(c *store.Client, now time.Time) ClientView {
-	return ClientView{
+	v := ClientView{
 		ClientID:     c.ID,
 		Name:         c.Name,
 		Type:         c.Type,
@@ -95,14 +104,25 @@ func View(c *store.Client, now time.Time) ClientView {
 		RateLimit:    ViewRateLimit(c.RateLimit),
 		RedirectURIs: append([]string{}, c.RedirectURIs...),
 	}
+	if c.Type == store.TypeOAuth {
+		v.TokenEndpointAuthMethod = c.AuthMethod.OrDefault()
+	}
+	if c.Keys.JWKS != "" {
+		v.JWKS = json.RawMessage(c.Keys.JWKS)
+	}
+	v.JWKSURI = c.Keys.JWKSURI
+	return v
 }
 
 // ViewCreated renders a new client with its secret in the field its type uses.
 func ViewCreated(c *Created, now time.Time) CreatedView {
 	v := CreatedView{ClientView: View(c.Client, now)}
-	if c.Client.Type == store.TypeAPIKey {
+	switch {
+	case c.Client.AuthMethod == store.AuthPrivateKeyJWT:
+		// No secret: the client signs with its own private key.
+	case c.Client.Type == store.TypeAPIKey:
 		v.APIKey = c.Secret
-	} else {
+	default:
 		v.ClientSecret = c.Secret
 	}
 	return v

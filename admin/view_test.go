@@ -20,6 +20,9 @@ var viewFields = []string{
 	"revoked_at", "scopes", "secret_hint", "status", "type",
 }
 
+// oauthViewFields: an OAuth client also says how it authenticates.
+var oauthViewFields = append(slices.Clone(viewFields), "token_endpoint_auth_method")
+
 func toJSON(t *testing.T, v any) (string, map[string]any) {
 	t.Helper()
 	b, err := json.Marshal(v)
@@ -53,7 +56,7 @@ func testViewJSON(t *testing.T, f *fixture) {
 	}
 	for _, c := range []*store.Client{oauth.Client, stored} {
 		raw, m := toJSON(t, admin.View(c, now))
-		wantKeys(t, m, viewFields)
+		wantKeys(t, m, oauthViewFields)
 		if strings.Contains(raw, oauth.Secret) || strings.Contains(raw, oauth.Secret[len(credential.SecretPrefix):len(oauth.Secret)-6]) {
 			t.Errorf("View holds the secret: %s", raw)
 		}
@@ -127,7 +130,7 @@ func testViewCreatedJSON(t *testing.T, f *fixture) {
 	now := f.clock.Now()
 	oauth := f.create(t, admin.CreateParams{})
 	raw, m := toJSON(t, admin.ViewCreated(oauth, now))
-	wantKeys(t, m, append(slices.Clone(viewFields), "client_secret"))
+	wantKeys(t, m, append(slices.Clone(oauthViewFields), "client_secret"))
 	if m["client_secret"] != oauth.Secret {
 		t.Errorf("client_secret = %v, want the secret", m["client_secret"])
 	}
@@ -153,7 +156,7 @@ func testViewCreatedJSON(t *testing.T, f *fixture) {
 func TestViewEmptyScopes(t *testing.T) {
 	c := &store.Client{ID: credential.NewClientID(), Name: "n", Type: store.TypeOAuth, Scopes: scope.Set{}, CreatedAt: time.Now()}
 	raw, m := toJSON(t, admin.View(c, time.Now()))
-	wantKeys(t, m, viewFields)
+	wantKeys(t, m, oauthViewFields)
 	if !strings.Contains(raw, `"scopes":[]`) {
 		t.Errorf("scopes not [] in %s", raw)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/admin/dashboard"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authserver"
 )
 
 func init() {
@@ -116,7 +117,10 @@ func (h *AdminAPI) Provision(ctx caddy.Context) error {
 			Throttle:     a.throttle,
 			Throttled:    func() { a.metrics.throttled("dashboard") },
 			Logger:       ctx.Logger().Named("dashboard"),
-			Authorize:    a.flow,
+			// As the metadata names them (authserver).
+			Issuer:        a.issuerURL.String(),
+			TokenEndpoint: a.issuerURL.String() + authserver.TokenPath,
+			Authorize:     a.flow,
 		}
 		if ls := a.loginSettings(); ls.login != nil {
 			cfg.OIDC, cfg.OIDCName, cfg.OIDCRedirectURI, cfg.FlowKey, cfg.OIDCOutcome = ls.login, ls.name, ls.redirectURI, ls.flowKey, ls.outcome

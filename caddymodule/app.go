@@ -184,6 +184,10 @@ type App struct {
 	// judged. Default: on, with the defaults of ThrottleConfig.
 	Throttle *ThrottleConfig `json:"throttle,omitempty"`
 
+	// JWKSURI says how private_key_jwt clients' jwks_uri key sets are
+	// fetched. Default: public https hosts only, with the defaults of
+	// JWKSURIConfig.
+	JWKSURI *JWKSURIConfig `json:"jwks_uri,omitempty"`
 	// ConsentURL turns the authorization-code flow (RFC 6749 §4.1 with PKCE)
 	// on: the URL of the consent page, which the dashboard serves at its
 	// mount followed by /authorize, e.g. /admin/authorize for
@@ -235,6 +239,8 @@ type App struct {
 	shared *resourceserver.Shared
 
 	throttle *throttle.Throttle // nil when off
+	// jwksFetcher fetches private_key_jwt clients' jwks_uri key sets.
+	jwksFetcher *safefetch.Fetcher
 
 	login        *oidclogin.Login // nil when Login.OIDC is not set
 	loginFlowKey []byte
@@ -461,6 +467,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 			tc = *a.Throttle
 		}
 		a.throttle = throttle.New(throttle.Config{AddressFailures: tc.AddressFailures, ClientFailures: tc.ClientFailures, Window: time.Duration(tc.Window), MaxKeys: tc.MaxKeys})
+	}
+	if err := a.provisionJWKSURI(ctx.GetMetricsRegistry()); err != nil {
+		return err
 	}
 	a.decider = &authn.Decider{Clients: a.backend.Clients, Verifier: a.verifier, Revoked: a.backend, Logger: a.logger, Throttle: a.throttle}
 	a.defaultAudience = authn.Resources{Default: a.audience}

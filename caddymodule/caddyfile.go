@@ -75,6 +75,12 @@ func init() {
 //				window <duration>      # default 1m
 //				max_keys <n>           # addresses (and client IDs) remembered; default 100000
 //			}
+//			jwks_uri {                 # fetching private_key_jwt clients' key sets
+//				allow_private          # loopback and private addresses too; default off
+//				allowed_hosts <host...>  # default any public host
+//				trusted_ca_file <pem>  # default the system's roots
+//				min_refresh <duration> # between fetches an unknown kid causes; default 30s
+//			}
 //			login oidc {               # people sign in at the dashboard through an OpenID Connect provider
 //				issuer <url>           # required
 //				client_id <id>         # required
@@ -154,6 +160,8 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 			err = oneInt(d, &a.TokenCacheSize)
 		case "throttle":
 			a.Throttle, err = parseThrottle(d)
+		case "jwks_uri":
+			a.JWKSURI, err = parseJWKSURI(d)
 		case "consent_url":
 			err = oneString(d, &a.ConsentURL)
 		case "refresh_token_ttl":

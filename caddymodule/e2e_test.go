@@ -308,13 +308,13 @@ func TestAuthorizationServerMetadata(t *testing.T) {
 			"token_endpoint":                                g.authURL + "/oauth/token",
 			"jwks_uri":                                      g.authURL + "/.well-known/jwks.json",
 			"grant_types_supported":                         []any{"client_credentials"},
-			"token_endpoint_auth_methods_supported":         []any{"client_secret_basic", "client_secret_post"},
+			"token_endpoint_auth_methods_supported":         []any{"client_secret_basic", "client_secret_post", "private_key_jwt"},
 			"scopes_supported":                              []any{"*", "ledgers:read", "mcp:read"},
 			"response_types_supported":                      []any{},
 			"authorization_endpoint":                        g.authURL + "/oauth/authorize",
 			"code_challenge_methods_supported":              []any{"S256"},
 			"introspection_endpoint":                        g.authURL + "/oauth/introspect",
-			"introspection_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post"},
+			"introspection_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post", "private_key_jwt"},
 		}
 		for k, v := range want {
 			got, _ := json.Marshal(r.body[k])

@@ -67,10 +67,20 @@ func (a *App) authServer(logger *zap.Logger) *authserver.Server {
 		Throttle:     a.throttle,
 		ClientIP:     clientIP,
 		Throttled:    a.metrics.throttled,
+		JWKSFetcher:  a.jwksURIFetcher(),
 		Flow:         a.flow,
 		ConsentURL:   a.consentURL,
 		RefreshTTL:   time.Duration(a.RefreshTokenTTL),
 	})
+}
+
+// jwksURIFetcher is the app's fetcher as the interface, nil when none (a
+// nil *safefetch.Fetcher in an interface would not be nil).
+func (a *App) jwksURIFetcher() authserver.JWKSFetcher {
+	if a.jwksFetcher == nil {
+		return nil
+	}
+	return a.jwksFetcher
 }
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.

@@ -83,6 +83,10 @@ type Config struct {
 	// sign-in refused so.
 	Throttle  *throttle.Throttle
 	Throttled func()
+	// Issuer and TokenEndpoint are the authorization server's, shown to a
+	// new private_key_jwt client as the audiences its assertions may name;
+	// "" leaves them out.
+	Issuer, TokenEndpoint string
 	// Authorize, when set, serves the consent page of the authorization-code
 	// flow at "/authorize" (see consent.go); nil serves none.
 	Authorize *authcode.Flow

@@ -20,6 +20,7 @@ import (
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientassertion"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
@@ -62,6 +63,12 @@ type sessionView struct {
 	ExpiresAt   time.Time `json:"expires_at"`
 	IdleTimeout int       `json:"idle_timeout_seconds"`
 	Choices     []string  `json:"scope_choices"`
+	// Issuer and TokenEndpoint tell a private_key_jwt client how to sign
+	// (iss = sub = its client ID, aud = one of these); "" when unknown.
+	Issuer        string `json:"issuer,omitempty"`
+	TokenEndpoint string `json:"token_endpoint,omitempty"`
+	// AssertionAlgs are the algorithms such an assertion may use.
+	AssertionAlgs []string `json:"assertion_algorithms"`
 }
 
 func (h *Handler) serveSession(w http.ResponseWriter, r *http.Request) {
@@ -498,6 +505,10 @@ func (h *Handler) writeViewToken(w http.ResponseWriter, r *http.Request, ses *st
 		Choices:     h.scopeChoices(),
 		CSRFToken:   csrfToken(token),
 		Next:        next,
+
+		Issuer:        h.cfg.Issuer,
+		TokenEndpoint: h.cfg.TokenEndpoint,
+		AssertionAlgs: clientassertion.Algorithms,
 	}
 	var scopes scope.Set
 	if p := ses.Person; p != nil {

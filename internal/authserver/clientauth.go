@@ -16,6 +16,7 @@ import (
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authcode"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientassertion"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
@@ -51,6 +52,9 @@ type clientRequest struct {
 	// only the authorization-code flow's grants accept it.
 	public bool
 	form   url.Values
+	// assertion is set when the client authenticates with a JWT (RFC 7523
+	// §2.2); clientID is then its unverified iss.
+	assertion *clientassertion.Assertion
 }
 
 // parseClientRequest reads the form and the client credentials of a request
@@ -84,6 +88,12 @@ func parseClientRequest(w http.ResponseWriter, r *http.Request) (*clientRequest,
 		}
 	}
 	req := &clientRequest{form: form}
+	if _, has := form["client_assertion_type"]; has {
+		return req, parseAssertion(r, req)
+	}
+	if _, has := form["client_assertion"]; has {
+		return req, parseAssertion(r, req)
+	}
 	if h := r.Header.Values("Authorization"); len(h) > 0 {
 		if len(h) > 1 {
 			return req, badRequest("more than one Authorization header")
@@ -113,6 +123,36 @@ func parseClientRequest(w http.ResponseWriter, r *http.Request) (*clientRequest,
 	return req, nil
 }
 
+// parseAssertion reads a JWT client assertion (RFC 7521 §4.2, RFC 7523
+// §2.2): the only authentication of the request (RFC 6749 §2.3: one method
+// per request), its client the assertion's iss, which a client_id, if sent,
+// must equal (RFC 7521 §4.2).
+func parseAssertion(r *http.Request, req *clientRequest) *authn.Error {
+	form := req.form
+	if len(r.Header.Values("Authorization")) > 0 {
+		return badRequest("client authenticated by both Basic and client_assertion: use one method")
+	}
+	if _, has := form["client_secret"]; has {
+		return badRequest("client authenticated by both client_secret and client_assertion: use one method")
+	}
+	if form.Get("client_assertion_type") != clientassertion.Type {
+		return oauthErr(http.StatusUnauthorized, "invalid_client", "client_assertion_type must be "+clientassertion.Type)
+	}
+	raw := form.Get("client_assertion")
+	if raw == "" {
+		return oauthErr(http.StatusUnauthorized, "invalid_client", "client_assertion is required with client_assertion_type")
+	}
+	a, err := clientassertion.Parse(raw)
+	if err != nil {
+		return oauthErr(http.StatusUnauthorized, "invalid_client", "client_assertion is not a JWT signed with an accepted asymmetric algorithm")
+	}
+	req.assertion, req.clientID = a, a.Issuer()
+	if id, has := form["client_id"]; has && id[0] != req.clientID {
+		return oauthErr(http.StatusUnauthorized, "invalid_client", "client_id differs from the client assertion's iss")
+	}
+	return nil
+}
+
 // parseBasic decodes "Basic base64(urlencode(id):urlencode(secret))" as RFC
 // 6749 §2.3.1 specifies; net/http's BasicAuth skips the form-decoding.
 func parseBasic(h string) (id, secret string, ok bool) {
@@ -138,7 +178,8 @@ func parseBasic(h string) (id, secret string, ok bool) {
 }
 
 // authenticate finds the OAuth client of req and checks its secret in
-// constant time (RFC 6749 §2.3.1). A client failing too often from the
+// constant time (RFC 6749 §2.3.1), or its JWT assertion (RFC 7523 §2.2,
+// checkAssertion). A client failing too often from the
 // caller's address is refused before anything is looked up (Config.Throttle);
 // every failure is counted against the address and the client ID.
 func (s *Server) authenticate(r *http.Request, req *clientRequest, endpoint string, now time.Time) (*clientcache.Entry, *authn.Error) {
@@ -175,7 +216,11 @@ func (s *Server) clientIP(r *http.Request) string {
 // findClient is authenticate's judgement, unthrottled.
 func (s *Server) findClient(r *http.Request, req *clientRequest, addr string, now time.Time) (*clientcache.Entry, *authn.Error) {
 	// Malformed IDs and secrets (bad prefix, length or checksum) never reach the cache or the database.
-	if !credential.ValidClientID(req.clientID) || credential.CheckSecret(req.secret) != nil {
+	if req.assertion != nil {
+		if !credential.ValidClientID(req.clientID) {
+			return nil, errBadClient
+		}
+	} else if !credential.ValidClientID(req.clientID) || credential.CheckSecret(req.secret) != nil {
 		dummyHash.Matches(req.secret)
 		return nil, errBadClient
 	}
@@ -203,6 +248,12 @@ func (s *Server) findClient(r *http.Request, req *clientRequest, addr string, no
 		return nil, errStoreUnavailable
 	}
 	c := e.Client
+	if req.assertion != nil {
+		if oerr := s.checkAssertion(r, req.assertion, c, now); oerr != nil {
+			return nil, oerr
+		}
+		return e, nil
+	}
 	match := c.SecretMatches(req.secret, now)
 	if !match || c.Type != store.TypeOAuth || !c.Active(now) {
 		return nil, errBadClient

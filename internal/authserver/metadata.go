@@ -3,8 +3,10 @@ package authserver
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientassertion"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 )
 
@@ -32,6 +34,10 @@ func (s *Server) buildDocuments() {
 	s.docs.metadata = s.metadata()
 }
 
+// authMethods are the client authentication methods of the token,
+// introspection and revocation endpoints (RFC 8414 §2, RFC 7591 §2).
+var authMethods = []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
+
 // metadata is the RFC 8414 §2 authorization server metadata.
 func (s *Server) metadata() []byte {
 	iss := s.issuer
@@ -50,19 +56,23 @@ func (s *Server) metadata() []byte {
 		"token_endpoint":                        iss + TokenPath,
 		"jwks_uri":                              iss + JWKSPath,
 		"grant_types_supported":                 grants,
-		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
-		"scopes_supported":                      scopes,
+		"token_endpoint_auth_methods_supported": authMethods,
+		// RFC 8414 §2: the algorithms a private_key_jwt assertion may use.
+		"token_endpoint_auth_signing_alg_values_supported": clientassertion.Algorithms,
+		"scopes_supported": scopes,
 		// Without the flow the endpoint refuses every request; it is listed
 		// anyway because MCP SDKs' metadata schemas require one.
 		"authorization_endpoint":   iss + AuthorizePath,
 		"response_types_supported": responseTypes,
 		// PKCE with S256 only (plain is refused); the official MCP Go SDK
 		// refuses metadata without it, even for client credentials.
-		"code_challenge_methods_supported":              []string{"S256"},
-		"introspection_endpoint":                        iss + IntrospectPath,
-		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
-		"revocation_endpoint":                           iss + RevokePath,
-		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post"},
+		"code_challenge_methods_supported":                         []string{"S256"},
+		"introspection_endpoint":                                   iss + IntrospectPath,
+		"introspection_endpoint_auth_methods_supported":            authMethods,
+		"introspection_endpoint_auth_signing_alg_values_supported": clientassertion.Algorithms,
+		"revocation_endpoint":                                      iss + RevokePath,
+		"revocation_endpoint_auth_methods_supported":               authMethods,
+		"revocation_endpoint_auth_signing_alg_values_supported":    clientassertion.Algorithms,
 	}
 	if s.cfg.Flow != nil && s.cfg.ConsentURL != "" {
 		md["response_modes_supported"] = []string{"query"}
@@ -72,7 +82,7 @@ func (s *Server) metadata() []byte {
 		// Client ID Metadata Document; public clients authenticate with none.
 		md["client_id_metadata_document_supported"] = s.cfg.Flow.Public != nil
 		if s.cfg.Flow.Public != nil {
-			md["token_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post", "none"}
+			md["token_endpoint_auth_methods_supported"] = append(slices.Clone(authMethods), "none")
 		}
 	}
 	b, _ := json.Marshal(md)

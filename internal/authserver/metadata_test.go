@@ -19,6 +19,8 @@ func httptestGet(f *fixture, path string) *httptest.ResponseRecorder {
 func TestMetadata(t *testing.T) {
 	const iss = issuer + "/tenant"
 	f := newFixture(t, iss)
+	methods := []any{"client_secret_basic", "client_secret_post", "private_key_jwt"}
+	algs := []any{"ES256", "ES384", "ES512", "EdDSA", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512"}
 	want := map[string]any{
 		"issuer":                                iss,
 		"token_endpoint":                        iss + "/oauth/token",
@@ -27,9 +29,13 @@ func TestMetadata(t *testing.T) {
 		"introspection_endpoint":                iss + "/oauth/introspect",
 		"revocation_endpoint":                   iss + "/oauth/revoke",
 		"grant_types_supported":                 []any{"client_credentials"},
-		"token_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post"},
-		"introspection_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post"},
-		"revocation_endpoint_auth_methods_supported":    []any{"client_secret_basic", "client_secret_post"},
+		"token_endpoint_auth_methods_supported": methods,
+		"introspection_endpoint_auth_methods_supported": methods,
+		"revocation_endpoint_auth_methods_supported":    methods,
+		// private_key_jwt's algorithms: asymmetric only, no "none", no HS*.
+		"token_endpoint_auth_signing_alg_values_supported":         algs,
+		"introspection_endpoint_auth_signing_alg_values_supported": algs,
+		"revocation_endpoint_auth_signing_alg_values_supported":    algs,
 		"scopes_supported":                 []any{"mcp:read", "mcp:write", "*"},
 		"response_types_supported":         []any{},
 		"code_challenge_methods_supported": []any{"S256"},

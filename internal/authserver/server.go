@@ -90,6 +90,12 @@ type Config struct {
 	// Throttled, if not nil, is told of every request Throttle refused, with
 	// its endpoint: "token", "introspect" or "revoke".
 	Throttled func(endpoint string)
+	// JWKSFetcher fetches the keys of private_key_jwt clients registered
+	// with a jwks_uri; nil refuses those clients (inline jwks still work).
+	JWKSFetcher JWKSFetcher
+	// AssertionMaxLifetime bounds how far ahead a client assertion's exp may
+	// be (RFC 7523 §3); 0 is clientassertion.DefaultMaxLifetime (5 minutes).
+	AssertionMaxLifetime time.Duration
 
 	// Flow, with ConsentURL, turns the authorization-code flow on: the
 	// authorization endpoint sends valid requests to ConsentURL (the
@@ -123,6 +129,8 @@ type Server struct {
 	revokePath                                string
 
 	docs documents
+	// inlineKeys are private_key_jwt clients' parsed inline key sets.
+	inlineKeys keySetCache
 	// jwksCacheControl is the JWKS's Cache-Control header value.
 	jwksCacheControl string
 }

@@ -47,6 +47,12 @@ type fixture struct {
 
 func newFixture(t *testing.T, iss string) *fixture {
 	t.Helper()
+	return newFixtureWith(t, iss, nil)
+}
+
+// newFixtureWith is newFixture with the server's Config changed by edit.
+func newFixtureWith(t *testing.T, iss string, edit func(*authserver.Config)) *fixture {
+	t.Helper()
 	b := backendtest.Backend(t)
 	k, v := backendtest.Keys(t, iss)
 	u, err := url.Parse(iss)
@@ -60,7 +66,7 @@ func newFixture(t *testing.T, iss string) *fixture {
 		key:      k,
 		clients:  &admin.Service{Store: b.Store, Invalidate: b.ClientChanged},
 	}
-	f.srv = authserver.New(authserver.Config{
+	cfg := authserver.Config{
 		Issuer:   u,
 		Audience: iss,
 		Leeway:   time.Second,
@@ -78,7 +84,11 @@ func newFixture(t *testing.T, iss string) *fixture {
 			f.outcomes = append(f.outcomes, o)
 			f.grantOutcomes = append(f.grantOutcomes, g+" "+o)
 		},
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	f.srv = authserver.New(cfg)
 	return f
 }
 

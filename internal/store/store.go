@@ -72,6 +72,12 @@ type Client struct {
 	// RateLimit is the client's own rate limit; nil for none.
 	RateLimit *RateLimit
 
+	// AuthMethod is how the client authenticates; "" reads as
+	// AuthSecretBasic. A private_key_jwt client's secret hash is of a random
+	// secret nobody was given, and SecretValidity never matches it.
+	AuthMethod AuthMethod
+	// Keys are a private_key_jwt client's public keys.
+	Keys ClientKeys
 	// RedirectURIs are where the authorization endpoint may send this
 	// client's codes (exact match; any port for a loopback URI).
 	RedirectURIs []string
@@ -109,6 +115,10 @@ func (c *Client) SecretMatches(secret string, now time.Time) bool {
 // previous one. Both comparisons always run, in constant time.
 func (c *Client) SecretValidity(secret string, now time.Time) (ok bool, until *time.Time) {
 	current := c.SecretHash.Matches(secret)
+	if c.AuthMethod == AuthPrivateKeyJWT {
+		// One method per client: a key-holding client has no secret.
+		return false, nil
+	}
 	previous := false
 	if c.PreviousSecretHash != nil {
 		previous = c.PreviousSecretHash.Matches(secret) && c.PreviousSecretExpiresAt != nil && now.Before(*c.PreviousSecretExpiresAt)
@@ -271,6 +281,8 @@ type ClientUpdate struct {
 	ExpiresAt **time.Time
 	// RateLimit: nil leaves it; a pointer to nil removes the limit.
 	RateLimit **RateLimit
+	// Keys: nil leaves them; else replaces a private_key_jwt client's keys.
+	Keys *ClientKeys
 	// RedirectURIs: nil leaves them; else replaces them.
 	RedirectURIs *[]string
 }
@@ -416,6 +428,8 @@ type Store interface {
 
 	// Close releases the store's connections.
 	Close()
+
+	AssertionStore
 }
 
 // CaughtUpWatcher is a Watcher that wants to know, when its follower loses

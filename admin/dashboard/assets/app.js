@@ -122,7 +122,8 @@
 		$(`${prefix}-error`).textContent = "";
 		if (!err) return;
 		const m = /^([a-z_]+): (.*)$/s.exec(err.message || "");
-		const field = m && { expires_at: "expires", scopes: "scopes", name: "name", type: "type", redirect_uris: "redirects" }[m[1]];
+		const field = m && { expires_at: "expires", scopes: "scopes", name: "name", type: "type", redirect_uris: "redirects",
+			token_endpoint_auth_method: "auth", jwks: "auth", jwks_uri: "auth" }[m[1]];
 		if (field && fields.includes(field)) {
 			$(`${prefix}-${field}-error`).textContent = m[2];
 			const input = document.querySelector(`[aria-describedby~="${prefix}-${field}-error"]`);
@@ -279,7 +280,14 @@
 			cell("Created", null, timeEl(c.created_at, "")),
 			cell("Expires", null, timeEl(c.expires_at, "Never")),
 			cell("Last used", null, timeEl(c.last_used_at, "Never")),
-			cell("Secret", null, el("code", { text: c.secret_hint })));
+			cell("Secret", null, secretEl(c)));
+	}
+
+	// secretEl is a client's secret hint, or how it authenticates when it
+	// holds keys instead of a secret.
+	function secretEl(c) {
+		if (c.token_endpoint_auth_method === "private_key_jwt") return el("span", { class: "muted", text: "Private key JWT" });
+		return el("code", { text: c.secret_hint });
 	}
 
 	let keysLoad = 0; // the latest loadKeys; an answer to an earlier one is stale
@@ -354,10 +362,25 @@
 
 	// ---- Create API Key -----------------------------------------------------
 
-	const createFields = ["name", "type", "scopes", "expires", "redirects"];
+	const createFields = ["name", "type", "auth", "scopes", "expires", "redirects"];
 	bindExpiry("create");
+	// Authentication: a secret, or private_key_jwt with a JWKS URL or a pasted
+	// JWKS; OAuth clients only.
+	function syncAuth() {
+		const oauth = document.querySelector('input[name="create-type"]:checked').value === "oauth";
+		const pkjwt = document.querySelector('input[name="create-auth"]:checked').value === "private_key_jwt";
+		const paste = document.querySelector('input[name="create-keys-source"]:checked').value === "paste";
+		$("create-auth-field").hidden = !oauth;
+		$("create-keys").hidden = !(oauth && pkjwt);
+		$("create-jwks-uri").hidden = $("create-jwks-uri-label").hidden = paste;
+		$("create-jwks").hidden = $("create-jwks-label").hidden = !paste;
+	}
+	for (const r of document.querySelectorAll('input[name="create-type"], input[name="create-auth"], input[name="create-keys-source"]')) {
+		r.addEventListener("change", syncAuth);
+	}
 	$("create-open").addEventListener("click", () => {
 		$("create-form").reset();
+		syncAuth();
 		$("create-expires-date").hidden = $("create-expires-date-label").hidden = true;
 		showErrors("create", null, createFields);
 		openDialog($("create-dialog"), $("create-name"));
@@ -378,6 +401,15 @@
 			};
 			const redirects = $("create-redirects").value.split(/\s+/).filter(Boolean);
 			if (redirects.length) body.redirect_uris = redirects;
+			if (body.type === "oauth" && document.querySelector('input[name="create-auth"]:checked').value === "private_key_jwt") {
+				body.token_endpoint_auth_method = "private_key_jwt";
+				if (document.querySelector('input[name="create-keys-source"]:checked').value === "paste") {
+					try { body.jwks = JSON.parse($("create-jwks").value); }
+					catch { throw new APIError(400, "invalid_request", 'jwks: paste a JWK Set, {"keys": [...]}, as JSON'); }
+				} else {
+					body.jwks_uri = $("create-jwks-uri").value.trim();
+				}
+			}
 		} catch (e) { showErrors("create", e, createFields); return; }
 		$("create-submit").disabled = true;
 		try {
@@ -396,6 +428,17 @@
 
 	function showSecret(c) {
 		const isKey = c.type === "api_key";
+		// A private_key_jwt client has no secret: show how it signs instead.
+		const signs = c.token_endpoint_auth_method === "private_key_jwt";
+		$("secret-value-label").hidden = $("secret-value-row").hidden = signs;
+		$("sign-howto").hidden = !signs;
+		$("secret-warning").hidden = signs;
+		if (signs) {
+			$("sign-token-endpoint").textContent = session.token_endpoint || "";
+			$("sign-issuer").textContent = session.issuer || "";
+			$("sign-algs").textContent = (session.assertion_algorithms || []).join(", ");
+		}
+		$("secret-title").textContent = signs ? "Your client is ready" : "Save your credentials";
 		$("secret-client-id").textContent = c.client_id;
 		$("secret-value-label").textContent = isKey ? "API Key" : "Client Secret";
 		$("secret-value").textContent = isKey ? c.api_key : c.client_secret;
@@ -404,9 +447,14 @@
 		$("secret-copied").textContent = "";
 		$("secret-confirm").hidden = true;
 		$("secret-actions").hidden = false;
-		openDialog($("secret-dialog"), $("secret-copy-value"));
+		openDialog($("secret-dialog"), signs ? $("secret-copy-id") : $("secret-copy-value"));
 	}
 	function askCloseSecret() {
+		if (!$("sign-howto").hidden) {
+			// Nothing secret to lose: close at once.
+			$("secret-dialog").close();
+			return;
+		}
 		$("secret-confirm").hidden = false;
 		$("secret-actions").hidden = true;
 		$("secret-close-confirm").focus();
@@ -494,12 +542,16 @@
 			...row("Expires", timeEl(c.expires_at, "Never")),
 			...row("Revoked", timeEl(c.revoked_at, "—")),
 			...row("Last used", timeEl(c.last_used_at, "Never")),
-			...row(c.type === "api_key" ? "Key" : "Secret", el("code", { text: c.secret_hint })),
+			...row(c.type === "api_key" ? "Key" : "Secret", secretEl(c)),
+			...(c.jwks_uri ? row("JWKS URL", el("code", { text: c.jwks_uri })) : []),
+			...(c.jwks ? row("JWKS", el("span", { text: `${(c.jwks.keys || []).length} public key(s): ` + (c.jwks.keys || []).map((k) => k.kid || k.kty).join(", ") })) : []),
 			...(c.type === "oauth" ? row("Redirect URIs", (c.redirect_uris || []).length
 				? el("ul", { class: "plain" }, ...c.redirect_uris.map((u) => el("li", {}, el("code", { text: u }))))
 				: el("span", { class: "muted", text: "None" })) : []));
 		const revoked = c.status === "revoked";
 		$("details-edit").hidden = $("details-roll").hidden = !session.can_write || revoked;
+		// A private_key_jwt client has no secret to roll.
+		if (c.token_endpoint_auth_method === "private_key_jwt") $("details-roll").hidden = true;
 		$("details-revoke").hidden = !session.can_write || revoked;
 		$("details-delete").hidden = !session.can_delete;
 		$("details-actions").hidden = [...$("details-actions").children].every((b) => b.hidden);

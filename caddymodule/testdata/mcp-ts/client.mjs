@@ -15,6 +15,10 @@
 //                  {"event":"count","count":N}, and on "close" (or EOF) closes.
 // mode "session":  with MCP_TOKEN and MCP_SESSION_ID, resume that session
 //                  without initializing and call tools/list; exit 4 if refused.
+// mode "pkjwt":    as "full", authenticating with the SDK's PrivateKeyJwtProvider
+//                  (RFC 7523 private_key_jwt) instead of a secret: the private
+//                  key as a JWK in MCP_PRIVATE_KEY_JWK, its algorithm in MCP_ALG,
+//                  the authorization server's issuer in MCP_ISSUER.
 //
 // Prints one JSON line on stdout (the last one, in stream mode). Exit codes:
 // 0 every step succeeded; 3 connect and tools/list succeeded but tools/call
@@ -22,7 +26,7 @@
 // failure; 2 timed out.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ClientCredentialsProvider } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
+import { ClientCredentialsProvider, PrivateKeyJwtProvider } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import readline from 'node:readline';
 
@@ -131,13 +135,27 @@ try {
 }
 
 if (mode !== 'stream' && mode !== 'session') try {
-  if (!endpoint || !clientId || !clientSecret) {
-    throw new Error('MCP_ENDPOINT, MCP_CLIENT_ID and MCP_CLIENT_SECRET are required');
+  let authProvider;
+  if (mode === 'pkjwt') {
+    const jwk = process.env.MCP_PRIVATE_KEY_JWK;
+    if (!endpoint || !clientId || !jwk || !process.env.MCP_ALG) {
+      throw new Error('MCP_ENDPOINT, MCP_CLIENT_ID, MCP_PRIVATE_KEY_JWK and MCP_ALG are required');
+    }
+    authProvider = new PrivateKeyJwtProvider({
+      clientId,
+      privateKey: JSON.parse(jwk),
+      algorithm: process.env.MCP_ALG,
+      expectedIssuer: process.env.MCP_ISSUER,
+    });
+  } else {
+    if (!endpoint || !clientId || !clientSecret) {
+      throw new Error('MCP_ENDPOINT, MCP_CLIENT_ID and MCP_CLIENT_SECRET are required');
+    }
+    // No expectedIssuer: the client is given only the endpoint and its
+    // credentials, so the authorization server comes from discovery (the SDK
+    // logs a deprecation warning on stderr for this).
+    authProvider = new ClientCredentialsProvider({ clientId, clientSecret });
   }
-  // No expectedIssuer: the client is given only the endpoint and its
-  // credentials, so the authorization server comes from discovery (the SDK
-  // logs a deprecation warning on stderr for this).
-  const authProvider = new ClientCredentialsProvider({ clientId, clientSecret });
   const transport = new StreamableHTTPClientTransport(new URL(endpoint), { authProvider, fetch: recordingFetch });
   const client = new Client({ name: 'blnk-ts-sdk-client', version: '0.0.1' });
   await client.connect(transport);

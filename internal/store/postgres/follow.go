@@ -157,6 +157,9 @@ func prune(ctx context.Context, conn *pgx.Conn) error {
 	if _, err := conn.Exec(ctx, `DELETE FROM blnk_auth_changes WHERE changed_at < now() - make_interval(secs => $1)`, changeRetention.Seconds()); err != nil {
 		return err
 	}
-	_, err := conn.Exec(ctx, `DELETE FROM blnk_auth_revoked_tokens WHERE expires_at < now()`)
+	if _, err := conn.Exec(ctx, `DELETE FROM blnk_auth_revoked_tokens WHERE expires_at < now()`); err != nil {
+		return err
+	}
+	_, err := conn.Exec(ctx, `DELETE FROM blnk_auth_client_assertions WHERE expires_at < now()`)
 	return err
 }

@@ -179,7 +179,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the pool.
 func (s *Store) Close() { s.pool.Close() }
 
-const clientColumns = `client_id, name, type, scopes, secret_hash, secret_hint, created_at, expires_at, revoked_at, last_used_at, previous_secret_hash, previous_secret_expires_at, rate_limit_requests, rate_limit_per_seconds, rate_limit_burst, redirect_uris`
+const clientColumns = `client_id, name, type, scopes, secret_hash, secret_hint, created_at, expires_at, revoked_at, last_used_at, previous_secret_hash, previous_secret_expires_at, rate_limit_requests, rate_limit_per_seconds, rate_limit_burst, redirect_uris, token_endpoint_auth_method, jwks, jwks_uri`
 
 func scanClient(row pgx.Row) (*store.Client, error) {
 	var (
@@ -189,8 +189,10 @@ func scanClient(row pgx.Row) (*store.Client, error) {
 		hash   []byte
 		prev   []byte
 		rl     [3]*int32
+		method string
+		keys   [2]*string
 	)
-	if err := row.Scan(&c.ID, &c.Name, &typ, &scopes, &hash, &c.SecretHint, &c.CreatedAt, &c.ExpiresAt, &c.RevokedAt, &c.LastUsedAt, &prev, &c.PreviousSecretExpiresAt, &rl[0], &rl[1], &rl[2], &c.RedirectURIs); err != nil {
+	if err := row.Scan(&c.ID, &c.Name, &typ, &scopes, &hash, &c.SecretHint, &c.CreatedAt, &c.ExpiresAt, &c.RevokedAt, &c.LastUsedAt, &prev, &c.PreviousSecretExpiresAt, &rl[0], &rl[1], &rl[2], &c.RedirectURIs, &method, &keys[0], &keys[1]); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, store.ErrNotFound
 		}
@@ -218,6 +220,8 @@ func scanClient(row pgx.Row) (*store.Client, error) {
 	if rl[0] != nil && rl[1] != nil && rl[2] != nil {
 		c.RateLimit = &store.RateLimit{Requests: int(*rl[0]), Per: time.Duration(*rl[1]) * time.Second, Burst: int(*rl[2])}
 	}
+	c.AuthMethod = store.AuthMethod(method)
+	c.Keys = store.ClientKeys{JWKS: deref(keys[0]), JWKSURI: deref(keys[1])}
 	if len(c.RedirectURIs) == 0 {
 		c.RedirectURIs = nil
 	}
@@ -273,9 +277,10 @@ func logChange(ctx context.Context, tx pgx.Tx, clientID string) error {
 func (s *Store) CreateClient(ctx context.Context, c *store.Client, a store.Audit) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		rlRequests, rlPer, rlBurst := rateLimitArgs(c.RateLimit)
-		_, err := tx.Exec(ctx, `INSERT INTO blnk_auth_clients (`+clientColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)`,
+		_, err := tx.Exec(ctx, `INSERT INTO blnk_auth_clients (`+clientColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)`,
 			c.ID, c.Name, string(c.Type), c.Scopes.List(), c.SecretHash[:], c.SecretHint, c.CreatedAt, c.ExpiresAt, c.RevokedAt, c.LastUsedAt,
-			hashBytes(c.PreviousSecretHash), c.PreviousSecretExpiresAt, rlRequests, rlPer, rlBurst, uriList(c.RedirectURIs))
+			hashBytes(c.PreviousSecretHash), c.PreviousSecretExpiresAt, rlRequests, rlPer, rlBurst, uriList(c.RedirectURIs),
+			string(c.AuthMethod.OrDefault()), nullString(c.Keys.JWKS), nullString(c.Keys.JWKSURI))
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 			return store.ErrExists
@@ -407,6 +412,10 @@ func (s *Store) UpdateClient(ctx context.Context, id string, u store.ClientUpdat
 			limit = *u.RateLimit
 		}
 		rlRequests, rlPer, rlBurst := rateLimitArgs(limit)
+		var keys store.ClientKeys
+		if u.Keys != nil {
+			keys = *u.Keys
+		}
 		var err error
 		c, err = scanClient(tx.QueryRow(ctx, `UPDATE blnk_auth_clients SET
 				name = CASE WHEN $2 THEN $3 ELSE name END,
@@ -415,10 +424,12 @@ func (s *Store) UpdateClient(ctx context.Context, id string, u store.ClientUpdat
 				rate_limit_requests = CASE WHEN $8 THEN $9::integer ELSE rate_limit_requests END,
 				rate_limit_per_seconds = CASE WHEN $8 THEN $10::integer ELSE rate_limit_per_seconds END,
 				rate_limit_burst = CASE WHEN $8 THEN $11::integer ELSE rate_limit_burst END,
-				redirect_uris = CASE WHEN $12 THEN $13::text[] ELSE redirect_uris END
+				redirect_uris = CASE WHEN $12 THEN $13::text[] ELSE redirect_uris END,
+				jwks = CASE WHEN $14 THEN $15::text ELSE jwks END,
+				jwks_uri = CASE WHEN $14 THEN $16::text ELSE jwks_uri END
 			WHERE client_id = $1 RETURNING `+clientColumns,
 			id, u.Name != nil, deref(u.Name), u.Scopes != nil, scopes, u.ExpiresAt != nil, expires, u.RateLimit != nil, rlRequests, rlPer, rlBurst,
-			u.RedirectURIs != nil, uriListPtr(u.RedirectURIs)))
+			u.RedirectURIs != nil, uriListPtr(u.RedirectURIs), u.Keys != nil, nullString(keys.JWKS), nullString(keys.JWKSURI)))
 		if err != nil {
 			return err
 		}

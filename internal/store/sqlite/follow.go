@@ -140,6 +140,9 @@ func (s *Store) prune(ctx context.Context, cutoff time.Time) error {
 	if _, err := s.w.ExecContext(ctx, `DELETE FROM blnk_auth_changes WHERE changed_at < ?`, cutoff.UnixMicro()); err != nil {
 		return err
 	}
-	_, err := s.w.ExecContext(ctx, `DELETE FROM blnk_auth_revoked_tokens WHERE expires_at < ?`, time.Now().UnixMicro())
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM blnk_auth_revoked_tokens WHERE expires_at < ?`, time.Now().UnixMicro()); err != nil {
+		return err
+	}
+	_, err := s.w.ExecContext(ctx, `DELETE FROM blnk_auth_client_assertions WHERE expires_at < ?`, time.Now().UnixMicro())
 	return err
 }

@@ -223,7 +223,7 @@ func fromNullMicros(v sql.NullInt64) *time.Time {
 	return &t
 }
 
-const clientColumns = `client_id, name, type, scopes, secret_hash, secret_hint, created_at, expires_at, revoked_at, last_used_at, previous_secret_hash, previous_secret_expires_at, rate_limit_requests, rate_limit_per_seconds, rate_limit_burst, redirect_uris`
+const clientColumns = `client_id, name, type, scopes, secret_hash, secret_hint, created_at, expires_at, revoked_at, last_used_at, previous_secret_hash, previous_secret_expires_at, rate_limit_requests, rate_limit_per_seconds, rate_limit_burst, redirect_uris, token_endpoint_auth_method, jwks, jwks_uri`
 
 func scanClient(row interface{ Scan(...any) error }) (*store.Client, error) {
 	var (
@@ -233,8 +233,10 @@ func scanClient(row interface{ Scan(...any) error }) (*store.Client, error) {
 		created                           int64
 		expires, revoked, used, prevUntil sql.NullInt64
 		rlRequests, rlPer, rlBurst        sql.NullInt64
+		method                            string
+		jwks, jwksURI                     sql.NullString
 	)
-	if err := row.Scan(&c.ID, &c.Name, &typ, &scopes, &hash, &c.SecretHint, &created, &expires, &revoked, &used, &prev, &prevUntil, &rlRequests, &rlPer, &rlBurst, &uris); err != nil {
+	if err := row.Scan(&c.ID, &c.Name, &typ, &scopes, &hash, &c.SecretHint, &created, &expires, &revoked, &used, &prev, &prevUntil, &rlRequests, &rlPer, &rlBurst, &uris, &method, &jwks, &jwksURI); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, store.ErrNotFound
 		}
@@ -270,6 +272,8 @@ func scanClient(row interface{ Scan(...any) error }) (*store.Client, error) {
 	if rlRequests.Valid && rlPer.Valid && rlBurst.Valid {
 		c.RateLimit = &store.RateLimit{Requests: int(rlRequests.Int64), Per: time.Duration(rlPer.Int64) * time.Second, Burst: int(rlBurst.Int64)}
 	}
+	c.AuthMethod = store.AuthMethod(method)
+	c.Keys = store.ClientKeys{JWKS: jwks.String, JWKSURI: jwksURI.String}
 	if uris != "" {
 		c.RedirectURIs = strings.Split(uris, " ")
 	}
@@ -307,11 +311,12 @@ func record(ctx context.Context, tx *sql.Tx, clientID, action string, a store.Au
 func (s *Store) CreateClient(ctx context.Context, c *store.Client, a store.Audit) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
 		rlRequests, rlPer, rlBurst := rateLimitArgs(c.RateLimit)
-		res, err := tx.ExecContext(ctx, `INSERT INTO blnk_auth_clients (`+clientColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		res, err := tx.ExecContext(ctx, `INSERT INTO blnk_auth_clients (`+clientColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 			ON CONFLICT (client_id) DO NOTHING`,
 			c.ID, c.Name, string(c.Type), c.Scopes.String(), c.SecretHash[:], c.SecretHint, micros(c.CreatedAt),
 			nullMicros(c.ExpiresAt), nullMicros(c.RevokedAt), nullMicros(c.LastUsedAt),
-			hashBytes(c.PreviousSecretHash), nullMicros(c.PreviousSecretExpiresAt), rlRequests, rlPer, rlBurst, strings.Join(c.RedirectURIs, " "))
+			hashBytes(c.PreviousSecretHash), nullMicros(c.PreviousSecretExpiresAt), rlRequests, rlPer, rlBurst, strings.Join(c.RedirectURIs, " "),
+			string(c.AuthMethod.OrDefault()), nullString(c.Keys.JWKS), nullString(c.Keys.JWKSURI))
 		if err != nil {
 			return err
 		}
@@ -462,6 +467,10 @@ func (s *Store) UpdateClient(ctx context.Context, id string, u store.ClientUpdat
 			sets = append(sets, `rate_limit_requests = ?`, `rate_limit_per_seconds = ?`, `rate_limit_burst = ?`)
 			r, p, b := rateLimitArgs(*u.RateLimit)
 			args = append(args, r, p, b)
+		}
+		if u.Keys != nil {
+			sets = append(sets, `jwks = ?`, `jwks_uri = ?`)
+			args = append(args, nullString(u.Keys.JWKS), nullString(u.Keys.JWKSURI))
 		}
 		if u.RedirectURIs != nil {
 			sets = append(sets, `redirect_uris = ?`)

@@ -78,6 +78,12 @@ func diffClient(got, want *store.Client) []string {
 	if !sameRateLimit(got.RateLimit, want.RateLimit) {
 		d = append(d, fmt.Sprintf("RateLimit = %s, want %s", fmtRateLimit(got.RateLimit), fmtRateLimit(want.RateLimit)))
 	}
+	if got.AuthMethod.OrDefault() != want.AuthMethod.OrDefault() {
+		d = append(d, fmt.Sprintf("AuthMethod = %q, want %q", got.AuthMethod, want.AuthMethod.OrDefault()))
+	}
+	if got.Keys != want.Keys {
+		d = append(d, fmt.Sprintf("Keys = %+v, want %+v", got.Keys, want.Keys))
+	}
 	if !slices.Equal(got.RedirectURIs, want.RedirectURIs) {
 		d = append(d, fmt.Sprintf("RedirectURIs = %q, want %q", got.RedirectURIs, want.RedirectURIs))
 	}
