@@ -460,6 +460,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.keyring = keyring.NewLive(a.backend.Store, opts, ring, issuer, time.Duration(a.TokenTTL), a.verifier, a.backend.KeysRemoved, a.logger.Named("keys"))
 	a.stopKeys = a.backend.OnKeysChanged(a.keyring.Changed)
+	// Without the change feed, revocations made elsewhere reach this
+	// instance only by reading the keyring: every second, not every minute.
+	a.keyring.FollowFeed(a.backend.FeedSynced)
 	watchKeys(ctx.GetMetricsRegistry(), a.keyring)
 	if a.Throttle == nil || !a.Throttle.Off {
 		var tc ThrottleConfig

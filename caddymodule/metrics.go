@@ -191,6 +191,6 @@ func watchKeys(reg *prometheus.Registry, k *keyring.Live) {
 		if since.IsZero() {
 			return 0
 		}
-		return now.Sub(since).Seconds()
+		return max(now.Sub(since), 0).Seconds() // a key made to sign at once by an instance whose clock is ahead
 	}))
 }

@@ -230,6 +230,9 @@ func (s *Server) mintForPerson(c *store.Client, person string, granted scope.Set
 		if errors.Is(err, token.ErrTooLong) {
 			return issued, oauthErr(http.StatusBadRequest, "invalid_scope", "the granted scopes are too long for one token")
 		}
+		if errors.Is(err, token.ErrNoSigningKey) {
+			return issued, errNoSigningKey
+		}
 		if c.ExpiresAt != nil {
 			return issued, errBadClient
 		}

@@ -450,13 +450,20 @@ func (f *feedWatcher) Synced(ok bool) {
 				zap.Duration("max_stale", f.backend.maxUnsynced))
 		}
 	}
-	lost := time.Now()
-	if !f.caughtUpAt.IsZero() && f.caughtUpAt.Before(lost) {
-		lost = f.caughtUpAt
+	lostAt := time.Now()
+	if !f.caughtUpAt.IsZero() && f.caughtUpAt.Before(lostAt) {
+		lostAt = f.caughtUpAt
 	}
 	f.caughtUpAt = time.Time{}
+	lost := f.synced && !ok
 	f.synced = ok
-	f.backend.setRevokedSynced(ok, lost)
+	f.backend.setRevokedSynced(ok, lostAt)
+	if lost {
+		// The keyring's watchers read it every second while the feed is
+		// away (keyring.Live.FollowFeed): waking them once it is marked lost
+		// starts that now, not at their next backstop.
+		f.backend.keysChanged()
+	}
 	f.Watcher.Synced(ok)
 }
 
