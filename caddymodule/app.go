@@ -475,6 +475,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.decider = &authn.Decider{Clients: a.backend.Clients, Verifier: a.verifier, Revoked: a.backend, Logger: a.logger, Throttle: a.throttle}
+	if a.flow != nil && a.flow.Public != nil {
+		// Clients known by their metadata document have no record: blnk_auth
+		// accepts their tokens within client_metadata's scopes.
+		bound := a.flow.Public.Scopes
+		a.decider.MetadataScopes = &bound
+	}
 	a.defaultAudience = authn.Resources{Default: a.audience}
 	a.shared = &resourceserver.Shared{
 		Backend:         a.backend,

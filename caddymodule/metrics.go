@@ -29,7 +29,7 @@ type metrics struct {
 }
 
 // Endpoints that count throttled and rate-limited requests.
-var endpoints = []string{"token", "introspect", "revoke", "blnk_auth", "admin", "dashboard"}
+var endpoints = []string{"token", "authorize", "introspect", "revoke", "blnk_auth", "admin", "dashboard"}
 
 func newMetrics(reg *prometheus.Registry) *metrics {
 	m := &metrics{
