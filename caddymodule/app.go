@@ -146,6 +146,30 @@ type App struct {
 	// Default 30s.
 	NegativeCacheTTL caddy.Duration `json:"negative_cache_ttl,omitempty"`
 
+	// MaxStale is how long, while the database or the change feed is
+	// unreachable, this instance keeps deciding from what it holds: cached
+	// clients and the token denylist are trusted for MaxStale after the
+	// change feed was last known to be connected and caught up; after that,
+	// and at once for anything not cached, requests that need the database
+	// get 503 temporarily_unavailable with Retry-After. It is also the
+	// bound on how late a revocation can take effect on an instance that
+	// lost the database while others still reach it: they can commit one
+	// that it cannot learn of until its feed is back, and when it is, the
+	// feed replays the change log before anything is decided on cached data
+	// again. Default 1s, the revocation latency the gateway promises; raise
+	// it (e.g. 30s) to ride out database restarts and failovers, knowing that
+	// a revocation may then take that long on a partitioned instance. A
+	// cached client is re-read after ClientCacheTTL in any case, so values
+	// above it give nothing more.
+	MaxStale caddy.Duration `json:"max_stale,omitempty"`
+
+	// ChangeFeed says how this instance learns of changes made by others.
+	// Default: on PostgreSQL, LISTEN/NOTIFY if a probe at start finds that it
+	// works through the connection, else (a transaction-pooling PgBouncer, a
+	// database without it) polling every 150ms, with a warning; on SQLite,
+	// polling every 150ms.
+	ChangeFeed *ChangeFeedConfig `json:"change_feed,omitempty"`
+
 	// TokenCacheSize is how many verified access tokens are remembered (until
 	// they expire) so their signatures are checked once. 0 means the default
 	// 100000; -1 disables the cache.
@@ -278,6 +302,27 @@ type ThrottleConfig struct {
 	MaxKeys int `json:"max_keys,omitempty"`
 }
 
+// ChangeFeedConfig is how the change feed follows the change log.
+type ChangeFeedConfig struct {
+	// Mode is "listen" (PostgreSQL LISTEN/NOTIFY on a connection of its own;
+	// not with SQLite; the start fails if the probe finds that it does not
+	// work) or "poll" (read the change log every PollInterval
+	// through the pool: for PostgreSQL behind a transaction-pooling
+	// PgBouncer, or a Postgres-wire database without LISTEN/NOTIFY; queries
+	// then run without prepared statements). Default: see App.ChangeFeed.
+	Mode string `json:"mode,omitempty"`
+	// PollInterval is how often "poll" reads the change log: a revocation
+	// reaches every instance within it. Default 150ms; at least 10ms.
+	PollInterval caddy.Duration `json:"poll_interval,omitempty"`
+}
+
+// Defaults of the change feed and max_stale.
+const (
+	DefaultPollInterval = 150 * time.Millisecond
+	DefaultMaxStale     = time.Second
+	minPollInterval     = 10 * time.Millisecond
+)
+
 // CaddyModule returns the Caddy module information.
 func (App) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
@@ -308,6 +353,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	issuer := repl.ReplaceKnown(a.Issuer, "")
 	if err := a.checkSettings(db, secret, issuer); err != nil {
+		return err
+	}
+	if a.MaxStale == 0 {
+		a.MaxStale = caddy.Duration(DefaultMaxStale)
+	}
+	if err := a.applyChangeFeed(&db); err != nil {
 		return err
 	}
 	if err := a.provisionLogin(secret, ctx.GetMetricsRegistry()); err != nil {
@@ -343,6 +394,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		MaxClients:  a.ClientCacheSize,
 		TTL:         time.Duration(a.ClientCacheTTL),
 		NegativeTTL: time.Duration(a.NegativeCacheTTL),
+		MaxUnsynced: time.Duration(a.MaxStale),
 	}
 	a.poolKey = fmt.Sprintf("%s|%+v", db.Key(), cacheCfg)
 	val, _, err := backends.LoadOrNew(a.poolKey, func() (caddy.Destructor, error) {
@@ -445,6 +497,25 @@ func (a *App) Provision(ctx caddy.Context) error {
 		ClientLimits:    ratelimit.New(int(a.ClientCacheSize)),
 		Throttled:       func() { a.metrics.throttled("blnk_auth") },
 		RateLimited:     func() { a.metrics.rateLimited("blnk_auth") },
+	}
+	return nil
+}
+
+// applyChangeFeed sets how db is followed (and, polling PostgreSQL, queried)
+// from the change_feed setting.
+func (a *App) applyChangeFeed(db *backend.Database) error {
+	f := a.ChangeFeed
+	switch {
+	case f == nil:
+	case f.Mode == "poll":
+		db.PollInterval = DefaultPollInterval
+		if f.PollInterval != 0 {
+			db.PollInterval = time.Duration(f.PollInterval)
+		}
+	case f.Mode == "listen" && db.Embedded():
+		return errors.New("blnk_auth: change_feed listen needs PostgreSQL; the embedded SQLite database is followed by polling (change_feed poll <interval>)")
+	case f.Mode == "listen":
+		db.ListenOnly = true
 	}
 	return nil
 }
@@ -558,6 +629,17 @@ func (a *App) Validate() error {
 	}
 	if a.ClientCacheSize < 0 || a.ClientCacheTTL < 0 || a.NegativeCacheTTL < 0 {
 		return errors.New("blnk_auth: cache sizes and TTLs must not be negative")
+	}
+	if a.MaxStale < 0 {
+		return errors.New("blnk_auth: max_stale must not be negative")
+	}
+	if f := a.ChangeFeed; f != nil {
+		if f.Mode != "listen" && f.Mode != "poll" {
+			return fmt.Errorf("blnk_auth: change_feed mode %q: want listen or poll", f.Mode)
+		}
+		if f.PollInterval != 0 && (f.Mode != "poll" || time.Duration(f.PollInterval) < minPollInterval) {
+			return fmt.Errorf("blnk_auth: change_feed poll_interval %s: only with mode poll, and at least %s", time.Duration(f.PollInterval), minPollInterval)
+		}
 	}
 	if d := time.Duration(a.RefreshTokenTTL); d < 0 || d > 365*24*time.Hour {
 		return fmt.Errorf("blnk_auth: refresh_token_ttl %s out of range (at most 8760h)", d)

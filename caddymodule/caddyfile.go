@@ -57,6 +57,8 @@ func init() {
 //			client_cache_size  <n>     # default 100000
 //			client_cache_ttl   <duration>  # default 1m
 //			negative_cache_ttl <duration>  # default 30s
+//			max_stale <duration>       # cached clients trusted while the database is unreachable; default 1s
+//			change_feed listen|poll [<interval>]  # default listen (PostgreSQL), poll 150ms (SQLite)
 //			token_cache_size   <n>     # default 100000; -1 disables
 //			consent_url <path|url>     # turns the authorization-code flow on, e.g. /admin/authorize; default none
 //			refresh_token_ttl <duration>  # life of an approval's refresh tokens; default 720h
@@ -148,6 +150,10 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 			err = oneDuration(d, &a.ClientCacheTTL)
 		case "negative_cache_ttl":
 			err = oneDuration(d, &a.NegativeCacheTTL)
+		case "max_stale":
+			err = oneDuration(d, &a.MaxStale)
+		case "change_feed":
+			a.ChangeFeed, err = parseChangeFeed(d)
 		case "client_cache_size":
 			err = oneInt(d, &a.ClientCacheSize)
 		case "token_cache_size":
@@ -240,6 +246,32 @@ func warnLiteral(d *caddyfile.Dispenser, option string) {
 	caddy.Log().Named("caddyfile").Warn("blnk_auth: "+option+" is written literally (or as {$VAR}, which the adapter expands), so the adapted config holds it: "+
 		"Caddy saves it in autosave.json and serves it on its admin endpoint (GET /config/); use {env.NAME} or {file.PATH}, which are read when the config loads",
 		zap.String("option", option), zap.String("file", d.File()), zap.Int("line", d.Line()))
+}
+
+// parseChangeFeed reads "change_feed listen" or "change_feed poll [<interval>]".
+func parseChangeFeed(d *caddyfile.Dispenser) (*ChangeFeedConfig, error) {
+	f := new(ChangeFeedConfig)
+	if !d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	f.Mode = d.Val()
+	switch f.Mode {
+	case "listen":
+	case "poll":
+		if d.NextArg() {
+			v, err := caddy.ParseDuration(d.Val())
+			if err != nil {
+				return nil, d.Errf("change_feed poll %q: %v", d.Val(), err)
+			}
+			f.PollInterval = caddy.Duration(v)
+		}
+	default:
+		return nil, d.Errf("change_feed: want listen or poll [<interval>], got %q", f.Mode)
+	}
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	return f, nil
 }
 
 // parseThrottle reads "throttle off" or a throttle block.

@@ -70,11 +70,25 @@ func openStoreFromConfig(ctx context.Context, configFile, adapter string) (store
 	if err != nil {
 		return nil, err
 	}
-	db, err := backend.ParseDatabase(caddy.NewReplacer().ReplaceKnown(a.Database, ""), DefaultDatabasePath())
+	db, err := a.cliDatabase()
 	if err != nil {
 		return nil, err
 	}
 	return db.Open(ctx)
+}
+
+// cliDatabase is the app's database as the CLI opens it: behind a
+// transaction pooler (change_feed poll) its queries must not use prepared
+// statements either.
+func (a *App) cliDatabase() (backend.Database, error) {
+	db, err := backend.ParseDatabase(caddy.NewReplacer().ReplaceKnown(a.Database, ""), DefaultDatabasePath())
+	if err != nil {
+		return backend.Database{}, err
+	}
+	if err := a.applyChangeFeed(&db); err != nil {
+		return backend.Database{}, err
+	}
+	return db, nil
 }
 
 // openKeysFromConfig opens the signing keys of the blnk_auth app of a config
@@ -84,7 +98,7 @@ func openKeysFromConfig(ctx context.Context, configFile, adapter string) (keyrin
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := backend.ParseDatabase(caddy.NewReplacer().ReplaceKnown(a.Database, ""), DefaultDatabasePath())
+	db, err := a.cliDatabase()
 	if err != nil {
 		return nil, nil, err
 	}

@@ -112,6 +112,9 @@ func New(st store.Store, cacheCfg clientcache.Config, log *zap.Logger) (*Backend
 		Store: timed, Clients: cache, Metrics: m, lag: &lagMeter{hist: m.FeedLag}, Revoked: &Denylist{}, Flights: inflight.New(), log: log, cancel: cancel, usage: map[string]time.Time{},
 		ctx: ctx, maxUnsynced: cacheCfg.MaxUnsynced, lookupTimeout: cacheCfg.LoadTimeout, notRevoked: map[string]time.Time{},
 	}
+	if f, ok := st.(interface{ FollowFallback() string }); ok && f.FollowFallback() != "" {
+		log.Warn("the change feed polls the change log: " + f.FollowFallback() + "; say so with change_feed poll <interval> to skip this check at start")
+	}
 	// The same defaults as the client cache's: the denylist is trusted exactly
 	// as long as cached clients are.
 	if b.maxUnsynced <= 0 {
@@ -271,10 +274,11 @@ func (b *Backend) lookupRevoked(ctx context.Context, jti string) (bool, error) {
 	return v.(bool), nil
 }
 
-// setRevokedSynced records whether the denylist is complete and kept current.
-func (b *Backend) setRevokedSynced(ok bool) {
+// setRevokedSynced records whether the denylist is complete and kept current;
+// lost is when it was last known to be (for ok false).
+func (b *Backend) setRevokedSynced(ok bool, lost time.Time) {
 	if !ok && b.revokedSynced.Load() {
-		b.revokedLostAt.Store(time.Now().UnixNano())
+		b.revokedLostAt.Store(lost.UnixNano())
 	}
 	if ok {
 		b.notRevokedMu.Lock()
@@ -353,6 +357,8 @@ type feedWatcher struct {
 	log     *zap.Logger
 	backend *Backend
 	synced  bool
+	// caughtUpAt: from the follower's CaughtUpAt, for the next loss.
+	caughtUpAt time.Time
 	// load: the denylist must be read from the store before it is trusted;
 	// set at start and by Reset.
 	load    bool
@@ -440,12 +446,18 @@ func (f *feedWatcher) Synced(ok bool) {
 		} else {
 			f.lost = true
 			f.backend.feedLosses.Add(1)
-			f.log.Warn("change feed lost its database connection; reconnecting, cached clients and the token denylist are trusted for at most 1s")
+			f.log.Warn("change feed lost its database connection; reconnecting: cached clients and the token denylist are trusted for at most max_stale, then requests that need the database get 503",
+				zap.Duration("max_stale", f.backend.maxUnsynced))
 		}
 	}
+	lostAt := time.Now()
+	if !f.caughtUpAt.IsZero() && f.caughtUpAt.Before(lostAt) {
+		lostAt = f.caughtUpAt
+	}
+	f.caughtUpAt = time.Time{}
 	lost := f.synced && !ok
 	f.synced = ok
-	f.backend.setRevokedSynced(ok)
+	f.backend.setRevokedSynced(ok, lostAt)
 	if lost {
 		// The keyring's watchers read it every second while the feed is
 		// away (keyring.Live.FollowFeed): waking them once it is marked lost
@@ -453,6 +465,15 @@ func (f *feedWatcher) Synced(ok bool) {
 		f.backend.keysChanged()
 	}
 	f.Watcher.Synced(ok)
+}
+
+// CaughtUpAt implements store.CaughtUpWatcher: the loss the follower is about
+// to report counts from t, for the denylist as for cached clients.
+func (f *feedWatcher) CaughtUpAt(t time.Time) {
+	f.caughtUpAt = t
+	if w, ok := f.Watcher.(store.CaughtUpWatcher); ok {
+		w.CaughtUpAt(t)
+	}
 }
 
 // loadRevoked reads the denylist from the store, retrying until it works or

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/privfile"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
@@ -23,6 +24,14 @@ type Database struct {
 	Postgres string
 	// SQLitePath is the database file, when the store is embedded.
 	SQLitePath string
+	// PollInterval, when above zero, makes the change feed poll the change
+	// log at this interval: on PostgreSQL instead of LISTEN/NOTIFY (and
+	// without prepared statements; see postgres.Options), on SQLite instead
+	// of its default 150ms.
+	PollInterval time.Duration
+	// ListenOnly: PostgreSQL must support LISTEN/NOTIFY through this
+	// connection, or Open fails (see postgres.Options.ListenOnly).
+	ListenOnly bool
 }
 
 // Embedded reports whether the store is the embedded SQLite file.
@@ -30,10 +39,17 @@ func (d Database) Embedded() bool { return d.SQLitePath != "" }
 
 // Key identifies the database, e.g. for sharing one store between configs.
 func (d Database) Key() string {
-	if d.Embedded() {
-		return "sqlite:" + d.SQLitePath
+	poll := ""
+	if d.PollInterval > 0 {
+		poll = "|poll " + d.PollInterval.String()
 	}
-	return "postgres:" + d.Postgres
+	if d.ListenOnly {
+		poll = "|listen"
+	}
+	if d.Embedded() {
+		return "sqlite:" + d.SQLitePath + poll
+	}
+	return "postgres:" + d.Postgres + poll
 }
 
 // ParseDatabase reads the database setting: "" for the embedded default at
@@ -60,13 +76,13 @@ func ParseDatabase(s, defaultPath string) (Database, error) {
 func (d Database) Open(ctx context.Context) (store.Store, error) {
 	// Each branch returns a nil interface on error, never a typed nil.
 	if d.Embedded() {
-		st, err := sqlite.Open(ctx, d.SQLitePath)
+		st, err := sqlite.OpenWith(ctx, d.SQLitePath, sqlite.Options{PollInterval: d.PollInterval})
 		if err != nil {
 			return nil, err
 		}
 		return st, nil
 	}
-	st, err := postgres.Open(ctx, d.Postgres)
+	st, err := postgres.OpenWith(ctx, d.Postgres, postgres.Options{PollInterval: d.PollInterval, ListenOnly: d.ListenOnly})
 	if err != nil {
 		return nil, err
 	}

@@ -100,6 +100,7 @@ type Cache struct {
 	synced        atomic.Bool
 	everSynced    atomic.Bool
 	unsyncedSince atomic.Int64 // unix nanoseconds
+	caughtUpAt    atomic.Int64 // unix nanoseconds, from CaughtUpAt for the next loss; 0: none
 
 	hits, misses atomic.Uint64
 
@@ -288,13 +289,21 @@ func (c *Cache) Reset() {
 // TTL.
 func (c *Cache) Synced(ok bool) {
 	if !ok && c.synced.Load() {
-		c.unsyncedSince.Store(time.Now().UnixNano())
+		since := time.Now().UnixNano()
+		if t := c.caughtUpAt.Swap(0); t != 0 && t < since {
+			since = t
+		}
+		c.unsyncedSince.Store(since)
 	}
 	if ok && c.everSynced.CompareAndSwap(false, true) {
 		c.Reset()
 	}
 	c.synced.Store(ok)
 }
+
+// CaughtUpAt implements store.CaughtUpWatcher: the next Synced(false)
+// counts MaxUnsynced from t, the last moment the feed was known current.
+func (c *Cache) CaughtUpAt(t time.Time) { c.caughtUpAt.Store(t.UnixNano()) }
 
 // Wait blocks until buffered writes are applied (tests and benchmarks).
 func (c *Cache) Wait() { c.items.Wait() }
@@ -311,4 +320,7 @@ func (c *Cache) Len() int64 { return c.items.MaxCost() - c.items.RemainingCost()
 func (c *Cache) Close() { c.items.Close() }
 
 // Interface guards
-var _ store.Watcher = (*Cache)(nil)
+var (
+	_ store.Watcher         = (*Cache)(nil)
+	_ store.CaughtUpWatcher = (*Cache)(nil)
+)

@@ -722,6 +722,39 @@ func TestFirstSyncForgetsEarlierFills(t *testing.T) {
 	wantReads(t, cnt, 2)
 }
 
+// TestCaughtUpAtCountsFromThen: a loss reported with CaughtUpAt counts
+// MaxUnsynced from that moment (the last poll that worked), not from when it
+// was noticed: a poll that hung for its timeout before failing must not
+// stretch the time cached records are trusted.
+func TestCaughtUpAtCountsFromThen(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	cnt := &counter{load: st.GetClient}
+	for _, tc := range []struct {
+		name      string
+		caughtUp  time.Duration // before the loss; 0: not reported
+		wantReads int64         // reads by the lookup just after the loss
+	}{
+		{"noticed at once", 0, 0},
+		{"caught up just before", 10 * time.Millisecond, 0},
+		{"caught up long before", 10 * time.Second, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCache(t, cnt.Load, clientcache.Config{MaxUnsynced: time.Second})
+			cl := createClient(t, st)
+			mustGet(t, c, cl.ID)
+			c.Wait()
+			reads := cnt.reads.Load()
+			if tc.caughtUp > 0 {
+				c.CaughtUpAt(time.Now().Add(-tc.caughtUp))
+			}
+			c.Synced(false)
+			mustGet(t, c, cl.ID)
+			wantReads(t, cnt, reads+tc.wantReads)
+		})
+	}
+}
+
 // TestEntriesShareScopes: cached clients with equal scopes share one copy of
 // them (and of their boxed string), so a million cached clients do not hold
 // a million copies of a handful of scope sets; the scopes are unchanged; the

@@ -432,6 +432,16 @@ type Store interface {
 	AssertionStore
 }
 
+// CaughtUpWatcher is a Watcher that wants to know, when its follower loses
+// the change log, since when changes may have been missed. A follower that
+// knows (a poller: the start of its last poll that worked) calls CaughtUpAt
+// with that moment just before Synced(false), so that staleness is counted
+// from when the watcher was last known to be current, not from when the
+// loss was noticed (a poll may hang for its whole timeout first).
+type CaughtUpWatcher interface {
+	CaughtUpAt(t time.Time)
+}
+
 // Watcher receives what Store.Follow sees.
 type Watcher interface {
 	// Changed: a client was created, changed or deleted.

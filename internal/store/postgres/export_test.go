@@ -2,9 +2,17 @@ package postgres
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
+
+// SetHeartbeat sets the listener's heartbeat until the returned function
+// restores it.
+func SetHeartbeat(d time.Duration) (restore func()) {
+	old := heartbeatNanos.Swap(int64(d))
+	return func() { heartbeatNanos.Store(old) }
+}
 
 // MigrateTo exposes migrateTo to the tests.
 var MigrateTo = migrateTo

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,10 +26,27 @@ const (
 	housekeeping = time.Minute
 )
 
+// heartbeat is how long a listener waits for a notification before it asks
+// its connection for a round trip (bounded by as long again): a connection
+// that died without a word (a network cut, no reset) would otherwise look
+// connected until TCP gave up, many minutes later, while revocations made
+// elsewhere went unseen. So such a loss is noticed within two heartbeats.
+// An atomic for tests (SetHeartbeat).
+var heartbeatNanos atomic.Int64
+
+func init() { heartbeatNanos.Store(int64(5 * time.Second)) }
+
+func heartbeat() time.Duration { return time.Duration(heartbeatNanos.Load()) }
+
 // Follow implements store.Store. It holds its own connection (not one of the
 // pool's) for LISTEN, and on every (re)connection replays the change log from
 // where it left off before reporting itself synced.
+//
+// With Options.PollInterval it polls instead (see followByPolling).
 func (s *Store) Follow(ctx context.Context, w store.Watcher) error {
+	if s.pollInterval > 0 {
+		return s.followByPolling(ctx, w)
+	}
 	last := int64(-1) // nothing cached yet: start at the head of the log
 	var syncedAt time.Time
 	backoff := 50 * time.Millisecond
@@ -81,15 +99,25 @@ func (s *Store) followOnce(ctx context.Context, w store.Watcher, last *int64, sy
 	if err := prune(ctx, conn); err != nil {
 		return err
 	}
+	pruned := time.Now()
 	for {
-		wctx, cancel := context.WithTimeout(ctx, housekeeping)
+		wctx, cancel := context.WithTimeout(ctx, heartbeat())
 		n, err := conn.WaitForNotification(wctx)
 		cancel()
 		*syncedAt = time.Now()
 		if err != nil {
 			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed() {
-				if err := prune(ctx, conn); err != nil {
+				hctx, cancel := context.WithTimeout(ctx, heartbeat())
+				_, err := conn.Exec(hctx, `SELECT 1`)
+				cancel()
+				if err != nil {
 					return err
+				}
+				if time.Since(pruned) >= housekeeping {
+					if err := prune(ctx, conn); err != nil {
+						return err
+					}
+					pruned = time.Now()
 				}
 				continue
 			}

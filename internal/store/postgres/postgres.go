@@ -5,8 +5,11 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,10 +27,45 @@ type Store struct {
 	// ListenerName is the application_name of the LISTEN connection, so an
 	// operator (or a test) can find it in pg_stat_activity.
 	ListenerName string
+	// pollInterval > 0: Follow polls the change log instead of listening
+	// (see Options.PollInterval).
+	pollInterval time.Duration
+	// fallback says why Follow polls although it was not told to ("" if
+	// it was told, or listens).
+	fallback string
 }
 
-// Open connects, checks the connection and migrates the schema.
+// DefaultPollInterval is how often the change log is polled when LISTEN is
+// found not to work and no interval was given.
+const DefaultPollInterval = 150 * time.Millisecond
+
+// Options are how the store reaches the database.
+type Options struct {
+	// PollInterval, when above zero, makes Follow read the change log at this
+	// interval through the pool instead of holding a LISTEN connection: for a
+	// transaction-pooling PgBouncer, where LISTEN does not work (the session
+	// that listened goes back to the pool), and for Postgres-wire databases
+	// without LISTEN/NOTIFY. Queries then also run without prepared statements
+	// (pgx's QueryExecModeExec: one round trip, parameters sent with the
+	// query), which such a pooler cannot keep on one server connection;
+	// default_query_exec_mode in the connection string overrides that.
+	// Default 0: LISTEN/NOTIFY if a probe at Open finds that it works (a
+	// notification sent from one session reaches another that listens),
+	// else polling every DefaultPollInterval as if told so.
+	PollInterval time.Duration
+	// ListenOnly: when the probe finds that LISTEN/NOTIFY does not work,
+	// Open fails instead of falling back to polling. Default false.
+	ListenOnly bool
+}
+
+// Open connects, checks the connection and migrates the schema, following
+// changes with LISTEN/NOTIFY.
 func Open(ctx context.Context, dsn string) (*Store, error) {
+	return OpenWith(ctx, dsn, Options{})
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, dsn string, o Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// pgx's message can echo the DSN, password included; keep ours plain.
@@ -35,6 +73,26 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "blnk_auth"
+	}
+	var fallback string
+	if o.PollInterval <= 0 {
+		works, err := listenWorks(ctx, cfg.ConnConfig)
+		if err != nil {
+			return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
+		}
+		if !works {
+			const why = "LISTEN/NOTIFY does not work through this connection (a transaction-pooling PgBouncer, or a database without it)"
+			if o.ListenOnly {
+				return nil, errors.New(why + ": use change_feed poll")
+			}
+			o.PollInterval, fallback = DefaultPollInterval, why
+		}
+	}
+	if o.PollInterval > 0 && !strings.Contains(dsn, "default_query_exec_mode") {
+		// A named prepared statement lives on one server connection; behind a
+		// transaction pooler the next query may run on another, which does
+		// not have it ("prepared statement does not exist").
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -48,7 +106,64 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("migrating the database schema: %w", err)
 	}
-	return &Store{pool: pool, ListenerName: "blnk_auth_listener"}, nil
+	return &Store{pool: pool, ListenerName: "blnk_auth_listener", pollInterval: o.PollInterval, fallback: fallback}, nil
+}
+
+// FollowFallback says why Follow polls the change log although it was not
+// told to: LISTEN/NOTIFY was found not to work at Open. "" otherwise.
+func (s *Store) FollowFallback() string { return s.fallback }
+
+// listenProbeTimeout bounds the wait for the probe's notification: directly
+// on PostgreSQL it arrives within milliseconds.
+const listenProbeTimeout = 2 * time.Second
+
+// listenWorks reports whether LISTEN/NOTIFY works through cfg: a notification
+// sent from one session reaches another that listens. Behind a
+// transaction-pooling PgBouncer the LISTEN runs on a server connection that
+// goes back to the pool at once, and the notification never reaches the
+// client that asked (so the probe waits listenProbeTimeout); a database
+// without LISTEN refuses it. Both queries use the simple protocol, which
+// needs no prepared statement. An error is a failure to connect.
+func listenWorks(ctx context.Context, cfg *pgx.ConnConfig) (bool, error) {
+	var nonce [8]byte
+	_, _ = rand.Read(nonce[:])
+	channel := "blnk_auth_probe_" + hex.EncodeToString(nonce[:])
+	listener, err := pgx.ConnectConfig(ctx, cfg.Copy())
+	if err != nil {
+		return false, err
+	}
+	defer listener.Close(context.Background())
+	var pgErr *pgconn.PgError
+	if _, err := listener.Exec(ctx, "LISTEN "+channel, pgx.QueryExecModeSimpleProtocol); err != nil {
+		if errors.As(err, &pgErr) {
+			return false, nil // refused: no LISTEN here
+		}
+		return false, err
+	}
+	notifier, err := pgx.ConnectConfig(ctx, cfg.Copy())
+	if err != nil {
+		return false, err
+	}
+	defer notifier.Close(context.Background())
+	if _, err := notifier.Exec(ctx, "NOTIFY "+channel, pgx.QueryExecModeSimpleProtocol); err != nil {
+		if errors.As(err, &pgErr) {
+			return false, nil
+		}
+		return false, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, listenProbeTimeout)
+	defer cancel()
+	n, err := listener.WaitForNotification(wctx)
+	switch {
+	case err == nil:
+		return n.Channel == channel, nil
+	case ctx.Err() != nil:
+		return false, ctx.Err()
+	case wctx.Err() != nil:
+		return false, nil // never arrived
+	default:
+		return false, err
+	}
 }
 
 // Pool exposes the connection pool (for tests and health checks).

@@ -8,7 +8,7 @@ import (
 )
 
 const (
-	// pollInterval is how often a follower reads the change log. SQLite has
+	// pollInterval is how often, by default, a follower reads the change log. SQLite has
 	// no LISTEN/NOTIFY, and the writer may be another process (the CLI), so
 	// polling is the one way to learn of its changes; at this pace a change
 	// reaches every follower well within a second, and an idle poll is one
@@ -44,6 +44,7 @@ func (s *Store) Follow(ctx context.Context, w store.Watcher) error {
 		synced    bool // the last value reported
 		lastOK    time.Time
 		lastPrune time.Time
+		caughtUp  time.Time // when the last poll that worked began
 	)
 	report := func(v bool) {
 		if !reported || synced != v {
@@ -62,13 +63,18 @@ func (s *Store) Follow(ctx context.Context, w store.Watcher) error {
 			return nil
 		case <-timer.C:
 		}
+		began := time.Now()
 		changes, head, err := s.poll(ctx, last)
 		if ctx.Err() != nil {
 			continue // reported at the top of the loop
 		}
 		if err != nil {
+			if cw, ok := w.(store.CaughtUpWatcher); ok && synced {
+				cw.CaughtUpAt(caughtUp) // current as of the last poll that worked
+			}
 			report(false)
 		} else {
+			caughtUp = began
 			now := time.Now()
 			if last < 0 {
 				last = head
@@ -88,7 +94,7 @@ func (s *Store) Follow(ctx context.Context, w store.Watcher) error {
 				s.pruneInBackground()
 			}
 		}
-		timer.Reset(pollInterval)
+		timer.Reset(s.pollInterval)
 	}
 }
 

@@ -52,17 +52,33 @@ type Store struct {
 
 	closeOnce sync.Once
 	pruning   atomic.Bool // a change-log prune is running
+
+	pollInterval time.Duration // how often Follow reads the change log
+}
+
+// Options tune the embedded store.
+type Options struct {
+	// PollInterval is how often Follow reads the change log. Default 150ms.
+	PollInterval time.Duration
 }
 
 // Open opens the database file at path, creating it (mode 0600) and its
 // directory (mode 0700) if missing, switches it to WAL mode and migrates its
 // schema. It refuses a file whose schema is newer than this build knows.
 func Open(ctx context.Context, path string) (*Store, error) {
+	return OpenWith(ctx, path, Options{})
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, path string, o Options) (*Store, error) {
+	if o.PollInterval <= 0 {
+		o.PollInterval = pollInterval
+	}
 	w, r, abs, err := openDBs(path)
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{path: abs, w: w, r: r}
+	s := &Store{path: abs, w: w, r: r, pollInterval: o.PollInterval}
 	if err := setWAL(ctx, w); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("opening SQLite database %s: %w", abs, err)
