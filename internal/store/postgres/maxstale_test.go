@@ -1,0 +1,111 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store/postgres"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store/storetest"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/testdb"
+)
+
+// syncedCache is a client cache that also says whether it was told synced.
+type syncedCache struct {
+	*clientcache.Cache
+	synced  atomic.Bool
+	changes atomic.Int64 // changes seen
+}
+
+func (c *syncedCache) Synced(ok bool) { c.Cache.Synced(ok); c.synced.Store(ok) }
+
+// TestMaxStaleHoldsThroughSilentCut: an instance whose database connection is
+// cut without a reset (a dead route, a firewall dropping packets) while
+// another instance still reaches the database and revokes a client must stop
+// trusting its cached copy of that client within max_stale of the cut, the
+// bound the gateway documents, with the default heartbeat and poll timeout.
+// It used to keep trusting it until the loss was noticed: with LISTEN two
+// 5 s heartbeats (then max_stale more, counted from the detection), with
+// polling the 2 s poll timeout: a revoked client accepted for up to 11 s, or
+// 2 s, with max_stale 1s.
+func TestMaxStaleHoldsThroughSilentCut(t *testing.T) {
+	const maxStale = time.Second
+	for _, mode := range []struct {
+		name string
+		poll time.Duration
+	}{{"listen", 0}, {"poll", 150 * time.Millisecond}} {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := testCtx(t)
+			dsn := testdb.New(t)
+			direct := open(t, dsn) // another instance, still reaching the database
+			u, err := url.Parse(dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			proxy := newCutProxy(t, u.Host)
+			u.Host = proxy.l.Addr().String()
+			s, err := postgres.OpenWith(ctx, u.String(), postgres.Options{PollInterval: mode.poll}) // max_stale: its default, 1s
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.ListenerName = uniqueName()
+			t.Cleanup(s.Close)
+			t.Cleanup(proxy.close) // runs first: hung connections end at once
+
+			cc, err := clientcache.New(s.GetClient, clientcache.Config{MaxUnsynced: maxStale, LoadTimeout: 300 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(cc.Close)
+			w := &syncedCache{Cache: cc}
+			fctx, cancel := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() { defer close(done); _ = s.Follow(fctx, w) }()
+			t.Cleanup(func() { cancel(); <-done })
+			storetest.Eventually(t, 10*time.Second, w.synced.Load, "the follower never synced")
+
+			cl := storetest.NewClient("cut-"+mode.name, store.TypeOAuth, time.Now().UTC().Truncate(time.Microsecond))
+			if err := direct.CreateClient(ctx, cl, store.Audit{}); err != nil {
+				t.Fatal(err)
+			}
+			// Filled once the feed has passed the client's creation (which
+			// invalidates it).
+			storetest.Eventually(t, 10*time.Second, func() bool { return w.changes.Load() > 0 }, "the creation never reached the feed")
+			if _, err := cc.Get(ctx, cl.ID); err != nil {
+				t.Fatalf("filling the cache: %v", err)
+			}
+			cc.Wait()
+			time.Sleep(300 * time.Millisecond) // some heartbeats or polls that work
+
+			if _, ok, _ := cc.Lookup(cl.ID); !ok {
+				t.Fatal("the client fell out of the cache before the cut")
+			}
+			cutAt := time.Now()
+			proxy.doCut()
+			if _, err := direct.RevokeClient(ctx, cl.ID, time.Now(), store.Audit{}, nil); err != nil {
+				t.Fatal(err)
+			}
+			// A fully synced instance refuses the client from now on; this
+			// one may answer from its cache for max_stale at most.
+			time.Sleep(time.Until(cutAt.Add(maxStale + 300*time.Millisecond)))
+			e, err := cc.Get(ctx, cl.ID)
+			switch {
+			case errors.Is(err, clientcache.ErrUnavailable):
+				t.Logf("%s after the cut: unavailable (synced %v)", time.Since(cutAt).Round(time.Millisecond), w.synced.Load())
+			case err != nil:
+				t.Fatalf("Get: %v", err)
+			case e.Client.RevokedAt == nil:
+				t.Fatalf("%s after a silent cut (max_stale %s) the cache still answers with the client as active (synced %v): a revoked client is let through",
+					time.Since(cutAt).Round(time.Millisecond), maxStale, w.synced.Load())
+			}
+		})
+	}
+}
+
+func (c *syncedCache) Changed(ch store.Change) { c.Cache.Changed(ch); c.changes.Add(1) }
