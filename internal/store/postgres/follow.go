@@ -26,8 +26,9 @@ const (
 	housekeeping = time.Minute
 )
 
-// heartbeat is how long a listener waits for a notification before it asks
-// its connection for a round trip (bounded by as long again): a connection
+// heartbeat is the longest a listener goes without a round trip on its
+// connection (each bounded by as long again; shorter with a max_stale under
+// twice it, see Options.MaxStale): a connection
 // that died without a word (a network cut, no reset) would otherwise look
 // connected until TCP gave up, many minutes later, while revocations made
 // elsewhere went unseen. So such a loss is noticed within two heartbeats.
@@ -52,7 +53,13 @@ func (s *Store) Follow(ctx context.Context, w store.Watcher) error {
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		before := syncedAt
-		_ = s.followOnce(ctx, w, &last, &syncedAt)
+		var caughtUp time.Time
+		_ = s.followOnce(ctx, w, &last, &syncedAt, &caughtUp)
+		if cw, ok := w.(store.CaughtUpWatcher); ok && !caughtUp.IsZero() {
+			// Current as of the last round trip that came back, not as of
+			// when the loss was noticed (up to max_stale later).
+			cw.CaughtUpAt(caughtUp)
+		}
 		w.Synced(false)
 		if ctx.Err() != nil {
 			break
@@ -70,7 +77,11 @@ func (s *Store) Follow(ctx context.Context, w store.Watcher) error {
 	return nil
 }
 
-func (s *Store) followOnce(ctx context.Context, w store.Watcher, last *int64, syncedAt *time.Time) error {
+// followOnce listens on one connection until it fails. caughtUp is set, once
+// it reported Synced(true), to the start of the last round trip on the
+// connection that came back: everything committed before it had reached the
+// follower (PostgreSQL sends a session its notifications before it answers).
+func (s *Store) followOnce(ctx context.Context, w store.Watcher, last *int64, syncedAt, caughtUp *time.Time) error {
 	cfg := s.pool.Config().ConnConfig.Copy()
 	cfg.RuntimeParams["application_name"] = s.ListenerName
 	conn, err := pgx.ConnectConfig(ctx, cfg)
@@ -82,6 +93,7 @@ func (s *Store) followOnce(ctx context.Context, w store.Watcher, last *int64, sy
 		return err
 	}
 	// Listening before reading the log: nothing committed from here on is missed.
+	confirmed := time.Now()
 	if *last < 0 {
 		if err := conn.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM blnk_auth_changes`).Scan(last); err != nil {
 			return err
@@ -95,46 +107,67 @@ func (s *Store) followOnce(ctx context.Context, w store.Watcher, last *int64, sy
 		}
 	}
 	*syncedAt = time.Now()
+	*caughtUp = confirmed
 	w.Synced(true)
-	if err := prune(ctx, conn); err != nil {
-		return err
-	}
-	pruned := time.Now()
+	// A round trip at least every hb, each given hb to come back: a
+	// connection cut without a reset is noticed by max_stale after the last
+	// one that came back, when the watchers stop trusting what they hold,
+	// however busy the channel (notifications prove nothing of those that
+	// did not arrive).
+	hb := min(heartbeat(), s.staleBound()/2)
+	pruned := time.Time{} // prune at the first round trip
 	for {
-		wctx, cancel := context.WithTimeout(ctx, heartbeat())
-		n, err := conn.WaitForNotification(wctx)
-		cancel()
-		*syncedAt = time.Now()
-		if err != nil {
-			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed() {
-				hctx, cancel := context.WithTimeout(ctx, heartbeat())
-				_, err := conn.Exec(hctx, `SELECT 1`)
-				cancel()
-				if err != nil {
-					return err
-				}
-				if time.Since(pruned) >= housekeeping {
-					if err := prune(ctx, conn); err != nil {
-						return err
-					}
-					pruned = time.Now()
-				}
+		if wait := hb - time.Since(confirmed); wait > 0 {
+			wctx, cancel := context.WithTimeout(ctx, wait)
+			n, err := conn.WaitForNotification(wctx)
+			cancel()
+			*syncedAt = time.Now()
+			if err == nil {
+				s.notified(w, n.Payload, last)
 				continue
 			}
-			return err
+			if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) || conn.IsClosed() {
+				return err
+			}
 		}
-		// "<id> <client_id>", for a revoked token "<id> <client_id> <jti>",
-		// for the keyring "<id>   keys" (no client, no jti).
-		idText, rest, ok := strings.Cut(n.Payload, " ")
-		id, perr := strconv.ParseInt(idText, 10, 64)
-		if !ok || perr != nil {
-			continue // not ours; someone else NOTIFYing on the channel
+		{
+			began := time.Now()
+			hctx, cancel := context.WithTimeout(ctx, hb)
+			_, err := conn.Exec(hctx, `SELECT 1`)
+			cancel()
+			if err != nil {
+				return err
+			}
+			confirmed = began
+			*caughtUp = began
+			*syncedAt = time.Now()
+			if time.Since(pruned) >= housekeeping {
+				// Through the pool, beside the listener: a long DELETE on
+				// this connection would hold back the next round trip.
+				pruned = time.Now()
+				go func() {
+					pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+					defer cancel()
+					_ = s.prunePool(pctx) // a failure is harmless: the next housekeeping tries again
+				}()
+			}
 		}
-		clientID, rest, _ := strings.Cut(rest, " ")
-		jti, kind, _ := strings.Cut(rest, " ")
-		w.Changed(store.Change{ID: id, ClientID: clientID, JTI: jti, Kind: kind})
-		*last = max(*last, id)
 	}
+}
+
+// notified passes on a notification's change.
+func (s *Store) notified(w store.Watcher, payload string, last *int64) {
+	// "<id> <client_id>", for a revoked token "<id> <client_id> <jti>",
+	// for the keyring "<id>   keys" (no client, no jti).
+	idText, rest, ok := strings.Cut(payload, " ")
+	id, perr := strconv.ParseInt(idText, 10, 64)
+	if !ok || perr != nil {
+		return // not ours; someone else NOTIFYing on the channel
+	}
+	clientID, rest, _ := strings.Cut(rest, " ")
+	jti, kind, _ := strings.Cut(rest, " ")
+	w.Changed(store.Change{ID: id, ClientID: clientID, JTI: jti, Kind: kind})
+	*last = max(*last, id)
 }
 
 func replay(ctx context.Context, conn *pgx.Conn, w store.Watcher, last *int64) error {
@@ -151,15 +184,4 @@ func replay(ctx context.Context, conn *pgx.Conn, w store.Watcher, last *int64) e
 		*last = max(*last, c.ID)
 	}
 	return nil
-}
-
-func prune(ctx context.Context, conn *pgx.Conn) error {
-	if _, err := conn.Exec(ctx, `DELETE FROM blnk_auth_changes WHERE changed_at < now() - make_interval(secs => $1)`, changeRetention.Seconds()); err != nil {
-		return err
-	}
-	if _, err := conn.Exec(ctx, `DELETE FROM blnk_auth_revoked_tokens WHERE expires_at < now()`); err != nil {
-		return err
-	}
-	_, err := conn.Exec(ctx, `DELETE FROM blnk_auth_client_assertions WHERE expires_at < now()`)
-	return err
 }

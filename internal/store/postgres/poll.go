@@ -57,7 +57,7 @@ func (s *Store) followByPolling(ctx context.Context, w store.Watcher) error {
 		case <-timer.C:
 		}
 		began := time.Now()
-		pctx, cancel := context.WithTimeout(ctx, pollTimeout)
+		pctx, cancel := context.WithDeadline(ctx, s.pollDeadline(began, caughtUp, synced))
 		changes, err := s.pollChanges(pctx, &pos)
 		cancel()
 		if ctx.Err() != nil {
@@ -91,6 +91,40 @@ func (s *Store) followByPolling(ctx context.Context, w store.Watcher) error {
 		}
 		timer.Reset(s.pollInterval)
 	}
+}
+
+// pollDeadline is when a poll that began at began gives up. While the
+// watchers believe themselves current they trust what they hold, so a poll
+// that hangs (a network cut without a reset; PgBouncer queueing for a server
+// that is down) must fail, and the loss be reported, by the time they would
+// stop trusting it anyway: max_stale after the last poll that worked began
+// (caughtUp). Waiting pollTimeout instead let them trust it for up to
+// pollInterval+pollTimeout. A poll gets at least max_stale/2, so that an
+// interval longer than max_stale does not fail every poll at once; and at
+// most pollTimeout.
+func (s *Store) pollDeadline(began, caughtUp time.Time, synced bool) time.Time {
+	limit := began.Add(pollTimeout)
+	if !synced {
+		return limit
+	}
+	stale := s.staleBound()
+	d := caughtUp.Add(stale)
+	if least := began.Add(stale / 2); d.Before(least) {
+		d = least
+	}
+	if d.After(limit) {
+		d = limit
+	}
+	return d
+}
+
+// staleBound is Options.MaxStale, or its default for a Store not made by
+// OpenWith.
+func (s *Store) staleBound() time.Duration {
+	if s.maxStale <= 0 {
+		return DefaultMaxStale
+	}
+	return s.maxStale
 }
 
 // position is where a polling follower is in the change log: the highest
@@ -171,11 +205,15 @@ func (p *position) advance(ids []int64) {
 	p.last, p.gaps = newLast, gaps
 }
 
-// prunePool is prune through the pool, for the polling follower.
+// prunePool deletes what the change log, the token denylist and the used
+// assertion IDs no longer need to keep.
 func (s *Store) prunePool(ctx context.Context) error {
 	if _, err := s.pool.Exec(ctx, `DELETE FROM blnk_auth_changes WHERE changed_at < now() - make_interval(secs => $1)`, changeRetention.Seconds()); err != nil {
 		return err
 	}
-	_, err := s.pool.Exec(ctx, `DELETE FROM blnk_auth_revoked_tokens WHERE expires_at < now()`)
+	if _, err := s.pool.Exec(ctx, `DELETE FROM blnk_auth_revoked_tokens WHERE expires_at < now()`); err != nil {
+		return err
+	}
+	_, err := s.pool.Exec(ctx, `DELETE FROM blnk_auth_client_assertions WHERE expires_at < now()`)
 	return err
 }
