@@ -109,3 +109,46 @@ func TestMaxStaleHoldsThroughSilentCut(t *testing.T) {
 }
 
 func (c *syncedCache) Changed(ch store.Change) { c.Cache.Changed(ch); c.changes.Add(1) }
+
+// heal lets bytes through again; connections accepted during the cut stay
+// dead, as a TCP connection whose handshake went through just before a
+// route failed does (retransmitting for many minutes).
+func (p *cutProxy) heal() {
+	p.mu.Lock()
+	p.cut = false
+	p.mu.Unlock()
+}
+
+// TestListenerRecoversAfterCutHeals: a listener that lost its connection
+// to a silent cut and reconnects while the network is still cut must be
+// synced again soon after the network heals, without a restart. A
+// reconnection without a bound waited on its dead connection forever (in
+// the field: until TCP gave up, many minutes), and every request that
+// needed the database got 503 all that time.
+func TestListenerRecoversAfterCutHeals(t *testing.T) {
+	t.Parallel()
+	t.Cleanup(postgres.SetHeartbeat(200 * time.Millisecond))
+	dsn := testdb.New(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newCutProxy(t, u.Host)
+	u.Host = proxy.l.Addr().String()
+	s := open(t, u.String())
+	t.Cleanup(proxy.close) // runs first: hung connections end at once
+	rec := &storetest.Recorder{}
+	ctx, cancel := context.WithCancel(testCtx(t))
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Follow(ctx, rec) }()
+	t.Cleanup(func() { cancel(); <-done })
+	storetest.Eventually(t, 10*time.Second, rec.IsSynced, "the follower never synced: %v", rec.Since(0))
+
+	proxy.doCut()
+	storetest.Eventually(t, 5*time.Second, func() bool { return !rec.IsSynced() }, "a silent cut was not noticed: %v", rec.Since(0))
+	time.Sleep(500 * time.Millisecond) // reconnection attempts into the cut
+	healedAt := time.Now()
+	proxy.heal()
+	storetest.Eventually(t, 15*time.Second, rec.IsSynced, "15s after the network healed the follower is still not synced: %v", rec.Since(0))
+	t.Logf("synced again %s after the network healed", time.Since(healedAt).Round(time.Millisecond))
+}
