@@ -24,6 +24,10 @@ const (
 	replayOverlap = 1000
 	// housekeeping is how often a connected follower prunes the change log.
 	housekeeping = time.Minute
+	// setupTimeout bounds connecting and LISTEN; replayTimeout the replay
+	// of what was missed (a long outage can leave many changes).
+	setupTimeout  = 5 * time.Second
+	replayTimeout = 30 * time.Second
 )
 
 // heartbeat is the longest a listener goes without a round trip on its
@@ -84,25 +88,33 @@ func (s *Store) Follow(ctx context.Context, w store.Watcher) error {
 func (s *Store) followOnce(ctx context.Context, w store.Watcher, last *int64, syncedAt, caughtUp *time.Time) error {
 	cfg := s.pool.Config().ConnConfig.Copy()
 	cfg.RuntimeParams["application_name"] = s.ListenerName
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	// Every step before the loop is bounded: a connection made into a
+	// silent cut (its handshake through, then nothing) would otherwise hold
+	// the follower until TCP gave up, many minutes after the network healed.
+	cctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, `LISTEN `+changeChannel); err != nil {
+	if _, err := conn.Exec(cctx, `LISTEN `+changeChannel); err != nil {
 		return err
 	}
 	// Listening before reading the log: nothing committed from here on is missed.
 	confirmed := time.Now()
 	if *last < 0 {
-		if err := conn.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM blnk_auth_changes`).Scan(last); err != nil {
+		if err := conn.QueryRow(cctx, `SELECT coalesce(max(id), 0) FROM blnk_auth_changes`).Scan(last); err != nil {
 			return err
 		}
 	} else {
 		if !syncedAt.IsZero() && time.Since(*syncedAt) > changeRetention/2 {
 			w.Reset()
 		}
-		if err := replay(ctx, conn, w, last); err != nil {
+		rctx, cancel := context.WithTimeout(ctx, replayTimeout)
+		err := replay(rctx, conn, w, last)
+		cancel()
+		if err != nil {
 			return err
 		}
 	}
