@@ -152,3 +152,62 @@ func TestListenerRecoversAfterCutHeals(t *testing.T) {
 	storetest.Eventually(t, 15*time.Second, rec.IsSynced, "15s after the network healed the follower is still not synced: %v", rec.Since(0))
 	t.Logf("synced again %s after the network healed", time.Since(healedAt).Round(time.Millisecond))
 }
+
+// TestListenerReplaysLateCommitUnderLoad: a change whose transaction took
+// its ID before more than 1000 others committed, and commits while the
+// listener is cut off, reaches the listener when it reconnects. The replay
+// looked back 1000 IDs only, so such a revocation was lost for good.
+func TestListenerReplaysLateCommitUnderLoad(t *testing.T) {
+	t.Parallel()
+	t.Cleanup(postgres.SetHeartbeat(200 * time.Millisecond))
+	ctx := testCtx(t)
+	dsn := testdb.New(t)
+	direct := open(t, dsn)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newCutProxy(t, u.Host)
+	u.Host = proxy.l.Addr().String()
+	s := open(t, u.String())
+	t.Cleanup(proxy.close)
+	rec := &storetest.Recorder{}
+	fctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Follow(fctx, rec) }()
+	t.Cleanup(func() { cancel(); <-done })
+	storetest.Eventually(t, 10*time.Second, rec.IsSynced, "the follower never synced: %v", rec.Since(0))
+
+	pool := direct.Pool()
+	slow, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Rollback(context.Background())
+	if _, err := slow.Exec(ctx, notifyChange, "slow"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `WITH c AS (INSERT INTO blnk_auth_changes (client_id) SELECT 'busy' FROM generate_series(1, 1500) RETURNING id, client_id)
+		SELECT pg_notify('blnk_auth_changes', c.id::text || ' ' || c.client_id) FROM c`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, notifyChange, "fast"); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Eventually(t, 5*time.Second, func() bool { return len(rec.ChangesFor("fast", 0)) > 0 }, "the committed changes never arrived")
+
+	proxy.doCut()
+	storetest.Eventually(t, 5*time.Second, func() bool { return !rec.IsSynced() }, "the cut was not noticed")
+	if err := slow.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	proxy.heal()
+	storetest.Eventually(t, 15*time.Second, rec.IsSynced, "never synced again")
+	if len(rec.ChangesFor("slow", 0)) == 0 {
+		t.Fatal("a change committed while the listener was away, after 1500 later ones, was not replayed")
+	}
+}
+
+// notifyChange writes a change as the store does, with its notification.
+const notifyChange = `WITH c AS (INSERT INTO blnk_auth_changes (client_id) VALUES ($1) RETURNING id, client_id)
+	SELECT pg_notify('blnk_auth_changes', c.id::text || ' ' || c.client_id) FROM c`
