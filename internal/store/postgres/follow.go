@@ -18,9 +18,10 @@ const (
 	// changeRetention is how long the change log keeps entries. A follower
 	// disconnected for longer cannot know what it missed and resets.
 	changeRetention = 24 * time.Hour
-	// replayOverlap re-reads this many IDs below the last one seen: a sequence
-	// number is taken before its transaction commits, so a change can become
-	// visible after a higher-numbered one. Replaying a change twice is harmless.
+	// replayOverlap: a follower starting at the head of the log also waits
+	// for the IDs missing among the last this many (a sequence number is
+	// taken before its transaction commits, so a change can become visible
+	// after a higher-numbered one). Later gaps are kept by age (gapMaxAge).
 	replayOverlap = 1000
 	// housekeeping is how often a connected follower prunes the change log.
 	housekeeping = time.Minute
@@ -52,13 +53,17 @@ func (s *Store) Follow(ctx context.Context, w store.Watcher) error {
 	if s.pollInterval > 0 {
 		return s.followByPolling(ctx, w)
 	}
-	last := int64(-1) // nothing cached yet: start at the head of the log
+	// Where the follower is in the log, with the IDs below it not seen yet
+	// (as the poller keeps them): a change whose transaction took its ID
+	// early and committed while the listener was away is replayed however
+	// many later IDs were seen meanwhile. -1: start at the head of the log.
+	pos := position{last: -1}
 	var syncedAt time.Time
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		before := syncedAt
 		var caughtUp time.Time
-		_ = s.followOnce(ctx, w, &last, &syncedAt, &caughtUp)
+		_ = s.followOnce(ctx, w, &pos, &syncedAt, &caughtUp)
 		if cw, ok := w.(store.CaughtUpWatcher); ok && !caughtUp.IsZero() {
 			// Current as of the last round trip that came back, not as of
 			// when the loss was noticed (up to max_stale later).
@@ -85,7 +90,7 @@ func (s *Store) Follow(ctx context.Context, w store.Watcher) error {
 // it reported Synced(true), to the start of the last round trip on the
 // connection that came back: everything committed before it had reached the
 // follower (PostgreSQL sends a session its notifications before it answers).
-func (s *Store) followOnce(ctx context.Context, w store.Watcher, last *int64, syncedAt, caughtUp *time.Time) error {
+func (s *Store) followOnce(ctx context.Context, w store.Watcher, pos *position, syncedAt, caughtUp *time.Time) error {
 	cfg := s.pool.Config().ConnConfig.Copy()
 	cfg.RuntimeParams["application_name"] = s.ListenerName
 	// Every step before the loop is bounded: a connection made into a
@@ -103,20 +108,17 @@ func (s *Store) followOnce(ctx context.Context, w store.Watcher, last *int64, sy
 	}
 	// Listening before reading the log: nothing committed from here on is missed.
 	confirmed := time.Now()
-	if *last < 0 {
-		if err := conn.QueryRow(cctx, `SELECT coalesce(max(id), 0) FROM blnk_auth_changes`).Scan(last); err != nil {
-			return err
-		}
-	} else {
-		if !syncedAt.IsZero() && time.Since(*syncedAt) > changeRetention/2 {
-			w.Reset()
-		}
-		rctx, cancel := context.WithTimeout(ctx, replayTimeout)
-		err := replay(rctx, conn, w, last)
-		cancel()
-		if err != nil {
-			return err
-		}
+	if pos.last >= 0 && !syncedAt.IsZero() && time.Since(*syncedAt) > changeRetention/2 {
+		w.Reset()
+	}
+	rctx, cancel := context.WithTimeout(ctx, replayTimeout)
+	changes, err := s.pollChanges(rctx, conn, pos) // at the start, the head of the log
+	cancel()
+	if err != nil {
+		return err
+	}
+	for _, c := range changes {
+		w.Changed(c)
 	}
 	*syncedAt = time.Now()
 	*caughtUp = confirmed
@@ -135,7 +137,7 @@ func (s *Store) followOnce(ctx context.Context, w store.Watcher, last *int64, sy
 			cancel()
 			*syncedAt = time.Now()
 			if err == nil {
-				s.notified(w, n.Payload, last)
+				s.notified(w, n.Payload, pos)
 				continue
 			}
 			if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) || conn.IsClosed() {
@@ -168,7 +170,7 @@ func (s *Store) followOnce(ctx context.Context, w store.Watcher, last *int64, sy
 }
 
 // notified passes on a notification's change.
-func (s *Store) notified(w store.Watcher, payload string, last *int64) {
+func (s *Store) notified(w store.Watcher, payload string, pos *position) {
 	// "<id> <client_id>", for a revoked token "<id> <client_id> <jti>",
 	// for the keyring "<id>   keys" (no client, no jti).
 	idText, rest, ok := strings.Cut(payload, " ")
@@ -179,21 +181,5 @@ func (s *Store) notified(w store.Watcher, payload string, last *int64) {
 	clientID, rest, _ := strings.Cut(rest, " ")
 	jti, kind, _ := strings.Cut(rest, " ")
 	w.Changed(store.Change{ID: id, ClientID: clientID, JTI: jti, Kind: kind})
-	*last = max(*last, id)
-}
-
-func replay(ctx context.Context, conn *pgx.Conn, w store.Watcher, last *int64) error {
-	rows, err := conn.Query(ctx, `SELECT id, client_id, jti, kind FROM blnk_auth_changes WHERE id > $1 ORDER BY id`, *last-replayOverlap)
-	if err != nil {
-		return err
-	}
-	changes, err := pgx.CollectRows(rows, pgx.RowToStructByPos[store.Change])
-	if err != nil {
-		return err
-	}
-	for _, c := range changes {
-		w.Changed(c)
-		*last = max(*last, c.ID)
-	}
-	return nil
+	pos.advance([]int64{id}, time.Now())
 }

@@ -58,7 +58,7 @@ func (s *Store) followByPolling(ctx context.Context, w store.Watcher) error {
 		}
 		began := time.Now()
 		pctx, cancel := context.WithDeadline(ctx, s.pollDeadline(began, caughtUp, synced))
-		changes, err := s.pollChanges(pctx, &pos)
+		changes, err := s.pollChanges(pctx, s.pool, &pos)
 		cancel()
 		if ctx.Err() != nil {
 			continue // reported at the top of the loop
@@ -154,6 +154,11 @@ type gap struct {
 	opened time.Time
 }
 
+// querier is what pollChanges reads through: *pgxpool.Pool or *pgx.Conn.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
 // gapIDs are the IDs to ask for again.
 func (p *position) gapIDs() []int64 {
 	ids := make([]int64, len(p.gaps)) // empty, not nil: an empty array, not NULL
@@ -165,10 +170,11 @@ func (p *position) gapIDs() []int64 {
 
 // pollChanges reads the changes after pos (or, at the start, the head of the
 // log and its gaps) and moves pos past them. pos changes only on success.
-func (s *Store) pollChanges(ctx context.Context, pos *position) ([]store.Change, error) {
+// q is the pool (polling) or the listener's connection (its replay).
+func (s *Store) pollChanges(ctx context.Context, q querier, pos *position) ([]store.Change, error) {
 	if pos.last < 0 {
 		// The head and the IDs just below it: those missing may still commit.
-		rows, err := s.pool.Query(ctx, `SELECT id FROM blnk_auth_changes
+		rows, err := q.Query(ctx, `SELECT id FROM blnk_auth_changes
 			WHERE id > (SELECT coalesce(max(id), 0) FROM blnk_auth_changes) - $1 ORDER BY id`, int64(replayOverlap))
 		if err != nil {
 			return nil, err
@@ -185,7 +191,7 @@ func (s *Store) pollChanges(ctx context.Context, pos *position) ([]store.Change,
 		*pos = next
 		return nil, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT id, client_id, jti, kind FROM blnk_auth_changes
+	rows, err := q.Query(ctx, `SELECT id, client_id, jti, kind FROM blnk_auth_changes
 		WHERE id > $1 OR id = ANY($2) ORDER BY id`, pos.last, pos.gapIDs())
 	if err != nil {
 		return nil, err
