@@ -99,9 +99,9 @@ func (s *Store) followByPolling(ctx context.Context, w store.Watcher) error {
 // that is down) must fail, and the loss be reported, by the time they would
 // stop trusting it anyway: max_stale after the last poll that worked began
 // (caughtUp). Waiting pollTimeout instead let them trust it for up to
-// pollInterval+pollTimeout. A poll gets at least max_stale/2, so that an
-// interval longer than max_stale does not fail every poll at once; and at
-// most pollTimeout.
+// pollInterval+pollTimeout. A poll gets at least half of max_stale or of the
+// interval, whichever is longer (an interval longer than max_stale must not
+// fail every other slow poll at once), and at most pollTimeout.
 func (s *Store) pollDeadline(began, caughtUp time.Time, synced bool) time.Time {
 	limit := began.Add(pollTimeout)
 	if !synced {
@@ -109,7 +109,7 @@ func (s *Store) pollDeadline(began, caughtUp time.Time, synced bool) time.Time {
 	}
 	stale := s.staleBound()
 	d := caughtUp.Add(stale)
-	if least := began.Add(stale / 2); d.Before(least) {
+	if least := began.Add(max(stale, s.pollInterval) / 2); d.Before(least) {
 		d = least
 	}
 	if d.After(limit) {
