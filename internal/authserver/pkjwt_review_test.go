@@ -79,8 +79,8 @@ func TestJWKSURIFetchFailure(t *testing.T) {
 	}
 }
 
-// TestJWKSURIOwnHost: a jwks_uri on the gateway's own host is refused
-// without being fetched (safefetch-callers rule 4): the gateway's own
+// TestJWKSURIOwnHost: a jwks_uri on the gateway's own host (and port) is
+// refused without being fetched (safefetch-callers rule 4): the gateway's own
 // routes (its JWKS, the APIs it fronts) are no place for a client's keys,
 // and a fetch of itself would spend its own fetch slots.
 func TestJWKSURIOwnHost(t *testing.T) {
@@ -88,8 +88,7 @@ func TestJWKSURIOwnHost(t *testing.T) {
 	for _, uri := range []string{
 		issuer + "/.well-known/jwks.json",
 		"https://AUTH.example.com/keys.json",
-		"https://auth.example.com:8443/keys.json",
-		"https://auth.example.com./keys.json",
+		"https://auth.example.com:443/keys.json",
 	} {
 		src := &failingSource{set: keySet(t, k)}
 		f := newFixtureWith(t, issuer, func(c *authserver.Config) { c.JWKSFetcher = src })
