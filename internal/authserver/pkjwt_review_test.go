@@ -102,3 +102,24 @@ func TestJWKSURIOwnHost(t *testing.T) {
 		}
 	}
 }
+
+// TestAssertionFailuresThrottled: a refused assertion counts as a failed
+// authentication, as a wrong secret does: past the budget, even a good
+// assertion from that address waits (429), and a secret client's signed
+// attempts count too.
+func TestAssertionFailuresThrottled(t *testing.T) {
+	th := throttle.New(throttle.Config{AddressFailures: 3, ClientFailures: 100, Window: time.Hour})
+	f := newFixtureWith(t, issuer, func(c *authserver.Config) { c.Throttle = th })
+	k := newECKey(t, "k")
+	c, err := f.clients.Create(context.Background(), admin.CLI, admin.CreateParams{Name: "signer", Scopes: []string{"mcp:read"}, Keys: store.ClientKeys{JWKS: keySet(t, k)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := c.Client.ID
+	forged := ecKey{newECKey(t, "x").priv, "k"}
+	secretID, _ := f.client(t, store.TypeOAuth, "mcp:read")
+	wantError(t, f.post(authserver.TokenPath, "", assertionBody(forged.assertion(t, id, issuer))), http.StatusUnauthorized, "invalid_client")
+	wantError(t, f.post(authserver.TokenPath, "", assertionBody(k.assertion(t, id, "https://elsewhere.example"))), http.StatusUnauthorized, "invalid_client")
+	wantError(t, f.post(authserver.TokenPath, "", assertionBody(k.assertion(t, secretID, issuer))), http.StatusUnauthorized, "invalid_client")
+	wantError(t, f.post(authserver.TokenPath, "", assertionBody(k.assertion(t, id, issuer))), http.StatusTooManyRequests, "temporarily_unavailable")
+}

@@ -98,3 +98,23 @@ func TestVerifyRefusesReview(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyHeadersIgnored: jwk, jku, x5u and x5c headers never choose the
+// key: an assertion signed by an attacker's key that embeds that key (or
+// points at it) under the client's kid, or with no kid, is refused.
+func TestKeyHeadersIgnored(t *testing.T) {
+	keys := newKeys(t)
+	ec := keys["ES256"]
+	set := jwks(t, ec)
+	attacker := newKeys(t)["ES256"] // kid "ec", as the client's key
+	pub := jose.JSONWebKey{Key: attacker.priv.Public(), KeyID: "ec"}
+	for name, h := range map[string]map[string]any{
+		"jwk": {"jwk": pub},
+		"jku": {"jku": "https://attacker.example/jwks.json"},
+		"x5u": {"x5u": "https://attacker.example/cert.pem"},
+	} {
+		if _, err := verify(t, signWith(t, attacker, nil, h, true), set); err == nil {
+			t.Errorf("%s header: accepted a signature by the attacker's key", name)
+		}
+	}
+}
