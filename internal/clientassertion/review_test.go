@@ -1,7 +1,9 @@
 package clientassertion
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"math/big"
 	"testing"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -115,6 +117,28 @@ func TestKeyHeadersIgnored(t *testing.T) {
 	} {
 		if _, err := verify(t, signWith(t, attacker, nil, h, true), set); err == nil {
 			t.Errorf("%s header: accepted a signature by the attacker's key", name)
+		}
+	}
+}
+
+// TestParseKeySetRefusesHugeRSA: an RSA modulus above 8192 bits is refused
+// (go-jose v4 refuses it when it reads the JWK; this pins that, so that an
+// upgrade cannot lift it unnoticed). Verifying under a 65536-bit modulus costs about 150 ms of CPU (8192 bits:
+// about 2 ms); an assertion without kid is tried against every key that
+// fits, and anyone may send one naming a client, so a client whose jwks_uri
+// serves a few such keys would make every unauthenticated request cost
+// seconds of CPU. Go's crypto/tls stops at 8192 bits too.
+func TestParseKeySetRefusesHugeRSA(t *testing.T) {
+	for _, bits := range []int{8192 + 8, 16384, 65536} {
+		n := new(big.Int).Lsh(big.NewInt(1), uint(bits-1))
+		n.SetBit(n, 0, 1)
+		n.Add(n, new(big.Int).Lsh(big.NewInt(0x5eed), 64))
+		b64 := base64.RawURLEncoding.EncodeToString
+		set := `{"keys":[{"kty":"RSA","kid":"r","n":"` + b64(n.Bytes()) + `","e":"AQAB"}]}`
+		if _, err := ParseKeySet([]byte(set)); err == nil {
+			t.Errorf("an RSA key of %d bits was accepted", bits)
+		} else {
+			t.Logf("%d: %v", bits, err)
 		}
 	}
 }
