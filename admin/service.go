@@ -245,6 +245,9 @@ func (s *Service) Create(ctx context.Context, actor Actor, p CreateParams) (*Cre
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkOwnHost(keys); err != nil {
+		return nil, err
+	}
 	uris, err := CheckRedirectURIs(p.RedirectURIs, p.Type)
 	if err != nil {
 		return nil, err
@@ -456,6 +459,9 @@ func (s *Service) Update(ctx context.Context, actor Actor, id string, p UpdatePa
 	if p.Keys != nil {
 		keys, err := CheckClientKeys(*p.Keys)
 		if err != nil {
+			return nil, err
+		}
+		if err := s.checkOwnHost(keys); err != nil {
 			return nil, err
 		}
 		// The method never changes, so it may be read before the change.

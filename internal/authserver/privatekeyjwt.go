@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -107,29 +106,13 @@ func keysUnavailable(err error) bool {
 // errOwnHost: a jwks_uri on the issuer's host.
 var errOwnHost = errors.New("the jwks_uri is on the gateway's own host")
 
-// ownHost reports whether uri names the issuer's own authority: its host
-// (any case) and port (the scheme's default when none is written). The
-// gateway never fetches keys from itself: its own routes (its JWKS, the APIs
-// it fronts) are no place for a client's keys, and a fetch of itself would
-// spend its own fetch slots. Another port of the same host is another
-// server, as it is to a browser.
+// ownHost reports whether uri names the issuer's own host and port
+// (safefetch.SameAuthority): the gateway never fetches keys from itself. Its
+// own routes (its JWKS, the APIs it fronts) are no place for a client's
+// keys, and a fetch of itself would spend its own fetch slots.
 func (s *Server) ownHost(uri string) bool {
 	u, err := url.Parse(uri)
-	if err != nil {
-		return false // the fetcher refuses it
-	}
-	return strings.EqualFold(u.Hostname(), s.cfg.Issuer.Hostname()) && effectivePort(u) == effectivePort(s.cfg.Issuer)
-}
-
-// effectivePort is u's port, or its scheme's default.
-func effectivePort(u *url.URL) string {
-	if p := u.Port(); p != "" {
-		return p
-	}
-	if strings.EqualFold(u.Scheme, "http") {
-		return "80"
-	}
-	return "443"
+	return err == nil && safefetch.SameAuthority(u, s.cfg.Issuer)
 }
 
 // clientKeys are c's public keys: its inline set, or its jwks_uri's.
