@@ -2,7 +2,14 @@ package authserver_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"math/big"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -122,4 +129,57 @@ func TestAssertionFailuresThrottled(t *testing.T) {
 	wantError(t, f.post(authserver.TokenPath, "", assertionBody(k.assertion(t, id, "https://elsewhere.example"))), http.StatusUnauthorized, "invalid_client")
 	wantError(t, f.post(authserver.TokenPath, "", assertionBody(k.assertion(t, secretID, issuer))), http.StatusUnauthorized, "invalid_client")
 	wantError(t, f.post(authserver.TokenPath, "", assertionBody(k.assertion(t, id, issuer))), http.StatusTooManyRequests, "temporarily_unavailable")
+}
+
+// TestAssertionMalleatedReplay: an ECDSA signature (r, s) has a twin (r,
+// n-s) that verifies too, so an eavesdropper can make a second, different
+// string of a used assertion. Replay detection goes by the jti, not by the
+// bytes: the twin is refused. A DER-encoded signature (not JWS's fixed-size
+// r||s, RFC 7518 §3.4) is refused.
+func TestAssertionMalleatedReplay(t *testing.T) {
+	f := newFixture(t, issuer)
+	k := newECKey(t, "k")
+	c, err := f.clients.Create(context.Background(), admin.CLI, admin.CreateParams{Name: "signer", Scopes: []string{"mcp:read"}, Keys: store.ClientKeys{JWKS: keySet(t, k)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := c.Client.ID
+	a := k.assertion(t, id, issuer)
+	dot := strings.LastIndexByte(a, '.')
+	sig, err := base64.RawURLEncoding.DecodeString(a[dot+1:])
+	if err != nil || len(sig) != 64 {
+		t.Fatalf("signature: %v (%d bytes)", err, len(sig))
+	}
+	r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
+	twin := make([]byte, 64)
+	r.FillBytes(twin[:32])
+	new(big.Int).Sub(elliptic.P256().Params().N, s).FillBytes(twin[32:])
+	malleated := a[:dot+1] + base64.RawURLEncoding.EncodeToString(twin)
+	if malleated == a {
+		t.Fatal("the twin is the same string")
+	}
+	// The twin verifies: it is accepted when it comes first.
+	b := k.assertion(t, id, issuer)
+	bdot := strings.LastIndexByte(b, '.')
+	bsig, _ := base64.RawURLEncoding.DecodeString(b[bdot+1:])
+	bt := make([]byte, 64)
+	copy(bt, bsig[:32])
+	new(big.Int).Sub(elliptic.P256().Params().N, new(big.Int).SetBytes(bsig[32:])).FillBytes(bt[32:])
+	if w := f.post(authserver.TokenPath, "", assertionBody(b[:bdot+1]+base64.RawURLEncoding.EncodeToString(bt))); w.Code != http.StatusOK {
+		t.Fatalf("a twin signature, first use: %d %s", w.Code, w.Body)
+	}
+	if w := f.post(authserver.TokenPath, "", assertionBody(a)); w.Code != http.StatusOK {
+		t.Fatalf("first use: %d %s", w.Code, w.Body)
+	}
+	wantError(t, f.post(authserver.TokenPath, "", assertionBody(malleated)), http.StatusUnauthorized, "invalid_client")
+
+	// DER instead of r||s.
+	d := k.assertion(t, id, issuer)
+	ddot := strings.LastIndexByte(d, '.')
+	h := sha256.Sum256([]byte(d[:ddot]))
+	der, err := ecdsa.SignASN1(rand.Reader, k.priv, h[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, f.post(authserver.TokenPath, "", assertionBody(d[:ddot+1]+base64.RawURLEncoding.EncodeToString(der))), http.StatusUnauthorized, "invalid_client")
 }
