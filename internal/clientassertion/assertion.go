@@ -52,12 +52,14 @@ const TypedType = "client-authentication+jwt"
 // typ is another kind of JWT (an access token, a DPoP proof) the client's
 // key signed for another purpose: not an assertion (RFC 8725 §3.11).
 func checkType(typ string) (typed bool, err error) {
-	t := strings.ToLower(typ)
-	t = strings.TrimPrefix(t, "application/")
-	switch t {
-	case "", "jwt":
+	t := typ
+	if len(t) > len("application/") && strings.EqualFold(t[:len("application/")], "application/") {
+		t = t[len("application/"):]
+	}
+	switch {
+	case t == "" && typ == "", strings.EqualFold(t, "jwt"):
 		return false, nil
-	case TypedType:
+	case strings.EqualFold(t, TypedType):
 		return true, nil
 	}
 	return false, fmt.Errorf("typ %q is not a client assertion's", typ)
