@@ -408,6 +408,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.keyring = keyring.NewLive(a.backend.Store, opts, ring, issuer, time.Duration(a.TokenTTL), a.verifier, a.backend.KeysRemoved, a.logger.Named("keys"))
 	a.stopKeys = a.backend.OnKeysChanged(a.keyring.Changed)
+	// Without the change feed, revocations made elsewhere reach this
+	// instance only by reading the keyring: every second, not every minute.
+	a.keyring.FollowFeed(a.backend.FeedSynced)
 	watchKeys(ctx.GetMetricsRegistry(), a.keyring)
 	if a.Throttle == nil || !a.Throttle.Off {
 		var tc ThrottleConfig
@@ -420,6 +423,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.decider = &authn.Decider{Clients: a.backend.Clients, Verifier: a.verifier, Revoked: a.backend, Logger: a.logger, Throttle: a.throttle}
+	if a.flow != nil && a.flow.Public != nil {
+		// Clients known by their metadata document have no record: blnk_auth
+		// accepts their tokens within client_metadata's scopes.
+		bound := a.flow.Public.Scopes
+		a.decider.MetadataScopes = &bound
+	}
 	a.defaultAudience = authn.Resources{Default: a.audience}
 	a.shared = &resourceserver.Shared{
 		Backend:         a.backend,

@@ -89,8 +89,8 @@ type Auth struct {
 	MountPath string `json:"mount_path,omitempty"`
 
 	// RateLimit limits every client on this route, per gateway instance (N
-	// instances allow N times the rate), in a bucket per client of the
-	// route's own. A client's own rate limit (set through the admin API or
+	// instances allow N times the rate), in a bucket per client (per client
+	// and person for a person's token) of the route's own. A client's own rate limit (set through the admin API or
 	// the CLI) applies as well, so the stricter wins. Over it a request gets
 	// 429 with Retry-After and the RateLimit-Policy and RateLimit header
 	// fields (on an MCP route, a JSON-RPC error). Default: none.

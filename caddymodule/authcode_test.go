@@ -437,7 +437,11 @@ func isOAuthError(err error, code string) bool {
 // token carries no more even if the form asks for more, and a person who may
 // grant none of it gets access_denied.
 func TestConsentPersonMayGrant(t *testing.T) {
-	g := authcodeGateway(t, kindSQLite)
+	forEachStore(t, func(t *testing.T, kind string) { testConsentPersonMayGrant(t, kind) })
+}
+
+func testConsentPersonMayGrant(t *testing.T, kind string) {
+	g := authcodeGateway(t, kind)
 	c, cfg := g.oauthClient("mcp:read", "mcp:write")
 	cfg.Scopes = []string{"mcp:read", "mcp:write"}
 	ctx := context.Background()
@@ -490,6 +494,23 @@ func TestConsentPersonMayGrant(t *testing.T) {
 	evs, _ := g.store.ListAudit(ctx, store.AuditFilter{ClientID: c.Client.ID, Limit: 1})
 	if len(evs) != 1 || evs[0].Action != store.ActionGrantApprove || evs[0].Actor != "client:"+operator {
 		t.Errorf("audit: %+v, want grant.approve by the person", evs)
+	}
+
+	// Revoking the key the person signed in with ends what it approved: the
+	// application's refresh token and access token stop (a revoked key must
+	// not keep acting through the applications it approved).
+	if st := g.mcpStatus(tok.AccessToken); st != http.StatusOK {
+		t.Fatalf("the person's access token before the key's revocation: %d", st)
+	}
+	if _, err := g.svc.Revoke(ctx, admin.CLI, operator); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err == nil {
+		t.Error("refreshed a grant approved by a key since revoked")
+	}
+	eventually(t, 5*time.Second, "the access token of the revoked key's grant refused", func() bool { return g.mcpStatus(tok.AccessToken) == http.StatusUnauthorized })
+	if gs, _ := g.store.ListGrants(ctx, c.Client.ID); len(gs) != 0 {
+		t.Errorf("the revoked key's grant is still listed: %+v", gs)
 	}
 
 	// A person who may grant none of the client's scopes.

@@ -12,8 +12,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/keyring"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/testdb"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
 )
 
 // TestTokenRevokedWhileFeedDown: while an instance's change feed is down, a
@@ -123,4 +125,33 @@ func jtiOf(t *testing.T, tok string) (string, time.Time) {
 		t.Fatalf("claims %s: %v", raw, err)
 	}
 	return claims.JTI, time.Unix(claims.Exp, 0)
+}
+
+// TestSigningKeyRevokedWhileFeedDown: while an instance's change feed is
+// down, another process makes an emergency rotation (straight into the
+// shared database): the instance refuses tokens of the revoked key within
+// seconds, as it refuses a revoked token, rather than at its one-minute
+// keyring backstop.
+func TestSigningKeyRevokedWhileFeedDown(t *testing.T) {
+	forEachStore(t, func(t *testing.T, kind string) {
+		g := startGateway(t, gatewayOptions{store: kind})
+		c := g.create("outage", store.TypeOAuth, []string{"mcp:read"}, nil)
+		old := g.token(c.Client.ID, c.Secret, nil)
+		mustStatus(t, g.call("/mcp", bearer(old)...), 200, "before the outage") // now in the verified-token cache
+
+		resume := stopFeed(t, g, kind)
+		defer resume()
+		if _, err := keyring.Rotate(context.Background(), g.store, keyring.Options{Secret: testSecret, Algorithm: token.ES256, Policy: keyring.Policy{Lead: time.Hour}}, true); err != nil {
+			t.Fatalf("emergency rotation from another process: %v", err)
+		}
+		took := eventually(t, 5*time.Second, "a token of a key revoked while the feed is down is refused", func() bool {
+			return g.call("/mcp", bearer(old)...).status == 401
+		})
+		t.Logf("%s: token of a key revoked during the outage refused after %s", kind, took)
+		fresh := g.token(c.Client.ID, c.Secret, nil)
+		if kidOf(t, fresh) == kidOf(t, old) {
+			t.Error("the instance still signs with the revoked key")
+		}
+		mustStatus(t, g.call("/mcp", bearer(fresh)...), 200, "a new token during the outage")
+	})
 }

@@ -29,7 +29,7 @@ type metrics struct {
 }
 
 // Endpoints that count throttled and rate-limited requests.
-var endpoints = []string{"token", "introspect", "revoke", "blnk_auth", "admin", "dashboard"}
+var endpoints = []string{"token", "authorize", "introspect", "revoke", "blnk_auth", "admin", "dashboard"}
 
 func newMetrics(reg *prometheus.Registry) *metrics {
 	m := &metrics{
@@ -191,6 +191,6 @@ func watchKeys(reg *prometheus.Registry, k *keyring.Live) {
 		if since.IsZero() {
 			return 0
 		}
-		return now.Sub(since).Seconds()
+		return max(now.Sub(since), 0).Seconds() // a key made to sign at once by an instance whose clock is ahead
 	}))
 }

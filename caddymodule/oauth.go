@@ -8,6 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/blnkfinance/blnk-auth-gateway/admin/dashboard"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authserver"
 )
 
@@ -50,7 +51,7 @@ func (o *OAuth) Provision(ctx caddy.Context) error {
 
 // authServer is the authorization server of the app's store, keys and routes.
 func (a *App) authServer(logger *zap.Logger) *authserver.Server {
-	return authserver.New(authserver.Config{
+	cfg := authserver.Config{
 		Issuer:       a.issuerURL,
 		Audience:     a.audience,
 		Leeway:       time.Duration(a.Leeway),
@@ -71,7 +72,10 @@ func (a *App) authServer(logger *zap.Logger) *authserver.Server {
 		Flow:         a.flow,
 		ConsentURL:   a.consentURL,
 		RefreshTTL:   time.Duration(a.RefreshTokenTTL),
-	})
+	}
+	// A grant lasts only while its person could still sign in as themselves.
+	cfg.PersonAllowed = dashboard.GrantHolders{Login: a.login, Clients: a.backend.Clients, Now: time.Now}.Allowed
+	return authserver.New(cfg)
 }
 
 // jwksURIFetcher is the app's fetcher as the interface, nil when none (a

@@ -100,7 +100,15 @@ func startProvider(t *testing.T, redirectURI string) *testProvider {
 // startProviderAt runs the provider on port.
 func startProviderAt(t *testing.T, redirectURI string, port int) *testProvider {
 	t.Helper()
-	issuer := fmt.Sprintf("http://127.0.0.1:%d", port)
+	return startProviderOn(t, redirectURI, "127.0.0.1", port)
+}
+
+// startProviderOn runs the provider on port of the loopback interface,
+// known by host in its issuer (localhost: another site than 127.0.0.1, as
+// a real provider is another site than the gateway).
+func startProviderOn(t *testing.T, redirectURI, host string, port int) *testProvider {
+	t.Helper()
+	issuer := fmt.Sprintf("http://%s:%d", host, port)
 	users := map[string]*storage.User{}
 	groups := map[string][]string{}
 	for _, u := range oidcUsers {

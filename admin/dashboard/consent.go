@@ -25,11 +25,12 @@ const maxConsentBody = 32 << 10
 
 var consentPage = template.Must(template.New("consent").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Authorize {{.Client}}</title><link rel="stylesheet" href="ui/app.css"></head>
+<title>Authorize {{if .Unverified}}{{.Host}}{{else}}{{.Client}}{{end}}</title><link rel="stylesheet" href="ui/app.css"></head>
 <body><main class="card narrow">
-<h1 id="consent-title">Authorize <span id="consent-client">{{.Client}}</span></h1>
-{{if .Unverified}}<p id="consent-unverified">This application is not registered with this gateway: it names itself, and is published at <strong>{{.Host}}</strong>. Approve only if you trust that site.</p>{{end}}
-<p><strong>{{.Client}}</strong> (<code id="consent-client-id">{{.ClientID}}</code>) asks to act for you, <strong id="consent-person">{{.Person}}</strong>, with these permissions:</p>
+{{if .Unverified}}<h1 id="consent-title">Authorize an application from <span id="consent-host">{{.Host}}</span></h1>
+<p id="consent-unverified">This application is not registered with this gateway. It is published at <strong>{{.Host}}</strong> and calls itself <bdi id="consent-client">{{.Client}}</bdi>, a name nobody checked. Approve only if you trust <strong>{{.Host}}</strong>.</p>
+{{else}}<h1 id="consent-title">Authorize <bdi id="consent-client">{{.Client}}</bdi></h1>
+{{end}}<p><strong><bdi>{{.Client}}</bdi></strong> (<code id="consent-client-id">{{.ClientID}}</code>) asks to act for you, <strong id="consent-person"><bdi>{{.Person}}</bdi></strong>, with these permissions:</p>
 <form method="post" action="authorize" id="consent-form">
 <input type="hidden" name="request" value="{{.Request}}">
 <input type="hidden" name="csrf_token" value="{{.CSRF}}">
@@ -38,6 +39,7 @@ var consentPage = template.Must(template.New("consent").Parse(`<!doctype html>
 </ul>
 {{if .Resource}}<p>For the resource <code id="consent-resource">{{.Resource}}</code>.</p>{{end}}
 <p>You will be sent back to <code id="consent-redirect">{{.Redirect}}</code>. The application keeps this access until you or an administrator revoke it.</p>
+{{if .RedirectElsewhere}}<p id="consent-redirect-warning"><strong>The answer goes to {{if .RedirectLocal}}an application on this computer ({{.RedirectHost}}){{else}}{{.RedirectHost}}{{end}}, not to {{.Host}}:</strong> whoever receives it there gets this access.</p>{{end}}
 <button type="submit" name="decision" value="approve" class="primary" id="consent-approve">Approve</button>
 <button type="submit" name="decision" value="deny" class="ghost" id="consent-deny">Deny</button>
 </form></main></body></html>
@@ -143,24 +145,35 @@ func (h *Handler) showConsent(w http.ResponseWriter, r *http.Request, sealed str
 	// form-action must allow too (browsers check redirects of a submission).
 	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' "+formTarget(req.RedirectURI)+"; frame-ancestors 'none'; base-uri 'none'")
 	w.WriteHeader(http.StatusOK)
+	unverified := authcode.IsMetadataClientID(c.ID)
+	host, redirectHost := hostOf(c.ID), hostOf(req.RedirectURI)
 	err := consentPage.Execute(w, map[string]any{
 		"Client": name, "ClientID": c.ID, "Person": p.Name, "Request": sealed, "CSRF": csrfToken(token),
 		"Scopes": granted.List(), "Resource": req.Resource, "Redirect": req.RedirectURI,
-		"Unverified": authcode.IsMetadataClientID(c.ID), "Host": hostOf(c.ID),
+		"Unverified": unverified, "Host": host,
+		// A document's client names its own redirect URIs: say so when the
+		// answer leaves the host that vouches for the document.
+		"RedirectElsewhere": unverified && redirectHost != host, "RedirectHost": redirectHost,
+		"RedirectLocal": strings.HasPrefix(req.RedirectURI, "http://"), // http only on loopback (authcode.ValidRedirectURI)
 	})
 	if err != nil {
 		h.logger.Warn("rendering the consent page", zap.Error(err))
 	}
 }
 
-// hostOf is the host of a Client Identifier URL (draft §6.4: shown beside
-// the name the document claims).
+// hostOf is the host of a URL in lower case: of a Client Identifier URL
+// (draft §6.4: shown before the name the document claims; safefetch only
+// lets ASCII names through, so an international one shows as punycode), or
+// of a redirect URI (its scheme for a private-use one without a host).
 func hostOf(id string) string {
 	u, err := url.Parse(id)
 	if err != nil {
 		return ""
 	}
-	return u.Host
+	if u.Host == "" {
+		return u.Scheme + ":"
+	}
+	return strings.ToLower(u.Host)
 }
 
 // formTarget is the CSP source of a redirect URI: its origin, or its scheme

@@ -4,12 +4,15 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authcode"
 )
 
-// maxNext bounds a next parameter: an authorization request with its
-// parameters fits well within it, and so does the flow cookie that carries
-// it through a sign-in at the provider (browsers keep cookies up to 4 KiB).
-const maxNext = 2048
+// maxNext bounds a next parameter: the authorization endpoint sends the
+// consent page no request whose URL is longer (authcode.MaxNext), and the
+// flow cookie that carries it through a sign-in at the provider fits
+// (browsers keep cookies up to 4 KiB).
+const maxNext = authcode.MaxNext
 
 // safeNext decides where a sign-in may go afterwards: a path on this very
 // site, under the dashboard's mount or the authorization endpoint

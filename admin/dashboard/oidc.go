@@ -359,7 +359,28 @@ func personBinding(token string, p *store.SessionPerson) credential.Hash {
 }
 
 // PersonID is the stable identity of a person signed in through a provider.
-func PersonID(issuer, subject string) string { return "oidc:" + issuer + "#" + subject }
+func PersonID(issuer, subject string) string { return personIDPrefix + issuer + "#" + subject }
+
+const personIDPrefix = "oidc:"
+
+// PersonAllowed reports whether the person who approved a grant may still
+// hold it, by the rule that keeps their dashboard session open (see
+// session): a person signed in through a provider ("oidc:<issuer>#<sub>")
+// only while login (nil: none configured) is that provider and its rules
+// still let their address in; name is the grant's person name, their
+// address (the rules let no one in without one). People of key sessions
+// ("master", "client:<id>") are not the rules' to decide: true.
+func PersonAllowed(login *oidclogin.Login, personID, name string) bool {
+	rest, ok := strings.CutPrefix(personID, personIDPrefix)
+	if !ok {
+		return true
+	}
+	if login == nil {
+		return false
+	}
+	sub, ok := strings.CutPrefix(rest, login.Issuer()+"#")
+	return ok && sub != "" && login.Allowed(name)
+}
 
 // validErrorCode: an error code as RFC 6749 registers them (lowercase
 // letters and underscores), short enough to show.

@@ -1,8 +1,14 @@
 package dashboard
 
 import (
+	"context"
+	"errors"
 	"net/http"
+	"strings"
+	"time"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/oidclogin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
@@ -21,7 +27,7 @@ type Dashboard = Handler
 // Person IDs of key sessions (a person's is PersonID's).
 const (
 	MasterPersonID       = "master"
-	ClientPersonIDPrefix = "client:"
+	ClientPersonIDPrefix = store.ClientPersonIDPrefix
 )
 
 // SignedIn returns the person signed in on r's session, if any (decided as every dashboard request decides it).
@@ -63,4 +69,34 @@ func personName(p *store.SessionPerson) string {
 		return p.Name
 	}
 	return p.Subject
+}
+
+// GrantHolders decides whether the person who approved a grant may still
+// hold it: as long as they could still be signed in as themselves. A person
+// signed in through a provider: see PersonAllowed. A person signed in with
+// a client's key: while that client is active (revoking, deleting or
+// expiring a key ends what was approved with it, so that a stolen key
+// leaves nothing behind once revoked). The master key: always.
+type GrantHolders struct {
+	Login   *oidclogin.Login // the configured provider; nil: none
+	Clients authn.Clients
+	Now     func() time.Time
+}
+
+// Allowed is GrantHolders' decision; an error when the client store cannot say.
+func (g GrantHolders) Allowed(ctx context.Context, personID, name string) (bool, error) {
+	id, isClient := strings.CutPrefix(personID, ClientPersonIDPrefix)
+	if !isClient {
+		return PersonAllowed(g.Login, personID, name), nil
+	}
+	// Read from the store, not the cache: refresh tokens end at once on
+	// every instance, whatever the change feed's delay.
+	e, err := g.Clients.Load(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return e.Client.Active(g.Now()), nil
 }

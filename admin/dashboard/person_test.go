@@ -88,3 +88,36 @@ func TestSignedIn(t *testing.T) {
 		check("a person past the session's end", withCookie(jane), dashboard.Person{}, false)
 	})
 }
+
+// TestPersonAllowed: a grant's person signed in through a provider keeps
+// it only while that provider is the configured one and the rules let
+// their address in; key people are not the rules' to decide.
+func TestPersonAllowed(t *testing.T) {
+	login, err := oidclogin.New(oidclogin.Config{Issuer: "https://idp.example.com", ClientID: "gw", ClientSecret: "s",
+		Rules: oidclogin.Rules{AllowedDomains: []string{"example.com"}, AllowedEmails: []string{"erin@partner.org"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		login    *oidclogin.Login
+		id, name string
+		want     bool
+		what     string
+	}{
+		{login, "master", "Master key", true, "the master key"},
+		{nil, "client:blnk_cid_x", "operator", true, "a client's key, without a provider"},
+		{login, "oidc:https://idp.example.com#248289761001", "jane@example.com", true, "a person the rules let in"},
+		{login, "oidc:https://idp.example.com#248289761001", "Jane@EXAMPLE.com", true, "their address in another case"},
+		{login, "oidc:https://idp.example.com#e1", "erin@partner.org", true, "a listed address"},
+		{login, "oidc:https://idp.example.com#248289761001", "jane@other.org", false, "an address the rules no longer let in"},
+		{login, "oidc:https://idp.example.com#248289761001", "Jane Doe", false, "a name, not an address"},
+		{login, "oidc:https://other-idp.example.com#248289761001", "jane@example.com", false, "a person of another provider"},
+		{login, "oidc:https://idp.example.com.evil#x", "jane@example.com", false, "an issuer extending the configured one"},
+		{login, "oidc:https://idp.example.com#", "jane@example.com", false, "no subject"},
+		{nil, "oidc:https://idp.example.com#248289761001", "jane@example.com", false, "no provider configured"},
+	} {
+		if got := dashboard.PersonAllowed(c.login, c.id, c.name); got != c.want {
+			t.Errorf("%s: PersonAllowed(%q, %q) = %v, want %v", c.what, c.id, c.name, got, c.want)
+		}
+	}
+}

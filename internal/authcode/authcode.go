@@ -120,9 +120,12 @@ func isLoopback(host string) bool {
 }
 
 // MatchRedirectURI reports whether got is one of the registered redirect
-// URIs: byte for byte, except that for an http loopback URI the port may be
-// any (RFC 8252 §7.3: native apps listen on an ephemeral port). Nothing is
-// normalised: two parties reading the same URI must read it the same way.
+// URIs: byte for byte, except that for an http URI on a loopback IP literal
+// (127.0.0.0/8, [::1]) the port may be any (RFC 8252 §7.3: native apps listen
+// on an ephemeral port). Never for "localhost": a name may resolve off the
+// machine (§8.3), so such a URI matches with its registered port only.
+// Nothing is normalised: two parties reading the same URI must read it the
+// same way.
 func MatchRedirectURI(registered []string, got string) bool {
 	gu, err := url.Parse(got)
 	if err != nil || strings.Contains(got, "#") || gu.User != nil {
@@ -136,7 +139,7 @@ func MatchRedirectURI(registered []string, got string) bool {
 			continue
 		}
 		ru, err := url.Parse(r)
-		if err != nil || !isLoopback(ru.Hostname()) || ru.Hostname() != gu.Hostname() {
+		if err != nil || !isLoopbackIP(ru.Hostname()) || ru.Hostname() != gu.Hostname() {
 			continue
 		}
 		// Same URI but for the port: compare the texts with the ports cut.
@@ -145,6 +148,12 @@ func MatchRedirectURI(registered []string, got string) bool {
 		}
 	}
 	return false
+}
+
+// isLoopbackIP: a loopback IP literal, never a name.
+func isLoopbackIP(host string) bool {
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // withoutPort is an http URI's text with the port cut from its authority.

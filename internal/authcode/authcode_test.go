@@ -33,7 +33,9 @@ func TestMatchRedirectURI(t *testing.T) {
 		"HTTP://127.0.0.1:53682/callback":      false,
 		"http://[::1]:9/cb?x=1":                true,
 		"http://[::1]:9/cb":                    false,
-		"http://localhost:7777/cb":             true,
+		"http://localhost/cb":                  true,
+		"http://localhost:7777/cb":             false, // any port for loopback IP literals only (RFC 8252 §7.3, §8.3)
+		"http://LOCALHOST:7777/cb":             false,
 		"http://127.0.0.1:7777/cb":             false, // a different loopback host than registered
 		"vscode://blnk.mcp/cb":                 true,
 		"vscode://blnk.mcp/cb2":                false,

@@ -41,6 +41,14 @@ const RequestLifetime = 10 * time.Minute
 // through the browser).
 const MaxStateLength = 1024
 
+// MaxNext bounds the path and query a sign-in carries back to where it was
+// asked from (the dashboard's next): the consent page's URL with its sealed
+// request must fit, so that a person who must sign in first can come back
+// to it (through the provider, in a flow cookie kept within the 4 KiB
+// browsers keep). The authorization endpoint refuses a request whose
+// consent URL would not fit.
+const MaxNext = 2048
+
 // ErrBadRequest: the sealed request is not one of ours, was changed, or expired.
 var ErrBadRequest = errors.New("the authorization request is invalid or has expired; start again from the application")
 

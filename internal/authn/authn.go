@@ -156,6 +156,14 @@ type Decider struct {
 	// are not counted: guessing one means forging a signature, and checking
 	// one reads no store. Nil throttles nothing.
 	Throttle *throttle.Throttle
+	// MetadataScopes, when not nil, accepts access tokens of clients known
+	// only by their Client ID Metadata Document (client_id an https URL,
+	// which the token endpoint issues through the authorization-code flow
+	// alone): they have no client record, so such a token is judged by its
+	// signature, audience and the denylist (revoking their grant revokes
+	// them), and holds at most these scopes (blnk_auth client_metadata
+	// scopes, which may have narrowed since). Nil refuses them.
+	MetadataScopes *scope.Set
 }
 
 // Throttled is the refusal of a credential that was not judged because its
@@ -221,6 +229,9 @@ func (d *Decider) Decide(ctx context.Context, cred Credential, aud Audience, now
 		d.debug("token denylist unavailable", err)
 		return Principal{}, ErrUnavailable
 	}
+	if d.MetadataScopes != nil && strings.HasPrefix(t.ClientID, "https://") {
+		return metadataPrincipal(t, *d.MetadataScopes), nil
+	}
 	entry, e := d.Client(ctx, t.ClientID, store.TypeOAuth, now)
 	if e != nil {
 		return Principal{}, e
@@ -230,6 +241,17 @@ func (d *Decider) Decide(ctx context.Context, cred Credential, aud Audience, now
 		return Principal{Client: entry, Token: t, Scopes: t.Scopes.Filter(entry.Client.Scopes)}, nil
 	}
 	return Principal{Client: entry, Token: t, Scopes: t.Scopes, ScopesBoxed: t.BoxedScopes}, nil
+}
+
+// metadataPrincipal is the principal of a token of a client known only by
+// its metadata document: no record, so one made from the token, holding at
+// most bound. (Only the authorization-code flow issues such tokens: a
+// client_id URL never gets client_credentials.)
+func metadataPrincipal(t *token.Verified, bound scope.Set) Principal {
+	held := t.Scopes.Filter(bound)
+	c := &store.Client{ID: t.ClientID, Type: store.TypeOAuth, Scopes: held}
+	e := &clientcache.Entry{Client: c, BoxedID: t.ClientID, BoxedName: t.ClientID, BoxedScopes: held.String()}
+	return Principal{Client: e, Token: t, Scopes: held, ScopesBoxed: e.BoxedScopes}
 }
 
 // Client looks up an active client of the wanted type: an unknown, inactive

@@ -232,3 +232,53 @@ func TestErrorWrite(t *testing.T) {
 		})
 	}
 }
+
+// TestDecideMetadataClient: a token the authorization-code flow issued to a
+// client known only by its metadata document (client_id an https URL, no
+// client record) is accepted when the configuration accepts such clients,
+// with at most their configured scopes, and refused once revoked, for
+// another audience, or when the configuration no longer accepts them.
+func TestDecideMetadataClient(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now()
+	const id = "https://app.example.test/client.json"
+	issue := func(scopes string) (string, *token.Verified) {
+		t.Helper()
+		tok, err := f.issuer.IssueFor("master", id, scope.MustParse(scopes), audience, nil, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vt, err := f.d.Verifier.Verify(tok.Token, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.Token, vt
+	}
+	tok, _ := issue("mcp:read ledgers:read")
+	bearer := Credential{Value: tok}
+
+	if _, e := f.d.Decide(context.Background(), bearer, &Resources{Default: audience}, now); e != ErrInvalidToken {
+		t.Errorf("without client_metadata: %v, want invalid_token", e)
+	}
+	bound := scope.MustParse("mcp:*")
+	f.d.MetadataScopes = &bound
+	p, e := f.d.Decide(context.Background(), bearer, &Resources{Default: audience}, now)
+	if e != nil {
+		t.Fatalf("a metadata client's token: %v", e)
+	}
+	if p.Client.Client.ID != id || p.Client.BoxedID != id || p.Token.Subject != "master" || p.Scopes.String() != "mcp:read" {
+		t.Errorf("principal %+v, scopes %q: want the URL as client, the person as sub, mcp:read only (within the bound)", p.Client.Client, p.Scopes)
+	}
+	if _, e := f.d.Decide(context.Background(), bearer, &Resources{Default: resource}, now); e != ErrInvalidToken {
+		t.Errorf("another audience: %v", e)
+	}
+	revoked, vt := issue("mcp:read")
+	f.backend.Revoked.Add(vt.JTI, vt.ExpiresAt)
+	if _, e := f.d.Decide(context.Background(), Credential{Value: revoked}, &Resources{Default: audience}, now); e != ErrInvalidToken {
+		t.Errorf("a revoked metadata client's token: %v", e)
+	}
+	outside, _ := issue("ledgers:read")
+	if p, e := f.d.Decide(context.Background(), Credential{Value: outside}, &Resources{Default: audience}, now); e == nil && !p.Scopes.IsEmpty() {
+		t.Errorf("a token with nothing within the bound holds %q", p.Scopes)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientmetadata"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/safefetch"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
@@ -111,18 +112,33 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		fail("server_error", "could not continue the request")
 		return
 	}
+	consent := s.cfg.ConsentURL + "?request=" + sealed
+	if u, err := url.Parse(consent); err != nil || len(u.RequestURI()) > authcode.MaxNext {
+		// The person may have to sign in first, and come back here: the
+		// sign-in carries the consent page's URL only up to MaxNext.
+		fail("invalid_request", "the request is too long (state, redirect_uri, resource and scope together)")
+		return
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	http.Redirect(w, r, s.cfg.ConsentURL+"?request="+sealed, http.StatusSeeOther)
+	http.Redirect(w, r, consent, http.StatusSeeOther)
 }
 
 // authorizeClient finds the OAuth client an authorization request names; a
 // page explains a refusal.
 func (s *Server) authorizeClient(w http.ResponseWriter, r *http.Request, id string, now time.Time) (*store.Client, bool) {
 	if authcode.IsMetadataClientID(id) && s.cfg.Flow.Public != nil {
-		c, err := s.cfg.Flow.Public.Client(r.Context(), id)
+		c, throttled, err := s.fetchPublicClient(r, "authorize", id, now)
+		if throttled != nil {
+			throttled.SetRetryAfter(w.Header())
+			authcode.WriteErrorPage(w, http.StatusTooManyRequests, "Try again later", "Too many requests from your address named applications that could not be used.")
+			return nil, false
+		}
 		var cm *clientmetadata.Error
 		switch {
+		case errors.Is(err, safefetch.ErrBusy):
+			authcode.WriteErrorPage(w, http.StatusServiceUnavailable, "Try again shortly", "The gateway is busy fetching application documents.")
+			return nil, false
 		case errors.As(err, &cm):
 			authcode.WriteErrorPage(w, http.StatusBadRequest, "Unknown application", "The application's metadata document could not be used: "+cm.Description())
 			return nil, false

@@ -97,6 +97,10 @@ func TestClientIDMetadataDocument(t *testing.T) {
 	if md["client_id_metadata_document_supported"] != true || !strings.Contains(fmt.Sprint(md["token_endpoint_auth_methods_supported"]), "none") {
 		t.Errorf("metadata: %v", md)
 	}
+	// Such a client revokes with its client_id alone (below): say so (RFC 8414 §2).
+	if !strings.Contains(fmt.Sprint(md["revocation_endpoint_auth_methods_supported"]), "none") {
+		t.Errorf("revocation_endpoint_auth_methods_supported %v lacks none, which the endpoint accepts", md["revocation_endpoint_auth_methods_supported"])
+	}
 
 	verifier := oauth2.GenerateVerifier()
 	w := get(strings.TrimPrefix(cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier)), ts.URL))

@@ -36,6 +36,10 @@ func badRequest(description string) *authn.Error {
 var errBadClient = oauthErr(http.StatusUnauthorized, "invalid_client", "client authentication failed")
 
 // errStoreUnavailable: the client could not be looked up.
+// errNoSigningKey: every key was revoked (an emergency rotation) and no
+// successor is loaded here yet; retry, not a fault of the client's.
+var errNoSigningKey = oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "no signing key is active; retry shortly")
+
 var errStoreUnavailable = oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "the client store is unavailable; retry shortly")
 
 // dummyHash stands in for the stored hash of an unknown client, so that a

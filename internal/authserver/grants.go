@@ -1,9 +1,11 @@
 package authserver
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -13,6 +15,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientmetadata"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/safefetch"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/token"
@@ -45,9 +48,10 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, req *clien
 	}
 	c := e.Client
 	var (
-		issued  token.Issued
-		granted scope.Set
-		rt      = authcode.NewRefreshToken()
+		issued                     token.Issued
+		granted                    scope.Set
+		rt                         = authcode.NewRefreshToken()
+		person, personName, family string
 	)
 	// The request is judged and the tokens minted inside the redemption's
 	// transaction: the code is spent, and what it issues recorded, at once.
@@ -69,10 +73,14 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, req *clien
 			}
 			resource = res[0]
 		}
+		if oerr := s.personActive(r, code.PersonID, now); oerr != nil {
+			return nil, oerr
+		}
 		// The client may have lost scopes since the person approved.
 		if granted = code.Scopes.Filter(c.Scopes); granted.IsEmpty() {
 			return nil, oauthErr(http.StatusBadRequest, "invalid_scope", "the client no longer holds any of the granted scopes")
 		}
+		person, personName, family = code.PersonID, code.PersonName, code.Family
 		var oerr *authn.Error
 		if issued, oerr = s.mintForPerson(c, code.PersonID, granted, resource, now); oerr != nil {
 			return nil, oerr
@@ -98,6 +106,9 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, req *clien
 	case err != nil:
 		s.cfg.Logger.Warn("redeeming an authorization code", zap.Error(err))
 		return errGrantStore
+	}
+	if oerr := s.personStillAllowed(r.Context(), c.ID, person, &personName, family); oerr != nil {
+		return oerr // what the exchange minted is never handed out
 	}
 	s.writePersonToken(w, e, issued, granted, rt, now)
 	return nil
@@ -130,9 +141,10 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, req *clientRequ
 	ctx := r.Context()
 	next := authcode.NewRefreshToken()
 	var (
-		issued        token.Issued
-		granted       scope.Set
-		foreignFamily string
+		issued           token.Issued
+		granted          scope.Set
+		foreignFamily    string
+		family, personID string
 	)
 	// The access token is minted inside the rotation's transaction, so that
 	// the stored successor names it (revoking the family revokes it) and a
@@ -142,9 +154,13 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, req *clientRequ
 			foreignFamily = t.Family
 			return errForeignRefresh
 		}
+		family, personID = t.Family, t.PersonID
 		if res, asked := req.form["resource"]; asked && res[0] != t.Resource && !(t.Resource == "" && authn.SameResource(res[0], s.cfg.Audience)) {
 			// RFC 8707 §2.2: the resource of a refresh is the approved one.
 			return oauthErr(http.StatusBadRequest, "invalid_target", "the resource differs from the one approved")
+		}
+		if oerr := s.personActive(r, t.PersonID, now); oerr != nil {
+			return oerr
 		}
 		granted = t.Scopes.Filter(c.Scopes)
 		if narrow != nil {
@@ -183,8 +199,52 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, req *clientRequ
 		s.cfg.Logger.Warn("rotating a refresh token", zap.Error(err))
 		return errGrantStore
 	}
+	if oerr := s.personStillAllowed(ctx, c.ID, personID, nil, family); oerr != nil {
+		return oerr // the access token minted is never handed out
+	}
 	s.writePersonToken(w, e, issued, granted, next, now)
 	return nil
+}
+
+// errPersonRefused: the person who approved the grant may no longer hold it.
+var errPersonRefused = errBadGrant("the person who approved the grant may no longer hold it")
+
+// personStillAllowed asks PersonAllowed, once a code or refresh token has
+// been spent, whether the person who approved its grant may still hold it
+// (name: the person's name as the code records it; nil for a refresh token,
+// which does not: their grant is read), and ends the family of a person it
+// refuses, so that the successor stored and the access token minted are
+// never used. A store that cannot say lets the request through, with a
+// warning: the next refresh asks again.
+func (s *Server) personStillAllowed(ctx context.Context, clientID, personID string, name *string, family string) *authn.Error {
+	if s.cfg.PersonAllowed == nil {
+		return nil
+	}
+	var (
+		ok  bool
+		err error
+	)
+	if name == nil {
+		var g *store.Grant
+		if g, err = s.cfg.Backend.Store.GetGrant(ctx, clientID, personID); err == nil {
+			name = &g.PersonName
+		}
+	}
+	if name != nil {
+		ok, err = s.cfg.PersonAllowed(ctx, personID, *name)
+	}
+	switch {
+	case ok:
+		return nil
+	case err != nil && !errors.Is(err, store.ErrNoGrant):
+		s.cfg.Logger.Warn("checking that a grant's person may still hold it; allowed", zap.Error(err))
+		return nil
+	}
+	s.cfg.Logger.Info("grant refused: the person who approved may no longer hold it", zap.String("client_id", clientID), zap.String("person", personID))
+	if err := s.cfg.Backend.Store.RevokeRefreshFamily(ctx, family); err != nil {
+		s.cfg.Logger.Warn("revoking a refresh token family", zap.Error(err))
+	}
+	return errPersonRefused
 }
 
 // publicClient is the client of a token request without a secret: one
@@ -195,7 +255,10 @@ func (s *Server) publicClient(r *http.Request, req *clientRequest) (*clientcache
 	if s.cfg.Flow == nil || s.cfg.Flow.Public == nil || (gt != "authorization_code" && gt != "refresh_token") {
 		return nil, errBadClient
 	}
-	c, err := s.cfg.Flow.Public.Client(r.Context(), req.clientID)
+	c, throttled, err := s.fetchPublicClient(r, "token", req.clientID, time.Now())
+	if throttled != nil {
+		return nil, throttled
+	}
 	var cm *clientmetadata.Error
 	if errors.As(err, &cm) && cm.Reason == clientmetadata.ReasonFetch {
 		return nil, oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "the client's metadata document could not be fetched; retry shortly")
@@ -204,6 +267,49 @@ func (s *Server) publicClient(r *http.Request, req *clientRequest) (*clientcache
 		return nil, errBadClient
 	}
 	return &clientcache.Entry{Client: c}, nil
+}
+
+// fetchPublicClient resolves the client known by the metadata document at
+// id, within the throttle of the caller's address (checked before anything
+// is fetched): a document that cannot be used counts as a failed
+// authentication, so an address probing URLs through the gateway is soon
+// refused (throttled: 429) without another fetch.
+func (s *Server) fetchPublicClient(r *http.Request, endpoint, id string, now time.Time) (c *store.Client, throttled *authn.Error, err error) {
+	addr := s.clientIP(r)
+	if wait, refused := s.cfg.Throttle.Check(addr, "", now); refused {
+		if s.cfg.Throttled != nil {
+			s.cfg.Throttled(endpoint)
+		}
+		return nil, authn.Throttled(wait), nil
+	}
+	// The gateway's load (busy) or the caller leaving (canceled) is not a
+	// document that cannot be used.
+	c, err = s.cfg.Flow.Public.Client(r.Context(), id)
+	if err != nil && !errors.Is(err, safefetch.ErrBusy) && !errors.Is(err, safefetch.ErrCanceled) {
+		s.cfg.Throttle.Failed(addr, "", now)
+	}
+	return c, nil, err
+}
+
+// personActive checks that the person of a grant may still act: a person
+// signed in with a client's key ("client:<id>") acts with that client's
+// authority, which ends when it is revoked (the store then ends its grants)
+// or expires, or is deleted. Other persons are not looked up.
+func (s *Server) personActive(r *http.Request, person string, now time.Time) *authn.Error {
+	id, isKey := strings.CutPrefix(person, store.ClientPersonIDPrefix)
+	if !isKey {
+		return nil
+	}
+	e, err := s.cfg.Backend.Clients.Get(r.Context(), id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return errBadGrant("the key that approved this grant no longer exists")
+	case err != nil:
+		return errGrantStore
+	case !e.Client.Active(now):
+		return errBadGrant("the key that approved this grant is revoked or expired")
+	}
+	return nil
 }
 
 // errForeignRefresh: a client presented another client's refresh token.
@@ -229,6 +335,9 @@ func (s *Server) mintForPerson(c *store.Client, person string, granted scope.Set
 		}
 		if errors.Is(err, token.ErrTooLong) {
 			return issued, oauthErr(http.StatusBadRequest, "invalid_scope", "the granted scopes are too long for one token")
+		}
+		if errors.Is(err, token.ErrNoSigningKey) {
+			return issued, errNoSigningKey
 		}
 		if c.ExpiresAt != nil {
 			return issued, errBadClient

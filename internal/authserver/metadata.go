@@ -83,6 +83,8 @@ func (s *Server) metadata() []byte {
 		md["client_id_metadata_document_supported"] = s.cfg.Flow.Public != nil
 		if s.cfg.Flow.Public != nil {
 			md["token_endpoint_auth_methods_supported"] = append(slices.Clone(authMethods), "none")
+			// They revoke with client_id alone too (RFC 7009 §2.1).
+			md["revocation_endpoint_auth_methods_supported"] = append(slices.Clone(authMethods), "none")
 		}
 	}
 	b, _ := json.Marshal(md)

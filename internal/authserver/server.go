@@ -9,6 +9,7 @@
 package authserver
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -108,6 +109,13 @@ type Config struct {
 	// RefreshTTL bounds a refresh token family's life;
 	// authcode.DefaultRefreshTTL when 0.
 	RefreshTTL time.Duration
+	// PersonAllowed, if not nil, reports whether the person who approved a
+	// grant (their ID and the name the grant records) may still hold it; a
+	// code or refresh token of a person it refuses is invalid_grant, and the
+	// refresh token's family ends. An error (the store cannot say) lets the
+	// request through. Nil: every person may (the grant's own revocation
+	// still ends it).
+	PersonAllowed func(ctx context.Context, personID, name string) (bool, error)
 }
 
 // Signer mints access tokens.

@@ -117,6 +117,9 @@ func (s *Server) issue(w http.ResponseWriter, req *clientRequest, e *clientcache
 		// Only a client stored before its scopes were bounded gets here.
 		return oauthErr(http.StatusBadRequest, "invalid_scope", "the client's scopes are too long for one token; request fewer with the scope parameter")
 	}
+	if errors.Is(err, token.ErrNoSigningKey) {
+		return errNoSigningKey
+	}
 	if err != nil {
 		if c.ExpiresAt != nil {
 			return errBadClient // expires within the second

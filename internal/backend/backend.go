@@ -443,8 +443,15 @@ func (f *feedWatcher) Synced(ok bool) {
 			f.log.Warn("change feed lost its database connection; reconnecting, cached clients and the token denylist are trusted for at most 1s")
 		}
 	}
+	lost := f.synced && !ok
 	f.synced = ok
 	f.backend.setRevokedSynced(ok)
+	if lost {
+		// The keyring's watchers read it every second while the feed is
+		// away (keyring.Live.FollowFeed): waking them once it is marked lost
+		// starts that now, not at their next backstop.
+		f.backend.keysChanged()
+	}
 	f.Watcher.Synced(ok)
 }
 

@@ -2,7 +2,6 @@ package keyring
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -54,6 +53,27 @@ type Live struct {
 	flight      singleflight.Group
 	refreshMu   sync.Mutex
 	lastRefresh time.Time // when the last refresh started
+
+	// feedSynced, if set, reports whether the change feed is connected: while
+	// it is not, no Changed arrives, so the keyring is read every
+	// RefreshInterval rather than every backstop (a key revoked elsewhere
+	// would be trusted here for up to a minute).
+	feedSynced atomic.Pointer[func() bool]
+}
+
+// FollowFeed tells l how to know whether the change feed is connected
+// (backend.Backend.FeedSynced): while it is not, l reads the keyring every
+// RefreshInterval, as the cached clients and denylist are trusted for at
+// most a second without the feed.
+func (l *Live) FollowFeed(synced func() bool) {
+	l.feedSynced.Store(&synced)
+	l.Changed()
+}
+
+// feedDown reports that FollowFeed was given and the feed is not connected.
+func (l *Live) feedDown() bool {
+	f := l.feedSynced.Load()
+	return f != nil && !(*f)()
 }
 
 // liveState is one loaded ring with an Issuer per key (each renders its
@@ -135,19 +155,77 @@ func (l *Live) Reload(ctx context.Context) error {
 	o.Now = time.Now()
 	ring, err := Open(ctx, l.st, o)
 	if err != nil {
+		if !l.applyStoredSchedules(ctx, o.Now) {
+			// Keys retire by the clock, as the JWKS does, store or not.
+			l.install(l.state.Load().ring)
+		}
 		return err
 	}
 	l.install(ring)
 	return nil
 }
 
+// applyStoredSchedules, when the keyring does not open (this instance still
+// has only a secret another instance replaced, during a secret change),
+// applies to the loaded ring what the store says in the clear: a key
+// revoked, retired, or deleted is no longer trusted here either. Nothing is
+// written; a store that cannot be read leaves the ring as it is. It reports
+// whether it installed a ring.
+func (l *Live) applyStoredSchedules(ctx context.Context, now time.Time) (installed bool) {
+	kr, err := l.st.Keyring(ctx)
+	if err != nil {
+		return false
+	}
+	stored := make(map[string]*store.SigningKey, len(kr.Keys))
+	for i := range kr.Keys {
+		stored[kr.Keys[i].KID] = &kr.Keys[i]
+	}
+	cur := l.state.Load().ring
+	next := &Ring{SessionKey: cur.SessionKey, Entries: make([]Entry, 0, len(cur.Entries))}
+	changed := false
+	for _, e := range cur.Entries {
+		sk := stored[e.Key.KID]
+		switch {
+		case sk == nil:
+			// Its row is gone: nothing vouches for it any more.
+			changed = true
+			continue
+		case sk.RevokedAt != nil && e.RevokedAt == nil:
+			e.RevokedAt, changed = sk.RevokedAt, true
+		}
+		if sk.RetiresAt != nil && (e.RetiresAt == nil || sk.RetiresAt.Before(*e.RetiresAt)) {
+			e.RetiresAt, changed = sk.RetiresAt, true
+		}
+		next.Entries = append(next.Entries, e)
+	}
+	if !changed {
+		return false
+	}
+	next.Keys = next.TrustedAt(now)
+	next.Signing = next.SigningAt(l.opts.Algorithm, now)
+	l.log.Warn("the signing keys do not open with this instance's secret; applied the revocations and retirements stored in the clear, and signs with no key they ended")
+	l.install(next)
+	return true
+}
+
 func (l *Live) run(ctx context.Context) {
 	retry := time.Duration(0)
 	for {
 		wait := backstop
-		if retry > 0 {
-			wait = retry
-		} else if next := l.state.Load().ring.NextEvent(l.opts.Algorithm, l.opts.Policy, time.Now()); !next.IsZero() {
+		if l.feedDown() {
+			wait = RefreshInterval
+		}
+		next := l.state.Load().ring.NextEvent(l.opts.Algorithm, l.opts.Policy, time.Now())
+		switch {
+		case retry > 0:
+			wait = min(wait, retry)
+			// A retirement is applied on time even while reloads fail
+			// (Reload then recomputes the trusted keys from the loaded
+			// ring); a rotation already due waits for the retry.
+			if d := time.Until(next); !next.IsZero() && d > 10*time.Millisecond {
+				wait = min(wait, d)
+			}
+		case !next.IsZero():
 			wait = min(wait, time.Until(next))
 		}
 		timer := time.NewTimer(max(wait, 5*time.Millisecond))
@@ -181,6 +259,15 @@ func (l *Live) run(ctx context.Context) {
 // trusted afterwards. A reload that started before the caller asked may
 // predate the key, so the caller waits for one that started after.
 func (l *Live) refresh(kid string) bool {
+	ring, now := l.state.Load().ring, time.Now()
+	for i := range ring.Entries {
+		if e := &ring.Entries[i]; e.Key.KID == kid && !e.Trusted(now) {
+			// Known, and no longer trusted here: revoked or retired for
+			// good. Every client holds such tokens after an emergency
+			// rotation; they need no reload, nor the wait for one.
+			return false
+		}
+	}
 	asked := time.Now()
 	for range 2 {
 		_, _, _ = l.flight.Do("", func() (any, error) {
@@ -215,7 +302,7 @@ func (l *Live) refresh(kid string) bool {
 
 // ErrNoSigningKey: no key of the configured algorithm signs now (every one
 // was revoked elsewhere and the reload has not made a new one yet).
-var ErrNoSigningKey = errors.New("no signing key is active")
+var ErrNoSigningKey = token.ErrNoSigningKey
 
 // Issue mints a token with the key active at now (see token.Issuer.Issue).
 func (l *Live) Issue(clientID string, scopes scope.Set, audience string, clientExpires *time.Time, now time.Time) (token.Issued, error) {

@@ -66,13 +66,22 @@ func (e *Entry) Trusted(now time.Time) bool {
 	return e.RevokedAt == nil && (e.RetiresAt == nil || now.Before(*e.RetiresAt))
 }
 
+// signsAt reports whether e may sign at now (if trusted): from its
+// activation on, or at once whatever the clock says for a key made to sign
+// at once (first start, emergency: activated when created), which an
+// instance whose clock is behind the creator's would otherwise see as not
+// active yet, and replace with one of its own.
+func (e *Entry) signsAt(now time.Time) bool {
+	return !e.ActivatesAt.After(now) || e.ActivatesAt.Equal(e.CreatedAt)
+}
+
 // signingAt is the entry of alg that signs at now: the trusted one activated
 // last; nil if none.
 func signingAt(entries []Entry, alg string, now time.Time) *Entry {
 	var best *Entry
 	for i := range entries {
 		e := &entries[i]
-		if e.Key.Algorithm != alg || !e.Trusted(now) || e.ActivatesAt.After(now) {
+		if e.Key.Algorithm != alg || !e.Trusted(now) || !e.signsAt(now) {
 			continue
 		}
 		if best == nil || e.ActivatesAt.After(best.ActivatesAt) || e.ActivatesAt.Equal(best.ActivatesAt) && e.CreatedAt.After(best.CreatedAt) {
@@ -88,7 +97,7 @@ func pendingOf(entries []Entry, alg string, now time.Time) *Entry {
 	var best *Entry
 	for i := range entries {
 		e := &entries[i]
-		if e.Key.Algorithm == alg && e.Trusted(now) && e.ActivatesAt.After(now) && (best == nil || e.ActivatesAt.After(best.ActivatesAt)) {
+		if e.Key.Algorithm == alg && e.Trusted(now) && !e.signsAt(now) && (best == nil || e.ActivatesAt.After(best.ActivatesAt)) {
 			best = e
 		}
 	}
@@ -103,7 +112,7 @@ func (e *Entry) State(now time.Time, signing *Entry) string {
 		return store.KeyRevoked
 	case e.RetiresAt != nil && !now.Before(*e.RetiresAt):
 		return store.KeyRetired
-	case e.ActivatesAt.After(now):
+	case !e.signsAt(now):
 		return store.KeyPublished
 	case e == signing:
 		return store.KeyActive
@@ -120,6 +129,10 @@ func audited(state string) string {
 	}
 	return state
 }
+
+// stateRank orders the audited states: a key's recorded state only moves
+// forward. Unknown states rank lowest.
+var stateRank = map[string]int{store.KeyPublished: 1, store.KeyActive: 2, store.KeyRetired: 3, store.KeyRevoked: 4}
 
 // operation is what a planning pass is asked to do besides keeping the
 // keyring sound.
@@ -218,11 +231,18 @@ func schedule(ring *Ring, u *store.KeyringUpdate, s *sealer, alg string, p Polic
 		}
 	}
 
+	if op != opRotateNow && p.Period > 0 {
+		retireAbandoned(ring, u, alg, p, now)
+	}
+
 	// Audit each transition once, whichever instance sees it first.
 	for i := range ring.Entries {
 		e := &ring.Entries[i]
 		state := audited(e.State(now, signingAt(ring.Entries, e.Key.Algorithm, now)))
-		if state == e.RecordedState || state == store.KeyPublished {
+		if state == store.KeyPublished || stateRank[state] <= stateRank[e.RecordedState] {
+			// Already recorded, or recorded further on by an instance whose
+			// clock is ahead of this one's: going back would be written again
+			// by that one, each write making the other reload, in a loop.
 			continue
 		}
 		action := map[string]string{store.KeyActive: store.ActionKeyActivated, store.KeyRetired: store.ActionKeyRetired, store.KeyRevoked: store.ActionKeyRevoked}[state]
@@ -239,6 +259,36 @@ func schedule(ring *Ring, u *store.KeyringUpdate, s *sealer, alg string, p Polic
 	}
 	ring.Signing = signingAt(ring.Entries, alg, now).Key
 	return nil
+}
+
+// retireAbandoned gives a retirement to the keys of algorithms other than
+// alg that no instance rotates any more (signing_algorithm changed on every
+// instance): the signing key of such an algorithm has signed a whole period
+// with no successor, which a running instance of it would have published a
+// lead before. Without this nothing would ever retire them: published and
+// trusted for ever. They retire after Retain, like a replaced key, as one
+// may still sign until now.
+func retireAbandoned(ring *Ring, u *store.KeyringUpdate, alg string, p Policy, now time.Time) {
+	done := map[string]bool{alg: true}
+	for i := range ring.Entries {
+		other := ring.Entries[i].Key.Algorithm
+		if done[other] {
+			continue
+		}
+		done[other] = true
+		a := signingAt(ring.Entries, other, now)
+		if a == nil || a.RetiresAt != nil || pendingOf(ring.Entries, other, now) != nil || now.Before(a.ActivatesAt.Add(p.Period)) {
+			continue
+		}
+		retires := now.Add(p.retain())
+		for j := range ring.Entries {
+			e := &ring.Entries[j]
+			if e.Key.Algorithm == other && e.Trusted(now) && e.RetiresAt == nil {
+				e.RetiresAt = &retires
+				u.Schedule = append(u.Schedule, store.KeyScheduleChange{KID: e.Key.KID, RetiresAt: &retires})
+			}
+		}
+	}
 }
 
 func later(a, b time.Time) time.Time {

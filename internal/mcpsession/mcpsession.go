@@ -38,7 +38,9 @@ func New(key string) *Binder {
 
 func (b *Binder) mac(clientID, upstream string) string {
 	m := hmac.New(sha256.New, b.key)
-	// The client ID never contains NUL, so the input parses one way only.
+	// clientID names the session's owner: a client ID, or a client ID, NUL
+	// and the person it acts for (resourceserver). An unwrapped upstream ID
+	// is visible ASCII, never NUL, so the input parses one way only.
 	m.Write([]byte(clientID))
 	m.Write([]byte{0})
 	m.Write([]byte(upstream))

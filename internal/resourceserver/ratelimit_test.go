@@ -9,6 +9,7 @@ import (
 	"github.com/blnkfinance/blnk-auth-gateway/admin"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/ratelimit"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/resourceserver"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
@@ -57,5 +58,43 @@ func TestRouteRateLimit(t *testing.T) {
 	w = f.serve(mcp, &upstream{}, request{target: "/mcp", header: auth})
 	if w.Code != 429 || errorCode(t, w) != "jsonrpc:-32000" || w.Header().Get("RateLimit") == "" {
 		t.Fatalf("MCP GET over the limit: %d %v %s, want 429 with a JSON-RPC error", w.Code, w.Header(), w.Body)
+	}
+}
+
+// TestRouteRateLimitPerPerson: a route's limit applies per client and, for
+// tokens the client holds for people (authorization-code flow), per person:
+// one person using a shared MCP host (a company's registered client, or a
+// host known by its metadata document that everyone uses) cannot spend
+// everyone else's requests. The client's own limit, the operator's cap on
+// the whole application, stays one bucket for all its people.
+func TestRouteRateLimitPerPerson(t *testing.T) {
+	f := newFixture(t)
+	f.shared.ClientLimits = ratelimit.New(0)
+	route := f.route(t, resourceserver.Config{RateLimit: &ratelimit.Limit{Requests: 1, Per: time.Minute, Burst: 1}})
+	c, err := f.clients.Create(context.Background(), admin.CLI, admin.CreateParams{Name: "shared host", Scopes: []string{"*"}, RateLimit: &store.RateLimit{Requests: 2, Per: time.Minute, Burst: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	person := func(sub string) map[string]string {
+		tok, err := f.signer.IssueFor(sub, c.Client.ID, scope.MustParse("*"), issuer, nil, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return map[string]string{"Authorization": "Bearer " + tok.Token}
+	}
+	alice, bob, carol := person("oidc:https://idp.example#alice"), person("oidc:https://idp.example#bob"), person("oidc:https://idp.example#carol")
+	up := &upstream{}
+	if w := f.serve(route, up, request{target: "/x", header: alice}); w.Code != 200 {
+		t.Fatalf("alice's first request: %d", w.Code)
+	}
+	if w := f.serve(route, up, request{target: "/x", header: alice}); w.Code != 429 || w.Header().Get("RateLimit-Policy") != `"route";q=1;w=60` {
+		t.Fatalf("alice's second request: %d %v, want 429 by the route's policy", w.Code, w.Header())
+	}
+	if w := f.serve(route, up, request{target: "/x", header: bob}); w.Code != 200 {
+		t.Errorf("bob's first request: %d %v, want 200: alice spent bob's bucket", w.Code, w.Header())
+	}
+	// The client's own bucket (2) is shared: alice and bob took it.
+	if w := f.serve(route, up, request{target: "/x", header: carol}); w.Code != 429 || w.Header().Get("RateLimit-Policy") != `"client";q=2;w=60` {
+		t.Errorf("carol's first request: %d %v, want 429 by the client's own policy", w.Code, w.Header())
 	}
 }

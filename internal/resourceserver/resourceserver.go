@@ -99,8 +99,9 @@ type Config struct {
 	// that includes the logger's name at DEBUG level turns it on.
 	Decisions *zap.Logger
 	// RateLimit, if not nil, limits every client on this route, in a bucket
-	// per client of the route's own; a client's own limit applies as well,
-	// so the stricter wins.
+	// per client of the route's own (per client and person for a token the
+	// client holds for a person); a client's own limit (one bucket for the
+	// whole client) applies as well, so the stricter wins.
 	RateLimit *ratelimit.Limit
 }
 
@@ -446,7 +447,13 @@ func (rt *Route) rateLimit(w http.ResponseWriter, r *http.Request, p *Pass, firs
 		}
 	}
 	if rt.limit != nil {
-		if ok, wait := rt.limits.Allow(id, *rt.limit, now); !ok {
+		// Per client, and per person for a token the client holds for one:
+		// people sharing one MCP host do not share the route's bucket.
+		key := id
+		if p.Token != nil && p.Token.Subject != id {
+			key = id + " " + p.Token.Subject // a client ID has no space
+		}
+		if ok, wait := rt.limits.Allow(key, *rt.limit, now); !ok {
 			rt.refuseRate(w, r, p, "route", *rt.limit, wait)
 			return true
 		}
@@ -525,6 +532,9 @@ func (rt *Route) decide(r *http.Request, p *Pass, outcome, reason string, status
 		fields = append(fields, zap.String("client_id", p.Client.Client.ID))
 		if p.Token != nil {
 			fields = append(fields, zap.String("jti", p.Token.JTI))
+			if p.Token.Subject != p.Client.Client.ID { // the person a client acts for
+				fields = append(fields, zap.String("sub", p.Token.Subject))
+			}
 		} else {
 			fields = append(fields, zap.String("credential", "api_key"))
 		}

@@ -293,6 +293,50 @@ func TestRouteSessionBinding(t *testing.T) {
 	}
 }
 
+// TestRouteSessionBoundToPerson: with the authorization-code flow many
+// people use one client (a company's registered MCP host, or every user of a
+// host known by its metadata document): a session opened with one person's
+// token is refused, as unknown, with another person's token of the same
+// client, and the upstream never sees it (MCP security best practices: bind
+// the session to the user, not only to the client). The client's own
+// (client credentials) tokens are a third owner.
+func TestRouteSessionBoundToPerson(t *testing.T) {
+	f := newFixture(t)
+	mcp := f.route(t, resourceserver.Config{Resources: []string{resource}, MCP: &resourceserver.MCP{}})
+	app, _ := f.client(t, store.TypeOAuth, "mcp:read")
+	ping := `{"jsonrpc":"2.0","id":1,"method":"ping"}`
+	person := func(sub string) string {
+		tok, err := f.signer.IssueFor(sub, app, scope.MustParse("mcp:read"), issuer, nil, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.Token
+	}
+	hdr := func(tok, session string) map[string]string {
+		h := map[string]string{"Authorization": "Bearer " + tok, "Content-Type": "application/json"}
+		if session != "" {
+			h[sessionHeader] = session
+		}
+		return h
+	}
+	alice, bob := person("oidc:https://idp.example#alice"), person("oidc:https://idp.example#bob")
+	up := &upstream{}
+	w := f.serve(mcp, up, request{method: "POST", target: "/mcp", body: ping, header: hdr(alice, "")})
+	session := w.Header().Get(sessionHeader)
+	if w.Code != 200 || session == "" {
+		t.Fatalf("%d, session %q", w.Code, session)
+	}
+	if w := f.serve(mcp, up, request{method: "POST", target: "/mcp", body: ping, header: hdr(person("oidc:https://idp.example#alice"), session)}); w.Code != 200 || up.header.Get(sessionHeader) != "upstream-session" {
+		t.Fatalf("the same person's session with a new token: %d, upstream saw %q", w.Code, up.header.Get(sessionHeader))
+	}
+	for name, tok := range map[string]string{"another person": bob, "the client itself": f.token(t, app, "mcp:read", issuer)} {
+		calls := up.calls
+		if w := f.serve(mcp, up, request{method: "POST", target: "/mcp", body: ping, header: hdr(tok, session)}); w.Code != 404 || up.calls != calls {
+			t.Errorf("%s with a person's session: %d, upstream calls %d → %d", name, w.Code, calls, up.calls)
+		}
+	}
+}
+
 // TestRouteEarlierPass: a second route on the same request judges only its
 // own scopes against the Pass the first admitted it with.
 func TestRouteEarlierPass(t *testing.T) {

@@ -12,21 +12,22 @@ import (
 // sessionHeader is the MCP Streamable HTTP session header (canonical form).
 const sessionHeader = "Mcp-Session-Id"
 
-// bindSession keeps MCP sessions to the client that opened them: the session
-// ID the request carries must be one this gateway wrapped for this client
-// (package mcpsession); it goes upstream unwrapped, and the upstream's
+// bindSession keeps MCP sessions to the client (and person, sessionOwner)
+// that opened them: the session ID the request carries must be one this
+// gateway wrapped for this owner (package mcpsession); it goes upstream unwrapped, and the upstream's
 // session ID in the response comes back wrapped. A foreign, tampered or
 // made-up ID gets what the MCP specification gives an unknown session, 404,
 // and never reaches the upstream. done reports that it answered.
 func (rt *Route) bindSession(w http.ResponseWriter, r *http.Request, p *Pass) (done bool) {
 	binder := rt.sh.Sessions
-	p.session = sessionWriter{ResponseWriter: w, binder: binder, clientID: p.Client.Client.ID, bound: true}
+	owner := sessionOwner(p)
+	p.session = sessionWriter{ResponseWriter: w, binder: binder, owner: owner, bound: true}
 	switch ids := r.Header[sessionHeader]; {
 	case len(ids) > 1:
 		_ = rt.answerJSONRPC(w, r, p, nil, errors.New("two session IDs"))
 		return true
 	case len(ids) == 1:
-		upstream, ok := binder.Unwrap(p.Client.Client.ID, ids[0])
+		upstream, ok := binder.Unwrap(owner, ids[0])
 		if !ok {
 			rt.decide(r, p, "unknown_session", "the session ID is not one this gateway gave this client", http.StatusNotFound)
 			w.Header().Set("Content-Type", "application/json")
@@ -39,15 +40,28 @@ func (rt *Route) bindSession(w http.ResponseWriter, r *http.Request, p *Pass) (d
 	return false
 }
 
+// sessionOwner is whom a session is bound to: the client, or, for a token a
+// client holds for a person (authorization-code flow, sub ≠ client_id), the
+// client and that person, since many people use one client (MCP security
+// best practices: bind session IDs to the user). Client IDs never contain
+// NUL, so the pair reads one way only, and never as a client ID alone.
+func sessionOwner(p *Pass) string {
+	id := p.Client.Client.ID
+	if p.Token != nil && p.Token.Subject != id {
+		return id + "\x00" + p.Token.Subject
+	}
+	return id
+}
+
 // sessionWriter wraps the upstream's Mcp-Session-Id in the response for the
 // client, whichever way the response starts. Unwrap lets
 // http.ResponseController reach the writer beneath (hijacking, deadlines).
 type sessionWriter struct {
 	http.ResponseWriter
-	binder   *mcpsession.Binder
-	clientID string
-	bound    bool // the request's session was handled (by this or an earlier route)
-	started  bool
+	binder  *mcpsession.Binder
+	owner   string // sessionOwner
+	bound   bool   // the request's session was handled (by this or an earlier route)
+	started bool
 }
 
 func (s *sessionWriter) start() {
@@ -57,7 +71,7 @@ func (s *sessionWriter) start() {
 	s.started = true
 	hdr := s.ResponseWriter.Header()
 	if ids := hdr[sessionHeader]; len(ids) == 1 {
-		hdr[sessionHeader] = []string{s.binder.Wrap(s.clientID, ids[0])}
+		hdr[sessionHeader] = []string{s.binder.Wrap(s.owner, ids[0])}
 	} else if len(ids) > 1 {
 		delete(hdr, sessionHeader) // ambiguous: no client could use it
 	}

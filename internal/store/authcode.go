@@ -134,9 +134,22 @@ type AuthCodeStore interface {
 	// RevokeRefreshFamily deletes every refresh token of a family.
 	RevokeRefreshFamily(ctx context.Context, family string) error
 
+	// RevokeClient and DeleteClient end, in their transaction, a client's
+	// refresh tokens and codes and what it approved as a person
+	// (ClientPersonID): those persons' refresh tokens with their unexpired
+	// access tokens, codes and grants.
+	//
 	// Whenever refresh tokens are revoked (a family by any of the methods
 	// above, or a grant's by RevokeGrant), the access tokens issued with them
 	// that have not expired are revoked in the same transaction, as
 	// RevokeToken would: the denylist of every instance learns of them
 	// through the change feed.
 }
+
+// ClientPersonIDPrefix begins the person ID of someone signed in with a
+// client's key (the dashboard's key sessions): that client acting as a
+// person. Revoking or deleting the client ends what it approved.
+const ClientPersonIDPrefix = "client:"
+
+// ClientPersonID is the person ID of a session signed in with clientID's key.
+func ClientPersonID(clientID string) string { return ClientPersonIDPrefix + clientID }

@@ -60,6 +60,11 @@ func ClaimLength(s string) int {
 // ErrTooLong: the token would exceed MaxTokenLength, so nobody would accept
 // it; only a client stored with more scopes than MaxScopeLength allows (or a
 // caller bypassing the bounds on the issuer and audience) gets it.
+// ErrNoSigningKey: no key signs now (every key of the algorithm was
+// revoked, and no successor opened here yet): a passing condition, not a
+// fault of the client's.
+var ErrNoSigningKey = errors.New("no signing key is active")
+
 var ErrTooLong = errors.New("the token would be longer than " + strconv.Itoa(MaxTokenLength) + " bytes")
 
 // MaxLeeway is the largest clock skew tolerated when checking exp and iat.

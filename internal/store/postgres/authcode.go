@@ -30,7 +30,8 @@ func uriListPtr(uris *[]string) []string {
 }
 
 // endClientTokens ends the refresh tokens of a revoked or deleted client
-// (and, when deleted, its grants and codes), inside the change's transaction.
+// (and, when deleted, its grants and codes), and what it approved as a person
+// (store.ClientPersonID), inside the change's transaction.
 func endClientTokens(ctx context.Context, tx pgx.Tx, clientID string, deleted bool) error {
 	if _, err := tx.Exec(ctx, `DELETE FROM blnk_auth_refresh_tokens WHERE client_id = $1`, clientID); err != nil {
 		return err
@@ -39,10 +40,21 @@ func endClientTokens(ctx context.Context, tx pgx.Tx, clientID string, deleted bo
 		return err
 	}
 	if deleted {
-		_, err := tx.Exec(ctx, `DELETE FROM blnk_auth_grants WHERE client_id = $1`, clientID)
+		if _, err := tx.Exec(ctx, `DELETE FROM blnk_auth_grants WHERE client_id = $1`, clientID); err != nil {
+			return err
+		}
+	}
+	// What the client approved as a person (signed in with its key) for
+	// other clients ends with it: its authority was the client's.
+	pid := store.ClientPersonID(clientID)
+	if err := deleteRefresh(ctx, tx, `person_id = $1`, pid); err != nil {
 		return err
 	}
-	return nil
+	if _, err := tx.Exec(ctx, `DELETE FROM blnk_auth_codes WHERE person_id = $1`, pid); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `DELETE FROM blnk_auth_grants WHERE person_id = $1`, pid)
+	return err
 }
 
 func toSet(list []string, what string) (scope.Set, error) {

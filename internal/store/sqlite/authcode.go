@@ -14,7 +14,8 @@ import (
 )
 
 // endClientTokens ends the refresh tokens and codes of a revoked or deleted
-// client (and, when deleted, its grants), inside the change's transaction.
+// client (and, when deleted, its grants), and what it approved as a person
+// (store.ClientPersonID), inside the change's transaction.
 func endClientTokens(ctx context.Context, tx *sql.Tx, clientID string, deleted bool) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM blnk_auth_refresh_tokens WHERE client_id = ?`, clientID); err != nil {
 		return err
@@ -23,10 +24,21 @@ func endClientTokens(ctx context.Context, tx *sql.Tx, clientID string, deleted b
 		return err
 	}
 	if deleted {
-		_, err := tx.ExecContext(ctx, `DELETE FROM blnk_auth_grants WHERE client_id = ?`, clientID)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM blnk_auth_grants WHERE client_id = ?`, clientID); err != nil {
+			return err
+		}
+	}
+	// What the client approved as a person (signed in with its key) for
+	// other clients ends with it: its authority was the client's.
+	pid := store.ClientPersonID(clientID)
+	if err := deleteRefresh(ctx, tx, `person_id = ?`, pid); err != nil {
 		return err
 	}
-	return nil
+	if _, err := tx.ExecContext(ctx, `DELETE FROM blnk_auth_codes WHERE person_id = ?`, pid); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM blnk_auth_grants WHERE person_id = ?`, pid)
+	return err
 }
 
 func toSet(s, what string) (scope.Set, error) {

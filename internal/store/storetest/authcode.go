@@ -415,3 +415,65 @@ func testRefreshRevokesAccess(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// testPersonClientRevoked: a person signed in with a client's key is that
+// client acting as a person ("client:<id>", store.ClientPersonID). When that
+// client is revoked or deleted, what it approved for other clients ends with
+// it, in the same transaction: the refresh tokens issued under its grants
+// (and their unexpired access tokens), its codes and its grants. Otherwise
+// a revoked key would keep acting through every application it approved.
+func testPersonClientRevoked(t *testing.T, s store.Store) {
+	c := ctx(t)
+	later := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
+	for _, how := range []string{"revoke", "delete"} {
+		person := NewClient(credential.NewClientID(), store.TypeOAuth, Base) // whose key signed in
+		app := NewClient(credential.NewClientID(), store.TypeOAuth, Base)    // the application it approved
+		mustCreate(t, s, person, app)
+		pid := store.ClientPersonID(person.ID)
+		newGrant(t, s, app.ID, pid, Base)
+		newGrant(t, s, app.ID, "master", Base)
+		code := &store.AuthCode{Hash: credential.HashOf(how + "code"), ClientID: app.ID, PersonID: pid, Scopes: scope.MustParse("mcp:read"),
+			Family: how + "fam-code", CodeChallenge: "c", ExpiresAt: time.Now().Add(time.Minute)}
+		if err := s.SaveCode(c, code); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{pid, "master"} {
+			rt := &store.RefreshToken{Hash: credential.HashOf(how + p), Family: how + "fam-" + p, ClientID: app.ID, PersonID: p,
+				Scopes: scope.MustParse("mcp:read"), CreatedAt: Base, ExpiresAt: time.Now().Add(time.Hour), AccessJTI: how + "acc-" + p, AccessExpiresAt: &later}
+			if err := s.CreateRefreshToken(c, rt); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a := store.Audit{Time: Base, Actor: "master_key"}
+		var err error
+		if how == "revoke" {
+			_, err = s.RevokeClient(c, person.ID, Base, a, nil)
+		} else {
+			err = s.DeleteClient(c, person.ID, a, nil)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", how, err)
+		}
+		if _, err := rotate(c, s, credential.HashOf(how+pid), credential.HashOf(how+"next"), Base.Add(time.Second)); !errors.Is(err, store.ErrNoRefreshToken) {
+			t.Errorf("%s: the refresh token the revoked key approved still rotates: %v", how, err)
+		}
+		if ok, err := s.TokenRevoked(c, how+"acc-"+pid); err != nil || !ok {
+			t.Errorf("%s: the access token issued under the revoked key's grant is not revoked: %v %v", how, ok, err)
+		}
+		if _, err := s.GetGrant(c, app.ID, pid); !errors.Is(err, store.ErrNoGrant) {
+			t.Errorf("%s: the revoked key's grant is still remembered: %v", how, err)
+		}
+		if err := s.RedeemCode(c, code.Hash, time.Now(), func(*store.AuthCode) (*store.RefreshToken, error) {
+			return nil, errors.New("issued")
+		}); !errors.Is(err, store.ErrNoCode) {
+			t.Errorf("%s: the revoked key's code is still redeemable: %v", how, err)
+		}
+		// Another person's grant of the same application is untouched.
+		if _, err := rotate(c, s, credential.HashOf(how+"master"), credential.HashOf(how+"next-master"), Base.Add(time.Second)); err != nil {
+			t.Errorf("%s: another person's refresh token was ended: %v", how, err)
+		}
+		if ok, _ := s.TokenRevoked(c, how+"acc-master"); ok {
+			t.Errorf("%s: another person's access token was revoked", how)
+		}
+	}
+}

@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Codes", testCodes},
 		{"RefreshRotation", testRefreshRotation},
 		{"RefreshRevokesAccess", testRefreshRevokesAccess},
+		{"PersonClientRevoked", testPersonClientRevoked},
 		{"ChangeTimes", testChangeTimes},
 	}
 	for _, tc := range tests {
