@@ -160,6 +160,8 @@ func prune(ctx context.Context, conn *pgx.Conn) error {
 	if _, err := conn.Exec(ctx, `DELETE FROM blnk_auth_revoked_tokens WHERE expires_at < now()`); err != nil {
 		return err
 	}
-	_, err := conn.Exec(ctx, `DELETE FROM blnk_auth_client_assertions WHERE expires_at < now()`)
+	// A margin past expiry: an instance whose clock runs behind the
+	// database's still accepts the assertion and must find its jti.
+	_, err := conn.Exec(ctx, `DELETE FROM blnk_auth_client_assertions WHERE expires_at < now() - make_interval(secs => $1)`, store.AssertionPruneMargin.Seconds())
 	return err
 }
