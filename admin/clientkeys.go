@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"net/url"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientassertion"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/safefetch"
@@ -64,6 +65,19 @@ func CheckClientKeys(k store.ClientKeys) (store.ClientKeys, error) {
 		}
 	}
 	return k, nil
+}
+
+// checkOwnHost refuses a jwks_uri on the issuer's host and port, which the
+// authorization server would refuse at every token request: it never
+// fetches keys from itself.
+func (s *Service) checkOwnHost(k store.ClientKeys) error {
+	if k.JWKSURI == "" || s.Issuer == nil {
+		return nil
+	}
+	if u, err := url.Parse(k.JWKSURI); err == nil && safefetch.SameAuthority(u, s.Issuer) {
+		return invalid("jwks_uri", "is on the gateway's own host (%s): host the client's keys elsewhere, or register them inline as jwks", s.Issuer.Host)
+	}
+	return nil
 }
 
 // checkJWKSURI: the URL as the fetcher will read it (safefetch.CheckURL:

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -111,6 +112,11 @@ type Service struct {
 	// Keys manages the signing keys (GET /keys, POST /keys/rotate); nil
 	// answers those 503.
 	Keys keyring.Manager
+	// Issuer is the gateway's issuer URL: a private_key_jwt client's
+	// jwks_uri on its host and port is refused (the gateway never fetches
+	// keys from itself). Default nil: not checked here (the authorization
+	// server still refuses such a URL at every token request).
+	Issuer *url.URL
 }
 
 func (s *Service) now() time.Time {
@@ -237,6 +243,9 @@ func (s *Service) Create(ctx context.Context, actor Actor, p CreateParams) (*Cre
 	}
 	method, keys, err := clientAuth(p.Type, p.AuthMethod, p.Keys)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkOwnHost(keys); err != nil {
 		return nil, err
 	}
 	uris, err := CheckRedirectURIs(p.RedirectURIs, p.Type)
@@ -450,6 +459,9 @@ func (s *Service) Update(ctx context.Context, actor Actor, id string, p UpdatePa
 	if p.Keys != nil {
 		keys, err := CheckClientKeys(*p.Keys)
 		if err != nil {
+			return nil, err
+		}
+		if err := s.checkOwnHost(keys); err != nil {
 			return nil, err
 		}
 		// The method never changes, so it may be read before the change.

@@ -727,7 +727,7 @@ func jwksMaxAge(d caddy.Duration) time.Duration {
 
 // Service is the client lifecycle on this app's store, keeping its cache current.
 func (a *App) Service() *admin.Service {
-	return &admin.Service{Store: a.backend.Store, Invalidate: a.backend.ClientChanged, Keys: a.keyring}
+	return &admin.Service{Store: a.backend.Store, Invalidate: a.backend.ClientChanged, Keys: a.keyring, Issuer: a.issuerURL}
 }
 
 // app finds the blnk_auth app of the config being provisioned.

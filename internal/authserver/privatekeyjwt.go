@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientassertion"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/safefetch"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
@@ -62,6 +64,10 @@ func (s *Server) checkAssertion(r *http.Request, a *clientassertion.Assertion, c
 		}
 	}
 	if err != nil {
+		if keysUnavailable(err) {
+			s.debug("client assertion: the client's jwks_uri could not be fetched", c.ID, err)
+			return errKeysUnavailable
+		}
 		s.debug("client assertion refused", c.ID, err)
 		return errBadClient
 	}
@@ -77,6 +83,38 @@ func (s *Server) checkAssertion(r *http.Request, a *clientassertion.Assertion, c
 	return nil
 }
 
+// errKeysUnavailable: the client's jwks_uri could not be fetched just now.
+// Nothing says the client's credential is wrong, so it is not
+// invalid_client (nor counted by the throttle): the client retries.
+var errKeysUnavailable = &authn.Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
+	Description: "the client's keys (jwks_uri) could not be fetched; retry shortly", RetryAfter: 5 * time.Second}
+
+// keysUnavailable reports whether err is a fetch of a jwks_uri that failed
+// for a reason of the moment or of the network (busy, unreachable, a
+// refused address, timeout, a bad answer), as opposed to a URL the fetcher
+// refuses outright or a set found invalid: those are the client's
+// registration, and refuse it as invalid_client. A refused address maps as
+// an unreachable host does: safefetch hides which names resolve inside.
+func keysUnavailable(err error) bool {
+	switch safefetch.ReasonOf(err) {
+	case "", safefetch.ReasonURL, safefetch.ReasonHost, safefetch.ReasonRejected:
+		return false
+	}
+	return true
+}
+
+// errOwnHost: a jwks_uri on the issuer's host.
+var errOwnHost = errors.New("the jwks_uri is on the gateway's own host")
+
+// ownHost reports whether uri names the issuer's own host and port
+// (safefetch.SameAuthority): the gateway never fetches keys from itself. Its
+// own routes (its JWKS, the APIs it fronts) are no place for a client's
+// keys, and a fetch of itself would spend its own fetch slots.
+func (s *Server) ownHost(uri string) bool {
+	u, err := url.Parse(uri)
+	return err == nil && safefetch.SameAuthority(u, s.cfg.Issuer)
+}
+
 // clientKeys are c's public keys: its inline set, or its jwks_uri's.
 func (s *Server) clientKeys(ctx context.Context, c *store.Client, refresh bool) (*clientassertion.KeySet, error) {
 	if c.Keys.JWKS != "" {
@@ -84,6 +122,9 @@ func (s *Server) clientKeys(ctx context.Context, c *store.Client, refresh bool) 
 	}
 	if c.Keys.JWKSURI == "" {
 		return nil, errors.New("the client has no keys")
+	}
+	if s.ownHost(c.Keys.JWKSURI) {
+		return nil, errOwnHost
 	}
 	if s.cfg.JWKSFetcher == nil {
 		return nil, errors.New("this server fetches no jwks_uri")

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
+	"unicode"
 
 	jose "github.com/go-jose/go-jose/v4"
 )
@@ -36,6 +38,31 @@ type Assertion struct {
 	alg    string
 	kid    string
 	claims claims
+	// typed: the header's typ is client-authentication+jwt
+	// (draft-ietf-oauth-rfc7523bis), which asks for its audience rule.
+	typed bool
+}
+
+// TypedType is the typ of an explicitly typed client assertion
+// (draft-ietf-oauth-rfc7523bis): its aud must be the issuer, as one string.
+const TypedType = "client-authentication+jwt"
+
+// checkType accepts no typ, a JWT's (RFC 7519 §5.1) or TypedType, with or
+// without the "application/" prefix, in any case (RFC 7515 §4.1.9). Another
+// typ is another kind of JWT (an access token, a DPoP proof) the client's
+// key signed for another purpose: not an assertion (RFC 8725 §3.11).
+func checkType(typ string) (typed bool, err error) {
+	t := typ
+	if len(t) > len("application/") && strings.EqualFold(t[:len("application/")], "application/") {
+		t = t[len("application/"):]
+	}
+	switch {
+	case t == "" && typ == "", strings.EqualFold(t, "jwt"):
+		return false, nil
+	case strings.EqualFold(t, TypedType):
+		return true, nil
+	}
+	return false, fmt.Errorf("typ %q is not a client assertion's", typ)
 }
 
 // claims are the members RFC 7523 §3 speaks of. Pointers tell absent from
@@ -64,7 +91,23 @@ func Parse(s string) (*Assertion, error) {
 		return nil, errors.New("not one signature")
 	}
 	h := jws.Signatures[0].Protected
-	a := &Assertion{jws: jws, alg: h.Algorithm, kid: h.KeyID}
+	// An assertion is a JWT (RFC 7523 §3): base64url payload, no extension a
+	// verifier must understand. go-jose implements RFC 7797's b64: false,
+	// which other verifiers refuse; refuse it, and any crit, here too.
+	for _, name := range []jose.HeaderKey{"crit", "b64"} {
+		if _, has := h.ExtraHeaders[name]; has {
+			return nil, fmt.Errorf("the header has %q: no JWS extension is accepted", name)
+		}
+	}
+	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
+	if _, has := h.ExtraHeaders[jose.HeaderType]; has && typ == "" {
+		return nil, errors.New("typ is not a string")
+	}
+	typed, err := checkType(typ)
+	if err != nil {
+		return nil, err
+	}
+	a := &Assertion{jws: jws, alg: h.Algorithm, kid: h.KeyID, typed: typed}
 	if err := strictUnmarshal(jws.UnsafePayloadWithoutVerification(), &a.claims, "iss", "sub", "aud", "exp", "nbf", "iat", "jti"); err != nil {
 		return nil, fmt.Errorf("the claims are not a JSON object of the expected members: %v", err)
 	}
@@ -85,8 +128,9 @@ func (a *Assertion) KeyID() string { return a.kid }
 
 // Policy is what the authorization server requires of an assertion.
 type Policy struct {
-	// Audiences are the values aud may have (the issuer, the token
-	// endpoint): aud must be exactly one of them, alone.
+	// Audiences are the values aud may have (the issuer first, then the
+	// token endpoint): aud must be exactly one of them, alone. A typed
+	// assertion (TypedType) must have the first, the issuer.
 	Audiences []string
 	// MaxLifetime bounds exp: at most this far after now (plus Leeway).
 	// DefaultMaxLifetime when 0.
@@ -123,8 +167,12 @@ func (p Policy) Verify(a *Assertion, clientID string, keys *KeySet, now time.Tim
 		return Verified{}, errors.New("jti is required")
 	case len(*c.Jti) > MaxJTILength:
 		return Verified{}, fmt.Errorf("jti is longer than %d bytes", MaxJTILength)
+	case strings.IndexFunc(*c.Jti, unicode.IsControl) >= 0:
+		// PostgreSQL cannot store a NUL in text (its replay insert would fail
+		// where SQLite's succeeds); no control character belongs in an ID.
+		return Verified{}, errors.New("jti has control characters")
 	}
-	if err := p.checkAudience(c.Aud); err != nil {
+	if err := p.checkAudience(c.Aud, a.typed); err != nil {
 		return Verified{}, err
 	}
 	if c.Exp == nil {
@@ -181,12 +229,20 @@ func (a *Assertion) verifySignature(keys *KeySet) error {
 
 // checkAudience: aud is one string (or an array of one) equal to one of
 // p.Audiences. An array naming other audiences too is refused, so an
-// assertion made for another server cannot be replayed here.
-func (p Policy) checkAudience(raw *json.RawMessage) error {
+// assertion made for another server cannot be replayed here. A typed
+// assertion (TypedType) follows draft-ietf-oauth-rfc7523bis: aud is the
+// issuer, p.Audiences[0], as one JSON string.
+func (p Policy) checkAudience(raw *json.RawMessage, typed bool) error {
 	if raw == nil {
 		return errors.New("aud is required")
 	}
 	var aud string
+	if typed {
+		if err := json.Unmarshal(*raw, &aud); err != nil || len(p.Audiences) == 0 || aud != p.Audiences[0] {
+			return errors.New("a client-authentication+jwt assertion's aud must be the issuer, as one string")
+		}
+		return nil
+	}
 	if err := json.Unmarshal(*raw, &aud); err != nil {
 		var list []string
 		if err := json.Unmarshal(*raw, &list); err != nil || len(list) != 1 {

@@ -48,6 +48,13 @@ type ClientKeys struct {
 // Empty reports whether k holds no keys.
 func (k ClientKeys) Empty() bool { return k.JWKS == "" && k.JWKSURI == "" }
 
+// AssertionPruneMargin is how long past its expiry the housekeeping keeps
+// a used jti: an instance whose clock runs behind the pruner's (or the
+// database's) still accepts an expired assertion for that long, and must
+// find its jti on record to refuse a replay. Clocks of the instances and the
+// database are assumed to agree within it.
+const AssertionPruneMargin = 5 * time.Minute
+
 // AssertionStore remembers the client assertions (RFC 7523 §3) already used,
 // so that one is accepted once across every instance on the database.
 type AssertionStore interface {
@@ -56,7 +63,7 @@ type AssertionStore interface {
 	// returns false, recording nothing, when (clientID, jti) is on record
 	// with an expiry after now: a replay. A record expired at now does not
 	// count (the jti may be used again, by an assertion no server accepts
-	// past its expiry anyway); the store deletes expired records in its
-	// housekeeping.
+	// past its expiry anyway); the store deletes records expired for
+	// AssertionPruneMargin in its housekeeping.
 	UseAssertion(ctx context.Context, clientID, jti string, expiresAt, now time.Time) (fresh bool, err error)
 }

@@ -48,3 +48,8 @@ func ApplyOnly(ctx context.Context, pool *pgxpool.Pool, version int) error {
 	}
 	return nil
 }
+
+// Prune runs the follower's housekeeping once.
+func (s *Store) Prune(ctx context.Context) error {
+	return s.prunePool(ctx)
+}

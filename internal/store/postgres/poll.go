@@ -250,6 +250,8 @@ func (s *Store) prunePool(ctx context.Context) error {
 	if _, err := s.pool.Exec(ctx, `DELETE FROM blnk_auth_revoked_tokens WHERE expires_at < now()`); err != nil {
 		return err
 	}
-	_, err := s.pool.Exec(ctx, `DELETE FROM blnk_auth_client_assertions WHERE expires_at < now()`)
+	// A margin past expiry: an instance whose clock runs behind the
+	// database's still accepts the assertion and must find its jti.
+	_, err := s.pool.Exec(ctx, `DELETE FROM blnk_auth_client_assertions WHERE expires_at < now() - make_interval(secs => $1)`, store.AssertionPruneMargin.Seconds())
 	return err
 }

@@ -143,6 +143,8 @@ func (s *Store) prune(ctx context.Context, cutoff time.Time) error {
 	if _, err := s.w.ExecContext(ctx, `DELETE FROM blnk_auth_revoked_tokens WHERE expires_at < ?`, time.Now().UnixMicro()); err != nil {
 		return err
 	}
-	_, err := s.w.ExecContext(ctx, `DELETE FROM blnk_auth_client_assertions WHERE expires_at < ?`, time.Now().UnixMicro())
+	// A margin past expiry: an instance whose clock runs behind this one's
+	// still accepts the assertion and must find its jti.
+	_, err := s.w.ExecContext(ctx, `DELETE FROM blnk_auth_client_assertions WHERE expires_at < ?`, time.Now().Add(-store.AssertionPruneMargin).UnixMicro())
 	return err
 }
