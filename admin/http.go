@@ -377,12 +377,20 @@ func (h *Handler) fail(w http.ResponseWriter, err error) {
 		ae = errRevokedEdit
 	case errors.Is(err, ErrForbidden):
 		ae = authn.NewError(http.StatusForbidden, "forbidden", strings.TrimPrefix(err.Error(), ErrForbidden.Error()+": "))
+	case store.Unavailable(err):
+		// An outage, not a fault of the request: say when to retry.
+		h.logger.Warn("admin API request failed: the database is unavailable", zap.Error(err))
+		ae = errUnavailable
 	default:
 		h.logger.Error("admin API request failed", zap.Error(err))
 		ae = authn.NewError(http.StatusInternalServerError, "server_error", "internal error")
 	}
+	ae.SetRetryAfter(w.Header())
 	authn.WriteJSON(w, ae.Status, ae.Code, ae.Description)
 }
+
+// errUnavailable answers a request the database could not serve.
+var errUnavailable = authn.NewError(http.StatusServiceUnavailable, "temporarily_unavailable", "the database is unavailable; retry shortly")
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {
 	b, err := json.Marshal(v)

@@ -504,6 +504,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 // applyChangeFeed sets how db is followed (and, polling PostgreSQL, queried)
 // from the change_feed setting.
 func (a *App) applyChangeFeed(db *backend.Database) error {
+	db.MaxStale = time.Duration(a.MaxStale)
 	f := a.ChangeFeed
 	switch {
 	case f == nil:

@@ -231,13 +231,15 @@ func testDatabaseOutage(t *testing.T, mode, feed string, bouncer bool) {
 		refusedStale, refusedRevoked int
 		slowest503                   time.Duration // an unknown client's refusal, while the database is down
 	)
-	// The trust ends no earlier: a listening feed cannot lose its connection
-	// before the stop begins. A polling one counts from the start of its last
-	// poll that worked, an interval or so before the stop (more on a busy
-	// machine).
-	staleEnd := stopAt.Add(maxStale)
+	// The trust ends no earlier than max_stale after the feed was last known
+	// current. A listening feed counts from the start of its last round trip
+	// that came back, which it makes at least every max_stale/2, so up to
+	// that long before the stop. A polling one counts from the start of its
+	// last poll that worked, an interval or so before the stop (more on a
+	// busy machine).
+	staleEnd := stopAt.Add(maxStale / 2)
 	if feed != "" {
-		staleEnd = staleEnd.Add(-500 * time.Millisecond)
+		staleEnd = stopAt.Add(maxStale - 500*time.Millisecond)
 	}
 	for _, r := range results {
 		known := r.kind != "unknown"

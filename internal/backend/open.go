@@ -32,6 +32,10 @@ type Database struct {
 	// ListenOnly: PostgreSQL must support LISTEN/NOTIFY through this
 	// connection, or Open fails (see postgres.Options.ListenOnly).
 	ListenOnly bool
+	// MaxStale is max_stale: on PostgreSQL the change feed reports a lost
+	// connection by then after it was last known current (see
+	// postgres.Options.MaxStale). Default 1s.
+	MaxStale time.Duration
 }
 
 // Embedded reports whether the store is the embedded SQLite file.
@@ -82,7 +86,7 @@ func (d Database) Open(ctx context.Context) (store.Store, error) {
 		}
 		return st, nil
 	}
-	st, err := postgres.OpenWith(ctx, d.Postgres, postgres.Options{PollInterval: d.PollInterval, ListenOnly: d.ListenOnly})
+	st, err := postgres.OpenWith(ctx, d.Postgres, postgres.Options{PollInterval: d.PollInterval, ListenOnly: d.ListenOnly, MaxStale: d.MaxStale})
 	if err != nil {
 		return nil, err
 	}

@@ -51,10 +51,5 @@ func ApplyOnly(ctx context.Context, pool *pgxpool.Pool, version int) error {
 
 // Prune runs the follower's housekeeping once.
 func (s *Store) Prune(ctx context.Context) error {
-	c, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Release()
-	return prune(ctx, c.Conn())
+	return s.prunePool(ctx)
 }

@@ -30,6 +30,9 @@ type Store struct {
 	// pollInterval > 0: Follow polls the change log instead of listening
 	// (see Options.PollInterval).
 	pollInterval time.Duration
+	// maxStale is Options.MaxStale: how soon after it was last known
+	// current the follower must have reported a loss.
+	maxStale time.Duration
 	// fallback says why Follow polls although it was not told to ("" if
 	// it was told, or listens).
 	fallback string
@@ -56,7 +59,19 @@ type Options struct {
 	// ListenOnly: when the probe finds that LISTEN/NOTIFY does not work,
 	// Open fails instead of falling back to polling. Default false.
 	ListenOnly bool
+	// MaxStale is how long the watchers trust what they hold after the
+	// follower was last known to be caught up (the gateway's max_stale;
+	// clientcache.Config.MaxUnsynced): the follower reports a loss by then
+	// at the latest, however the connection dies. A connection cut without
+	// a reset only shows as a round trip that does not come back, so the
+	// LISTEN follower makes one at least every MaxStale/2 (bounded by as
+	// long again), and a poll that works is given until MaxStale after the
+	// last one that worked. Default 1s.
+	MaxStale time.Duration
 }
+
+// DefaultMaxStale is Options.MaxStale's default, the gateway's max_stale.
+const DefaultMaxStale = time.Second
 
 // Open connects, checks the connection and migrates the schema, following
 // changes with LISTEN/NOTIFY.
@@ -73,6 +88,9 @@ func OpenWith(ctx context.Context, dsn string, o Options) (*Store, error) {
 	}
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "blnk_auth"
+	}
+	if o.MaxStale <= 0 {
+		o.MaxStale = DefaultMaxStale
 	}
 	var fallback string
 	if o.PollInterval <= 0 {
@@ -106,7 +124,7 @@ func OpenWith(ctx context.Context, dsn string, o Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("migrating the database schema: %w", err)
 	}
-	return &Store{pool: pool, ListenerName: "blnk_auth_listener", pollInterval: o.PollInterval, fallback: fallback}, nil
+	return &Store{pool: pool, ListenerName: "blnk_auth_listener", pollInterval: o.PollInterval, maxStale: o.MaxStale, fallback: fallback}, nil
 }
 
 // FollowFallback says why Follow polls the change log although it was not
