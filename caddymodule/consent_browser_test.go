@@ -51,7 +51,7 @@ func TestConsentPageBrowser(t *testing.T) {
 	p.wait(visible("#signin-form"), "the sign-in form")
 	p.fill("#signin-key", testMasterKey)
 	p.click("#signin-submit")
-	p.waitNavigating(`!!document.getElementById("consent-approve")`, "the consent page after sign-in")
+	p.wait(`!!document.getElementById("consent-approve")`, "the consent page after sign-in")
 	if name := p.text("#consent-client"); name != "Claude Desktop" {
 		t.Errorf("consent page names %q", name)
 	}
@@ -59,7 +59,7 @@ func TestConsentPageBrowser(t *testing.T) {
 		t.Errorf("consent page scopes %q, want only what was asked", s)
 	}
 	p.click("#consent-approve")
-	p.waitNavigating(`!!document.getElementById("done")`, "the client's redirect URI")
+	p.wait(`!!document.getElementById("done")`, "the client's redirect URI")
 	mu.Lock()
 	q := got
 	mu.Unlock()
@@ -99,24 +99,5 @@ func TestConsentPageBrowser(t *testing.T) {
 	p.wait(`document.querySelectorAll("#details-grants li[data-person]").length === 0`, "the grant gone")
 	if _, err := cfg.TokenSource(context.Background(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
 		t.Fatalf("refresh after revoking in the dashboard: %v", err)
-	}
-}
-
-// waitNavigating is wait for a condition reached through navigations, which
-// interrupt a poll in progress.
-func (p *page) waitNavigating(cond, what string) {
-	p.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(p.ctx, 3*time.Second)
-		_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingTimeout(2*time.Second)))
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("waiting for %s (%s): %v", what, cond, err)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -208,13 +208,26 @@ func (p *page) fill(sel, text string) {
 	p.run("type into "+sel, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.SendKeys(chromedp.CSS(sel), text))
 }
 
-// wait polls a JavaScript condition.
+// wait polls a JavaScript condition for up to 15 seconds, in polls of up to
+// three seconds each started again when one fails: a navigation (the page
+// just opened still loading, a form submitted, a redirect) destroys the
+// execution context a poll runs in, and chromedp then fails the poll at
+// once ("Cannot find context with specified id") instead of carrying it to
+// the next page. A person would simply look again.
 func (p *page) wait(cond, what string) {
 	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, 15*time.Second)
-	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
-		p.t.Fatalf("waiting for %s (%s): %v", what, cond, err)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(p.ctx, 3*time.Second)
+		_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingTimeout(2*time.Second)))
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("waiting for %s (%s): %v", what, cond, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

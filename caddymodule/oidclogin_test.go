@@ -727,28 +727,26 @@ login oidc {
 }`})
 	p := openPage(t, dash+"?next="+url.QueryEscape("/admin/?after=sso"), 1280, 900)
 	p.open()
-	// waitAcross: a poll right after the first navigation sometimes lands
-	// on the execution context it replaced ("Cannot find context").
-	p.waitAcross(visible("#signin-sso-button"), "the single sign-on button")
+	p.wait(visible("#signin-sso-button"), "the single sign-on button")
 	if got := p.text("#signin-sso-button"); got != "Sign in with Example SSO" {
 		t.Fatalf("button = %q", got)
 	}
 	p.click("#signin-sso-button")
-	p.waitAcross(`location.href.startsWith(`+fmt.Sprintf("%q", prov.issuer)+`) && !!document.querySelector("#username")`, "the provider's login page")
+	p.wait(`location.href.startsWith(`+fmt.Sprintf("%q", prov.issuer)+`) && !!document.querySelector("#username")`, "the provider's login page")
 	p.fill("#username", "alice@example.com")
 	p.fill("#password", oidcPassword)
 	p.click(`button[type="submit"]`)
-	p.waitAcross(`location.href === `+fmt.Sprintf("%q", strings.TrimSuffix(dash, "/admin/")+"/admin/?after=sso"), "the dashboard at next")
+	p.wait(`location.href === `+fmt.Sprintf("%q", strings.TrimSuffix(dash, "/admin/")+"/admin/?after=sso"), "the dashboard at next")
 	p.wait(visible("#keys-view"), "the API Keys table")
 	if got := p.text("#whoami"); got != "Signed in as alice@example.com" {
 		t.Fatalf("whoami = %q", got)
 	}
 	// Signed in already: a page opened with a safe next goes there at once.
 	p.run("opening with next", chromedp.Navigate(dash+"?next="+url.QueryEscape("/admin/?again=1")))
-	p.waitAcross(`location.search === "?again=1"`, "the page at next")
+	p.wait(`location.search === "?again=1"`, "the page at next")
 	// An unsafe next is not followed.
 	p.run("opening with an unsafe next", chromedp.Navigate(dash+"?next="+url.QueryEscape("//evil.example.com/")))
-	p.waitAcross(visible("#keys-view"), "the API Keys table, not another site")
+	p.wait(visible("#keys-view"), "the API Keys table, not another site")
 	if href := eval[string](p, "location.href"); !strings.HasPrefix(href, dash) {
 		t.Fatalf("the page went to %s", href)
 	}
@@ -758,33 +756,14 @@ login oidc {
 	p.wait(visible("#signin-form"), "the sign-in form after signing out") // the session is gone
 	p.run("opening with next", chromedp.Navigate(dash+"?next="+url.QueryEscape("/admin/?after=key")))
 	p.signInNoWait("master_key", testMasterKey)
-	p.waitAcross(`location.search === "?after=key"`, "the page at next after a key sign-in")
+	p.wait(`location.search === "?after=key"`, "the page at next after a key sign-in")
 }
 
 // signInNoWait fills and submits the key sign-in form.
 func (p *page) signInNoWait(mode, key string) {
 	p.t.Helper()
-	p.waitAcross(visible("#signin-form"), "the sign-in form")
+	p.wait(visible("#signin-form"), "the sign-in form")
 	p.click(`input[name="signin-mode"][value="` + mode + `"]`)
 	p.fill("#signin-key", key)
 	p.click("#signin-submit")
-}
-
-// waitAcross polls a JavaScript condition while the tab navigates (a poll
-// whose page goes away fails, and is tried again on the next page).
-func (p *page) waitAcross(cond, what string) {
-	p.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(p.ctx, time.Second)
-		_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingTimeout(time.Second)))
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("waiting for %s (%s): %v", what, cond, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

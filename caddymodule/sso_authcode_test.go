@@ -388,13 +388,13 @@ login oidc {
 	pg := openPage(t, dash, 1000, 800)
 	pg.run("opening the host's page", chromedp.Navigate(appURL+"/connect"))
 	pg.click("#connect")
-	pg.waitAcross(visible("#signin-sso-button"), "the sign-in page's single sign-on button")
+	pg.wait(visible("#signin-sso-button"), "the sign-in page's single sign-on button")
 	pg.click("#signin-sso-button")
-	pg.waitAcross(`location.href.startsWith(`+fmt.Sprintf("%q", p.issuer)+`) && !!document.querySelector("#username")`, "the provider's login page")
+	pg.wait(`location.href.startsWith(`+fmt.Sprintf("%q", p.issuer)+`) && !!document.querySelector("#username")`, "the provider's login page")
 	pg.fill("#username", "alice@example.com")
 	pg.fill("#password", oidcPassword)
 	pg.click(`button[type="submit"]`)
-	pg.waitAcross(`!!document.getElementById("consent-approve")`, "the consent page after signing in at the provider")
+	pg.wait(`!!document.getElementById("consent-approve")`, "the consent page after signing in at the provider")
 	if who := pg.text("#consent-person"); who != "alice@example.com" {
 		t.Errorf("the consent page names %q", who)
 	}
@@ -402,7 +402,7 @@ login oidc {
 		t.Errorf("consent page scopes %q, want mcp:read (asked and held; ledgers:write is not alice's to grant)", s)
 	}
 	pg.click("#consent-approve")
-	pg.waitAcross(`!!document.getElementById("done")`, "the client's redirect URI")
+	pg.wait(`!!document.getElementById("done")`, "the client's redirect URI")
 	mu.Lock()
 	q := got
 	mu.Unlock()
@@ -420,7 +420,7 @@ login oidc {
 
 	// The dashboard, where alice is signed in, lists her grant by her email.
 	pg.open()
-	pg.waitAcross(visible("#keys-view"), "the API Keys table")
+	pg.wait(visible("#keys-view"), "the API Keys table")
 	nameBtn := fmt.Sprintf(`#keys-body button[data-client-id=%q]`, c.Client.ID)
 	pg.clickUntil(nameBtn, `document.getElementById("details-dialog").open`, "the details panel")
 	pg.wait(`document.querySelectorAll("#details-grants li[data-person]").length === 1`, "one grant listed")
