@@ -39,7 +39,13 @@ import (
 // commas (default 2); BLNK_FANOUT_REVOCATIONS per count (default 10, half of
 // them clients, half tokens); BLNK_FANOUT_LOAD, load goroutines (default 8);
 // BLNK_FANOUT_WRK=1 adds one wrk per instance (-t1 -c4) sending a background
-// client's token, whose requests must all pass.
+// client's token, whose requests must all pass; BLNK_FANOUT_WRK_NICE runs
+// those wrk processes at that nice level (default 0), so that the load
+// generator, which in service runs on other machines, can be made to yield
+// the cores to the gateways and the database. BLNK_FANOUT_GOMAXPROCS sets
+// GOMAXPROCS in every gateway process, as a container's CPU limit does (Go
+// derives GOMAXPROCS from it): eight instances sharing two cores would each
+// get a quarter of a core.
 func TestFanoutRevocation(t *testing.T) {
 	counts := envInts(t, "BLNK_FANOUT_N", []int{2})
 	revocations := envInts(t, "BLNK_FANOUT_REVOCATIONS", []int{10})[0]
@@ -100,6 +106,9 @@ func fanout(t *testing.T, n, revocations, workers int) {
 			apiURL:  fmt.Sprintf("http://127.0.0.1:%d", apiPort),
 			config:  writeConfig(t, issuer, authPort, apiPort),
 			dsn:     dsn,
+		}
+		if v := os.Getenv("BLNK_FANOUT_GOMAXPROCS"); v != "" {
+			in.env = append(in.env, "GOMAXPROCS="+v)
 		}
 		f, err := os.OpenFile(in.config, os.O_APPEND|os.O_WRONLY, 0)
 		if err != nil {
@@ -369,7 +378,15 @@ func startWrk(t *testing.T, url, tok string) *wrkRun {
 		t.Fatalf("BLNK_FANOUT_WRK=1 needs wrk (apt-get install wrk): %v", err)
 	}
 	w := &wrkRun{out: new(syncBuffer)}
-	w.cmd = exec.Command(path, "-t1", "-c4", "-d1h", "-H", "Authorization: Bearer "+tok, url)
+	args := []string{path, "-t1", "-c4", "-d1h", "-H", "Authorization: Bearer " + tok, url}
+	if n := os.Getenv("BLNK_FANOUT_WRK_NICE"); n != "" && n != "0" {
+		nice, err := exec.LookPath("nice")
+		if err != nil {
+			t.Fatalf("BLNK_FANOUT_WRK_NICE needs nice: %v", err)
+		}
+		args = append([]string{nice, "-n", n}, args...)
+	}
+	w.cmd = exec.Command(args[0], args[1:]...)
 	w.cmd.Stdout, w.cmd.Stderr = w.out, w.out
 	if err := w.cmd.Start(); err != nil {
 		t.Fatal(err)
