@@ -1,0 +1,134 @@
+package clientcache_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+	"weak"
+
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
+)
+
+// scaleLikeClient is a client as the scale database (internal/backend,
+// BenchmarkScaleCacheMemory) holds them and as a store returns one: a new
+// record per read, two scopes, a hint and a last use.
+func scaleLikeClient(id string, i int) *store.Client {
+	created := time.Now().UTC().Truncate(time.Microsecond)
+	used := created.Add(24 * time.Hour)
+	var hash credential.Hash
+	copy(hash[:], id)
+	return &store.Client{
+		ID:         id,
+		Name:       fmt.Sprintf("Scale client %07d", i),
+		Type:       store.TypeOAuth,
+		Scopes:     scope.MustParse("mcp:read ledgers:read"),
+		SecretHash: hash,
+		SecretHint: fmt.Sprintf("bcs_…%d", 1000+i%9000),
+		CreatedAt:  created,
+		LastUsedAt: &used,
+		// As the stores read it: an empty list, not nil.
+		RedirectURIs: []string{},
+	}
+}
+
+// liveHeap is the bytes of live objects after collecting garbage.
+func liveHeap() uint64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// maxBytesPerEntry bounds the live heap a cached client costs in
+// TestCacheEntryAllocBytes: the entry, its strings and ristretto's share.
+// Measured at 20,000 entries (BENCHMARKS.md, "A million clients"), with
+// slack for the maps' load factor at other Go versions.
+const maxBytesPerEntry = 300
+
+// TestCacheEntryAllocBytes guards the memory of a cached client (issue #14:
+// a million clients in 300 MB): it fills 20,000 entries as the scale
+// benchmark does, through a loader returning a new record per read, and
+// bounds the live heap per entry. Its name has Alloc in it so that CI's run
+// without the race detector (which distorts the heap) runs it.
+func TestCacheEntryAllocBytes(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes what the heap holds; CI runs this without it (-run Alloc)")
+	}
+	const n = 20_000
+	ids := make([]string, n)
+	index := make(map[string]int, n)
+	for i := range ids {
+		ids[i] = credential.NewClientID()
+		index[ids[i]] = i
+	}
+	load := func(_ context.Context, id string) (*store.Client, error) {
+		i, ok := index[id]
+		if !ok {
+			return nil, store.ErrNotFound
+		}
+		return scaleLikeClient(id, i), nil
+	}
+	before := liveHeap()
+	c, err := clientcache.New(load, clientcache.Config{MaxClients: n, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Synced(true)
+	ctx := context.Background()
+	for i, id := range ids {
+		if _, err := c.Load(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if i%1000 == 999 {
+			c.Wait() // ristretto drops writes its buffer has no room for
+		}
+	}
+	c.Wait()
+	after := liveHeap()
+	held := c.Len()
+	if held < n*99/100 {
+		t.Fatalf("the cache holds %d of %d clients", held, n)
+	}
+	per := float64(after-before) / float64(held)
+	t.Logf("%d entries: %.0f live bytes each", held, per)
+	if per > maxBytesPerEntry {
+		t.Errorf("a cached client costs %.0f bytes of live heap; at most %d", per, maxBytesPerEntry)
+	}
+	runtime.KeepAlive(c)
+}
+
+// TestCachedRecordDropsLoadedClient: the cache keeps a compact record of
+// what decisions read, not the store.Client the loader returned (its
+// creation time, hint, last use and struct are bytes a million cached
+// clients would pay for).
+func TestCachedRecordDropsLoadedClient(t *testing.T) {
+	id := credential.NewClientID()
+	var loaded weak.Pointer[store.Client]
+	load := func(_ context.Context, got string) (*store.Client, error) {
+		if got != id {
+			return nil, store.ErrNotFound
+		}
+		cl := scaleLikeClient(id, 1)
+		loaded = weak.Make(cl)
+		return cl, nil
+	}
+	c := newCache(t, load, clientcache.Config{})
+	e, err := c.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Wait()
+	runtime.GC()
+	runtime.GC()
+	if loaded.Value() != nil {
+		t.Error("the cache keeps the store.Client its loader returned")
+	}
+	runtime.KeepAlive(e)
+}
