@@ -261,7 +261,13 @@ type Cache struct {
 func New(load Loader, cfg Config) (*Cache, error) {
 	cfg.setDefaults()
 	items, err := ristretto.NewCache(&ristretto.Config[string, *Entry]{
-		NumCounters: cfg.MaxClients * 10,
+		// Ristretto's doc asks for 10 counters per item, for its admission
+		// policy's accuracy; that policy only decides when the cache is full
+		// and the clients in use do not fit, and 10 counters cost 48 bytes a
+		// cached client at a million (the count-min sketch and the bloom
+		// filter), 2 cost 8. BenchmarkHitRatioZipf (10,000 entries, 100,000
+		// clients): a hit ratio of 0.855 with 10, 0.831 with 2, 0.820 with 1.
+		NumCounters: cfg.MaxClients * 2,
 		MaxCost:     cfg.MaxClients,
 		BufferItems: 64,
 		// Entries cost 1 each: MaxClients is a count, not bytes.
