@@ -67,11 +67,12 @@ type Loader func(ctx context.Context, id string) (*store.Client, error)
 // with its methods; Record rebuilds a store.Client where one is needed off
 // the request path.
 type Entry struct {
-	// id and name are the client's ID and name, kept only boxed: the
-	// request path sets them as placeholders, in interface-typed maps, where
-	// boxing a string would allocate per request; ID and Name read them
-	// back with a type assertion, which does not.
-	id, name any
+	// id and name are the client's ID and name. The request path sets them
+	// as placeholders, in interface-typed maps, where boxing a string would
+	// allocate per request: BoxedID and BoxedName box them in place
+	// (boxString), allocating nothing, here or at the fill. Never written
+	// after the fill.
+	id, name string
 	// p holds what clients share (type, auth method, scopes, rate limit),
 	// one copy per distinct combination, and points to the rare fields of a
 	// client that has any. nil: the store does not know the client.
@@ -94,7 +95,7 @@ type profile struct {
 	typ         store.Type
 	method      store.AuthMethod
 	scopes      scope.Set
-	boxedScopes any // scopes.String(), boxed once (see Entry.id)
+	boxedScopes any // scopes.String(), boxed once
 	rateLimit   *store.RateLimit
 	rare        *rare
 }
@@ -119,18 +120,18 @@ func EntryOf(c *store.Client) *Entry {
 }
 
 // ID is the client's ID.
-func (e *Entry) ID() string { s, _ := e.id.(string); return s }
+func (e *Entry) ID() string { return e.id }
 
 // Name is the client's name.
-func (e *Entry) Name() string { s, _ := e.name.(string); return s }
+func (e *Entry) Name() string { return e.name }
 
 // BoxedID, BoxedName and BoxedScopes are ID(), Name() and
-// Scopes().String() as interface values made once per fill, for the
-// placeholders: setting them allocates nothing.
-func (e *Entry) BoxedID() any { return e.id }
+// Scopes().String() as interface values (strings), for the placeholders:
+// making and setting them allocates nothing.
+func (e *Entry) BoxedID() any { return boxString(&e.id) }
 
 // BoxedName: see BoxedID.
-func (e *Entry) BoxedName() any { return e.name }
+func (e *Entry) BoxedName() any { return boxString(&e.name) }
 
 // BoxedScopes: see BoxedID.
 func (e *Entry) BoxedScopes() any { return e.p.boxedScopes }
@@ -207,8 +208,8 @@ func (e *Entry) RedirectURIs() []string {
 // Pointers in it are shared with the entry: do not modify what they point to.
 func (e *Entry) Record() *store.Client {
 	c := &store.Client{
-		ID:         e.ID(),
-		Name:       e.Name(),
+		ID:         e.id,
+		Name:       e.name,
 		Type:       e.p.typ,
 		Scopes:     e.p.scopes,
 		SecretHash: e.hash,

@@ -132,3 +132,27 @@ func TestCachedRecordDropsLoadedClient(t *testing.T) {
 	}
 	runtime.KeepAlive(e)
 }
+
+// TestBoxedPlaceholdersAllocNothing: an entry's ID and name, boxed for the
+// placeholders, are the strings they box (equal as interfaces, readable by
+// a type assertion and by fmt), and boxing them allocates nothing.
+func TestBoxedPlaceholdersAllocNothing(t *testing.T) {
+	id := credential.NewClientID()
+	e := clientcache.EntryOf(scaleLikeClient(id, 7))
+	if e.BoxedID() != any(id) || e.BoxedName() != any("Scale client 0000007") || e.BoxedScopes() != any("ledgers:read mcp:read") {
+		t.Errorf("boxed %v, %v, %v", e.BoxedID(), e.BoxedName(), e.BoxedScopes())
+	}
+	if s, ok := e.BoxedID().(string); !ok || s != id || fmt.Sprint(e.BoxedName()) != e.Name() {
+		t.Errorf("the boxed ID reads back as %q (%v), the name prints as %q", s, ok, fmt.Sprint(e.BoxedName()))
+	}
+	sink := make(map[string]any, 3)
+	if n := testing.AllocsPerRun(100, func() {
+		sink["id"], sink["name"], sink["scopes"] = e.BoxedID(), e.BoxedName(), e.BoxedScopes()
+	}); n != 0 {
+		t.Errorf("%v allocations to box an entry's placeholders", n)
+	}
+	runtime.GC()
+	if sink["id"].(string) != id {
+		t.Error("the boxed ID changed after a collection")
+	}
+}
