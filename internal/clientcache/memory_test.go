@@ -156,3 +156,62 @@ func TestBoxedPlaceholdersAllocNothing(t *testing.T) {
 		t.Error("the boxed ID changed after a collection")
 	}
 }
+
+// TestEntryKeepsWhatDecisionsRead: a client with every field set comes back
+// from the cache as the store read it, less its creation time, hint and
+// last use; its rare fields (revocation, previous secret, keys, redirect
+// URIs) do not leak into the profile another client shares.
+func TestEntryKeepsWhatDecisionsRead(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	expires, revoked, grace := now.Add(time.Hour), now.Add(-time.Minute), now.Add(time.Minute)
+	previous := credential.HashOf("previous")
+	full := scaleLikeClient(credential.NewClientID(), 1)
+	full.ExpiresAt, full.RevokedAt = &expires, &revoked
+	full.PreviousSecretHash, full.PreviousSecretExpiresAt = &previous, &grace
+	full.RateLimit = &store.RateLimit{Requests: 10, Per: time.Second, Burst: 5}
+	full.AuthMethod, full.Keys = store.AuthSecretPost, store.ClientKeys{JWKSURI: "https://keys.example.com/"}
+	full.RedirectURIs = []string{"https://app.example.com/cb"}
+	plain := scaleLikeClient(credential.NewClientID(), 2)
+	plain.RateLimit, plain.AuthMethod = &store.RateLimit{Requests: 10, Per: time.Second, Burst: 5}, store.AuthSecretPost
+	records := map[string]*store.Client{full.ID: full, plain.ID: plain}
+	load := func(_ context.Context, id string) (*store.Client, error) {
+		c, ok := records[id]
+		if !ok {
+			return nil, store.ErrNotFound
+		}
+		cp := *c
+		return &cp, nil
+	}
+	c := newCache(t, load, clientcache.Config{})
+	ctx := context.Background()
+	ef, err := c.Get(ctx, full.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := c.Get(ctx, plain.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := *full
+	want.CreatedAt, want.SecretHint, want.LastUsedAt = time.Time{}, "", nil
+	got := ef.Record()
+	if got.RateLimit != nil && *got.RateLimit == *want.RateLimit {
+		want.RateLimit = got.RateLimit // the shared copy
+	}
+	if fmt.Sprintf("%+v", *got) != fmt.Sprintf("%+v", want) {
+		t.Errorf("record\n%+v\nwant\n%+v", *got, want)
+	}
+	if ef.Active(now) || !ef.Revoked() || *ef.ExpiresAt() != expires || *ef.RateLimit() != *full.RateLimit ||
+		ef.Keys() != full.Keys || len(ef.RedirectURIs()) != 1 || !ef.HasPreviousSecret() {
+		t.Errorf("accessors of %+v", got)
+	}
+	if ok, until := ef.SecretValidity("previous", now); !ok || until == nil || !until.Equal(grace) {
+		t.Errorf("the previous secret within its grace period: %v until %v", ok, until)
+	}
+	if !ep.Active(now) || ep.Revoked() || ep.ExpiresAt() != nil || ep.HasPreviousSecret() || !ep.Keys().Empty() || ep.RedirectURIs() != nil {
+		t.Errorf("the plain client took rare fields: %+v", ep.Record())
+	}
+	if ep.SecretMatches("previous", now) || *ep.RateLimit() != *plain.RateLimit || ep.AuthMethod() != store.AuthSecretPost {
+		t.Errorf("plain client %+v", ep.Record())
+	}
+}
