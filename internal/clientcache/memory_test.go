@@ -216,3 +216,27 @@ func TestEntryKeepsWhatDecisionsRead(t *testing.T) {
 		t.Errorf("plain client %+v", ep.Record())
 	}
 }
+
+// TestEntryOfAllocs: an entry made outside the cache (authn's principal of
+// a metadata-document client, on the request path for each of its tokens;
+// authserver's public client) costs the entry, its profile and the boxed
+// scopes, and no profile table: there is nothing to share it with. Before
+// the compact record that principal cost a record, an entry and three
+// boxes; a table per call would make it cost more than it did.
+func TestEntryOfAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes allocation counts; CI runs this without it (-run Alloc)")
+	}
+	held := scope.MustParse("mcp:read")
+	id := "https://app.example.com/client.json"
+	var e *clientcache.Entry
+	n := testing.AllocsPerRun(100, func() {
+		e = clientcache.EntryOf(&store.Client{ID: id, Name: id, Type: store.TypeOAuth, Scopes: held})
+	})
+	if n > 3 {
+		t.Errorf("EntryOf allocates %v times; at most 3 (the entry, its profile, the boxed scopes)", n)
+	}
+	if e.ID() != id || e.BoxedScopes() != any("mcp:read") || e.Type() != store.TypeOAuth {
+		t.Errorf("entry %+v", e.Record())
+	}
+}
