@@ -115,7 +115,10 @@ type rare struct {
 // such as a client known only by its metadata document, and tests). It
 // shares nothing with cached entries.
 func EntryOf(c *store.Client) *Entry {
-	var sh sharedProfiles
+	// No table: one per call would be allocations on the request path (a
+	// metadata-document client's principal is made per token) for nothing
+	// to share with.
+	var sh *sharedProfiles
 	return sh.entry(c)
 }
 
@@ -363,7 +366,7 @@ func (sh *sharedProfiles) entry(c *store.Client) *Entry {
 	return e
 }
 
-// get returns the shared profile of c.
+// get returns the shared profile of c; a nil sh shares nothing (EntryOf).
 func (sh *sharedProfiles) get(c *store.Client) *profile {
 	k := profileKey{typ: c.Type, method: c.AuthMethod, scopes: c.Scopes.String()}
 	// The constants, not the loader's copies of them.
@@ -384,21 +387,31 @@ func (sh *sharedProfiles) get(c *store.Client) *profile {
 	if c.RateLimit != nil {
 		k.limited, k.rateLimit = true, *c.RateLimit
 	}
+	if sh == nil {
+		return newProfile(k, c.Scopes)
+	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if p, ok := sh.profiles[k]; ok {
 		return p
 	}
-	p := &profile{typ: k.typ, method: k.method, scopes: c.Scopes, boxedScopes: k.scopes}
-	if k.limited {
-		limit := k.rateLimit
-		p.rateLimit = &limit
-	}
+	p := newProfile(k, c.Scopes)
 	if len(sh.profiles) < maxSharedProfiles {
 		if sh.profiles == nil {
 			sh.profiles = map[profileKey]*profile{}
 		}
 		sh.profiles[k] = p
+	}
+	return p
+}
+
+// newProfile makes the profile k describes; scopes is the set k.scopes is
+// the String of.
+func newProfile(k profileKey, scopes scope.Set) *profile {
+	p := &profile{typ: k.typ, method: k.method, scopes: scopes, boxedScopes: k.scopes}
+	if k.limited {
+		limit := k.rateLimit
+		p.rateLimit = &limit
 	}
 	return p
 }
