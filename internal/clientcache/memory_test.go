@@ -240,3 +240,50 @@ func TestEntryOfAllocs(t *testing.T) {
 		t.Errorf("entry %+v", e.Record())
 	}
 }
+
+// TestBoxedPlaceholdersKeepEntryAlive: a boxed ID or name points into its
+// entry, not at a copy, so holding the box (a request's placeholders) must
+// keep the entry alive after the cache forgot it, and read the same strings
+// after collections that reuse freed memory; once the boxes go, the entry
+// goes too.
+func TestBoxedPlaceholdersKeepEntryAlive(t *testing.T) {
+	id := credential.NewClientID()
+	load := func(_ context.Context, got string) (*store.Client, error) {
+		if got != id {
+			return nil, store.ErrNotFound
+		}
+		return scaleLikeClient(id, 3), nil
+	}
+	c := newCache(t, load, clientcache.Config{})
+	boxes, entry := func() ([]any, weak.Pointer[clientcache.Entry]) {
+		e, err := c.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []any{e.BoxedID(), e.BoxedName()}, weak.Make(e)
+	}()
+	c.Wait()
+	c.Invalidate(id) // the cache no longer holds the entry
+	c.Wait()
+	var garbage [][]byte
+	for range 3 {
+		for range 1000 {
+			garbage = append(garbage, make([]byte, 256)) // reuse what was freed
+		}
+		garbage = garbage[:0]
+		runtime.GC()
+	}
+	if entry.Value() == nil {
+		t.Fatal("the entry was collected while its boxed ID and name were held")
+	}
+	if s, ok := boxes[0].(string); !ok || s != id || boxes[1] != any("Scale client 0000003") {
+		t.Fatalf("boxed ID %q (%v) and name %v after collections", s, ok, boxes[1])
+	}
+	runtime.KeepAlive(boxes)
+	boxes = nil
+	runtime.GC()
+	runtime.GC()
+	if entry.Value() != nil {
+		t.Error("the entry outlived its boxes and the cache")
+	}
+}
