@@ -93,7 +93,7 @@ func (h *AdminAPI) Provision(ctx caddy.Context) error {
 			if d != nil {
 				return admin.Caller{}, d
 			}
-			return admin.Caller{ClientID: who.Client.Client.ID, Scopes: who.Scopes}, nil
+			return admin.Caller{ClientID: who.Client.ID(), Scopes: who.Scopes}, nil
 		},
 		ClientIP:  clientIP,
 		RequestID: requestUUID,

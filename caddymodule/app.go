@@ -133,8 +133,8 @@ type App struct {
 	JWKSMaxAge caddy.Duration `json:"jwks_max_age,omitempty"`
 
 	// ClientCacheSize is how many client records (including remembered unknown
-	// IDs) are kept in memory, each about 550 to 650 bytes of heap (about 55 MB
-	// at the default, 625 MB at 1000000; BENCHMARKS.md). Default 100000.
+	// IDs) are kept in memory, each about 300 to 360 bytes of heap (about 28 MB
+	// at the default, 340 MB at 1000000; BENCHMARKS.md). Default 100000.
 	ClientCacheSize int64 `json:"client_cache_size,omitempty"`
 
 	// ClientCacheTTL is a backstop: a cached client record is re-read after

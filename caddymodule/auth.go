@@ -292,8 +292,8 @@ func earlierPass(r *http.Request) *resourceserver.Pass {
 func admitted(r *http.Request, p *resourceserver.Pass) {
 	caddyhttp.SetVar(r.Context(), passVar, p)
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	repl.Set("http.auth.user.id", p.Client.BoxedID)
-	repl.Set("http.auth.user.name", p.Client.BoxedName)
+	repl.Set("http.auth.user.id", p.Client.BoxedID())
+	repl.Set("http.auth.user.name", p.Client.BoxedName())
 	repl.Set("http.auth.user.scopes", p.ScopesBoxed)
 }
 

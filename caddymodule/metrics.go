@@ -128,7 +128,7 @@ func watchBackend(reg *prometheus.Registry, b *backend.Backend) {
 		pick       func() float64
 	}{
 		{"revoked_tokens", "Revoked access tokens held in the denylist until they expire.", func() float64 { return float64(b.Revoked.Len()) }},
-		{"client_cache_entries", "Entries in the client cache (clients and remembered unknown client IDs).", func() float64 { return float64(b.Clients.Len()) }},
+		{"client_cache_entries", "Entries in the client cache (clients and remembered unknown client IDs, those past their TTL included until re-read or evicted).", func() float64 { return float64(b.Clients.Len()) }},
 		{"requests_in_flight", "Requests let through and not yet finished, each ended if its authority ends.", func() float64 { return float64(b.Flights.Len()) }},
 		{"change_feed_synced", "1 while the change feed is connected and the denylist loaded, else 0.", func() float64 {
 			if b.FeedSynced() {

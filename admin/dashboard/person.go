@@ -98,5 +98,5 @@ func (g GrantHolders) Allowed(ctx context.Context, personID, name string) (bool,
 	if err != nil {
 		return false, err
 	}
-	return e.Client.Active(g.Now()), nil
+	return e.Active(g.Now()), nil
 }

@@ -362,8 +362,9 @@ func (h *Handler) session(r *http.Request) (*store.Session, admin.Caller, *sessi
 	return ses, who, nil
 }
 
-// client is the client as the cache has it now; nil when it is unknown or
-// not active. An unreachable store is ErrUnavailable.
+// client is the client as the cache has it now (its Record: the dashboard
+// is off the request path); nil when it is unknown or not active. An
+// unreachable store is ErrUnavailable.
 func (h *Handler) client(ctx context.Context, id string, now time.Time) (*store.Client, *authn.Error) {
 	e, err := h.cfg.Clients.Get(ctx, id)
 	switch {
@@ -372,10 +373,10 @@ func (h *Handler) client(ctx context.Context, id string, now time.Time) (*store.
 	case err != nil:
 		h.logger.Warn("looking up a client for the dashboard", zap.Error(err))
 		return nil, authn.ErrUnavailable
-	case !e.Client.Active(now):
+	case !e.Active(now):
 		return nil, nil
 	}
-	return e.Client, nil
+	return e.Record(), nil
 }
 
 // actorOf names who a session is, as the audit log does.

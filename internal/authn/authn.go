@@ -209,11 +209,11 @@ func (d *Decider) Decide(ctx context.Context, cred Credential, aud Audience, now
 			}
 			return Principal{}, e
 		}
-		if !entry.Client.SecretMatches(cred.Value, now) {
+		if !entry.SecretMatches(cred.Value, now) {
 			d.failed(cred.Addr, id, now)
 			return Principal{}, ErrInvalidAPIKey
 		}
-		return Principal{Client: entry, Scopes: entry.Client.Scopes, ScopesBoxed: entry.BoxedScopes}, nil
+		return Principal{Client: entry, Scopes: entry.Scopes(), ScopesBoxed: entry.BoxedScopes()}, nil
 	}
 	t, err := d.Verifier.VerifyBearer(cred.Value, now)
 	if errors.Is(err, token.ErrMalformed) {
@@ -237,8 +237,8 @@ func (d *Decider) Decide(ctx context.Context, cred Credential, aud Audience, now
 		return Principal{}, e
 	}
 	// A token carries the scopes of its issue; the client may have lost some since.
-	if !entry.Client.Scopes.CoversAll(t.Scopes) {
-		return Principal{Client: entry, Token: t, Scopes: t.Scopes.Filter(entry.Client.Scopes)}, nil
+	if !entry.Scopes().CoversAll(t.Scopes) {
+		return Principal{Client: entry, Token: t, Scopes: t.Scopes.Filter(entry.Scopes())}, nil
 	}
 	return Principal{Client: entry, Token: t, Scopes: t.Scopes, ScopesBoxed: t.BoxedScopes}, nil
 }
@@ -249,9 +249,8 @@ func (d *Decider) Decide(ctx context.Context, cred Credential, aud Audience, now
 // client_id URL never gets client_credentials.)
 func metadataPrincipal(t *token.Verified, bound scope.Set) Principal {
 	held := t.Scopes.Filter(bound)
-	c := &store.Client{ID: t.ClientID, Type: store.TypeOAuth, Scopes: held}
-	e := &clientcache.Entry{Client: c, BoxedID: t.ClientID, BoxedName: t.ClientID, BoxedScopes: held.String()}
-	return Principal{Client: e, Token: t, Scopes: held, ScopesBoxed: e.BoxedScopes}
+	e := clientcache.EntryOf(&store.Client{ID: t.ClientID, Name: t.ClientID, Type: store.TypeOAuth, Scopes: held})
+	return Principal{Client: e, Token: t, Scopes: held, ScopesBoxed: e.BoxedScopes()}
 }
 
 // Client looks up an active client of the wanted type: an unknown, inactive
@@ -270,7 +269,7 @@ func (d *Decider) judgeClient(e *clientcache.Entry, err error, want store.Type, 
 		// The change feed logs the outage once; per request this is detail.
 		d.debug("client store unavailable", err)
 		return nil, ErrUnavailable
-	case e.Client.Type != want || !e.Client.Active(now):
+	case e.Type() != want || !e.Active(now):
 		return nil, ErrInvalidToken
 	}
 	return e, nil

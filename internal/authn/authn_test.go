@@ -175,7 +175,7 @@ func TestDecide(t *testing.T) {
 	t.Run("Authenticate", func(t *testing.T) {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Header.Set("Authorization", "Bearer "+f.token(t, oauth, "mcp:write", audience))
-		if p, refuse := f.d.Authenticate(r, "", defaultOnly, time.Now()); refuse != nil || p.Client.Client.ID != oauth {
+		if p, refuse := f.d.Authenticate(r, "", defaultOnly, time.Now()); refuse != nil || p.Client.ID() != oauth {
 			t.Fatalf("%+v %v", p, refuse)
 		}
 		r.Header.Set(APIKeyHeader, key)
@@ -266,8 +266,8 @@ func TestDecideMetadataClient(t *testing.T) {
 	if e != nil {
 		t.Fatalf("a metadata client's token: %v", e)
 	}
-	if p.Client.Client.ID != id || p.Client.BoxedID != id || p.Token.Subject != "master" || p.Scopes.String() != "mcp:read" {
-		t.Errorf("principal %+v, scopes %q: want the URL as client, the person as sub, mcp:read only (within the bound)", p.Client.Client, p.Scopes)
+	if p.Client.ID() != id || p.Client.BoxedID() != id || p.Token.Subject != "master" || p.Scopes.String() != "mcp:read" {
+		t.Errorf("principal %+v, scopes %q: want the URL as client, the person as sub, mcp:read only (within the bound)", p.Client.Record(), p.Scopes)
 	}
 	if _, e := f.d.Decide(context.Background(), bearer, &Resources{Default: resource}, now); e != ErrInvalidToken {
 		t.Errorf("another audience: %v", e)

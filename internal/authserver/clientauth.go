@@ -251,15 +251,14 @@ func (s *Server) findClient(r *http.Request, req *clientRequest, addr string, no
 		}
 		return nil, errStoreUnavailable
 	}
-	c := e.Client
 	if req.assertion != nil {
-		if oerr := s.checkAssertion(r, req.assertion, c, now); oerr != nil {
+		if oerr := s.checkAssertion(r, req.assertion, e, now); oerr != nil {
 			return nil, oerr
 		}
 		return e, nil
 	}
-	match := c.SecretMatches(req.secret, now)
-	if !match || c.Type != store.TypeOAuth || !c.Active(now) {
+	match := e.SecretMatches(req.secret, now)
+	if !match || e.Type() != store.TypeOAuth || !e.Active(now) {
 		return nil, errBadClient
 	}
 	return e, nil

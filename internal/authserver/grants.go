@@ -46,7 +46,7 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, req *clien
 	if res, asked := f["resource"]; asked && !ValidResource(res[0]) {
 		return oauthErr(http.StatusBadRequest, "invalid_target", "the resource must be an absolute URI")
 	}
-	c := e.Client
+	c := e
 	var (
 		issued                     token.Issued
 		granted                    scope.Set
@@ -57,7 +57,7 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, req *clien
 	// transaction: the code is spent, and what it issues recorded, at once.
 	err := s.cfg.Backend.Store.RedeemCode(r.Context(), credential.HashOf(raw), now, func(code *store.AuthCode) (*store.RefreshToken, error) {
 		switch {
-		case code.ClientID != c.ID:
+		case code.ClientID != c.ID():
 			return nil, errBadGrant("the code was issued to another client")
 		case f.Get("redirect_uri") != code.RedirectURI:
 			return nil, errBadGrant("redirect_uri differs from the authorization request's")
@@ -77,7 +77,7 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, req *clien
 			return nil, oerr
 		}
 		// The client may have lost scopes since the person approved.
-		if granted = code.Scopes.Filter(c.Scopes); granted.IsEmpty() {
+		if granted = code.Scopes.Filter(c.Scopes()); granted.IsEmpty() {
 			return nil, oauthErr(http.StatusBadRequest, "invalid_scope", "the client no longer holds any of the granted scopes")
 		}
 		person, personName, family = code.PersonID, code.PersonName, code.Family
@@ -87,7 +87,7 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, req *clien
 		}
 		until := issued.ExpiresAt.Add(s.cfg.Leeway)
 		return &store.RefreshToken{
-			Hash: credential.HashOf(rt), Family: code.Family, ClientID: c.ID, PersonID: code.PersonID,
+			Hash: credential.HashOf(rt), Family: code.Family, ClientID: c.ID(), PersonID: code.PersonID,
 			Scopes: granted, Resource: resource, CreatedAt: now, ExpiresAt: now.Add(s.refreshTTL()),
 			AccessJTI: issued.JTI, AccessExpiresAt: &until,
 		}, nil
@@ -95,7 +95,7 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, req *clien
 	var oerr *authn.Error
 	switch {
 	case errors.Is(err, store.ErrCodeReused):
-		s.cfg.Logger.Warn("authorization code replayed; what it issued is revoked", zap.String("client_id", c.ID))
+		s.cfg.Logger.Warn("authorization code replayed; what it issued is revoked", zap.String("client_id", c.ID()))
 		return errBadGrant("the code was used before; what it issued is revoked")
 	case errors.Is(err, store.ErrNoCode):
 		return errBadGrant("the code is invalid, expired or used")
@@ -107,7 +107,7 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, req *clien
 		s.cfg.Logger.Warn("redeeming an authorization code", zap.Error(err))
 		return errGrantStore
 	}
-	if oerr := s.personStillAllowed(r.Context(), c.ID, person, &personName, family); oerr != nil {
+	if oerr := s.personStillAllowed(r.Context(), c.ID(), person, &personName, family); oerr != nil {
 		return oerr // what the exchange minted is never handed out
 	}
 	s.writePersonToken(w, e, issued, granted, rt, now)
@@ -126,7 +126,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, req *clientRequ
 	if !authcode.IsRefreshToken(raw) {
 		return errBadGrant("the refresh token is invalid, expired or revoked")
 	}
-	c := e.Client
+	c := e
 	var narrow *scope.Set
 	if sc, asked := req.form["scope"]; asked {
 		requested, err := scope.Parse(sc[0])
@@ -150,7 +150,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, req *clientRequ
 	// the stored successor names it (revoking the family revokes it) and a
 	// refusal spends nothing.
 	_, err := s.cfg.Backend.Store.RotateRefreshToken(ctx, credential.HashOf(raw), credential.HashOf(next), now, func(t *store.RefreshToken) error {
-		if t.ClientID != c.ID {
+		if t.ClientID != c.ID() {
 			foreignFamily = t.Family
 			return errForeignRefresh
 		}
@@ -162,7 +162,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, req *clientRequ
 		if oerr := s.personActive(r, t.PersonID, now); oerr != nil {
 			return oerr
 		}
-		granted = t.Scopes.Filter(c.Scopes)
+		granted = t.Scopes.Filter(c.Scopes())
 		if narrow != nil {
 			if !granted.CoversAll(*narrow) {
 				return oauthErr(http.StatusBadRequest, "invalid_scope", "the requested scope exceeds the grant")
@@ -183,7 +183,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, req *clientRequ
 	var oerr *authn.Error
 	switch {
 	case errors.Is(err, store.ErrRefreshReused):
-		s.cfg.Logger.Warn("refresh token replayed; its family is revoked", zap.String("client_id", c.ID))
+		s.cfg.Logger.Warn("refresh token replayed; its family is revoked", zap.String("client_id", c.ID()))
 		return errBadGrant("the refresh token was used before; its family is revoked")
 	case errors.Is(err, store.ErrNoRefreshToken):
 		return errBadGrant("the refresh token is invalid, expired or revoked")
@@ -199,7 +199,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, req *clientRequ
 		s.cfg.Logger.Warn("rotating a refresh token", zap.Error(err))
 		return errGrantStore
 	}
-	if oerr := s.personStillAllowed(ctx, c.ID, personID, nil, family); oerr != nil {
+	if oerr := s.personStillAllowed(ctx, c.ID(), personID, nil, family); oerr != nil {
 		return oerr // the access token minted is never handed out
 	}
 	s.writePersonToken(w, e, issued, granted, next, now)
@@ -266,7 +266,7 @@ func (s *Server) publicClient(r *http.Request, req *clientRequest) (*clientcache
 	if err != nil {
 		return nil, errBadClient
 	}
-	return &clientcache.Entry{Client: c}, nil
+	return clientcache.EntryOf(c), nil
 }
 
 // fetchPublicClient resolves the client known by the metadata document at
@@ -306,7 +306,7 @@ func (s *Server) personActive(r *http.Request, person string, now time.Time) *au
 		return errBadGrant("the key that approved this grant no longer exists")
 	case err != nil:
 		return errGrantStore
-	case !e.Client.Active(now):
+	case !e.Active(now):
 		return errBadGrant("the key that approved this grant is revoked or expired")
 	}
 	return nil
@@ -323,12 +323,12 @@ func (s *Server) refreshTTL() time.Duration {
 }
 
 // mintForPerson mints the access token of a person's grant.
-func (s *Server) mintForPerson(c *store.Client, person string, granted scope.Set, resource string, now time.Time) (token.Issued, *authn.Error) {
+func (s *Server) mintForPerson(c *clientcache.Entry, person string, granted scope.Set, resource string, now time.Time) (token.Issued, *authn.Error) {
 	audience := s.cfg.Audience
 	if resource != "" {
 		audience = resource
 	}
-	issued, err := s.cfg.Signer.IssueFor(person, c.ID, granted, audience, c.ExpiresAt, now)
+	issued, err := s.cfg.Signer.IssueFor(person, c.ID(), granted, audience, c.ExpiresAt(), now)
 	if err != nil {
 		if errors.Is(err, token.ErrSubjectTooLong) {
 			return issued, errBadGrant("the person's identifier is too long for a token")
@@ -339,7 +339,7 @@ func (s *Server) mintForPerson(c *store.Client, person string, granted scope.Set
 		if errors.Is(err, token.ErrNoSigningKey) {
 			return issued, errNoSigningKey
 		}
-		if c.ExpiresAt != nil {
+		if c.ExpiresAt() != nil {
 			return issued, errBadClient
 		}
 		s.cfg.Logger.Error("signing an access token", zap.Error(err))

@@ -44,7 +44,7 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	if oerr == nil {
 		caller, oerr = s.authenticate(r, req, "introspect", now)
 	}
-	if oerr == nil && !caller.Client.Scopes.Covers(ScopeIntrospect) {
+	if oerr == nil && !caller.Scopes().Covers(ScopeIntrospect) {
 		oerr = oauthErr(http.StatusForbidden, "insufficient_scope", "introspection needs the oauth:introspect scope")
 	}
 	if oerr == nil && req.form.Get("token") == "" {
@@ -80,7 +80,7 @@ func (s *Server) introspect(r *http.Request, tok string, now time.Time) (*intros
 	if d != nil {
 		return nil, unavailableOnly(d)
 	}
-	id, scopes, t := who.Client.Client.ID, who.Scopes, who.Token
+	id, scopes, t := who.Client.ID(), who.Scopes, who.Token
 	if t == nil {
 		return &introspection{Active: true, Scope: scopes.String(), ClientID: id, TokenType: "api_key", Sub: id}, nil
 	}

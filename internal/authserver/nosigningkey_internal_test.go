@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/backend/backendtest"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/keyring"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
@@ -50,7 +51,7 @@ func TestPersonTokenNoSigningKey(t *testing.T) {
 	s := New(Config{Issuer: u, Audience: "https://auth.example.com", Signer: live, Verifier: v, Logger: zaptest.NewLogger(t)})
 	expires := time.Now().Add(time.Hour)
 	for _, c := range []*store.Client{{ID: "blnk_cid_a"}, {ID: "blnk_cid_b", ExpiresAt: &expires}} {
-		_, e := s.mintForPerson(c, "person@example.com", scope.MustParse("mcp:read"), "", time.Now())
+		_, e := s.mintForPerson(clientcache.EntryOf(c), "person@example.com", scope.MustParse("mcp:read"), "", time.Now())
 		if e == nil || e.Status != http.StatusServiceUnavailable || e.Code != "temporarily_unavailable" {
 			t.Errorf("client %s (expires %v): %+v, want 503 temporarily_unavailable", c.ID, c.ExpiresAt, e)
 		}

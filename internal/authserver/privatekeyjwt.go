@@ -13,6 +13,7 @@ import (
 
 	"github.com/blnkfinance/blnk-auth-gateway/internal/authn"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/clientassertion"
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/safefetch"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
@@ -45,8 +46,8 @@ func (s *Server) assertionAudiences() []string {
 // one of its keys and say what RFC 7523 §3 requires, and its jti must be new
 // on every instance (the store's replay table). Every failure is
 // errBadClient, as a wrong secret is.
-func (s *Server) checkAssertion(r *http.Request, a *clientassertion.Assertion, c *store.Client, now time.Time) *authn.Error {
-	if c.Type != store.TypeOAuth || !c.Active(now) || c.AuthMethod != store.AuthPrivateKeyJWT {
+func (s *Server) checkAssertion(r *http.Request, a *clientassertion.Assertion, c *clientcache.Entry, now time.Time) *authn.Error {
+	if c.Type() != store.TypeOAuth || !c.Active(now) || c.AuthMethod() != store.AuthPrivateKeyJWT {
 		// One method per client: a secret client cannot sign its way in.
 		return errBadClient
 	}
@@ -55,29 +56,29 @@ func (s *Server) checkAssertion(r *http.Request, a *clientassertion.Assertion, c
 	keys, err := s.clientKeys(ctx, c, false)
 	var v clientassertion.Verified
 	if err == nil {
-		v, err = policy.Verify(a, c.ID, keys, now)
-		if errors.Is(err, clientassertion.ErrUnknownKey) && c.Keys.JWKSURI != "" {
+		v, err = policy.Verify(a, c.ID(), keys, now)
+		if errors.Is(err, clientassertion.ErrUnknownKey) && c.Keys().JWKSURI != "" {
 			// The client may have added a key since the set was cached.
 			if keys, err = s.clientKeys(ctx, c, true); err == nil {
-				v, err = policy.Verify(a, c.ID, keys, now)
+				v, err = policy.Verify(a, c.ID(), keys, now)
 			}
 		}
 	}
 	if err != nil {
 		if keysUnavailable(err) {
-			s.debug("client assertion: the client's jwks_uri could not be fetched", c.ID, err)
+			s.debug("client assertion: the client's jwks_uri could not be fetched", c.ID(), err)
 			return errKeysUnavailable
 		}
-		s.debug("client assertion refused", c.ID, err)
+		s.debug("client assertion refused", c.ID(), err)
 		return errBadClient
 	}
-	fresh, err := s.cfg.Backend.Store.UseAssertion(ctx, c.ID, v.JTI, v.UsableUntil, now)
+	fresh, err := s.cfg.Backend.Store.UseAssertion(ctx, c.ID(), v.JTI, v.UsableUntil, now)
 	if err != nil {
-		s.debug("client assertion: the replay table is unavailable", c.ID, err)
+		s.debug("client assertion: the replay table is unavailable", c.ID(), err)
 		return errStoreUnavailable
 	}
 	if !fresh {
-		s.debug("client assertion refused", c.ID, errors.New("replayed: its jti was used before"))
+		s.debug("client assertion refused", c.ID(), errors.New("replayed: its jti was used before"))
 		return errBadClient
 	}
 	return nil
@@ -116,14 +117,15 @@ func (s *Server) ownHost(uri string) bool {
 }
 
 // clientKeys are c's public keys: its inline set, or its jwks_uri's.
-func (s *Server) clientKeys(ctx context.Context, c *store.Client, refresh bool) (*clientassertion.KeySet, error) {
-	if c.Keys.JWKS != "" {
-		return s.inlineKeys.get(c.ID, c.Keys.JWKS)
+func (s *Server) clientKeys(ctx context.Context, c *clientcache.Entry, refresh bool) (*clientassertion.KeySet, error) {
+	id, keys := c.ID(), c.Keys()
+	if keys.JWKS != "" {
+		return s.inlineKeys.get(id, keys.JWKS)
 	}
-	if c.Keys.JWKSURI == "" {
+	if keys.JWKSURI == "" {
 		return nil, errors.New("the client has no keys")
 	}
-	if s.ownHost(c.Keys.JWKSURI) {
+	if s.ownHost(keys.JWKSURI) {
 		return nil, errOwnHost
 	}
 	if s.cfg.JWKSFetcher == nil {
@@ -133,13 +135,13 @@ func (s *Server) clientKeys(ctx context.Context, c *store.Client, refresh bool) 
 	if refresh {
 		get = s.cfg.JWKSFetcher.Refresh
 	}
-	b, err := get(ctx, c.Keys.JWKSURI)
+	b, err := get(ctx, keys.JWKSURI)
 	if err != nil {
 		return nil, err
 	}
 	ks, err := clientassertion.ParseKeySet(b)
 	if err != nil {
-		s.cfg.JWKSFetcher.Reject(c.Keys.JWKSURI, err)
+		s.cfg.JWKSFetcher.Reject(keys.JWKSURI, err)
 		return nil, err
 	}
 	return ks, nil

@@ -88,14 +88,14 @@ func (s *Server) issue(w http.ResponseWriter, req *clientRequest, e *clientcache
 		}
 		return oauthErr(http.StatusBadRequest, "unsupported_grant_type", "only client_credentials is supported")
 	}
-	c := e.Client
-	granted := c.Scopes
+	c := e
+	granted := c.Scopes()
 	if sc, asked := req.form["scope"]; asked {
 		requested, err := scope.Parse(sc[0])
 		if err != nil || requested.IsEmpty() {
 			return oauthErr(http.StatusBadRequest, "invalid_scope", "scope must be space-separated scope tokens")
 		}
-		if !c.Scopes.CoversAll(requested) {
+		if !c.Scopes().CoversAll(requested) {
 			return oauthErr(http.StatusBadRequest, "invalid_scope", "the requested scope exceeds the client's scopes")
 		}
 		granted = requested
@@ -112,7 +112,7 @@ func (s *Server) issue(w http.ResponseWriter, req *clientRequest, e *clientcache
 		}
 		audience = res[0]
 	}
-	issued, err := s.cfg.Signer.Issue(c.ID, granted, audience, c.ExpiresAt, now)
+	issued, err := s.cfg.Signer.Issue(c.ID(), granted, audience, c.ExpiresAt(), now)
 	if errors.Is(err, token.ErrTooLong) {
 		// Only a client stored before its scopes were bounded gets here.
 		return oauthErr(http.StatusBadRequest, "invalid_scope", "the client's scopes are too long for one token; request fewer with the scope parameter")
@@ -121,7 +121,7 @@ func (s *Server) issue(w http.ResponseWriter, req *clientRequest, e *clientcache
 		return errNoSigningKey
 	}
 	if err != nil {
-		if c.ExpiresAt != nil {
+		if c.ExpiresAt() != nil {
 			return errBadClient // expires within the second
 		}
 		s.cfg.Logger.Error("signing an access token", zap.Error(err))

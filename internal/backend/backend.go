@@ -320,7 +320,7 @@ func (b *Backend) RecordUse(e *clientcache.Entry, now time.Time) {
 		return
 	}
 	b.usageMu.Lock()
-	b.usage[e.Client.ID] = now
+	b.usage[e.ID()] = now
 	b.usageMu.Unlock()
 }
 
@@ -412,10 +412,10 @@ func (b *Backend) recheck(id string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		e, err := b.Clients.Get(ctx, id)
-		var c *store.Client
+		var c *clientcache.Entry
 		switch {
 		case err == nil:
-			c = e.Client
+			c = e
 		case !errors.Is(err, store.ErrNotFound):
 			// Unknown state: end them, as a new request would be refused (503)
 			// rather than let through.

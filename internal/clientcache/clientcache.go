@@ -14,6 +14,7 @@ import (
 	"github.com/dgraph-io/ristretto/v2"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
@@ -59,19 +60,172 @@ func (c *Config) setDefaults() {
 // Loader reads one client; store.ErrNotFound when there is none.
 type Loader func(ctx context.Context, id string) (*store.Client, error)
 
-// Entry is a cached client. Client is nil for a remembered "not found".
+// Entry is a cached client, or the store's "not found" remembered for
+// NegativeTTL. It is a compact, immutable record of what decisions read, not
+// the store.Client the loader returned: a million cached clients pay for
+// every byte of it (issue #14; BENCHMARKS.md, "A million clients"). Read it
+// with its methods; Record rebuilds a store.Client where one is needed off
+// the request path.
 type Entry struct {
-	// Client is the record as the store read it, less what no decision
-	// needs and a million cached clients would pay for: SecretHint and
-	// LastUsedAt are empty (the admin API reads the store for them).
-	Client *store.Client
-	// BoxedID, BoxedName and BoxedScopes are the client's ID, name and
-	// Scopes.String() as interface values, made once per fill: the request path
-	// stores them in interface-typed maps (placeholders), and boxing a string
-	// there would allocate on every request.
-	BoxedID, BoxedName, BoxedScopes any
+	// id and name are the client's ID and name. The request path sets them
+	// as placeholders, in interface-typed maps, where boxing a string would
+	// allocate per request: BoxedID and BoxedName box them in place
+	// (boxString), allocating nothing, here or at the fill. Never written
+	// after the fill.
+	id, name string
+	// p holds what clients share (type, auth method, scopes, rate limit),
+	// one copy per distinct combination, and points to the rare fields of a
+	// client that has any. nil: the store does not know the client.
+	p    *profile
+	hash credential.Hash
+	// expires is the client's expiry as the store read it; nil: never.
+	expires *time.Time
+	// deadline is the unix nanosecond from which the entry is a miss (TTL or
+	// NegativeTTL after its fill): the cache does not use ristretto's TTL,
+	// whose expiration buckets would cost every entry a map slot more.
+	deadline int64
 	// lastMark is the unix second of the last MarkUsed that returned true.
 	lastMark atomic.Int64
+}
+
+// profile is what many clients have in common. Interned profiles
+// (sharedProfiles) have rare == nil; a client with rare fields gets a copy
+// of its own.
+type profile struct {
+	typ         store.Type
+	method      store.AuthMethod
+	scopes      scope.Set
+	boxedScopes any // scopes.String(), boxed once
+	rateLimit   *store.RateLimit
+	rare        *rare
+}
+
+// rare holds what few clients have: a revocation (a revoked client is
+// refused, then soon forgotten), a previous secret within its grace
+// period, keys (private_key_jwt) and redirect URIs (authorization code).
+type rare struct {
+	revokedAt               *time.Time
+	previousSecretHash      *credential.Hash
+	previousSecretExpiresAt *time.Time
+	keys                    store.ClientKeys
+	redirectURIs            []string
+}
+
+// EntryOf makes an entry of c outside any cache (a record the caller made,
+// such as a client known only by its metadata document, and tests). It
+// shares nothing with cached entries.
+func EntryOf(c *store.Client) *Entry {
+	// No table: one per call would be allocations on the request path (a
+	// metadata-document client's principal is made per token) for nothing
+	// to share with.
+	var sh *sharedProfiles
+	return sh.entry(c)
+}
+
+// ID is the client's ID.
+func (e *Entry) ID() string { return e.id }
+
+// Name is the client's name.
+func (e *Entry) Name() string { return e.name }
+
+// BoxedID, BoxedName and BoxedScopes are ID(), Name() and
+// Scopes().String() as interface values (strings), for the placeholders:
+// making and setting them allocates nothing.
+func (e *Entry) BoxedID() any { return boxString(&e.id) }
+
+// BoxedName: see BoxedID.
+func (e *Entry) BoxedName() any { return boxString(&e.name) }
+
+// BoxedScopes: see BoxedID.
+func (e *Entry) BoxedScopes() any { return e.p.boxedScopes }
+
+// Type is the client's type.
+func (e *Entry) Type() store.Type { return e.p.typ }
+
+// AuthMethod is how the client authenticates at the token endpoint ("" reads
+// as store.AuthSecretBasic).
+func (e *Entry) AuthMethod() store.AuthMethod { return e.p.method }
+
+// Scopes are the scopes the client holds.
+func (e *Entry) Scopes() scope.Set { return e.p.scopes }
+
+// RateLimit is the client's own rate limit; nil for none. Shared: do not
+// modify it.
+func (e *Entry) RateLimit() *store.RateLimit { return e.p.rateLimit }
+
+// ExpiresAt is when the client expires; nil: never. Shared: do not modify it.
+func (e *Entry) ExpiresAt() *time.Time { return e.expires }
+
+// Revoked reports whether the client is revoked.
+func (e *Entry) Revoked() bool { return e.p.rare != nil && e.p.rare.revokedAt != nil }
+
+// Active is store.Client.Active: neither revoked nor expired at now.
+func (e *Entry) Active(now time.Time) bool {
+	return !e.Revoked() && (e.expires == nil || now.Before(*e.expires))
+}
+
+// SecretMatches is store.Client.SecretMatches.
+func (e *Entry) SecretMatches(secret string, now time.Time) bool {
+	ok, _ := e.SecretValidity(secret, now)
+	return ok
+}
+
+// SecretValidity is store.Client.SecretValidity: both comparisons always
+// run, in constant time.
+func (e *Entry) SecretValidity(secret string, now time.Time) (ok bool, until *time.Time) {
+	var prev *credential.Hash
+	var prevExpires *time.Time
+	if r := e.p.rare; r != nil {
+		prev, prevExpires = r.previousSecretHash, r.previousSecretExpiresAt
+	}
+	return store.SecretValidity(e.hash, e.p.method, prev, prevExpires, secret, now)
+}
+
+// HasPreviousSecret reports whether a previous secret is on record (it may
+// be past its grace period).
+func (e *Entry) HasPreviousSecret() bool {
+	return e.p.rare != nil && e.p.rare.previousSecretHash != nil
+}
+
+// Keys are a private_key_jwt client's public keys.
+func (e *Entry) Keys() store.ClientKeys {
+	if e.p.rare == nil {
+		return store.ClientKeys{}
+	}
+	return e.p.rare.keys
+}
+
+// RedirectURIs are where the authorization endpoint may send the client's
+// codes. Shared: do not modify them.
+func (e *Entry) RedirectURIs() []string {
+	if e.p.rare == nil {
+		return nil
+	}
+	return e.p.rare.redirectURIs
+}
+
+// Record rebuilds the client as a store.Client, less what the cache does
+// not keep (creation time, secret hint, last use: the admin API reads the
+// store for them). It allocates: for the paths off the request path that
+// take a store.Client (the authorization endpoint, grants, the dashboard).
+// Pointers in it are shared with the entry: do not modify what they point to.
+func (e *Entry) Record() *store.Client {
+	c := &store.Client{
+		ID:         e.id,
+		Name:       e.name,
+		Type:       e.p.typ,
+		Scopes:     e.p.scopes,
+		SecretHash: e.hash,
+		ExpiresAt:  e.expires,
+		RateLimit:  e.p.rateLimit,
+		AuthMethod: e.p.method,
+	}
+	if r := e.p.rare; r != nil {
+		c.RevokedAt = r.revokedAt
+		c.PreviousSecretHash, c.PreviousSecretExpiresAt = r.previousSecretHash, r.previousSecretExpiresAt
+		c.Keys, c.RedirectURIs = r.keys, r.redirectURIs
+	}
+	return c
 }
 
 // MarkUsed reports whether the caller should record a use of the client at
@@ -104,14 +258,20 @@ type Cache struct {
 
 	hits, misses atomic.Uint64
 
-	shared sharedScopes
+	shared sharedProfiles
 }
 
 // New builds a cache over load.
 func New(load Loader, cfg Config) (*Cache, error) {
 	cfg.setDefaults()
 	items, err := ristretto.NewCache(&ristretto.Config[string, *Entry]{
-		NumCounters: cfg.MaxClients * 10,
+		// Ristretto's doc asks for 10 counters per item, for its admission
+		// policy's accuracy; that policy only decides when the cache is full
+		// and the clients in use do not fit, and 10 counters cost 48 bytes a
+		// cached client at a million (the count-min sketch and the bloom
+		// filter), 2 cost 8. BenchmarkHitRatioZipf (10,000 entries, 100,000
+		// clients): a hit ratio of 0.855 with 10, 0.831 with 2, 0.820 with 1.
+		NumCounters: cfg.MaxClients * 2,
 		MaxCost:     cfg.MaxClients,
 		BufferItems: 64,
 		// Entries cost 1 each: MaxClients is a count, not bytes.
@@ -140,7 +300,8 @@ func (c *Cache) Get(ctx context.Context, id string) (*Entry, error) {
 // whether a store read is allowed (package throttle) before calling Load.
 func (c *Cache) Lookup(id string) (e *Entry, ok bool, err error) {
 	if c.trusted() {
-		if e, ok := c.items.Get(id); ok {
+		// An entry past its deadline is a miss: Load replaces it.
+		if e, ok := c.items.Get(id); ok && time.Now().UnixNano() < e.deadline {
 			c.hits.Add(1)
 			e, err := e.result()
 			return e, true, err
@@ -160,65 +321,103 @@ func (c *Cache) Load(ctx context.Context, id string) (*Entry, error) {
 	return v.(*Entry).result()
 }
 
-// newEntry makes the entry of c, a record the loader made for this fill
-// alone (a store returns a new one each read), whose type and scopes it
-// replaces with equal shared values (see sharedScopes) and whose hint and
-// last use it drops (see Entry.Client).
-func (c *Cache) newEntry(cl *store.Client) *Entry {
-	e := &Entry{Client: cl}
-	if cl != nil {
-		cl.SecretHint, cl.LastUsedAt = "", nil
-		switch cl.Type {
-		case store.TypeOAuth:
-			cl.Type = store.TypeOAuth
-		case store.TypeAPIKey:
-			cl.Type = store.TypeAPIKey
+// maxSharedProfiles bounds the distinct profiles shared; past it a fill
+// keeps its own.
+const maxSharedProfiles = 4096
+
+// sharedProfiles holds one copy of each distinct profile (type, auth method,
+// scopes with their boxed String(), rate limit) of the cached clients.
+// Clients share a handful: at a million cached clients a copy each (the
+// scope list, its strings, the joined string and its box) would be about 120
+// bytes an entry.
+type sharedProfiles struct {
+	mu       sync.Mutex
+	profiles map[profileKey]*profile
+}
+
+type profileKey struct {
+	typ       store.Type
+	method    store.AuthMethod
+	scopes    string
+	limited   bool
+	rateLimit store.RateLimit
+}
+
+// entry makes the entry of c, a record the loader made for this fill alone
+// (a store returns a new one each read). The entry keeps c's strings and
+// time pointers, not c.
+func (sh *sharedProfiles) entry(c *store.Client) *Entry {
+	if c == nil {
+		return &Entry{}
+	}
+	e := &Entry{id: c.ID, name: c.Name, hash: c.SecretHash, expires: c.ExpiresAt}
+	e.p = sh.get(c)
+	if c.RevokedAt != nil || c.PreviousSecretHash != nil || c.PreviousSecretExpiresAt != nil || !c.Keys.Empty() || len(c.RedirectURIs) > 0 {
+		own := *e.p
+		own.rare = &rare{
+			revokedAt:               c.RevokedAt,
+			previousSecretHash:      c.PreviousSecretHash,
+			previousSecretExpiresAt: c.PreviousSecretExpiresAt,
+			keys:                    c.Keys,
+			redirectURIs:            c.RedirectURIs,
 		}
-		var boxed any
-		cl.Scopes, boxed = c.shared.get(cl.Scopes)
-		e.BoxedID, e.BoxedName, e.BoxedScopes = cl.ID, cl.Name, boxed
+		e.p = &own
 	}
 	return e
 }
 
-// maxSharedScopes bounds the distinct scope sets shared; past it a fill
-// keeps its own.
-const maxSharedScopes = 4096
-
-// sharedScopes holds one copy of each distinct scope set of the cached
-// clients, with its String() boxed. Clients share a handful of scope sets:
-// at a million cached clients a copy each (the list, its strings, the joined
-// string and its box) is about 120 bytes an entry, a sixth of the cache.
-type sharedScopes struct {
-	mu   sync.Mutex
-	sets map[string]sharedSet
-}
-
-type sharedSet struct {
-	set   scope.Set
-	boxed any
-}
-
-// get returns the shared copy of s and its String() boxed.
-func (sh *sharedScopes) get(s scope.Set) (scope.Set, any) {
-	key := s.String()
+// get returns the shared profile of c; a nil sh shares nothing (EntryOf).
+func (sh *sharedProfiles) get(c *store.Client) *profile {
+	k := profileKey{typ: c.Type, method: c.AuthMethod, scopes: c.Scopes.String()}
+	// The constants, not the loader's copies of them.
+	switch k.typ {
+	case store.TypeOAuth:
+		k.typ = store.TypeOAuth
+	case store.TypeAPIKey:
+		k.typ = store.TypeAPIKey
+	}
+	switch k.method {
+	case store.AuthSecretBasic:
+		k.method = store.AuthSecretBasic
+	case store.AuthSecretPost:
+		k.method = store.AuthSecretPost
+	case store.AuthPrivateKeyJWT:
+		k.method = store.AuthPrivateKeyJWT
+	}
+	if c.RateLimit != nil {
+		k.limited, k.rateLimit = true, *c.RateLimit
+	}
+	if sh == nil {
+		return newProfile(k, c.Scopes)
+	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if v, ok := sh.sets[key]; ok {
-		return v.set, v.boxed
+	if p, ok := sh.profiles[k]; ok {
+		return p
 	}
-	v := sharedSet{set: s, boxed: key}
-	if len(sh.sets) < maxSharedScopes {
-		if sh.sets == nil {
-			sh.sets = map[string]sharedSet{}
+	p := newProfile(k, c.Scopes)
+	if len(sh.profiles) < maxSharedProfiles {
+		if sh.profiles == nil {
+			sh.profiles = map[profileKey]*profile{}
 		}
-		sh.sets[key] = v
+		sh.profiles[k] = p
 	}
-	return v.set, v.boxed
+	return p
+}
+
+// newProfile makes the profile k describes; scopes is the set k.scopes is
+// the String of.
+func newProfile(k profileKey, scopes scope.Set) *profile {
+	p := &profile{typ: k.typ, method: k.method, scopes: scopes, boxedScopes: k.scopes}
+	if k.limited {
+		limit := k.rateLimit
+		p.rateLimit = &limit
+	}
+	return p
 }
 
 func (e *Entry) result() (*Entry, error) {
-	if e.Client == nil {
+	if e.p == nil {
 		return nil, store.ErrNotFound
 	}
 	return e, nil
@@ -240,13 +439,14 @@ func (c *Cache) fill(ctx context.Context, id string) (*Entry, error) {
 	case err != nil:
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	e := c.newEntry(client)
+	e := c.shared.entry(client)
+	e.deadline = time.Now().Add(ttl).UnixNano()
 	if !c.trusted() {
 		return e, nil // the change feed is down: answer from the store, keep nothing
 	}
 	c.mu.RLock()
 	if c.epoch == epoch {
-		c.items.SetWithTTL(id, e, 1, ttl)
+		c.items.Set(id, e, 1)
 	}
 	c.mu.RUnlock()
 	return e, nil
@@ -312,7 +512,7 @@ func (c *Cache) Wait() { c.items.Wait() }
 func (c *Cache) Stats() (hits, misses uint64) { return c.hits.Load(), c.misses.Load() }
 
 // Len is the number of entries held (clients and remembered "not found"s),
-// expired ones included until ristretto's cleanup takes them. Each entry
+// those past their deadline included until replaced or evicted. Each entry
 // costs 1, so it is the cost in use.
 func (c *Cache) Len() int64 { return c.items.MaxCost() - c.items.RemainingCost() }
 

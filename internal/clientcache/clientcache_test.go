@@ -88,7 +88,7 @@ func mustGet(t testing.TB, c *clientcache.Cache, id string) *clientcache.Entry {
 	if err != nil {
 		t.Fatalf("Get(%s): %v", id, err)
 	}
-	if e == nil || e.Client == nil || e.Client.ID != id {
+	if e == nil || e.ID() != id {
 		t.Fatalf("Get(%s) = %+v", id, e)
 	}
 	return e
@@ -129,8 +129,8 @@ func TestHitAfterMiss(t *testing.T) {
 
 	first := mustGet(t, c, cl.ID)
 	wantReads(t, cnt, 1)
-	if first.Client.Name != cl.Name || first.Client.SecretHash != cl.SecretHash || first.Client.Scopes.String() != "ledgers:read" {
-		t.Errorf("loaded client = %+v, want %+v", first.Client, cl)
+	if first.ID() != cl.ID || first.Name() != cl.Name || first.Record().SecretHash != cl.SecretHash || first.Scopes().String() != "ledgers:read" {
+		t.Errorf("loaded client = %+v, want %+v", first.Record(), cl)
 	}
 	c.Wait()
 	for range 5 {
@@ -197,7 +197,7 @@ func TestInvalidateRereadsAndSeesRevocation(t *testing.T) {
 	other := createClient(t, st)
 
 	e := mustGet(t, c, cl.ID)
-	if !e.Client.Active(time.Now()) {
+	if !e.Active(time.Now()) {
 		t.Fatal("new client is not active")
 	}
 	getCached(t, c, cnt, cl.ID)
@@ -208,7 +208,7 @@ func TestInvalidateRereadsAndSeesRevocation(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Until invalidated, the cache still serves the old record.
-	if e := mustGet(t, c, cl.ID); e.Client.RevokedAt != nil {
+	if e := mustGet(t, c, cl.ID); e.Revoked() {
 		t.Fatal("the cache read the store without being invalidated")
 	}
 	wantReads(t, cnt, reads)
@@ -216,8 +216,8 @@ func TestInvalidateRereadsAndSeesRevocation(t *testing.T) {
 	c.Invalidate(cl.ID)
 	e = mustGet(t, c, cl.ID)
 	wantReads(t, cnt, reads+1)
-	if e.Client.RevokedAt == nil || e.Client.Active(time.Now()) {
-		t.Fatalf("after Invalidate the client is %+v, want revoked", e.Client)
+	if !e.Revoked() || e.Active(time.Now()) {
+		t.Fatalf("after Invalidate the client is %+v, want revoked", e.Record())
 	}
 	// The other client is still cached; Changed is Invalidate.
 	mustGet(t, c, other.ID)
@@ -289,7 +289,7 @@ func TestFillInvalidateRace(t *testing.T) {
 				}()
 				select {
 				case r := <-fresh:
-					if r.err != nil || r.e.Client.RevokedAt == nil {
+					if r.err != nil || !r.e.Revoked() {
 						t.Fatalf("Get after Invalidate = %+v, %v; want the revoked client", r.e, r.err)
 					}
 				case <-time.After(10 * time.Second):
@@ -301,7 +301,7 @@ func TestFillInvalidateRace(t *testing.T) {
 			if r.err != nil {
 				t.Fatal(r.err)
 			}
-			if r.e.Client.RevokedAt != nil {
+			if r.e.Revoked() {
 				t.Fatal("the held fill should have returned the record it read before the revocation")
 			}
 			c.Wait()
@@ -312,7 +312,7 @@ func TestFillInvalidateRace(t *testing.T) {
 			if got := reads.Load(); got != before+1 && op != "InvalidateThenGet" {
 				t.Errorf("Get after the race did %d store reads, want 1: the stale fill was cached", got-before)
 			}
-			if e.Client.RevokedAt == nil {
+			if !e.Revoked() {
 				t.Fatal("the cache serves the record from before the revocation")
 			}
 		})
@@ -344,7 +344,7 @@ func TestUnsyncedBypassesCache(t *testing.T) {
 	if _, err := st.RevokeClient(context.Background(), cl.ID, time.Now().UTC().Truncate(time.Microsecond), store.Audit{Actor: "test"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if e := mustGet(t, c, cl.ID); e.Client.RevokedAt == nil {
+	if e := mustGet(t, c, cl.ID); !e.Revoked() {
 		t.Error("unsynced cache did not read the store")
 	}
 
@@ -355,7 +355,7 @@ func TestUnsyncedBypassesCache(t *testing.T) {
 	wantReads(t, cnt, reads+1)
 	c.Invalidate(cl.ID) // the change feed replays the revocation on reconnect
 	reads = cnt.reads.Load()
-	if e := mustGet(t, c, cl.ID); e.Client.RevokedAt == nil {
+	if e := mustGet(t, c, cl.ID); !e.Revoked() {
 		t.Error("after resync: revocation not seen")
 	}
 	getCached(t, c, cnt, cl.ID)
@@ -467,7 +467,7 @@ func TestCallerCancellationDoesNotFailLoad(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	e, err := c.Get(ctx, cl.ID)
-	if err != nil || e.Client.ID != cl.ID {
+	if err != nil || e.ID() != cl.ID {
 		t.Fatalf("Get with a canceled context = %+v, %v", e, err)
 	}
 	wantReads(t, cnt, 1)
@@ -710,7 +710,7 @@ func TestFirstSyncForgetsEarlierFills(t *testing.T) {
 	}
 	c.Synced(true) // the feed connects after the revocation: it will not report it
 	e := mustGet(t, c, cl.ID)
-	if e.Client.RevokedAt == nil {
+	if !e.Revoked() {
 		t.Fatal("a record cached before the first sync survived it: the revocation is invisible")
 	}
 	wantReads(t, cnt, 2)
@@ -763,20 +763,20 @@ func TestEntriesShareScopes(t *testing.T) {
 	st, cnt, c := setup(t, clientcache.Config{})
 	a, b := createClient(t, st), createClient(t, st)
 	ea, eb := getCached(t, c, cnt, a.ID), getCached(t, c, cnt, b.ID)
-	if ea.Client.Scopes.String() != "ledgers:read" || eb.Client.Scopes.String() != "ledgers:read" {
-		t.Fatalf("scopes %q and %q", ea.Client.Scopes, eb.Client.Scopes)
+	if ea.Scopes().String() != "ledgers:read" || eb.Scopes().String() != "ledgers:read" {
+		t.Fatalf("scopes %q and %q", ea.Scopes(), eb.Scopes())
 	}
-	if unsafe.StringData(ea.Client.Scopes.String()) != unsafe.StringData(eb.Client.Scopes.String()) {
+	if unsafe.StringData(ea.Scopes().String()) != unsafe.StringData(eb.Scopes().String()) {
 		t.Error("two cached clients with equal scopes hold a copy each")
 	}
-	if ea.BoxedScopes != eb.BoxedScopes || ea.BoxedScopes != any("ledgers:read") {
-		t.Errorf("boxed scopes %v and %v", ea.BoxedScopes, eb.BoxedScopes)
+	if ea.BoxedScopes() != eb.BoxedScopes() || ea.BoxedScopes() != any("ledgers:read") {
+		t.Errorf("boxed scopes %v and %v", ea.BoxedScopes(), eb.BoxedScopes())
 	}
-	if ea.Client.Type != store.TypeOAuth || !ea.Client.Scopes.Covers("ledgers:read") {
-		t.Errorf("entry %+v", ea.Client)
+	if ea.Type() != store.TypeOAuth || !ea.Scopes().Covers("ledgers:read") {
+		t.Errorf("entry %+v", ea.Record())
 	}
 	// What no decision needs is not kept.
-	if ea.Client.SecretHint != "" || ea.Client.LastUsedAt != nil {
-		t.Errorf("the cached record keeps its hint %q or last use %v", ea.Client.SecretHint, ea.Client.LastUsedAt)
+	if r := ea.Record(); r.SecretHint != "" || r.LastUsedAt != nil {
+		t.Errorf("the cached record keeps its hint %q or last use %v", r.SecretHint, r.LastUsedAt)
 	}
 }

@@ -17,8 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
-	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
 )
 
 // Authority is what a request was admitted under and what it needed.
@@ -161,7 +161,7 @@ func (r *Registry) SetNeeds(f *Flight, more scope.Set, op string) bool {
 // or c no longer permits it, which also ends it. checkKey asks for the API
 // key to be matched against c's secrets again; the caller may skip that
 // hashing when c is the very record the key was just matched against.
-func (r *Registry) Confirm(f *Flight, c *store.Client, now time.Time, checkKey bool) bool {
+func (r *Registry) Confirm(f *Flight, c *clientcache.Entry, now time.Time, checkKey bool) bool {
 	f.shard.mu.Lock()
 	defer f.shard.mu.Unlock()
 	if f.ended {
@@ -178,8 +178,8 @@ func (r *Registry) Confirm(f *Flight, c *store.Client, now time.Time, checkKey b
 // record c (nil: deleted or unknown), moving its deadline to c's expiry
 // and, with checkKey, its API key's grace period. The caller holds f's
 // shard lock.
-func (f *Flight) judge(c *store.Client, now time.Time, checkKey bool) bool {
-	if c == nil || !c.Active(now) || !permitted(&f.auth, c.Scopes) {
+func (f *Flight) judge(c *clientcache.Entry, now time.Time, checkKey bool) bool {
+	if c == nil || !c.Active(now) || !permitted(&f.auth, c.Scopes()) {
 		return false
 	}
 	if f.auth.APIKey != "" && checkKey {
@@ -192,7 +192,7 @@ func (f *Flight) judge(c *store.Client, now time.Time, checkKey bool) bool {
 			f.auth.KeyUntil = *until
 		}
 	}
-	f.auth.ClientExpires = c.ExpiresAt
+	f.auth.ClientExpires = c.ExpiresAt()
 	f.deadline = f.auth.deadline()
 	return true
 }
@@ -225,7 +225,7 @@ func (r *Registry) Has(clientID string) bool {
 // rolled secret ends those made with an API key that no longer matches; a
 // changed expiry or grace period moves their deadline. It returns how many
 // it ended.
-func (r *Registry) Recheck(clientID string, c *store.Client, now time.Time) int {
+func (r *Registry) Recheck(clientID string, c *clientcache.Entry, now time.Time) int {
 	s := r.shard(clientID)
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blnkfinance/blnk-auth-gateway/internal/clientcache"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/credential"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/scope"
 	"github.com/blnkfinance/blnk-auth-gateway/internal/store"
@@ -59,12 +60,12 @@ func TestRecheck(t *testing.T) {
 	defer r.End(key)
 
 	// Narrowed to mcp:read (and ledgers:*): the call needing mcp:write ends.
-	if n := r.Recheck("c1", &store.Client{ID: "c1", Scopes: scope.MustParse("mcp:read ledgers:*")}, now); n != 1 || !cancelled(writeCtx) || cancelled(readCtx) || cancelled(keyCtx) {
+	if n := r.Recheck("c1", clientcache.EntryOf(&store.Client{ID: "c1", Scopes: scope.MustParse("mcp:read ledgers:*")}), now); n != 1 || !cancelled(writeCtx) || cancelled(readCtx) || cancelled(keyCtx) {
 		t.Fatalf("narrowing ended %d; write %v read %v key %v", n, cancelled(writeCtx), cancelled(readCtx), cancelled(keyCtx))
 	}
 	// An earlier expiry moves the deadline.
 	exp := now.Add(time.Second)
-	r.Recheck("c1", &store.Client{ID: "c1", Scopes: scope.MustParse("*"), ExpiresAt: &exp}, now)
+	r.Recheck("c1", clientcache.EntryOf(&store.Client{ID: "c1", Scopes: scope.MustParse("*"), ExpiresAt: &exp}), now)
 	r.Sweep(now.Add(2 * time.Second))
 	if !cancelled(readCtx) || !cancelled(keyCtx) {
 		t.Fatal("an earlier client expiry did not end the requests")
@@ -89,7 +90,7 @@ func TestRevokedClientAndToken(t *testing.T) {
 		t.Fatalf("token revocation ended %d", n)
 	}
 	revoked := now
-	r.Recheck("c1", &store.Client{ID: "c1", Scopes: scope.MustParse("*"), RevokedAt: &revoked}, now)
+	r.Recheck("c1", clientcache.EntryOf(&store.Client{ID: "c1", Scopes: scope.MustParse("*"), RevokedAt: &revoked}), now)
 	if !cancelled(c2) {
 		t.Fatal("a revoked client's request went on")
 	}
@@ -129,7 +130,7 @@ func TestConfirmAfterSetNeeds(t *testing.T) {
 	defer r.End(f)
 	// Narrowed to mcp:read while the body arrived: harmless for the route's
 	// own needs, so the recheck lets it be...
-	narrowed := &store.Client{ID: "c1", Scopes: scope.MustParse("mcp:read")}
+	narrowed := clientcache.EntryOf(&store.Client{ID: "c1", Scopes: scope.MustParse("mcp:read")})
 	if n := r.Recheck("c1", narrowed, now); n != 0 || cancelled(ctx) {
 		t.Fatalf("recheck ended %d", n)
 	}
@@ -143,7 +144,7 @@ func TestConfirmAfterSetNeeds(t *testing.T) {
 	defer r.End(f2)
 	r.RevokeToken("c1", "j2") // while the body arrived
 	r.SetNeeds(f2, scope.Set{}, "")
-	if r.Confirm(f2, &store.Client{ID: "c1", Scopes: scope.MustParse("*")}, now, true) || !cancelled(ctx2) {
+	if r.Confirm(f2, clientcache.EntryOf(&store.Client{ID: "c1", Scopes: scope.MustParse("*")}), now, true) || !cancelled(ctx2) {
 		t.Fatal("confirmed a request whose token was revoked while its body arrived")
 	}
 }
@@ -160,13 +161,13 @@ func TestRolledAPIKey(t *testing.T) {
 	a := &Authority{ClientID: "c1", Need: scope.MustParse("mcp:read"), APIKey: key}
 	ctx, f := r.Start(context.Background(), a)
 	defer r.End(f)
-	if n := r.Recheck("c1", c, now); n != 0 {
+	if n := r.Recheck("c1", clientcache.EntryOf(c), now); n != 0 {
 		t.Fatal("ended a request whose key still matches")
 	}
 	grace := now.Add(time.Minute)
 	rolled := *c
 	rolled.SecretHash, rolled.PreviousSecretHash, rolled.PreviousSecretExpiresAt = other, &hashed, &grace
-	if n := r.Recheck("c1", &rolled, now); n != 0 || cancelled(ctx) {
+	if n := r.Recheck("c1", clientcache.EntryOf(&rolled), now); n != 0 || cancelled(ctx) {
 		t.Fatal("ended a request whose key is in its grace period")
 	}
 	if r.Sweep(grace.Add(-time.Second)); cancelled(ctx) {
@@ -179,7 +180,7 @@ func TestRolledAPIKey(t *testing.T) {
 	ctx2, f2 := r.Start(context.Background(), &Authority{ClientID: "c1", Need: scope.MustParse("mcp:read"), APIKey: key})
 	defer r.End(f2)
 	rolled.PreviousSecretHash, rolled.PreviousSecretExpiresAt = nil, nil // rolled without grace
-	if n := r.Recheck("c1", &rolled, now); n != 1 || !cancelled(ctx2) {
+	if n := r.Recheck("c1", clientcache.EntryOf(&rolled), now); n != 1 || !cancelled(ctx2) {
 		t.Fatal("a request outlived its key's roll")
 	}
 }

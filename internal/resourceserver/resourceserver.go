@@ -313,7 +313,7 @@ type Pass struct {
 
 // String names the client only: a Pass holds the credential it was admitted
 // with, which must not reach a log or a placeholder.
-func (p *Pass) String() string { return "blnk_auth pass for " + p.Client.Client.ID }
+func (p *Pass) String() string { return "blnk_auth pass for " + p.Client.ID() }
 
 // serve lets an authenticated request through for as long as what admitted
 // it holds. The request is registered with the requests in flight before any
@@ -331,14 +331,14 @@ func (rt *Route) serve(w http.ResponseWriter, r *http.Request, next Next, p *Pas
 	if done := rt.rateLimit(w, r, p, first); done {
 		return nil
 	}
-	a := inflight.Authority{ClientID: p.Client.Client.ID, ClientExpires: p.Client.Client.ExpiresAt, Need: rt.required, APIKey: p.apiKey}
+	a := inflight.Authority{ClientID: p.Client.ID(), ClientExpires: p.Client.ExpiresAt(), Need: rt.required, APIKey: p.apiKey}
 	if t := p.Token; t != nil {
 		// As long as the verifier would still accept the token.
 		a.JTI, a.KID, a.Token, a.TokenScopes, a.TokenEnd = t.JTI, t.KID, true, t.Scopes, t.ExpiresAt.Add(rt.sh.Leeway)
-	} else if p.Client.Client.PreviousSecretHash != nil {
+	} else if p.Client.HasPreviousSecret() {
 		// Rare (after a roll): the key may be the previous secret, which
 		// works only until the grace period ends.
-		if _, until := p.Client.Client.SecretValidity(p.apiKey, p.judged); until != nil {
+		if _, until := p.Client.SecretValidity(p.apiKey, p.judged); until != nil {
 			a.KeyUntil = *until
 		}
 	}
@@ -407,7 +407,7 @@ func (rt *Route) admit(r *http.Request, f *inflight.Flight, p *Pass, more scope.
 	if p.Token == nil {
 		want = store.TypeAPIKey
 	}
-	e, d := rt.sh.Decider.Client(r.Context(), p.Client.Client.ID, want, now)
+	e, d := rt.sh.Decider.Client(r.Context(), p.Client.ID(), want, now)
 	if d != nil {
 		return d
 	}
@@ -416,7 +416,7 @@ func (rt *Route) admit(r *http.Request, f *inflight.Flight, p *Pass, more scope.
 	}
 	// The key was matched against p.Client moments ago; only a changed record
 	// needs the hashing again.
-	if !b.Flights.Confirm(f, e.Client, now, e != p.Client) {
+	if !b.Flights.Confirm(f, e, now, e != p.Client) {
 		return refused
 	}
 	return nil
@@ -431,13 +431,13 @@ func (rt *Route) admit(r *http.Request, f *inflight.Flight, p *Pass, more scope.
 // lookup and no allocation.
 func (rt *Route) rateLimit(w http.ResponseWriter, r *http.Request, p *Pass, first bool) (done bool) {
 	var own ratelimit.Limit
-	hasOwn := first && p.Client.Client.RateLimit != nil && rt.sh.ClientLimits != nil
+	hasOwn := first && p.Client.RateLimit() != nil && rt.sh.ClientLimits != nil
 	if !hasOwn && rt.limit == nil {
 		return false
 	}
-	id, now := p.Client.Client.ID, p.judged
+	id, now := p.Client.ID(), p.judged
 	if hasOwn {
-		own = ratelimit.Limit(*p.Client.Client.RateLimit)
+		own = ratelimit.Limit(*p.Client.RateLimit())
 		if rt.limit != nil {
 			// Look before taking from the route's bucket.
 			if wait := rt.sh.ClientLimits.Wait(id, own, now); wait > 0 {
@@ -513,7 +513,7 @@ func (rt *Route) decide(r *http.Request, p *Pass, outcome, reason string, status
 	if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
 		attrs := []attribute.KeyValue{attribute.String("blnk_auth.outcome", outcome)}
 		if p != nil {
-			attrs = append(attrs, attribute.String("blnk_auth.client_id", p.Client.Client.ID))
+			attrs = append(attrs, attribute.String("blnk_auth.client_id", p.Client.ID()))
 		}
 		span.SetAttributes(attrs...)
 		span.AddEvent("blnk_auth decision", trace.WithAttributes(attrs...))
@@ -529,10 +529,10 @@ func (rt *Route) decide(r *http.Request, p *Pass, outcome, reason string, status
 	}
 	fields = append(fields, zap.String("route", rt.mount+"/"), zap.String("method", r.Method), zap.String("path", r.URL.Path))
 	if p != nil {
-		fields = append(fields, zap.String("client_id", p.Client.Client.ID))
+		fields = append(fields, zap.String("client_id", p.Client.ID()))
 		if p.Token != nil {
 			fields = append(fields, zap.String("jti", p.Token.JTI))
-			if p.Token.Subject != p.Client.Client.ID { // the person a client acts for
+			if p.Token.Subject != p.Client.ID() { // the person a client acts for
 				fields = append(fields, zap.String("sub", p.Token.Subject))
 			}
 		} else {

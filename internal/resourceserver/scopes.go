@@ -115,7 +115,7 @@ var (
 // must be the caller and its scopes within the caller's, and list and revoke
 // are pinned to the caller's own keys. Requests for other resources pass untouched.
 func (rt *Route) judgeAPIKeys(w http.ResponseWriter, r *http.Request, p *Pass) (done bool, err error) {
-	clientID, scopes := p.Client.Client.ID, p.Scopes
+	clientID, scopes := p.Client.ID(), p.Scopes
 	op := blnkapi.KeysOperation(r.Method, r.URL.Path)
 	switch {
 	case op == blnkapi.NotKeys:

@@ -46,7 +46,7 @@ func (rt *Route) bindSession(w http.ResponseWriter, r *http.Request, p *Pass) (d
 // best practices: bind session IDs to the user). Client IDs never contain
 // NUL, so the pair reads one way only, and never as a client ID alone.
 func sessionOwner(p *Pass) string {
-	id := p.Client.Client.ID
+	id := p.Client.ID()
 	if p.Token != nil && p.Token.Subject != id {
 		return id + "\x00" + p.Token.Subject
 	}

@@ -114,20 +114,28 @@ func (c *Client) SecretMatches(secret string, now time.Time) bool {
 // works: nil for the current secret, the end of the grace period for the
 // previous one. Both comparisons always run, in constant time.
 func (c *Client) SecretValidity(secret string, now time.Time) (ok bool, until *time.Time) {
-	current := c.SecretHash.Matches(secret)
-	if c.AuthMethod == AuthPrivateKeyJWT {
+	return SecretValidity(c.SecretHash, c.AuthMethod, c.PreviousSecretHash, c.PreviousSecretExpiresAt, secret, now)
+}
+
+// SecretValidity is Client.SecretValidity of a record held in parts (the
+// client cache keeps a compact one): secret against the current hash and,
+// until previousExpires, the previous one. Both comparisons always run, in
+// constant time.
+func SecretValidity(hash credential.Hash, method AuthMethod, previous *credential.Hash, previousExpires *time.Time, secret string, now time.Time) (ok bool, until *time.Time) {
+	current := hash.Matches(secret)
+	if method == AuthPrivateKeyJWT {
 		// One method per client: a key-holding client has no secret.
 		return false, nil
 	}
-	previous := false
-	if c.PreviousSecretHash != nil {
-		previous = c.PreviousSecretHash.Matches(secret) && c.PreviousSecretExpiresAt != nil && now.Before(*c.PreviousSecretExpiresAt)
+	prev := false
+	if previous != nil {
+		prev = previous.Matches(secret) && previousExpires != nil && now.Before(*previousExpires)
 	}
 	if current {
 		return true, nil
 	}
-	if previous {
-		return true, c.PreviousSecretExpiresAt
+	if prev {
+		return true, previousExpires
 	}
 	return false, nil
 }
