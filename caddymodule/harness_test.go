@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -52,7 +53,10 @@ type recorder struct {
 	mu       sync.Mutex
 	last     http.Header
 	lastBody string
-	hits     int
+	// lastLength and lastChunked: how the last request's body was framed.
+	lastLength  int64
+	lastChunked bool
+	hits        int
 }
 
 func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -60,6 +64,7 @@ func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec.mu.Lock()
 	rec.last = r.Header.Clone()
 	rec.lastBody = string(body)
+	rec.lastLength, rec.lastChunked = r.ContentLength, slices.Contains(r.TransferEncoding, "chunked")
 	rec.hits++
 	rec.mu.Unlock()
 	w.Header().Set("Content-Type", "text/plain")
@@ -70,6 +75,14 @@ func (rec *recorder) body() string {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	return rec.lastBody
+}
+
+// framing is the last request's Content-Length (-1: none) and whether it
+// came chunked.
+func (rec *recorder) framing() (int64, bool) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return rec.lastLength, rec.lastChunked
 }
 
 func (rec *recorder) hitCount() int {

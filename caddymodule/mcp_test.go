@@ -72,6 +72,11 @@ func TestMCPEnforcement(t *testing.T) {
 			if tc.status == 200 && tc.method == "POST" && g.upstream.body() != tc.body {
 				t.Errorf("%s: upstream got %q, want the body intact", tc.name, g.upstream.body())
 			}
+			// The replayed body keeps its Content-Length: reverse_proxy must
+			// not switch to chunked encoding because blnk_auth read it.
+			if n, chunked := g.upstream.framing(); tc.status == 200 && tc.method == "POST" && (n != int64(len(tc.body)) || chunked) {
+				t.Errorf("%s: upstream got Content-Length %d (chunked %v), want %d", tc.name, n, chunked, len(tc.body))
+			}
 		}
 
 		// Malformed JSON-RPC: a JSON-RPC error, not a crash, and nothing upstream.

@@ -100,7 +100,9 @@ func parseObject(body []byte) (Call, error) {
 		if !validID(id) {
 			return Call{}, fmt.Errorf("%w: id must be a string, a number or null", ErrInvalid)
 		}
-		c.ID = bytes.Clone(id) // not an alias of the body the upstream will read
+		// In place: the buffer Peek read is never written (the upstream reads
+		// it through a bytes.Reader), so the id needs no copy of its own.
+		c.ID = id
 	}
 	if raw[memberProto] != nil {
 		semErr = cmp(semErr, fmt.Errorf("%w: member __proto__", ErrInvalid))
