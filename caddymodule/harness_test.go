@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -97,29 +99,44 @@ func (rec *recorder) lastHeader() http.Header {
 	return rec.last
 }
 
-// handedOut remembers the ports freePort gave, so that two calls in a row
-// (which the kernel may answer with the same just-closed port) never collide.
+// handedOut remembers the ports freePort gave, so that two calls never
+// give the same port.
 var (
 	portsMu   sync.Mutex
 	handedOut = map[int]bool{}
 )
 
+// freePort is a port for a server a test starts, found free by binding it.
+// It is drawn below the kernel's ephemeral range (ip_local_port_range),
+// from which outgoing connections take their local ports: a port from that
+// range, free when checked, can become some connection's local port before
+// Caddy binds it. No connection takes a port below the range, so between
+// the check and Caddy's bind only another listener could, and none here
+// picks ports there at random.
 func freePort(t testing.TB) int {
 	t.Helper()
+	low, _ := ephemeralRange(t)
+	const floor = 10000 // below: well-known and registered services' ports
+	if low <= floor+1000 {
+		t.Fatalf("the ephemeral port range starts at %d: no room below it for test servers", low)
+	}
 	portsMu.Lock()
 	defer portsMu.Unlock()
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for range 1000 {
+		port := floor + rand.IntN(low-floor)
+		if handedOut[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
-			t.Fatal(err)
+			continue // taken
 		}
-		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
-		if !handedOut[port] {
-			handedOut[port] = true
-			return port
-		}
+		handedOut[port] = true
+		return port
 	}
+	t.Fatal("no free port below the ephemeral range after 1000 tries")
+	return 0
 }
 
 // gatewayOptions tweak the generated Caddyfile.
