@@ -114,6 +114,7 @@ func (h *AdminAPI) Provision(ctx caddy.Context) error {
 			KnownScopes:  a.routes.Scopes,
 			MountPath:    mountPath,
 			ClientIP:     clientIP,
+			HTTPS:        forwardedHTTPS,
 			Throttle:     a.throttle,
 			Throttled:    func() { a.metrics.throttled("dashboard") },
 			Logger:       ctx.Logger().Named("dashboard"),
@@ -184,6 +185,15 @@ func clientIP(r *http.Request) string {
 		return ip
 	}
 	return r.RemoteAddr
+}
+
+// forwardedHTTPS: the request comes from a proxy Caddy trusts
+// (trusted_proxies), which says the browser used https (X-Forwarded-Proto):
+// it terminated TLS in front of Caddy. From any other peer the header is
+// the client's own word and means nothing.
+func forwardedHTTPS(r *http.Request) bool {
+	trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool)
+	return trusted && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }
 
 // Interface guards

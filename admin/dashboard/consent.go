@@ -192,7 +192,7 @@ func formTarget(redirect string) string {
 // decide records the person's decision, posted by the consent page's form:
 // same origin, with the session's CSRF token.
 func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
-	if !sameOrigin(r) {
+	if !h.sameOrigin(r) {
 		authcode.WriteErrorPage(w, http.StatusForbidden, "Invalid request", "The decision must come from the consent page.")
 		return
 	}

@@ -73,6 +73,12 @@ type Config struct {
 	// to it, so that it never reaches the other routes of the site. "" (or
 	// nil) is the root.
 	MountPath func(r *http.Request) string
+	// HTTPS reports whether the browser reached the page over HTTPS though
+	// the request arrived without TLS: a proxy in front terminated it, and
+	// the caller has decided to believe it (Caddy's trusted_proxies). The
+	// session cookies are then Secure and the same-origin check expects an
+	// https Origin. Nil: only r.TLS says so.
+	HTTPS func(r *http.Request) bool
 	// ClientIP is the caller's address for the log line of a sign-in;
 	// r.RemoteAddr when nil or "".
 	ClientIP func(r *http.Request) string
@@ -97,8 +103,8 @@ type Config struct {
 	// OIDCName names the provider on the button; the issuer's host when "".
 	OIDCName string
 	// OIDCRedirectURI is the callback's URL as registered at the provider;
-	// when "", it is made of the request's scheme (https under TLS), host
-	// and the mount.
+	// when "", it is made of the request's scheme (https under TLS or when
+	// HTTPS says so), host and the mount.
 	OIDCRedirectURI string
 	// FlowKey authenticates the short-lived cookie that carries a sign-in
 	// through the provider (state, nonce, PKCE verifier, next): every

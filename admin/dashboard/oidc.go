@@ -246,7 +246,7 @@ func (h *Handler) callbackURL(r *http.Request) string {
 		return h.cfg.OIDCRedirectURI
 	}
 	scheme := "http"
-	if r.TLS != nil {
+	if h.https(r) {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host + h.mount(r) + oidcCallbackPath
@@ -285,7 +285,7 @@ func (h *Handler) flowMAC(payload string) []byte {
 func (h *Handler) flowCookie(r *http.Request, value string, maxAge int) *http.Cookie {
 	return &http.Cookie{
 		Name: FlowCookieName, Value: value, Path: h.mount(r) + "/ui/oidc/", MaxAge: maxAge,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
+		HttpOnly: true, Secure: h.https(r), SameSite: http.SameSiteLaxMode,
 	}
 }
 

@@ -99,7 +99,7 @@ func (h *Handler) serveSession(w http.ResponseWriter, r *http.Request) {
 // {"client_id", "client_secret"}. The key is checked once, here, and then
 // forgotten: the session remembers only the hash the store already knows.
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
-	if !sameOrigin(r) {
+	if !h.sameOrigin(r) {
 		fail(w, errCrossSite) // no one may sign a browser in from elsewhere
 		return
 	}
@@ -427,7 +427,7 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, e *sessionError
 // of this origin (SameSite=Strict already keeps the cookie off other sites'
 // requests) and carry the session's CSRF token, which only the page has.
 func (h *Handler) checkCSRF(r *http.Request) *authn.Error {
-	if !sameOrigin(r) {
+	if !h.sameOrigin(r) {
 		return errCrossSite
 	}
 	got := r.Header.Values(CSRFHeader)
@@ -442,10 +442,16 @@ func (h *Handler) checkCSRF(r *http.Request) *authn.Error {
 	return nil
 }
 
+// https reports whether the browser reached the page over HTTPS: by TLS
+// here, or through a proxy the caller believes (Config.HTTPS).
+func (h *Handler) https(r *http.Request) bool {
+	return r.TLS != nil || (h.cfg.HTTPS != nil && h.cfg.HTTPS(r))
+}
+
 // sameOrigin: the browser says the request comes from a page of this origin.
 // Sec-Fetch-Site, which every current browser sends and no page can set,
 // decides when present; else Origin must be this very origin.
-func sameOrigin(r *http.Request) bool {
+func (h *Handler) sameOrigin(r *http.Request) bool {
 	sites := r.Header.Values("Sec-Fetch-Site")
 	origins := r.Header.Values("Origin")
 	if len(sites) > 1 || len(origins) > 1 {
@@ -458,7 +464,7 @@ func sameOrigin(r *http.Request) bool {
 		return false
 	}
 	scheme := "http://"
-	if r.TLS != nil {
+	if h.https(r) {
 		scheme = "https://"
 	}
 	return origins[0] == scheme+r.Host
@@ -493,7 +499,7 @@ func (h *Handler) cookie(r *http.Request, value string, maxAge int) *http.Cookie
 	}
 	return &http.Cookie{
 		Name: CookieName, Value: value, Path: path, MaxAge: maxAge,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
+		HttpOnly: true, Secure: h.https(r), SameSite: http.SameSiteStrictMode,
 	}
 }
 
