@@ -653,6 +653,20 @@ func TestPeekRestoredBodyClosesOriginal(t *testing.T) {
 	}
 }
 
+// The id is read in place: a slice of the buffer the upstream will read.
+// Appending to it, as code building an answer might, must not write into
+// that buffer: the upstream would then act on bytes the gateway never judged.
+func TestPeekIDCannotWriteTheBody(t *testing.T) {
+	body := []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
+	r := newPost(body, false)
+	c, err := Peek(r, maxTest)
+	if err != nil || string(c.ID) != "1" {
+		t.Fatalf("Peek = %+v, %v", c, err)
+	}
+	_ = append(c.ID, `,"method":"tools/call"`...)
+	checkRestored(t, r, body, int64(len(body)))
+}
+
 // A body may be peeked more than once, e.g. by two handlers in a row.
 func TestPeekTwice(t *testing.T) {
 	body := []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_weather"}}`)
