@@ -101,8 +101,10 @@ func parseObject(body []byte) (Call, error) {
 			return Call{}, fmt.Errorf("%w: id must be a string, a number or null", ErrInvalid)
 		}
 		// In place: the buffer Peek read is never written (the upstream reads
-		// it through a bytes.Reader), so the id needs no copy of its own.
-		c.ID = id
+		// it through a bytes.Reader), so the id needs no copy of its own. Its
+		// capacity ends with it, so that an append copies instead of
+		// writing over the bytes after it, which the upstream will read.
+		c.ID = id[:len(id):len(id)]
 	}
 	if raw[memberProto] != nil {
 		semErr = cmp(semErr, fmt.Errorf("%w: member __proto__", ErrInvalid))
