@@ -216,7 +216,14 @@ func TestPeekBody(t *testing.T) {
 		// Ambiguity: members that parsers would read differently.
 		{"duplicate method", `{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call"}`, Call{ID: json.RawMessage(`1`)}, ErrInvalid},
 		{"duplicate jsonrpc", `{"jsonrpc":"2.0","jsonrpc":"2.0","id":1,"method":"ping"}`, Call{ID: json.RawMessage(`1`)}, ErrInvalid},
-		{"duplicate id", `{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}`, Call{ID: json.RawMessage(`1`)}, ErrInvalid},
+		// An id given twice, or beside a case variant, has no one reading
+		// (for a repeated id, Go and JavaScript servers both read the last;
+		// for "Id" after "id", Go the last and JavaScript the first): the
+		// answer carries null, as JSON-RPC 2.0 §5 asks when the id could
+		// not be determined, rather than one of them.
+		{"duplicate id", `{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}`, Call{}, ErrInvalid},
+		{"case variant beside id", `{"jsonrpc":"2.0","id":1,"Id":2,"method":"ping"}`, Call{}, ErrInvalid},
+		{"case variant before id", `{"jsonrpc":"2.0","ID":2,"id":1,"method":"ping"}`, Call{}, ErrInvalid},
 		{"duplicate params", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"},"params":{"name":"b"}}`, Call{ID: json.RawMessage(`1`)}, ErrInvalid},
 		{"duplicate result", `{"jsonrpc":"2.0","id":1,"result":{},"result":{}}`, Call{ID: json.RawMessage(`1`)}, ErrInvalid},
 		{"case variant of method", `{"jsonrpc":"2.0","id":1,"method":"tools/list","Method":"tools/call"}`, Call{ID: json.RawMessage(`1`)}, ErrInvalid},
