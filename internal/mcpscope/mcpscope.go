@@ -105,7 +105,9 @@ type Call struct {
 	// It is nil for notifications, and when Peek took the call from
 	// the headers without reading the body. When Peek or PeekStrict fails,
 	// ID is the only field that may be set: with ErrInvalid or
-	// ErrHeaderMismatch, when the id itself was readable.
+	// ErrHeaderMismatch, when the id itself was readable, that is valid and
+	// given once (an "id" repeated, or beside a case variant, has no one
+	// reading and is answered with null).
 	ID json.RawMessage
 }
 
