@@ -127,16 +127,24 @@ func freePort(t testing.TB) int {
 		if handedOut[port] {
 			continue
 		}
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
+		if !bindable(port) {
 			continue // taken
 		}
-		l.Close()
 		handedOut[port] = true
 		return port
 	}
 	t.Fatal("no free port below the ephemeral range after 1000 tries")
 	return 0
+}
+
+// bindable reports whether a server could bind port now.
+func bindable(port int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }
 
 // gatewayOptions tweak the generated Caddyfile.
