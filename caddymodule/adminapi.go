@@ -190,10 +190,21 @@ func clientIP(r *http.Request) string {
 // forwardedHTTPS: the request comes from a proxy Caddy trusts
 // (trusted_proxies), which says the browser used https (X-Forwarded-Proto):
 // it terminated TLS in front of Caddy. From any other peer the header is
-// the client's own word and means nothing.
+// the client's own word and means nothing. The proxy's word is the last
+// value, as Caddy's reverse_proxy reads it (a proxy that adds its header
+// after the client's puts it last), and within a comma-separated value the
+// last element.
 func forwardedHTTPS(r *http.Request) bool {
 	trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool)
-	return trusted && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+	values := r.Header["X-Forwarded-Proto"]
+	if !trusted || len(values) == 0 {
+		return false
+	}
+	last := values[len(values)-1]
+	if i := strings.LastIndexByte(last, ','); i >= 0 {
+		last = last[i+1:]
+	}
+	return strings.EqualFold(strings.TrimSpace(last), "https")
 }
 
 // Interface guards

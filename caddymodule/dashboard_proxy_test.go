@@ -1,10 +1,14 @@
 package caddymodule
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/blnkfinance/blnk-auth-gateway/admin/dashboard"
 )
@@ -69,4 +73,48 @@ func TestDashboardBehindTLSProxy(t *testing.T) {
 			t.Errorf("an untrusted X-Forwarded-Proto let an https Origin pass: %d, want 403", resp.StatusCode)
 		}
 	})
+}
+
+// TestForwardedHTTPSReadsAsCaddyDoes: the dashboard reads X-Forwarded-Proto
+// as Caddy's reverse_proxy does (addForwardedHeaders: the last value, from a
+// trusted peer only), so that the gateway and what it forwards to agree on
+// the browser's scheme. A proxy that adds its own header after the client's
+// (HAProxy's add-header, a chain that appends) puts its word last; the first
+// is then the client's, which means nothing. Within a comma-separated value
+// the last element is likewise the nearest proxy's.
+func TestForwardedHTTPSReadsAsCaddyDoes(t *testing.T) {
+	tests := []struct {
+		name    string
+		trusted bool
+		values  []string
+		want    bool
+	}{
+		{"trusted https", true, []string{"https"}, true},
+		{"trusted HTTPS", true, []string{"HTTPS"}, true},
+		{"trusted http", true, []string{"http"}, false},
+		{"trusted, none", true, nil, false},
+		{"untrusted https", false, []string{"https"}, false},
+		{"client's https first, the proxy's http last", true, []string{"https", "http"}, false},
+		{"client's http first, the proxy's https last", true, []string{"http", "https"}, true},
+		{"list ending in http", true, []string{"https, http"}, false},
+		{"list ending in https", true, []string{"http, https"}, true},
+		{"list ending in https, no space", true, []string{"http,https"}, true},
+		{"empty last element", true, []string{"https,"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/admin/", nil)
+			r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{caddyhttp.TrustedProxyVarKey: tt.trusted}))
+			r.Header["X-Forwarded-Proto"] = tt.values
+			if got := forwardedHTTPS(r); got != tt.want {
+				t.Errorf("forwardedHTTPS with %q (trusted %v) = %v, want %v", tt.values, tt.trusted, got, tt.want)
+			}
+		})
+	}
+	// Outside Caddy's server (no vars at all) nothing is trusted.
+	r := httptest.NewRequest(http.MethodGet, "/admin/", nil)
+	r.Header.Set("X-Forwarded-Proto", "https")
+	if forwardedHTTPS(r) {
+		t.Error("forwardedHTTPS believed a request without Caddy's vars")
+	}
 }

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -19,6 +20,26 @@ func TestFreePortOutsideEphemeralRange(t *testing.T) {
 		if p := freePort(t); p >= low {
 			t.Fatalf("freePort gave %d, inside the ephemeral range (from %d)", p, low)
 		}
+	}
+}
+
+// TestFreePortCheckCoversEveryAddress: some tests' Caddy binds a port on
+// every address (TestCaddyfileExample's and TestREADMECaddyfileSample's sites
+// name a host, not an address, and have no bind), so a port held by a
+// listener on another address — IPv6 loopback, another interface — is not
+// free for them, though 127.0.0.1 alone would take it.
+func TestFreePortCheckCoversEveryAddress(t *testing.T) {
+	for _, addr := range []string{"[::1]:0", "127.0.0.2:0"} {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Logf("cannot listen on %s here: %v", addr, err)
+			continue
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		if bindable(port) {
+			t.Errorf("port %d, held on %s, checked as free", port, addr)
+		}
+		l.Close()
 	}
 }
 

@@ -111,8 +111,9 @@ var (
 // from which outgoing connections take their local ports: a port from that
 // range, free when checked, can become some connection's local port before
 // Caddy binds it. No connection takes a port below the range, so between
-// the check and Caddy's bind only another listener could, and none here
-// picks ports there at random.
+// the check and Caddy's bind only another listener could: none of this
+// process (handedOut), but another test process drawing from the same
+// range (this package tested twice at once on a shared machine) can, rarely.
 func freePort(t testing.TB) int {
 	t.Helper()
 	low, _ := ephemeralRange(t)
@@ -127,16 +128,28 @@ func freePort(t testing.TB) int {
 		if handedOut[port] {
 			continue
 		}
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
+		if !bindable(port) {
 			continue // taken
 		}
-		l.Close()
 		handedOut[port] = true
 		return port
 	}
 	t.Fatal("no free port below the ephemeral range after 1000 tries")
 	return 0
+}
+
+// bindable reports whether a server could bind port now, on any address:
+// most test sites bind 127.0.0.1, but some bind every address, and a wildcard
+// bind (IPv4 and IPv6 at once) fails on a port any listener holds, on
+// whatever address; binding 127.0.0.1 would miss one on [::1] or on another
+// interface.
+func bindable(port int) bool {
+	l, err := net.Listen("tcp", ":"+strconv.Itoa(port))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }
 
 // gatewayOptions tweak the generated Caddyfile.

@@ -100,10 +100,14 @@ type Call struct {
 	// (params.uri); otherwise "".
 	Name string
 	// ID is the request id, verbatim, so the gateway can answer errors as
-	// JSON-RPC. It is nil for notifications, and when Peek took the call from
+	// JSON-RPC. It shares memory with the restored r.Body, which the
+	// upstream reads: never modify its bytes (append is safe, it copies).
+	// It is nil for notifications, and when Peek took the call from
 	// the headers without reading the body. When Peek or PeekStrict fails,
 	// ID is the only field that may be set: with ErrInvalid or
-	// ErrHeaderMismatch, when the id itself was readable.
+	// ErrHeaderMismatch, when the id itself was readable, that is valid and
+	// given once (an "id" repeated, or beside a case variant, has no one
+	// reading and is answered with null).
 	ID json.RawMessage
 }
 

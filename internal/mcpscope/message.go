@@ -75,8 +75,9 @@ func parseObject(body []byte) (Call, error) {
 	}
 
 	var (
-		raw    [memberCount][]byte // values, nil when absent
-		semErr error               // first ambiguity; reported once the id is known
+		raw     [memberCount][]byte // values, nil when absent
+		semErr  error               // first ambiguity; reported once the id is known
+		idTwice bool                // "id" repeated or beside a case variant: no one id
 	)
 	for it := (objectIter{b: body, i: start}); ; {
 		key, value, ok := it.next()
@@ -85,24 +86,25 @@ func parseObject(body []byte) (Call, error) {
 		}
 		i, ambiguous := memberIndex(key, memberNames)
 		switch {
-		case ambiguous:
+		case ambiguous || i >= 0 && raw[i] != nil:
 			semErr = cmp(semErr, errAmbiguous(key))
+			idTwice = idTwice || i == memberID
 		case i < 0:
-		case raw[i] != nil:
-			semErr = cmp(semErr, errAmbiguous(key))
 		default:
 			raw[i] = value
 		}
 	}
 
 	var c Call
-	if id := raw[memberID]; id != nil {
+	if id := raw[memberID]; id != nil && !idTwice {
 		if !validID(id) {
 			return Call{}, fmt.Errorf("%w: id must be a string, a number or null", ErrInvalid)
 		}
 		// In place: the buffer Peek read is never written (the upstream reads
-		// it through a bytes.Reader), so the id needs no copy of its own.
-		c.ID = id
+		// it through a bytes.Reader), so the id needs no copy of its own. Its
+		// capacity ends with it, so that an append copies instead of
+		// writing over the bytes after it, which the upstream will read.
+		c.ID = id[:len(id):len(id)]
 	}
 	if raw[memberProto] != nil {
 		semErr = cmp(semErr, fmt.Errorf("%w: member __proto__", ErrInvalid))
@@ -313,8 +315,8 @@ func (it *objectIter) next() (key, value []byte, ok bool) {
 // memberIndex returns the index in names of the member named by the quoted
 // JSON string key, -1 if none, and whether key is an ambiguous spelling of
 // one of names: equal to it without regard to case (Unicode simple folding,
-// as encoding/json matches names) but not exactly. It does not allocate for
-// the names of well-formed messages.
+// as encoding/json matches names) but not exactly; the index is then that
+// name's. It does not allocate for the names of well-formed messages.
 func memberIndex(key []byte, names []string) (int, bool) {
 	k := key[1 : len(key)-1]
 	if bytes.IndexByte(k, '\\') >= 0 || !utf8.Valid(k) {
@@ -324,9 +326,9 @@ func memberIndex(key []byte, names []string) (int, bool) {
 				return i, false
 			}
 		}
-		for _, name := range names {
+		for i, name := range names {
 			if strings.EqualFold(s, name) {
-				return -1, true
+				return i, true
 			}
 		}
 		return -1, false
@@ -336,12 +338,12 @@ func memberIndex(key []byte, names []string) (int, bool) {
 			return i, false
 		}
 	}
-	for _, name := range names {
+	for i, name := range names {
 		// A rune folds to one at most 3 bytes longer (K, U+212A, to k),
 		// so longer keys cannot match, and shorter ones convert on the
 		// stack.
 		if len(k) <= 3*len(name) && strings.EqualFold(string(k), name) {
-			return -1, true
+			return i, true
 		}
 	}
 	return -1, false

@@ -216,7 +216,14 @@ func TestPeekBody(t *testing.T) {
 		// Ambiguity: members that parsers would read differently.
 		{"duplicate method", `{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call"}`, Call{ID: json.RawMessage(`1`)}, ErrInvalid},
 		{"duplicate jsonrpc", `{"jsonrpc":"2.0","jsonrpc":"2.0","id":1,"method":"ping"}`, Call{ID: json.RawMessage(`1`)}, ErrInvalid},
-		{"duplicate id", `{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}`, Call{ID: json.RawMessage(`1`)}, ErrInvalid},
+		// An id given twice, or beside a case variant, has no one reading
+		// (for a repeated id, Go and JavaScript servers both read the last;
+		// for "Id" after "id", Go the last and JavaScript the first): the
+		// answer carries null, as JSON-RPC 2.0 §5 asks when the id could
+		// not be determined, rather than one of them.
+		{"duplicate id", `{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}`, Call{}, ErrInvalid},
+		{"case variant beside id", `{"jsonrpc":"2.0","id":1,"Id":2,"method":"ping"}`, Call{}, ErrInvalid},
+		{"case variant before id", `{"jsonrpc":"2.0","ID":2,"id":1,"method":"ping"}`, Call{}, ErrInvalid},
 		{"duplicate params", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"},"params":{"name":"b"}}`, Call{ID: json.RawMessage(`1`)}, ErrInvalid},
 		{"duplicate result", `{"jsonrpc":"2.0","id":1,"result":{},"result":{}}`, Call{ID: json.RawMessage(`1`)}, ErrInvalid},
 		{"case variant of method", `{"jsonrpc":"2.0","id":1,"method":"tools/list","Method":"tools/call"}`, Call{ID: json.RawMessage(`1`)}, ErrInvalid},
@@ -651,6 +658,20 @@ func TestPeekRestoredBodyClosesOriginal(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The id is read in place: a slice of the buffer the upstream will read.
+// Appending to it, as code building an answer might, must not write into
+// that buffer: the upstream would then act on bytes the gateway never judged.
+func TestPeekIDCannotWriteTheBody(t *testing.T) {
+	body := []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
+	r := newPost(body, false)
+	c, err := Peek(r, maxTest)
+	if err != nil || string(c.ID) != "1" {
+		t.Fatalf("Peek = %+v, %v", c, err)
+	}
+	_ = append(c.ID, `,"method":"tools/call"`...)
+	checkRestored(t, r, body, int64(len(body)))
 }
 
 // A body may be peeked more than once, e.g. by two handlers in a row.
