@@ -28,14 +28,7 @@ var (
 // the test fails on CI and is skipped elsewhere.
 func requireJose(t *testing.T) {
 	t.Helper()
-	for _, tool := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is not on PATH; CI must provide Node.js for the jose verifier test", tool)
-			}
-			t.Skipf("%s is not on PATH: skipping the jose verifier test (install Node.js to run it; it fails on CI)", tool)
-		}
-	}
+	needNode(t, "the jose verifier test")
 	joseInstall.Do(func() {
 		if _, err := os.Stat(filepath.Join(joseDir, "node_modules", "jose", "package.json")); err == nil {
 			return

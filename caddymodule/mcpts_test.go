@@ -66,14 +66,7 @@ var (
 // there. Without node or npm the test fails on CI and is skipped elsewhere.
 func requireMCPTS(t *testing.T) {
 	t.Helper()
-	for _, tool := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is not on PATH; CI must provide Node.js for the MCP TypeScript SDK test", tool)
-			}
-			t.Skipf("%s is not on PATH: skipping the MCP TypeScript SDK test (install Node.js to run it; it fails on CI)", tool)
-		}
-	}
+	needNode(t, "the MCP TypeScript SDK test")
 	mcpTSInstall.Do(func() {
 		if _, err := os.Stat(filepath.Join(mcpTSDir, "node_modules", "@modelcontextprotocol", "sdk", "package.json")); err == nil {
 			return

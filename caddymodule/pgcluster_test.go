@@ -30,6 +30,17 @@ func needTool(t *testing.T, what string, err error) {
 	t.Skipf("%s unavailable (%v); install it to run this test", what, err)
 }
 
+// needNode ends a test that drives a Node.js project (forWhat names it) when
+// node or npm is not on PATH, as needTool does.
+func needNode(t *testing.T, forWhat string) {
+	t.Helper()
+	for _, tool := range []string{"node", "npm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			needTool(t, tool+" (Node.js, for "+forWhat+")", err)
+		}
+	}
+}
+
 // newPGCluster initialises and starts a throwaway cluster with initdb and
 // pg_ctl from /usr/lib/postgresql/*/bin (the newest), as the postgres user
 // when the test runs as root. It is stopped and removed when the test ends.

@@ -618,14 +618,7 @@ var (
 // elsewhere.
 func requireOAuth4WebAPI(t *testing.T) {
 	t.Helper()
-	for _, tool := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is not on PATH; CI must provide Node.js for the oauth4webapi test", tool)
-			}
-			t.Skipf("%s is not on PATH: skipping the oauth4webapi test (install Node.js to run it; it fails on CI)", tool)
-		}
-	}
+	needNode(t, "the oauth4webapi test")
 	oauth4webapiInstall.Do(func() {
 		if _, err := os.Stat(filepath.Join(oauth4webapiDir, "node_modules", "oauth4webapi", "package.json")); err == nil {
 			return
